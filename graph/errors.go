@@ -1,0 +1,67 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/pago/pago/payment"
+)
+
+// gqlgen's own codes for requests that never reached a resolver; they are
+// client errors and keep their code.
+var passthroughCodes = map[string]bool{
+	"GRAPHQL_PARSE_FAILED":              true,
+	"GRAPHQL_VALIDATION_FAILED":         true,
+	"PERSISTED_QUERY_NOT_FOUND":         true,
+	string(payment.CodeQueryTooComplex): true,
+	string(payment.CodeBadUserInput):    true,
+}
+
+// presentError is the one place domain errors become GraphQL errors: a
+// *payment.Error keeps its code and message (with fields and pgCode), and
+// anything else is logged and masked as INTERNAL.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var de *payment.Error
+		if errors.As(err, &de) {
+			gqlErr.Message = de.Message
+			ext := map[string]any{"code": string(de.Code)}
+			if len(de.Fields) > 0 {
+				ext["fields"] = de.Fields
+			}
+			if de.PGCode != "" {
+				ext["pgCode"] = de.PGCode
+			}
+			gqlErr.Extensions = ext
+			return gqlErr
+		}
+		if code, ok := gqlErr.Extensions["code"].(string); ok && passthroughCodes[code] {
+			return gqlErr
+		}
+		if errors.Is(err, context.Canceled) {
+			gqlErr.Message = "request canceled"
+			gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}
+			return gqlErr
+		}
+		log.ErrorContext(ctx, "graphql error", "err", err, "path", gqlErr.Path.String())
+		gqlErr.Message = "internal error"
+		gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}
+		return gqlErr
+	}
+}
+
+// recoverPanic turns a resolver panic into an INTERNAL error after logging it
+// with its stack; the process keeps serving.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "graphql panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return errors.New("internal error")
+	}
+}

@@ -1,0 +1,10 @@
+// Package graph is pago's GraphQL API: the schema (*.graphqls), the
+// gqlgen-generated executable schema and models, thin resolvers that convert
+// input, call one payment service method and convert output, the one error
+// presenter, and the query limits. It knows nothing of storage or HTTP routing.
+package graph
+
+//go:generate go tool gqlgen generate
+
+// Resolver holds the services resolvers call.
+type Resolver struct{}

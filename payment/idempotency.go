@@ -1,0 +1,231 @@
+package payment
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Idempotency statuses.
+const (
+	IdemRunning = "RUNNING"
+	IdemDone    = "DONE"
+)
+
+// IdempotencyRecord is the stored state of one (user, key).
+type IdempotencyRecord struct {
+	UserID      string
+	Key         string
+	Operation   string
+	RequestHash string
+	Status      string
+	Owner       string // random per attempt: fences a request whose lease was taken over
+	Response    []byte // JSON idemResponse once DONE
+	LeaseUntil  time.Time
+	CreatedAt   time.Time
+}
+
+// idemResponse is what a DONE record replays: the result or the domain error.
+type idemResponse struct {
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// Idempotency runs mutations at most once per (user, key). The claim is
+// committed before the effect so that a concurrent duplicate sees
+// REQUEST_IN_PROGRESS; the response is written by the effect's own
+// transaction (Call.Complete), so a crash leaves both or neither; a claim
+// whose owner died is taken over when its lease lapses.
+type Idempotency struct {
+	store Store
+	now   Clock
+	lease time.Duration
+}
+
+// NewIdempotency returns the runner. lease bounds how long a dead request
+// blocks its key; it must exceed the slowest mutation (PG calls included).
+func NewIdempotency(store Store, now Clock, lease time.Duration) *Idempotency {
+	return &Idempotency{store: store, now: now, lease: lease}
+}
+
+// Call is one claimed execution. The effect's transaction calls Complete.
+type Call struct {
+	idem   *Idempotency
+	userID string
+	key    string
+	owner  string
+	done   bool
+}
+
+// Complete records result as the key's response inside q's transaction. It
+// fails with ErrRequestInProgress when the claim was taken over, which rolls
+// the effect back.
+func (c *Call) Complete(ctx context.Context, q Queries, result any) error {
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return fmt.Errorf("encode idempotent result: %w", err)
+	}
+	return c.complete(ctx, q, idemResponse{Result: raw})
+}
+
+func (c *Call) complete(ctx context.Context, q Queries, resp idemResponse) error {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("encode idempotent response: %w", err)
+	}
+	ok, err := q.CompleteIdempotencyKey(ctx, c.userID, c.key, c.owner, body, c.idem.now().UTC())
+	if err != nil {
+		return fmt.Errorf("complete idempotency key: %w", err)
+	}
+	if !ok {
+		return ErrRequestInProgress
+	}
+	c.done = true
+	return nil
+}
+
+// ValidateIdempotencyKey checks API.md's rule: 1–255 printable characters.
+func ValidateIdempotencyKey(key string) error {
+	if key == "" || len(key) > 255 || !utf8.ValidString(key) {
+		return BadInput("idempotencyKey", "idempotencyKey must be 1–255 printable characters")
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f {
+			return BadInput("idempotencyKey", "idempotencyKey must be 1–255 printable characters")
+		}
+	}
+	return nil
+}
+
+// Run executes fn at most once for (userID, key). input must be the
+// operation's whole input: its hash tells a retry from a reuse. fn must call
+// call.Complete in the transaction that writes its effect. Outcomes:
+//   - a DONE key replays its stored result or domain error;
+//   - a RUNNING key is REQUEST_IN_PROGRESS (or taken over once its lease lapsed);
+//   - the same key with another operation or input is IDEMPOTENCY_KEY_REUSED;
+//   - a domain error from fn is stored and replayed, except the retryable
+//     ones (in progress, PG unavailable), for which the claim is released, as
+//     it is for any non-domain error.
+func Run[T any](ctx context.Context, idem *Idempotency, userID, key, operation string, input any, fn func(ctx context.Context, call *Call) (T, error)) (T, error) {
+	var zero T
+	if err := ValidateIdempotencyKey(key); err != nil {
+		return zero, err
+	}
+	hash, err := requestHash(operation, input)
+	if err != nil {
+		return zero, err
+	}
+	now := idem.now().UTC()
+	rec := IdempotencyRecord{
+		UserID: userID, Key: key, Operation: operation, RequestHash: hash, Status: IdemRunning,
+		Owner: NewID("own", now), LeaseUntil: now.Add(idem.lease), CreatedAt: now,
+	}
+	claimed, err := idem.store.ClaimIdempotencyKey(ctx, rec)
+	if err != nil {
+		return zero, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if !claimed {
+		existing, err := idem.store.IdempotencyKey(ctx, userID, key)
+		if errors.Is(err, ErrNotFound) {
+			// Released between our claim and our read: the caller may retry.
+			return zero, ErrRequestInProgress
+		}
+		if err != nil {
+			return zero, fmt.Errorf("read idempotency key: %w", err)
+		}
+		if existing.Operation != operation || existing.RequestHash != hash {
+			return zero, ErrIdempotencyKeyReused
+		}
+		if existing.Status == IdemDone {
+			return replay[T](existing.Response)
+		}
+		if !existing.LeaseUntil.Before(now) {
+			return zero, ErrRequestInProgress
+		}
+		took, err := idem.store.TakeOverIdempotencyKey(ctx, rec, now)
+		if err != nil {
+			return zero, fmt.Errorf("take over idempotency key: %w", err)
+		}
+		if !took {
+			return zero, ErrRequestInProgress
+		}
+	}
+
+	call := &Call{idem: idem, userID: userID, key: key, owner: rec.Owner}
+	res, err := fn(ctx, call)
+	if err == nil {
+		if !call.done {
+			return zero, fmt.Errorf("operation %s did not record its idempotent result", operation)
+		}
+		return res, nil
+	}
+	// The effect was rolled back. Domain errors are part of the contract and
+	// replayed; anything else frees the key so the same request can be retried.
+	var de *Error
+	if errors.As(err, &de) && replayable(de.Code) {
+		// Background context: the answer must be stored even if the client left.
+		saveCtx := context.WithoutCancel(ctx)
+		if serr := idem.store.InTx(saveCtx, func(q Queries) error {
+			return call.complete(saveCtx, q, idemResponse{Error: de})
+		}); serr != nil && !errors.Is(serr, ErrRequestInProgress) {
+			return zero, errors.Join(err, fmt.Errorf("record idempotent error: %w", serr))
+		}
+		return zero, err
+	}
+	if rerr := idem.store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), userID, key, rec.Owner); rerr != nil {
+		return zero, errors.Join(err, fmt.Errorf("release idempotency key: %w", rerr))
+	}
+	return zero, err
+}
+
+// replayable tells which domain errors are the operation's answer (stored and
+// replayed) rather than a transient condition worth retrying with the same key.
+func replayable(c Code) bool {
+	switch c {
+	case CodeRequestInProgress, CodePGUnavailable, CodeInternal, CodeUnauthenticated, CodePaymentInDoubt:
+		return false
+	}
+	return true
+}
+
+func replay[T any](body []byte) (T, error) {
+	var zero T
+	var resp idemResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return zero, fmt.Errorf("decode idempotent response: %w", err)
+	}
+	if resp.Error != nil {
+		return zero, resp.Error
+	}
+	var v T
+	if err := json.Unmarshal(resp.Result, &v); err != nil {
+		return zero, fmt.Errorf("decode idempotent result: %w", err)
+	}
+	return v, nil
+}
+
+func requestHash(operation string, input any) (string, error) {
+	b, err := json.Marshal(input) // struct fields marshal in declaration order: stable
+	if err != nil {
+		return "", fmt.Errorf("hash %s input: %w", operation, err)
+	}
+	h := sha256.New()
+	h.Write([]byte(operation))
+	h.Write([]byte{0})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Prune deletes DONE keys created before now-retention.
+func (idem *Idempotency) Prune(ctx context.Context, retention time.Duration) (int64, error) {
+	n, err := idem.store.PruneIdempotencyKeys(ctx, idem.now().UTC().Add(-retention))
+	if err != nil {
+		return 0, fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,11 @@
+// Package sqlc holds pago's SQL: per-dialect migrations under schema/ and the
+// portable queries under queries/ that sqlc compiles into store/queries. It
+// embeds the migrations so the binary carries them; store applies them.
+package sqlc
+
+import "embed"
+
+// Schema holds schema/postgres/*.up.sql and schema/sqlite/*.up.sql.
+//
+//go:embed schema
+var Schema embed.FS

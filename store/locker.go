@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/go-redsync/redsync/v4"
+	"github.com/go-redsync/redsync/v4/redis"
+	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	goredislib "github.com/redis/go-redis/v9"
+
+	"github.com/pago/pago/payment"
+)
+
+// LockerConfig tunes the redsync mutexes.
+type LockerConfig struct {
+	// URLs are redis:// URLs; several give a Redlock quorum. Empty starts an
+	// in-process Redis (miniredis) behind the very same redsync code.
+	URLs []string
+	// Prefix namespaces the lock keys (tests use their own).
+	Prefix string
+	// Expiry is the lease; work guarded by a lock checks Until before slow steps.
+	Expiry time.Duration
+	// MaxWait bounds how long Lock waits before ErrLockBusy.
+	MaxWait time.Duration
+}
+
+// Locker implements payment.Locker with redsync.
+type Locker struct {
+	cfg     LockerConfig
+	rs      *redsync.Redsync
+	clients []*goredislib.Client
+	mini    *miniredis.Miniredis
+}
+
+var _ payment.Locker = (*Locker)(nil)
+
+// OpenLocker connects to Redis (or starts miniredis) and checks it answers.
+func OpenLocker(ctx context.Context, cfg LockerConfig) (*Locker, error) {
+	l := &Locker{cfg: cfg}
+	urls := cfg.URLs
+	if len(urls) == 0 {
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start in-process redis: %w", err)
+		}
+		l.mini = m
+		urls = []string{"redis://" + m.Addr()}
+	}
+	var pools []redis.Pool
+	for _, u := range urls {
+		opt, err := goredislib.ParseURL(u)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("redis URL %q: %w", Redact(u), err)
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, time.Second, time.Second
+		opt.MaxRetries = 1
+		c := goredislib.NewClient(opt)
+		l.clients = append(l.clients, c)
+		pools = append(pools, goredis.NewPool(c))
+	}
+	l.rs = redsync.New(pools...)
+	if err := l.Ping(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Lock implements payment.Locker. Waiters retry after a short jittered delay
+// that grows to a few milliseconds (redsync's default is 50–250 ms, far too
+// long for a lock held for a few milliseconds), for at most MaxWait.
+func (l *Locker) Lock(ctx context.Context, name string) (payment.Lock, error) {
+	m := l.rs.NewMutex(l.cfg.Prefix+name,
+		redsync.WithExpiry(l.cfg.Expiry),
+		redsync.WithTries(1<<30), // bounded by the context below, not by a count
+		redsync.WithRetryDelayFunc(func(tries int) time.Duration {
+			ceiling := min(time.Millisecond<<min(tries, 4), 16*time.Millisecond)
+			return time.Duration(rand.Int64N(int64(ceiling))) + 500*time.Microsecond
+		}),
+	)
+	waitCtx, cancel := context.WithTimeout(ctx, l.cfg.MaxWait)
+	defer cancel()
+	if err := m.LockContext(waitCtx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var taken *redsync.ErrTaken
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &taken) || errors.Is(err, redsync.ErrFailed) {
+			return nil, payment.ErrLockBusy
+		}
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	return mutex{m}, nil
+}
+
+type mutex struct{ m *redsync.Mutex }
+
+func (m mutex) Until() time.Time { return m.m.Until() }
+
+func (m mutex) Unlock(ctx context.Context) error {
+	if _, err := m.m.UnlockContext(ctx); err != nil {
+		// The lease lapsed or Redis is gone: the lock is released either way,
+		// and the database's conditional writes kept the data right.
+		return fmt.Errorf("unlock: %w", err)
+	}
+	return nil
+}
+
+// Ping tells whether every Redis answers.
+func (l *Locker) Ping(ctx context.Context) error {
+	var errs []string
+	for _, c := range l.clients {
+		if err := c.Ping(ctx).Err(); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", c.Options().Addr, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("redis unreachable: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// InProcess tells whether the locker runs its own miniredis.
+func (l *Locker) InProcess() bool { return l.mini != nil }
+
+// Close disconnects and stops the in-process Redis, if any.
+func (l *Locker) Close() error {
+	for _, c := range l.clients {
+		c.Close()
+	}
+	if l.mini != nil {
+		l.mini.Close()
+	}
+	return nil
+}
