@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/pago/pago/graph"
+	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store"
+	"github.com/pago/pago/web"
+	"github.com/pago/pago/worker"
+)
+
+// app is pago assembled: every service built by hand from the config.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	locker  *store.Locker
+	handler http.Handler
+	closers []func(context.Context) error // run in reverse order by close
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	return slog.New(web.ContextLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel})))
+}
+
+// openStore connects to the database and applies migrations.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// newApp builds pago and starts its job queue. The caller serves a.handler
+// and calls a.close.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close(context.Background())
+		}
+	}()
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	a.closers = append(a.closers, func(context.Context) error { return st.Close() })
+
+	var redisURLs []string
+	for _, u := range strings.Split(cfg.RedisURL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			redisURLs = append(redisURLs, u)
+		}
+	}
+	locker, err := store.OpenLocker(ctx, store.LockerConfig{
+		URLs: redisURLs, Prefix: cfg.RedisPrefix, Expiry: cfg.LockExpiry, MaxWait: cfg.LockWait,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	a.locker = locker
+	a.closers = append(a.closers, func(context.Context) error { return locker.Close() })
+	if locker.InProcess() {
+		log.Info("using in-process redis for locks; set PAGO_REDIS_URL to share locks between instances")
+	}
+
+	now := func() time.Time { return time.Now().UTC() }
+	users := payment.NewUsers(st, now)
+	idem := payment.NewIdempotency(st, now, cfg.IdempotencyLease)
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &worker.PruneIdempotencyKeys{Idempotency: idem, Retention: cfg.IdempotencyRetention, Logger: log})
+	if err := st.StartJobs(ctx, store.JobsConfig{
+		Workers:      workers,
+		PeriodicJobs: []*river.PeriodicJob{worker.PrunePeriodic(time.Hour)},
+		Logger:       log.With("component", "river"),
+	}); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, st.StopJobs)
+
+	metrics := web.NewMetrics()
+	a.handler = web.New(web.Config{
+		Logger:        log,
+		Metrics:       metrics,
+		Tokens:        web.NewTokens([]byte(cfg.JWTSecret), time.Now),
+		Users:         users,
+		Resolver:      &graph.Resolver{},
+		PublicURL:     cfg.PublicURL,
+		Dev:           cfg.Dev(),
+		MaxDepth:      cfg.MaxQueryDepth,
+		MaxComplexity: cfg.MaxQueryComplexity,
+		Ready: []web.Check{
+			{Name: "database", Ping: st.Ping},
+			{Name: "redis", Ping: locker.Ping},
+		},
+		Sandbox: sandboxPlaceholder(cfg),
+	})
+	return a, nil
+}
+
+// close stops the job queue and closes connections, newest first.
+func (a *app) close(ctx context.Context) error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i](ctx))
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// sandboxPlaceholder mounts the in-process PG sandbox in sandbox mode.
+func sandboxPlaceholder(cfg Config) http.Handler {
+	if cfg.PGMode != "sandbox" {
+		return nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "the PG sandbox is not built yet", http.StatusNotImplemented)
+	})
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is pago's whole configuration, read from PAGO_* environment
+// variables. Each field's default is in defaults(); README.md has the table.
+type Config struct {
+	Env       string // PAGO_ENV: dev (default) or production
+	Addr      string // PAGO_ADDR: listen address, default :8080
+	PublicURL string // PAGO_PUBLIC_URL: the URL customers reach pago at, default http://localhost:<port>
+	DataDir   string // PAGO_DATA_DIR: where the SQLite file and dev secrets live, default data
+	// PAGO_DATABASE_URL: postgres://… or sqlite:PATH; default sqlite:<DataDir>/pago.db
+	DatabaseURL string
+	// PAGO_REDIS_URL: redis://…, comma-separated for a Redlock quorum; empty = in-process Redis
+	RedisURL    string
+	RedisPrefix string // PAGO_REDIS_PREFIX: lock key prefix, default pago:
+	JWTSecret   secret // PAGO_JWT_SECRET: HS256 key, ≥32 bytes; generated into DataDir in dev
+	LogLevel    slog.Level
+
+	PGMode      string // PAGO_PG_MODE: sandbox (default, in-process) or toss
+	PGBaseURL   string // PAGO_PG_BASE_URL: default <PublicURL>/sandbox in sandbox mode, https://api.tosspayments.com for toss
+	PGSecretKey secret // PAGO_PG_SECRET_KEY
+	PGClientKey string // PAGO_PG_CLIENT_KEY
+
+	IdempotencyRetention time.Duration // PAGO_IDEMPOTENCY_RETENTION: default 360h (15 days)
+	IdempotencyLease     time.Duration // PAGO_IDEMPOTENCY_LEASE: how long a dead request blocks its key, default 2m
+	LockExpiry           time.Duration // PAGO_LOCK_EXPIRY: wallet lock lease, default 8s
+	LockWait             time.Duration // PAGO_LOCK_WAIT: longest wait for a wallet lock, default 5s
+	MaxQueryDepth        int           // PAGO_MAX_QUERY_DEPTH: default 10
+	MaxQueryComplexity   int           // PAGO_MAX_QUERY_COMPLEXITY: default 300
+	ShutdownTimeout      time.Duration // PAGO_SHUTDOWN_TIMEOUT: default 30s
+
+	jwtSecretGenerated bool // dev only: the secret came from DataDir/jwt-secret
+}
+
+// secret is a string that never prints itself.
+type secret string
+
+func (s secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "*****"
+}
+
+// LogValue keeps secrets out of structured logs too.
+func (s secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Dev tells whether pago runs in development mode.
+func (c Config) Dev() bool { return c.Env == "dev" }
+
+// loadConfig reads the environment, applies defaults and validates. Every
+// error says which variable to fix and how.
+func loadConfig(getenv func(string) string) (Config, error) {
+	var errs []error
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive duration: use Go syntax such as 30s, 5m or 360h", name, v))
+			return def
+		}
+		return d
+	}
+	num := func(name string, def int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive integer", name, v))
+			return def
+		}
+		return n
+	}
+
+	c := Config{
+		Env:                  str("PAGO_ENV", "dev"),
+		Addr:                 str("PAGO_ADDR", ":8080"),
+		DataDir:              str("PAGO_DATA_DIR", "data"),
+		RedisURL:             str("PAGO_REDIS_URL", ""),
+		RedisPrefix:          str("PAGO_REDIS_PREFIX", "pago:"),
+		JWTSecret:            secret(str("PAGO_JWT_SECRET", "")),
+		PGMode:               str("PAGO_PG_MODE", "sandbox"),
+		PGSecretKey:          secret(str("PAGO_PG_SECRET_KEY", "")),
+		PGClientKey:          str("PAGO_PG_CLIENT_KEY", ""),
+		IdempotencyRetention: dur("PAGO_IDEMPOTENCY_RETENTION", 15*24*time.Hour),
+		IdempotencyLease:     dur("PAGO_IDEMPOTENCY_LEASE", 2*time.Minute),
+		LockExpiry:           dur("PAGO_LOCK_EXPIRY", 8*time.Second),
+		LockWait:             dur("PAGO_LOCK_WAIT", 5*time.Second),
+		MaxQueryDepth:        num("PAGO_MAX_QUERY_DEPTH", 10),
+		MaxQueryComplexity:   num("PAGO_MAX_QUERY_COMPLEXITY", 300),
+		ShutdownTimeout:      dur("PAGO_SHUTDOWN_TIMEOUT", 30*time.Second),
+	}
+	c.DatabaseURL = str("PAGO_DATABASE_URL", "sqlite:"+filepath.Join(c.DataDir, "pago.db"))
+
+	switch c.Env {
+	case "dev", "production":
+	default:
+		errs = append(errs, fmt.Errorf("PAGO_ENV=%q is not valid: use dev or production", c.Env))
+	}
+	switch lvl := strings.ToLower(str("PAGO_LOG_LEVEL", "info")); lvl {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("PAGO_LOG_LEVEL=%q is not valid: use debug, info, warn or error", lvl))
+	}
+
+	port := "8080"
+	if _, p, ok := strings.Cut(c.Addr, ":"); !ok || p == "" {
+		errs = append(errs, fmt.Errorf("PAGO_ADDR=%q is not a listen address: use host:port or :port, e.g. :8080", c.Addr))
+	} else {
+		port = p
+	}
+	c.PublicURL = strings.TrimRight(str("PAGO_PUBLIC_URL", "http://localhost:"+port), "/")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("PAGO_PUBLIC_URL=%q is not an http(s) URL: use e.g. https://pay.example.com", c.PublicURL))
+	}
+
+	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") &&
+		!strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		errs = append(errs, fmt.Errorf("PAGO_DATABASE_URL must start with postgres://, postgresql:// or sqlite: (e.g. sqlite:data/pago.db)"))
+	}
+	if c.RedisURL != "" {
+		for _, u := range strings.Split(c.RedisURL, ",") {
+			if !strings.HasPrefix(strings.TrimSpace(u), "redis://") && !strings.HasPrefix(strings.TrimSpace(u), "rediss://") {
+				errs = append(errs, fmt.Errorf("PAGO_REDIS_URL must be redis:// or rediss:// URLs separated by commas, or empty for the in-process Redis"))
+				break
+			}
+		}
+	}
+
+	switch c.PGMode {
+	case "sandbox":
+		if c.PGBaseURL = str("PAGO_PG_BASE_URL", c.PublicURL+"/sandbox"); c.PGSecretKey == "" {
+			c.PGSecretKey = "test_gsk_pago_sandbox"
+		}
+		if c.PGClientKey == "" {
+			c.PGClientKey = "test_gck_pago_sandbox"
+		}
+	case "toss":
+		c.PGBaseURL = str("PAGO_PG_BASE_URL", "https://api.tosspayments.com")
+		if c.PGSecretKey == "" || c.PGClientKey == "" {
+			errs = append(errs, errors.New("PAGO_PG_MODE=toss needs PAGO_PG_SECRET_KEY and PAGO_PG_CLIENT_KEY from the Toss Payments developer center"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("PAGO_PG_MODE=%q is not valid: use sandbox or toss", c.PGMode))
+	}
+	if u, err := url.Parse(c.PGBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		errs = append(errs, fmt.Errorf("PAGO_PG_BASE_URL=%q is not an http(s) URL", c.PGBaseURL))
+	}
+
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("PAGO_JWT_SECRET is shorter than 32 bytes: generate one with `openssl rand -hex 32`"))
+	}
+	if c.Env == "production" {
+		if c.JWTSecret == "" {
+			errs = append(errs, errors.New("PAGO_JWT_SECRET is required when PAGO_ENV=production: generate one with `openssl rand -hex 32`"))
+		}
+		if c.PGMode == "sandbox" && getenv("PAGO_PG_MODE") == "" {
+			errs = append(errs, errors.New("PAGO_PG_MODE must be set explicitly when PAGO_ENV=production (toss, or sandbox for a staging system)"))
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration:\n  %w", joinLines(errs))
+	}
+	return c, nil
+}
+
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+// ensureDevJWTSecret gives dev a secret with no setup: generated once into
+// DataDir/jwt-secret so that `pago serve` and `pago token` agree.
+func (c *Config) ensureDevJWTSecret() error {
+	if c.JWTSecret != "" {
+		return nil
+	}
+	if !c.Dev() {
+		return errors.New("PAGO_JWT_SECRET is required when PAGO_ENV=production")
+	}
+	path := filepath.Join(c.DataDir, "jwt-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		c.JWTSecret = secret(strings.TrimSpace(string(b)))
+		c.jwtSecretGenerated = true
+		return nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data directory %s: %w", c.DataDir, err)
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	s := hex.EncodeToString(b[:])
+	// O_EXCL: if two processes race, the loser reads the winner's secret.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return c.ensureDevJWTSecret()
+	}
+	if err != nil {
+		return fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		return fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	c.JWTSecret = secret(s)
+	c.jwtSecretGenerated = true
+	return nil
+}
+
+// logAttrs lists the configuration for the start-up log, secrets masked.
+func (c Config) logAttrs() []any {
+	return []any{
+		"env", c.Env, "addr", c.Addr, "public_url", c.PublicURL, "data_dir", c.DataDir,
+		"database_url", redactURL(c.DatabaseURL), "redis_url", redactURL(c.RedisURL), "redis_prefix", c.RedisPrefix,
+		"jwt_secret", c.JWTSecret, "pg_mode", c.PGMode, "pg_base_url", c.PGBaseURL,
+		"pg_secret_key", c.PGSecretKey, "pg_client_key", c.PGClientKey,
+		"idempotency_retention", c.IdempotencyRetention.String(), "idempotency_lease", c.IdempotencyLease.String(),
+		"lock_expiry", c.LockExpiry.String(), "lock_wait", c.LockWait.String(),
+		"max_query_depth", c.MaxQueryDepth, "max_query_complexity", c.MaxQueryComplexity,
+		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel.String(),
+	}
+}
+
+func redactURL(raw string) string {
+	if raw == "" {
+		return "(in-process)"
+	}
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}

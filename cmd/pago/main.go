@@ -1,0 +1,65 @@
+// Command pago is the one pago binary: the server (serve), database
+// migrations (migrate), bearer tokens for developers (token), and the tools
+// later issues add (sandbox, reconcile, verify, bench).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "pago:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake in the command line itself.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg + "\n\n" + usage }
+
+const usage = `usage: pago <command> [flags]
+
+commands:
+  serve     run the HTTP server (GraphQL, checkout pages, jobs)
+  migrate   apply database migrations and exit
+  token     print a bearer token: pago token --user NAME [--admin] [--ttl 24h]
+
+Configuration comes from PAGO_* environment variables; see README.md.`
+
+// run is main without the process: arguments, environment and output are
+// parameters so tests can drive every command.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"pago: no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, getenv, stderr)
+	case "migrate":
+		return migrateCmd(ctx, rest, getenv, stderr)
+	case "token":
+		return tokenCmd(rest, getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		return usageError{fmt.Sprintf("pago: unknown command %q", cmd)}
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	if err := cfg.ensureDevJWTSecret(); err != nil {
+		return err
+	}
+	log.Info("starting pago", cfg.logAttrs()...)
+	if cfg.jwtSecretGenerated && getenv("PAGO_JWT_SECRET") == "" {
+		log.Warn("dev mode: using the generated JWT secret in " + cfg.DataDir + "/jwt-secret; set PAGO_JWT_SECRET in production")
+	}
+
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		a.close(context.Background())
+		return fmt.Errorf("listen on %s: %w (set PAGO_ADDR to another address)", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("pago is ready", "url", cfg.PublicURL, "graphql", cfg.PublicURL+"/graphql", "playground", cfg.PublicURL+"/playground")
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	// Graceful: stop accepting, let in-flight requests (confirms included)
+	// finish, then stop the job queue and close connections.
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	cerr := a.close(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if err = errors.Join(err, serr, cerr); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
