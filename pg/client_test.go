@@ -271,6 +271,25 @@ func TestTimeoutThenDeclineIsDefinite(t *testing.T) {
 	require.NotErrorIs(t, err, pg.ErrUnknownOutcome)
 }
 
+func TestTimeoutThenNonTossAnswerIsInDoubt(t *testing.T) {
+	// After a timed-out attempt only a Toss answer can settle a mutation;
+	// a proxy's HTML 404 cannot tell us the first attempt did nothing.
+	f := newFakePG(t, step{hang: 5 * time.Second}, step{status: 404, body: "<html>not found</html>"})
+	c := newClient(t, f.srv.URL, func(cfg *pg.Config) { cfg.RequestTimeout = 50 * time.Millisecond })
+	_, err := c.Confirm(context.Background(), confirmReq(), "k")
+	require.ErrorIs(t, err, pg.ErrUnknownOutcome)
+	require.Equal(t, 2, f.hits())
+
+	// Without an earlier attempt the same answer is a plain refusal.
+	f = newFakePG(t, step{status: 404, body: "<html>not found</html>"})
+	_, err = newClient(t, f.srv.URL, nil).Confirm(context.Background(), confirmReq(), "k")
+	require.NotErrorIs(t, err, pg.ErrUnknownOutcome)
+	var e *pg.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, 404, e.HTTPStatus)
+	require.Contains(t, e.Message, "not found")
+}
+
 func TestPossibleEffectIsNotForgottenByLaterAttempts(t *testing.T) {
 	// A 503 may have been processed; the 429s after it say nothing about
 	// that attempt, so the confirm stays in doubt.

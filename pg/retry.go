@@ -125,6 +125,13 @@ func (c *Client) retry(ctx context.Context, cl call, out any) error {
 	effect := false // some attempt may have taken effect at the PG
 	for attempt := 1; ; attempt++ {
 		r := c.attempt(ctx, cl, out)
+		if cl.mutating() && effect && r.class == classDefinite && r.code == "" {
+			// An earlier attempt may have taken effect, and this answer did
+			// not come from Toss's payment logic (no Toss code: a proxy, a
+			// load balancer). Toss itself would have replayed the earlier
+			// outcome for the same key; this answer cannot overrule it.
+			r.class = classUnknown
+		}
 		effect = effect || r.effect
 		switch r.class {
 		case classOK:
@@ -134,24 +141,24 @@ func (c *Client) retry(ctx context.Context, cl call, out any) error {
 		case classUnknown:
 			return fmt.Errorf("%w: %w", ErrUnknownOutcome, r.err)
 		case classRejected, classCanceled:
-			return c.giveUp(cl, effect, r)
+			return c.giveUp(cl, effect, attempt, r)
 		}
 
 		// classRetryable.
 		if attempt >= c.cfg.MaxAttempts {
-			return c.giveUp(cl, effect, r)
+			return c.giveUp(cl, effect, attempt, r)
 		}
 		delay := c.backoff(attempt)
 		if r.retryAfter > 0 {
 			if r.retryAfter > c.cfg.RetryMaxDelay {
-				return c.giveUp(cl, effect, r)
+				return c.giveUp(cl, effect, attempt, r)
 			}
 			delay = r.retryAfter
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
 			// Sleeping would only end in the caller's deadline; answer now
 			// with what we know.
-			return c.giveUp(cl, effect, r)
+			return c.giveUp(cl, effect, attempt, r)
 		}
 		c.log.Warn("pg attempt failed, retrying",
 			slog.String("op", cl.op), slog.String("path", cl.path), slog.Int("attempt", attempt),
@@ -161,7 +168,7 @@ func (c *Client) retry(ctx context.Context, cl call, out any) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return c.giveUp(cl, effect, result{
+			return c.giveUp(cl, effect, attempt, result{
 				class: classCanceled,
 				err:   fmt.Errorf("%w while waiting to retry after: %w", ctx.Err(), r.err),
 			})
@@ -174,7 +181,10 @@ func (c *Client) retry(ctx context.Context, cl call, out any) error {
 // mutation that may have taken effect on any attempt, only
 // ErrUnknownOutcome is honest. Otherwise nothing happened at the PG:
 // ErrUnavailable, unless it was the caller who stopped.
-func (c *Client) giveUp(cl call, effect bool, r result) error {
+func (c *Client) giveUp(cl call, effect bool, attempts int, r result) error {
+	if attempts > 1 {
+		r.err = fmt.Errorf("after %d attempts: %w", attempts, r.err)
+	}
 	switch {
 	case cl.mutating() && effect:
 		return fmt.Errorf("%w: %w", ErrUnknownOutcome, r.err)
