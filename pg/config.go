@@ -1,0 +1,204 @@
+package pg
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config configures a Client. Zero values take the defaults documented on
+// each field; New applies them and validates the rest.
+type Config struct {
+	// BaseURL is the PG's origin, e.g. https://api.tosspayments.com or the
+	// sandbox's URL; a path prefix is kept. Required. It must not carry
+	// credentials, a query or a fragment.
+	BaseURL string
+	// SecretKey is the Toss secret key (test_sk_…, live_gsk_…). Required.
+	// It is sent only in the Authorization header and never appears in logs
+	// or error strings; Config's String and LogValue mask it.
+	SecretKey string
+
+	// DialTimeout bounds opening a TCP connection. Default 3s.
+	DialTimeout time.Duration
+	// TLSHandshakeTimeout bounds the TLS handshake. Default 3s.
+	TLSHandshakeTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for response headers once the
+	// request is written. Default 10s.
+	ResponseHeaderTimeout time.Duration
+	// RequestTimeout bounds one attempt, from dialling to the last byte of
+	// the response body. The whole call, retries included, is bounded by
+	// MaxAttempts and the caller's context. Default 15s.
+	RequestTimeout time.Duration
+
+	// MaxAttempts is the number of attempts per call, first one included.
+	// Default 3; 1 disables retries.
+	MaxAttempts int
+	// RetryBaseDelay and RetryMaxDelay shape the exponential backoff with
+	// full jitter: before retry n the client sleeps a random duration in
+	// [0, min(RetryMaxDelay, RetryBaseDelay·2^(n-1))]. A Retry-After header
+	// is honoured when it is at most RetryMaxDelay; a longer one ends the
+	// call. Defaults 100ms and 2s.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+
+	// Breaker configures the circuit breaker.
+	Breaker BreakerConfig
+
+	// HTTPClient, if set, replaces the client New builds from the timeouts
+	// above (which are then ignored, except RequestTimeout). Tests use it;
+	// production should not need it.
+	HTTPClient *http.Client
+	// Logger receives structured logs of attempts, retries and breaker
+	// changes. Default: discard.
+	Logger *slog.Logger
+	// OnCall, if set, is called once per operation when it ends, with the
+	// operation name (OpConfirm, ...), its outcome (OutcomeOK, ...) and its
+	// duration including retries. It is the metrics hook.
+	OnCall func(op string, outcome string, d time.Duration)
+	// OnBreakerStateChange, if set, is called when the breaker moves
+	// between "closed", "open" and "half-open". It runs while the breaker
+	// holds its lock, so it must be quick and must not call the Client.
+	OnBreakerStateChange func(from, to string)
+}
+
+// BreakerConfig configures the circuit breaker that stops calls while the
+// PG is down. Only infrastructure failures count: network errors, timeouts,
+// 5xx and 429. Business answers such as declines count as successes, since
+// they prove the PG is up.
+type BreakerConfig struct {
+	// ConsecutiveFailures opens the breaker after this many failed
+	// attempts in a row. Default 5.
+	ConsecutiveFailures uint32
+	// OpenTimeout is how long the breaker stays open before it lets probe
+	// requests through (half-open). Default 10s.
+	OpenTimeout time.Duration
+	// HalfOpenMaxRequests is how many probes run while half-open; that
+	// many successes in a row close it, one failure reopens it. Default 1.
+	HalfOpenMaxRequests uint32
+}
+
+// Defaults applied by New to zero fields.
+const (
+	DefaultDialTimeout           = 3 * time.Second
+	DefaultTLSHandshakeTimeout   = 3 * time.Second
+	DefaultResponseHeaderTimeout = 10 * time.Second
+	DefaultRequestTimeout        = 15 * time.Second
+	DefaultMaxAttempts           = 3
+	DefaultRetryBaseDelay        = 100 * time.Millisecond
+	DefaultRetryMaxDelay         = 2 * time.Second
+	DefaultBreakerFailures       = 5
+	DefaultBreakerOpenTimeout    = 10 * time.Second
+	DefaultBreakerHalfOpenMax    = 1
+)
+
+// withDefaults returns cfg with every zero (or negative) field replaced by
+// its default.
+func (cfg Config) withDefaults() Config {
+	orDur := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	orDur(&cfg.DialTimeout, DefaultDialTimeout)
+	orDur(&cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	orDur(&cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	orDur(&cfg.RequestTimeout, DefaultRequestTimeout)
+	orDur(&cfg.RetryBaseDelay, DefaultRetryBaseDelay)
+	orDur(&cfg.RetryMaxDelay, DefaultRetryMaxDelay)
+	orDur(&cfg.Breaker.OpenTimeout, DefaultBreakerOpenTimeout)
+	if cfg.RetryMaxDelay < cfg.RetryBaseDelay {
+		cfg.RetryMaxDelay = cfg.RetryBaseDelay
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.Breaker.ConsecutiveFailures == 0 {
+		cfg.Breaker.ConsecutiveFailures = DefaultBreakerFailures
+	}
+	if cfg.Breaker.HalfOpenMaxRequests == 0 {
+		cfg.Breaker.HalfOpenMaxRequests = DefaultBreakerHalfOpenMax
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// validate checks what has no default. Messages say how to fix the problem
+// and never quote the secret key.
+func (cfg Config) validate() (*url.URL, error) {
+	if cfg.BaseURL == "" {
+		return nil, fmt.Errorf("pg: BaseURL is required (e.g. https://api.tosspayments.com)")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("pg: BaseURL %q is not a URL: %w", cfg.BaseURL, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("pg: BaseURL %q must be an absolute http(s) URL such as https://api.tosspayments.com", cfg.BaseURL)
+	}
+	if u.User != nil {
+		// Credentials in the URL would end up in every *url.Error string.
+		return nil, fmt.Errorf("pg: BaseURL must not contain credentials; set SecretKey instead")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("pg: BaseURL %q must not have a query or fragment", cfg.BaseURL)
+	}
+	if cfg.SecretKey == "" {
+		return nil, fmt.Errorf("pg: SecretKey is required (a Toss secret key, test_sk_… or live_sk_…)")
+	}
+	if strings.ContainsAny(cfg.SecretKey, ":\r\n \t") {
+		// Basic auth is "key:" with an empty password; a colon or white
+		// space inside the key can only be a paste error.
+		return nil, fmt.Errorf("pg: SecretKey must not contain ':' or white space")
+	}
+	return u, nil
+}
+
+// maskedKey shows a secret key's kind and nothing of its secret part.
+func maskedKey(key string) string {
+	if key == "" {
+		return ""
+	}
+	for _, p := range []string{"test_gsk_", "live_gsk_", "test_sk_", "live_sk_"} {
+		if strings.HasPrefix(key, p) {
+			return p + "****"
+		}
+	}
+	return "****"
+}
+
+// String formats the configuration with the secret key masked, so printing
+// the configuration at start-up is safe.
+func (cfg Config) String() string {
+	return fmt.Sprintf("pg.Config{BaseURL:%s SecretKey:%s DialTimeout:%s TLSHandshakeTimeout:%s "+
+		"ResponseHeaderTimeout:%s RequestTimeout:%s MaxAttempts:%d RetryBaseDelay:%s RetryMaxDelay:%s "+
+		"Breaker:{ConsecutiveFailures:%d OpenTimeout:%s HalfOpenMaxRequests:%d}}",
+		cfg.BaseURL, maskedKey(cfg.SecretKey), cfg.DialTimeout, cfg.TLSHandshakeTimeout,
+		cfg.ResponseHeaderTimeout, cfg.RequestTimeout, cfg.MaxAttempts, cfg.RetryBaseDelay, cfg.RetryMaxDelay,
+		cfg.Breaker.ConsecutiveFailures, cfg.Breaker.OpenTimeout, cfg.Breaker.HalfOpenMaxRequests)
+}
+
+// GoString masks the secret key under %#v too.
+func (cfg Config) GoString() string { return cfg.String() }
+
+// LogValue masks the secret key when the configuration is logged with slog.
+func (cfg Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("base_url", cfg.BaseURL),
+		slog.String("secret_key", maskedKey(cfg.SecretKey)),
+		slog.Duration("dial_timeout", cfg.DialTimeout),
+		slog.Duration("tls_handshake_timeout", cfg.TLSHandshakeTimeout),
+		slog.Duration("response_header_timeout", cfg.ResponseHeaderTimeout),
+		slog.Duration("request_timeout", cfg.RequestTimeout),
+		slog.Int("max_attempts", cfg.MaxAttempts),
+		slog.Duration("retry_base_delay", cfg.RetryBaseDelay),
+		slog.Duration("retry_max_delay", cfg.RetryMaxDelay),
+		slog.Any("breaker_consecutive_failures", cfg.Breaker.ConsecutiveFailures),
+		slog.Duration("breaker_open_timeout", cfg.Breaker.OpenTimeout),
+		slog.Any("breaker_half_open_max_requests", cfg.Breaker.HalfOpenMaxRequests),
+	)
+}
