@@ -42,6 +42,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions = ext
 			return gqlErr
 		}
+		if gqlErr.Rule == depthRuleName || gqlErr.Rule == "MaxIntrospectionDepth" {
+			gqlErr.Extensions = map[string]any{"code": string(payment.CodeQueryTooComplex)}
+			return gqlErr
+		}
 		if code, ok := gqlErr.Extensions["code"].(string); ok && passthroughCodes[code] {
 			return gqlErr
 		}

@@ -32,6 +32,10 @@ type HandlerConfig struct {
 	Observe func(operation, outcome string, d time.Duration)
 }
 
+// maxTokens bounds the lexer's work on one query document, before any
+// other limit can look at it.
+const maxTokens = 10_000
+
 // NewHandler returns the GraphQL endpoint: POST with a JSON body and
 // graphql-ws subscriptions. GET queries and multipart uploads are not
 // transports here at all: both can be sent cross-site without a preflight.
@@ -54,7 +58,9 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(limits{es: es, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity})
+	srv.SetValidationRulesFn(validationRules(cfg.MaxDepth))
+	srv.SetParserTokenLimit(maxTokens)
+	srv.Use(limits{es: es, MaxComplexity: cfg.MaxComplexity})
 	if cfg.Observe != nil {
 		srv.AroundResponses(observe(cfg.Observe))
 	}

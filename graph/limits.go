@@ -8,16 +8,18 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/pago/pago/payment"
 )
 
-// limits rejects operations nested deeper than MaxDepth or costlier than
-// MaxComplexity (every field costs 1, so alias bombs count in full) before
-// any resolver runs, with QUERY_TOO_COMPLEX.
+// limits rejects operations costlier than MaxComplexity (every field costs
+// 1, so alias bombs count in full) before any resolver runs, with
+// QUERY_TOO_COMPLEX. Depth is a validation rule (depthRule): it must run
+// before the other rules' errors would hide it.
 type limits struct {
 	es            graphql.ExecutableSchema
-	MaxDepth      int
 	MaxComplexity int
 }
 
@@ -32,9 +34,6 @@ func (l limits) MutateOperationContext(ctx context.Context, oc *graphql.Operatio
 	if oc.Operation == nil {
 		return nil
 	}
-	if d := selectionDepth(oc.Operation.SelectionSet, 0); d > l.MaxDepth {
-		return tooComplex(fmt.Sprintf("query depth %d exceeds the limit of %d", d, l.MaxDepth))
-	}
 	if c := complexity.Calculate(ctx, l.es, oc.Operation, oc.Variables); c > l.MaxComplexity {
 		return tooComplex(fmt.Sprintf("query complexity %d exceeds the limit of %d", c, l.MaxComplexity))
 	}
@@ -45,24 +44,47 @@ func tooComplex(msg string) *gqlerror.Error {
 	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(payment.CodeQueryTooComplex)}}
 }
 
-// selectionDepth is the deepest field nesting, following fragments. The
-// validator has already rejected fragment cycles.
-func selectionDepth(set ast.SelectionSet, depth int) int {
+// depthRuleName names the validation rule; the error presenter maps its
+// errors (and gqlparser's own MaxIntrospectionDepth) to QUERY_TOO_COMPLEX.
+const depthRuleName = "QueryDepth"
+
+// validationRules are gqlparser's defaults plus the depth limit.
+func validationRules(maxDepth int) func() *rules.Rules {
+	return func() *rules.Rules {
+		r := rules.NewDefaultRules()
+		r.AddRule(depthRuleName, func(observers *core.Events, addError core.AddErrFunc) {
+			observers.OnOperation(func(_ *core.Walker, op *ast.OperationDefinition) {
+				if d := selectionDepth(op.SelectionSet, 0, maxDepth+1); d > maxDepth {
+					addError(core.Message("query depth exceeds the limit of %d", maxDepth), core.At(op.Position))
+				}
+			})
+		})
+		return r
+	}
+}
+
+// selectionDepth is the deepest field nesting, following fragments, counted
+// no further than limit: that also ends fragment cycles, which another rule
+// reports.
+func selectionDepth(set ast.SelectionSet, depth, limit int) int {
 	deepest := depth
 	for _, sel := range set {
+		if deepest >= limit {
+			return deepest
+		}
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
 			if len(s.SelectionSet) == 0 {
 				d = depth + 1
 			} else {
-				d = selectionDepth(s.SelectionSet, depth+1)
+				d = selectionDepth(s.SelectionSet, depth+1, limit)
 			}
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, depth)
+			d = selectionDepth(s.SelectionSet, depth, limit)
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
-				d = selectionDepth(s.Definition.SelectionSet, depth)
+				d = selectionDepth(s.Definition.SelectionSet, depth, limit)
 			}
 		}
 		deepest = max(deepest, d)

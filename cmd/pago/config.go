@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pago/pago/store"
 )
 
 // Config is pago's whole configuration, read from PAGO_* environment
@@ -241,6 +243,23 @@ func (c *Config) ensureDevJWTSecret() error {
 	return nil
 }
 
+// String prints the configuration with secrets and passwords masked, so a
+// stray %v in a log line cannot leak them.
+func (c Config) String() string { return fmt.Sprint(c.logAttrs()...) }
+
+// LogValue does the same for slog.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slogAttrs(c.logAttrs())...)
+}
+
+func slogAttrs(kv []any) []slog.Attr {
+	var out []slog.Attr
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, slog.Any(kv[i].(string), kv[i+1]))
+	}
+	return out
+}
+
 // logAttrs lists the configuration for the start-up log, secrets masked.
 func (c Config) logAttrs() []any {
 	return []any{
@@ -261,12 +280,7 @@ func redactURL(raw string) string {
 	}
 	parts := strings.Split(raw, ",")
 	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			if _, ok := u.User.Password(); ok {
-				u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			}
-			parts[i] = u.String()
-		}
+		parts[i] = store.Redact(strings.TrimSpace(p))
 	}
 	return strings.Join(parts, ",")
 }
