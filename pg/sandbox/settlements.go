@@ -158,9 +158,11 @@ func (s *Sandbox) settlements(c *call) response {
 		}
 		return rows[i].json.TransactionKey < rows[j].json.TransactionKey
 	})
-	out := []settlementJSON{} // a bare array, "[]" when empty, never null
-	for i := (page - 1) * size; i < len(rows) && i < page*size; i++ {
-		out = append(out, rows[i].json)
+	out := []settlementJSON{}      // a bare array, "[]" when empty, never null
+	if page-1 < len(rows)/size+1 { // guards the multiplication against overflow
+		for i := (page - 1) * size; i < len(rows) && i < page*size; i++ {
+			out = append(out, rows[i].json)
+		}
 	}
 	return jsonResponse(http.StatusOK, out)
 }
