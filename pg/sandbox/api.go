@@ -267,6 +267,7 @@ func (s *Sandbox) confirm(c *call) response {
 		p.status = StatusAborted
 		p.failure = &apiError{Code: decline.Code, Message: decline.Message}
 		s.changed(p)
+		s.log.Info("payment declined", "paymentKey", p.key, "orderId", p.orderID, "code", decline.Code)
 		return errResponse(decline)
 	}
 
@@ -281,6 +282,7 @@ func (s *Sandbox) confirm(c *call) response {
 		At: now, IdempotencyKey: c.idemKey, TransactionKey: p.approveTxKey,
 	})
 	s.changed(p)
+	s.log.Info("payment confirmed", "paymentKey", p.key, "orderId", p.orderID, "amount", p.amount, "idempotencyKey", c.idemKey)
 	resp := jsonResponse(http.StatusOK, s.render(p, c.en))
 	if p.card.slow {
 		resp.hold = s.slowCardDelay()
@@ -379,5 +381,6 @@ func (s *Sandbox) cancel(c *call) response {
 		At: now, IdempotencyKey: c.idemKey, TransactionKey: tx,
 	})
 	s.changed(p)
+	s.log.Info("payment canceled", "paymentKey", p.key, "orderId", p.orderID, "amount", amount, "balance", p.balance)
 	return jsonResponse(http.StatusOK, s.render(p, c.en))
 }

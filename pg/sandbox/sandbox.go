@@ -1,16 +1,3 @@
-// Package sandbox is a stateful, wire-compatible emulator of the Toss Payments
-// v1 REST API and v2 browser SDK, with deterministic fault injection.
-//
-// It owns everything a PG would: payments and their status windows, the
-// hosted pay page with test cards, the JavaScript SDK the checkout page loads,
-// idempotency keys, settlements and webhooks. It leaves persistence, orders and
-// money rules to pago: state lives in memory and disappears with the process.
-//
-// A Sandbox is an http.Handler. Mount it under a prefix (pago uses /sandbox)
-// with or without http.StripPrefix, or serve it on its own port. The
-// /_sandbox/ admin routes (faults, clock, record) need no authentication: the
-// sandbox is for tests and local development only and must never face the
-// internet.
 package sandbox
 
 import (
