@@ -260,7 +260,9 @@ func TestIdempotentReplay(t *testing.T) {
 func TestIdempotencyInFlight(t *testing.T) {
 	e := newEnv(t)
 	key := e.authenticated("order-flight-1", 10000, CardSuccess)
-	require.NoError(t, e.sb.Faults().Inject(Fault{Op: OpConfirm, Kind: Latency, Latency: 300 * time.Millisecond, Times: 1}))
+	// The first request sleeps until Close wakes it, so the second one is
+	// certain to arrive while the first is in flight.
+	require.NoError(t, e.sb.Faults().Inject(Fault{Op: OpConfirm, Kind: Latency, Latency: time.Minute, Times: 1}))
 	hdr := map[string]string{"Idempotency-Key": "flight-1"}
 
 	var first result
@@ -275,6 +277,7 @@ func TestIdempotencyInFlight(t *testing.T) {
 	busy := e.confirm(key, "order-flight-1", 10000, hdr)
 	require.Equal(t, 409, busy.status)
 	require.Equal(t, "IDEMPOTENT_REQUEST_PROCESSING", busy.code())
+	e.sb.Close() // wakes the sleeper, which then commits
 	wg.Wait()
 	require.Equal(t, 200, first.status)
 
