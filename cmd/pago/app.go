@@ -14,6 +14,7 @@ import (
 
 	"github.com/pago/pago/graph"
 	"github.com/pago/pago/payment"
+	"github.com/pago/pago/pg/sandbox"
 	"github.com/pago/pago/store"
 	"github.com/pago/pago/web"
 	"github.com/pago/pago/worker"
@@ -26,6 +27,7 @@ type app struct {
 	store   *store.Store
 	locker  *store.Locker
 	handler http.Handler
+	sandbox *sandbox.Sandbox              // the in-process PG, when mounted
 	closers []func(context.Context) error // run in reverse order by close
 }
 
@@ -110,7 +112,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			{Name: "database", Ping: st.Ping},
 			{Name: "redis", Ping: locker.Ping},
 		},
-		Sandbox: sandboxPlaceholder(cfg),
+		Sandbox: a.inProcessSandbox(cfg, log),
 	})
 	return a, nil
 }
@@ -125,12 +127,19 @@ func (a *app) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// sandboxPlaceholder mounts the in-process PG sandbox in sandbox mode.
-func sandboxPlaceholder(cfg Config) http.Handler {
-	if cfg.PGMode != "sandbox" {
+// inProcessSandbox is the Toss-compatible PG mounted at /sandbox in sandbox
+// mode, unless PAGO_PG_BASE_URL points at a standalone one elsewhere.
+func (a *app) inProcessSandbox(cfg Config, log *slog.Logger) http.Handler {
+	if cfg.PGMode != "sandbox" || cfg.PGBaseURL != cfg.PublicURL+"/sandbox" {
 		return nil
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "the PG sandbox is not built yet", http.StatusNotImplemented)
+	sb := sandbox.New(sandbox.Config{
+		SecretKey: string(cfg.PGSecretKey),
+		ClientKey: cfg.PGClientKey,
+		BasePath:  "/sandbox",
+		Logger:    log.With("component", "sandbox"),
 	})
+	a.sandbox = sb
+	a.closers = append(a.closers, func(context.Context) error { sb.Close(); return nil })
+	return sb
 }

@@ -38,6 +38,7 @@ const usage = `usage: pago <command> [flags]
 commands:
   serve     run the HTTP server (GraphQL, checkout pages, jobs)
   migrate   apply database migrations and exit
+  sandbox   run the Toss-compatible PG sandbox alone: pago sandbox --addr 127.0.0.1:8090
   token     print a bearer token: pago token --user NAME [--admin] [--ttl 24h]
 
 Configuration comes from PAGO_* environment variables; see README.md.`
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stderr)
 	case "migrate":
 		return migrateCmd(ctx, rest, getenv, stderr)
+	case "sandbox":
+		return sandboxCmd(ctx, rest, getenv, stderr)
 	case "token":
 		return tokenCmd(rest, getenv, stdout)
 	case "help", "-h", "--help":
