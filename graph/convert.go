@@ -5,6 +5,88 @@ import (
 	"github.com/pago/pago/payment"
 )
 
+func mapSlice[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
+
+func toPage(first *int, after *string) payment.Page {
+	var p payment.Page
+	if first != nil {
+		p.First = *first
+		if p.First == 0 {
+			p.First = -1 // an explicit 0 is out of range, not "the default"
+		}
+	}
+	if after != nil {
+		p.After = *after
+	}
+	return p
+}
+
+func toGQLPageInfo(hasNext bool, cursors []string) *model.PageInfo {
+	pi := &model.PageInfo{HasNextPage: hasNext}
+	if len(cursors) > 0 {
+		pi.EndCursor = &cursors[len(cursors)-1]
+	}
+	return pi
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func toGQLUser(u payment.User) *model.User {
 	return &model.User{ID: u.ID, Name: u.Name, IsAdmin: u.IsAdmin}
+}
+
+func toGQLWallet(w payment.Wallet) *model.Wallet {
+	return &model.Wallet{ID: w.ID, Balance: w.Balance.Amount, Currency: string(w.Balance.Currency),
+		Limit: w.Limit.Amount, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
+}
+
+func toGQLWalletTransaction(t payment.WalletTransaction) *model.WalletTransaction {
+	return &model.WalletTransaction{ID: t.ID, Type: model.WalletTransactionType(t.Type), Amount: t.Amount.Amount,
+		BalanceAfter: t.BalanceAfter.Amount, OrderID: optional(t.OrderID), Reason: optional(t.Reason), CreatedAt: t.CreatedAt}
+}
+
+func toGQLProduct(p payment.Product) *model.Product {
+	return &model.Product{ID: p.ID, Sku: p.SKU, Name: p.Name, Price: p.Price.Amount, Stock: int(p.Stock)}
+}
+
+func (r *Resolver) toGQLOrder(o payment.Order) *model.Order {
+	out := &model.Order{ID: o.ID, Kind: model.OrderKind(o.Kind), Status: model.OrderStatus(o.Status), Name: o.Name,
+		Amount: o.Amount.Amount, Currency: string(o.Amount.Currency), RefundedAmount: o.RefundedAmount.Amount,
+		CheckoutURL: r.Service.CheckoutURL(o.ID), ExpiresAt: o.ExpiresAt, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		Items: []*model.OrderItem{}}
+	for _, it := range o.Items {
+		out.Items = append(out.Items, &model.OrderItem{ProductID: it.ProductID, Name: it.Name, Quantity: int(it.Quantity), UnitPrice: it.UnitPrice.Amount})
+	}
+	return out
+}
+
+func toGQLPayment(p payment.Payment) *model.Payment {
+	return &model.Payment{ID: p.ID, Method: model.PaymentMethod(p.Method), Status: model.PaymentStatus(p.Status),
+		Amount: p.Amount.Amount, RefundedAmount: p.RefundedAmount.Amount, PgPaymentKey: optional(p.PGPaymentKey), ApprovedAt: p.ApprovedAt}
+}
+
+func toGQLPaymentEvent(e payment.PaymentEvent) *model.PaymentEvent {
+	return &model.PaymentEvent{From: model.PaymentStatus(e.FromStatus), To: model.PaymentStatus(e.ToStatus), Source: e.Source, Detail: e.Detail, At: e.CreatedAt}
+}
+
+func fromGQLCreateOrder(in model.CreateOrderInput) payment.CreateOrderInput {
+	out := payment.CreateOrderInput{Kind: payment.OrderPurchase, Amount: in.Amount}
+	if in.Kind != nil {
+		out.Kind = payment.OrderKind(*in.Kind)
+	}
+	for _, it := range in.Items {
+		out.Items = append(out.Items, payment.OrderItemInput{ProductID: it.ProductID, Quantity: int64(it.Quantity)})
+	}
+	return out
 }

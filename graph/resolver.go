@@ -4,7 +4,11 @@
 // presenter, and the query limits. It knows nothing of storage or HTTP routing.
 package graph
 
+import "github.com/pago/pago/payment"
+
 //go:generate go tool gqlgen generate
 
 // Resolver holds the services resolvers call.
-type Resolver struct{}
+type Resolver struct {
+	Service *payment.Service
+}

@@ -7,10 +7,75 @@ package graph
 
 import (
 	"context"
+	"errors"
 
 	"github.com/pago/pago/graph/model"
 	"github.com/pago/pago/payment"
 )
+
+func (r *mutationResolver) CreateWallet(ctx context.Context, input model.CreateWalletInput) (*model.CreateWalletPayload, error) {
+	w, err := r.Service.CreateWallet(ctx, input.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateWalletPayload{Wallet: toGQLWallet(w)}, nil
+}
+
+func (r *mutationResolver) CreateOrder(ctx context.Context, input model.CreateOrderInput) (*model.CreateOrderPayload, error) {
+	o, err := r.Service.CreateOrder(ctx, input.IdempotencyKey, fromGQLCreateOrder(input))
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateOrderPayload{Order: r.toGQLOrder(o)}, nil
+}
+
+func (r *mutationResolver) PayWithWallet(ctx context.Context, input model.PayWithWalletInput) (*model.PayWithWalletPayload, error) {
+	res, err := r.Service.PayWithWallet(ctx, input.IdempotencyKey, input.OrderID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.PayWithWalletPayload{Order: r.toGQLOrder(res.Order), Payment: toGQLPayment(res.Payment), Wallet: toGQLWallet(res.Wallet)}, nil
+}
+
+func (r *mutationResolver) CancelOrder(ctx context.Context, input model.CancelOrderInput) (*model.CancelOrderPayload, error) {
+	o, err := r.Service.CancelOrder(ctx, input.IdempotencyKey, input.OrderID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CancelOrderPayload{Order: r.toGQLOrder(o)}, nil
+}
+
+func (r *mutationResolver) AdjustWallet(ctx context.Context, input model.AdjustWalletInput) (*model.AdjustWalletPayload, error) {
+	w, err := r.Service.AdjustWallet(ctx, input.IdempotencyKey, payment.AdjustWalletInput{UserID: input.UserID, Amount: input.Amount, Reason: input.Reason})
+	if err != nil {
+		return nil, err
+	}
+	return &model.AdjustWalletPayload{Wallet: toGQLWallet(w)}, nil
+}
+
+func (r *mutationResolver) UpsertProduct(ctx context.Context, input model.UpsertProductInput) (*model.UpsertProductPayload, error) {
+	p, err := r.Service.UpsertProduct(ctx, input.IdempotencyKey, payment.UpsertProductInput{SKU: input.Sku, Name: input.Name, Price: input.Price, Stock: int64(input.Stock)})
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpsertProductPayload{Product: toGQLProduct(p)}, nil
+}
+
+func (r *orderResolver) Payments(ctx context.Context, obj *model.Order) ([]*model.Payment, error) {
+	ps, err := r.Service.OrderPayments(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(ps, toGQLPayment), nil
+}
+
+func (r *paymentResolver) Events(ctx context.Context, obj *model.Payment) ([]*model.PaymentEvent, error) {
+	es, err := r.Service.PaymentEvents(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(es, toGQLPaymentEvent), nil
+}
 
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 	u, err := payment.UserFrom(ctx)
@@ -20,6 +85,90 @@ func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 	return toGQLUser(u), nil
 }
 
+func (r *queryResolver) Wallet(ctx context.Context) (*model.Wallet, error) {
+	w, err := r.Service.MyWallet(ctx)
+	if errors.Is(err, payment.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toGQLWallet(w), nil
+}
+
+func (r *queryResolver) WalletTransactions(ctx context.Context, first *int, after *string) (*model.WalletTransactionConnection, error) {
+	c, err := r.Service.WalletTransactions(ctx, toPage(first, after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.WalletTransactionConnection{PageInfo: toGQLPageInfo(c.HasNextPage, c.Cursors)}
+	for i, t := range c.Items {
+		n := toGQLWalletTransaction(t)
+		out.Nodes = append(out.Nodes, n)
+		out.Edges = append(out.Edges, &model.WalletTransactionEdge{Cursor: c.Cursors[i], Node: n})
+	}
+	return out, nil
+}
+
+func (r *queryResolver) Products(ctx context.Context) ([]*model.Product, error) {
+	ps, err := r.Service.Products(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(ps, toGQLProduct), nil
+}
+
+func (r *queryResolver) Order(ctx context.Context, id string) (*model.Order, error) {
+	o, err := r.Service.Order(ctx, id)
+	if errors.Is(err, payment.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.toGQLOrder(o), nil
+}
+
+func (r *queryResolver) Orders(ctx context.Context, first *int, after *string, status *model.OrderStatus) (*model.OrderConnection, error) {
+	var st payment.OrderStatus
+	if status != nil {
+		st = payment.OrderStatus(*status)
+	}
+	c, err := r.Service.Orders(ctx, st, toPage(first, after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.OrderConnection{PageInfo: toGQLPageInfo(c.HasNextPage, c.Cursors)}
+	for i, o := range c.Items {
+		n := r.toGQLOrder(o)
+		out.Nodes = append(out.Nodes, n)
+		out.Edges = append(out.Edges, &model.OrderEdge{Cursor: c.Cursors[i], Node: n})
+	}
+	return out, nil
+}
+
+func (r *queryResolver) Payment(ctx context.Context, id string) (*model.Payment, error) {
+	p, err := r.Service.Payment(ctx, id)
+	if errors.Is(err, payment.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toGQLPayment(p), nil
+}
+
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
+func (r *Resolver) Order() OrderResolver { return &orderResolver{r} }
+
+func (r *Resolver) Payment() PaymentResolver { return &paymentResolver{r} }
+
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+type (
+	mutationResolver struct{ *Resolver }
+	orderResolver    struct{ *Resolver }
+	paymentResolver  struct{ *Resolver }
+	queryResolver    struct{ *Resolver }
+)

@@ -20,6 +20,53 @@ type Store interface {
 type Queries interface {
 	UserQueries
 	IdempotencyQueries
+	WalletQueries
+	OrderQueries
+	// Violations recomputes every invariant and returns what is broken.
+	Violations(ctx context.Context) ([]Violation, error)
+}
+
+// WalletQueries persist wallets and the ledger. Debit and credit are
+// conditional: false means the version moved or the balance rule failed.
+type WalletQueries interface {
+	InsertLedgerAccount(ctx context.Context, a LedgerAccount) error
+	// InsertWalletIfAbsent creates w unless the user has a wallet already.
+	InsertWalletIfAbsent(ctx context.Context, w Wallet) (bool, error)
+	WalletByUser(ctx context.Context, userID string) (Wallet, error)
+	Wallet(ctx context.Context, id string) (Wallet, error)
+	DebitWallet(ctx context.Context, id string, version, amount int64, now time.Time) (bool, error)
+	CreditWallet(ctx context.Context, id string, version, amount int64, now time.Time) (bool, error)
+	InsertWalletTransaction(ctx context.Context, t WalletTransaction) error
+	// WalletTransactions lists newest first, seq < beforeSeq.
+	WalletTransactions(ctx context.Context, walletID string, beforeSeq int64, limit int) ([]WalletTransaction, error)
+	InsertLedgerTransaction(ctx context.Context, t LedgerTransaction) error
+}
+
+// OrderQueries persist products, orders and payments.
+type OrderQueries interface {
+	UpsertProduct(ctx context.Context, p Product) (Product, error)
+	Products(ctx context.Context) ([]Product, error)
+	Product(ctx context.Context, id string) (Product, error)
+	// TakeStock decrements stock if enough is left; false if not.
+	TakeStock(ctx context.Context, productID string, quantity int64, now time.Time) (bool, error)
+	ReturnStock(ctx context.Context, productID string, quantity int64, now time.Time) error
+	InsertOrder(ctx context.Context, o Order) error
+	Order(ctx context.Context, id string) (Order, error)
+	// Orders lists newest first with id < before; empty userID or status
+	// means all.
+	Orders(ctx context.Context, userID string, status OrderStatus, before string, limit int) ([]Order, error)
+	// TransitionOrder moves an order from one status to another; false if
+	// it was not in from.
+	TransitionOrder(ctx context.Context, id string, from, to OrderStatus, now time.Time) (bool, error)
+	// ExpireOrder moves a PENDING order past its expiry to EXPIRED.
+	ExpireOrder(ctx context.Context, id string, now time.Time) (bool, error)
+	// EnqueueOrderExpiry schedules the expiry job, in the caller's transaction.
+	EnqueueOrderExpiry(ctx context.Context, orderID string, at time.Time) error
+	InsertPayment(ctx context.Context, p Payment) error
+	Payment(ctx context.Context, id string) (Payment, error)
+	PaymentsByOrder(ctx context.Context, orderID string) ([]Payment, error)
+	InsertPaymentEvent(ctx context.Context, e PaymentEvent) error
+	PaymentEvents(ctx context.Context, paymentID string) ([]PaymentEvent, error)
 }
 
 // UserQueries persist users.

@@ -27,6 +27,7 @@ type app struct {
 	store   *store.Store
 	locker  *store.Locker
 	handler http.Handler
+	service *payment.Service
 	sandbox *sandbox.Sandbox              // the in-process PG, when mounted
 	closers []func(context.Context) error // run in reverse order by close
 }
@@ -85,9 +86,23 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	now := func() time.Time { return time.Now().UTC() }
 	users := payment.NewUsers(st, now)
 	idem := payment.NewIdempotency(st, now, cfg.IdempotencyLease)
+	svc := payment.NewService(st, locker, idem, now, payment.Config{
+		WalletLimit: payment.Won(cfg.WalletLimit),
+		OrderTTL:    cfg.OrderTTL,
+		CheckoutURL: func(id string) string { return cfg.PublicURL + "/checkout/" + id },
+	}, log)
+	a.service = svc
+	if cfg.Dev() {
+		if seeded, err := svc.SeedProducts(ctx, payment.DemoProducts); err != nil {
+			return nil, err
+		} else if seeded {
+			log.Info("dev mode: seeded demo products", "count", len(payment.DemoProducts))
+		}
+	}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker.PruneIdempotencyKeys{Idempotency: idem, Retention: cfg.IdempotencyRetention, Logger: log})
+	river.AddWorker(workers, &worker.ExpireOrder{Service: svc})
 	if err := st.StartJobs(ctx, store.JobsConfig{
 		Workers:      workers,
 		PeriodicJobs: []*river.PeriodicJob{worker.PrunePeriodic(time.Hour)},
@@ -103,7 +118,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		Metrics:       metrics,
 		Tokens:        web.NewTokens([]byte(cfg.JWTSecret), time.Now),
 		Users:         users,
-		Resolver:      &graph.Resolver{},
+		Resolver:      &graph.Resolver{Service: svc},
 		PublicURL:     cfg.PublicURL,
 		Dev:           cfg.Dev(),
 		MaxDepth:      cfg.MaxQueryDepth,

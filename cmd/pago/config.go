@@ -43,6 +43,8 @@ type Config struct {
 	MaxQueryDepth        int           // PAGO_MAX_QUERY_DEPTH: default 10
 	MaxQueryComplexity   int           // PAGO_MAX_QUERY_COMPLEXITY: default 300
 	ShutdownTimeout      time.Duration // PAGO_SHUTDOWN_TIMEOUT: default 30s
+	WalletLimit          int64         // PAGO_WALLET_LIMIT: balance ceiling of new wallets in won, default 100000
+	OrderTTL             time.Duration // PAGO_ORDER_TTL: how long a PENDING order holds stock, default 30m
 
 	jwtSecretGenerated bool // dev only: the secret came from DataDir/jwt-secret
 }
@@ -115,6 +117,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxQueryDepth:        num("PAGO_MAX_QUERY_DEPTH", 10),
 		MaxQueryComplexity:   num("PAGO_MAX_QUERY_COMPLEXITY", 300),
 		ShutdownTimeout:      dur("PAGO_SHUTDOWN_TIMEOUT", 30*time.Second),
+		WalletLimit:          int64(num("PAGO_WALLET_LIMIT", 100_000)),
+		OrderTTL:             dur("PAGO_ORDER_TTL", 30*time.Minute),
 	}
 	c.DatabaseURL = str("PAGO_DATABASE_URL", "sqlite:"+filepath.Join(c.DataDir, "pago.db"))
 
@@ -271,6 +275,7 @@ func (c Config) logAttrs() []any {
 		"lock_expiry", c.LockExpiry.String(), "lock_wait", c.LockWait.String(),
 		"max_query_depth", c.MaxQueryDepth, "max_query_complexity", c.MaxQueryComplexity,
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel.String(),
+		"wallet_limit", c.WalletLimit, "order_ttl", c.OrderTTL.String(),
 	}
 }
 

@@ -39,6 +39,7 @@ commands:
   serve     run the HTTP server (GraphQL, checkout pages, jobs)
   migrate   apply database migrations and exit
   sandbox   run the Toss-compatible PG sandbox alone: pago sandbox --addr 127.0.0.1:8090
+  verify    check every money invariant; exits non-zero on any violation
   token     print a bearer token: pago token --user NAME [--admin] [--ttl 24h]
 
 Configuration comes from PAGO_* environment variables; see README.md.`
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return sandboxCmd(ctx, rest, getenv, stderr)
 	case "token":
 		return tokenCmd(rest, getenv, stdout)
+	case "verify":
+		return verifyCmd(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

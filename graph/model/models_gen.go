@@ -2,11 +2,499 @@
 
 package model
 
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+type AdjustWalletInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	UserID         string `json:"userId"`
+	// Signed: positive credits, negative debits.
+	Amount int64  `json:"amount"`
+	Reason string `json:"reason"`
+}
+
+type AdjustWalletPayload struct {
+	Wallet *Wallet `json:"wallet"`
+}
+
+type CancelOrderInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	OrderID        string `json:"orderId"`
+}
+
+type CancelOrderPayload struct {
+	Order *Order `json:"order"`
+}
+
+type CreateOrderInput struct {
+	IdempotencyKey string            `json:"idempotencyKey"`
+	Kind           *OrderKind        `json:"kind,omitempty"`
+	Items          []*OrderItemInput `json:"items,omitempty"`
+	// WALLET_TOPUP only.
+	Amount *int64 `json:"amount,omitempty"`
+}
+
+type CreateOrderPayload struct {
+	Order *Order `json:"order"`
+}
+
+// Every mutation input has an idempotencyKey of 1–255 printable characters: the same key with the same input replays the first result; with another input it is IDEMPOTENCY_KEY_REUSED; while the first runs, REQUEST_IN_PROGRESS.
+type CreateWalletInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+type CreateWalletPayload struct {
+	Wallet *Wallet `json:"wallet"`
+}
+
+type Mutation struct {
+}
+
+type Order struct {
+	ID             string       `json:"id"`
+	Kind           OrderKind    `json:"kind"`
+	Status         OrderStatus  `json:"status"`
+	Name           string       `json:"name"`
+	Amount         int64        `json:"amount"`
+	Currency       string       `json:"currency"`
+	RefundedAmount int64        `json:"refundedAmount"`
+	Items          []*OrderItem `json:"items"`
+	// Where the owner pays this order by card.
+	CheckoutURL string     `json:"checkoutUrl"`
+	Payments    []*Payment `json:"payments"`
+	ExpiresAt   time.Time  `json:"expiresAt"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
+}
+
+type OrderConnection struct {
+	Edges    []*OrderEdge `json:"edges"`
+	Nodes    []*Order     `json:"nodes"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type OrderEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Order `json:"node"`
+}
+
+type OrderItem struct {
+	ProductID string `json:"productId"`
+	Name      string `json:"name"`
+	Quantity  int    `json:"quantity"`
+	UnitPrice int64  `json:"unitPrice"`
+}
+
+type OrderItemInput struct {
+	ProductID string `json:"productId"`
+	Quantity  int    `json:"quantity"`
+}
+
+type PageInfo struct {
+	HasNextPage bool    `json:"hasNextPage"`
+	EndCursor   *string `json:"endCursor,omitempty"`
+}
+
+type PayWithWalletInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	OrderID        string `json:"orderId"`
+}
+
+type PayWithWalletPayload struct {
+	Order   *Order   `json:"order"`
+	Payment *Payment `json:"payment"`
+	Wallet  *Wallet  `json:"wallet"`
+}
+
+type Payment struct {
+	ID             string        `json:"id"`
+	Method         PaymentMethod `json:"method"`
+	Status         PaymentStatus `json:"status"`
+	Amount         int64         `json:"amount"`
+	RefundedAmount int64         `json:"refundedAmount"`
+	PgPaymentKey   *string       `json:"pgPaymentKey,omitempty"`
+	ApprovedAt     *time.Time    `json:"approvedAt,omitempty"`
+	// The append-only history of this payment's transitions.
+	Events []*PaymentEvent `json:"events"`
+}
+
+type PaymentEvent struct {
+	From PaymentStatus `json:"from"`
+	To   PaymentStatus `json:"to"`
+	// What moved it: wallet, redirect, mutation, probe or webhook.
+	Source string    `json:"source"`
+	Detail string    `json:"detail"`
+	At     time.Time `json:"at"`
+}
+
+type Product struct {
+	ID    string `json:"id"`
+	Sku   string `json:"sku"`
+	Name  string `json:"name"`
+	Price int64  `json:"price"`
+	Stock int    `json:"stock"`
+}
+
 type Query struct {
+}
+
+type UpsertProductInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	Sku            string `json:"sku"`
+	Name           string `json:"name"`
+	Price          int64  `json:"price"`
+	Stock          int    `json:"stock"`
+}
+
+type UpsertProductPayload struct {
+	Product *Product `json:"product"`
 }
 
 type User struct {
 	ID      string `json:"id"`
 	Name    string `json:"name"`
 	IsAdmin bool   `json:"isAdmin"`
+}
+
+type Wallet struct {
+	ID       string `json:"id"`
+	Balance  int64  `json:"balance"`
+	Currency string `json:"currency"`
+	// The balance ceiling.
+	Limit     int64     `json:"limit"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+type WalletTransaction struct {
+	ID   string                `json:"id"`
+	Type WalletTransactionType `json:"type"`
+	// Signed: credits positive, debits negative.
+	Amount       int64     `json:"amount"`
+	BalanceAfter int64     `json:"balanceAfter"`
+	OrderID      *string   `json:"orderId,omitempty"`
+	Reason       *string   `json:"reason,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+type WalletTransactionConnection struct {
+	Edges    []*WalletTransactionEdge `json:"edges"`
+	Nodes    []*WalletTransaction     `json:"nodes"`
+	PageInfo *PageInfo                `json:"pageInfo"`
+}
+
+type WalletTransactionEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *WalletTransaction `json:"node"`
+}
+
+type OrderKind string
+
+const (
+	OrderKindPurchase    OrderKind = "PURCHASE"
+	OrderKindWalletTopup OrderKind = "WALLET_TOPUP"
+)
+
+var AllOrderKind = []OrderKind{
+	OrderKindPurchase,
+	OrderKindWalletTopup,
+}
+
+func (e OrderKind) IsValid() bool {
+	switch e {
+	case OrderKindPurchase, OrderKindWalletTopup:
+		return true
+	}
+	return false
+}
+
+func (e OrderKind) String() string {
+	return string(e)
+}
+
+func (e *OrderKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderKind", str)
+	}
+	return nil
+}
+
+func (e OrderKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type OrderStatus string
+
+const (
+	OrderStatusPending           OrderStatus = "PENDING"
+	OrderStatusInDoubt           OrderStatus = "IN_DOUBT"
+	OrderStatusPaid              OrderStatus = "PAID"
+	OrderStatusFailed            OrderStatus = "FAILED"
+	OrderStatusCanceled          OrderStatus = "CANCELED"
+	OrderStatusExpired           OrderStatus = "EXPIRED"
+	OrderStatusPartiallyRefunded OrderStatus = "PARTIALLY_REFUNDED"
+	OrderStatusRefunded          OrderStatus = "REFUNDED"
+)
+
+var AllOrderStatus = []OrderStatus{
+	OrderStatusPending,
+	OrderStatusInDoubt,
+	OrderStatusPaid,
+	OrderStatusFailed,
+	OrderStatusCanceled,
+	OrderStatusExpired,
+	OrderStatusPartiallyRefunded,
+	OrderStatusRefunded,
+}
+
+func (e OrderStatus) IsValid() bool {
+	switch e {
+	case OrderStatusPending, OrderStatusInDoubt, OrderStatusPaid, OrderStatusFailed, OrderStatusCanceled, OrderStatusExpired, OrderStatusPartiallyRefunded, OrderStatusRefunded:
+		return true
+	}
+	return false
+}
+
+func (e OrderStatus) String() string {
+	return string(e)
+}
+
+func (e *OrderStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderStatus", str)
+	}
+	return nil
+}
+
+func (e OrderStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type PaymentMethod string
+
+const (
+	PaymentMethodWallet PaymentMethod = "WALLET"
+	PaymentMethodCard   PaymentMethod = "CARD"
+	PaymentMethodSplit  PaymentMethod = "SPLIT"
+)
+
+var AllPaymentMethod = []PaymentMethod{
+	PaymentMethodWallet,
+	PaymentMethodCard,
+	PaymentMethodSplit,
+}
+
+func (e PaymentMethod) IsValid() bool {
+	switch e {
+	case PaymentMethodWallet, PaymentMethodCard, PaymentMethodSplit:
+		return true
+	}
+	return false
+}
+
+func (e PaymentMethod) String() string {
+	return string(e)
+}
+
+func (e *PaymentMethod) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PaymentMethod(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PaymentMethod", str)
+	}
+	return nil
+}
+
+func (e PaymentMethod) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PaymentMethod) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PaymentMethod) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type PaymentStatus string
+
+const (
+	PaymentStatusPending           PaymentStatus = "PENDING"
+	PaymentStatusInDoubt           PaymentStatus = "IN_DOUBT"
+	PaymentStatusDone              PaymentStatus = "DONE"
+	PaymentStatusFailed            PaymentStatus = "FAILED"
+	PaymentStatusCanceled          PaymentStatus = "CANCELED"
+	PaymentStatusPartiallyCanceled PaymentStatus = "PARTIALLY_CANCELED"
+)
+
+var AllPaymentStatus = []PaymentStatus{
+	PaymentStatusPending,
+	PaymentStatusInDoubt,
+	PaymentStatusDone,
+	PaymentStatusFailed,
+	PaymentStatusCanceled,
+	PaymentStatusPartiallyCanceled,
+}
+
+func (e PaymentStatus) IsValid() bool {
+	switch e {
+	case PaymentStatusPending, PaymentStatusInDoubt, PaymentStatusDone, PaymentStatusFailed, PaymentStatusCanceled, PaymentStatusPartiallyCanceled:
+		return true
+	}
+	return false
+}
+
+func (e PaymentStatus) String() string {
+	return string(e)
+}
+
+func (e *PaymentStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PaymentStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PaymentStatus", str)
+	}
+	return nil
+}
+
+func (e PaymentStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PaymentStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PaymentStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type WalletTransactionType string
+
+const (
+	WalletTransactionTypeCharge  WalletTransactionType = "CHARGE"
+	WalletTransactionTypePayment WalletTransactionType = "PAYMENT"
+	WalletTransactionTypeRefund  WalletTransactionType = "REFUND"
+	WalletTransactionTypeHold    WalletTransactionType = "HOLD"
+	WalletTransactionTypeRelease WalletTransactionType = "RELEASE"
+	// Support's manual correction (adjustWallet).
+	WalletTransactionTypeAdjustment WalletTransactionType = "ADJUSTMENT"
+)
+
+var AllWalletTransactionType = []WalletTransactionType{
+	WalletTransactionTypeCharge,
+	WalletTransactionTypePayment,
+	WalletTransactionTypeRefund,
+	WalletTransactionTypeHold,
+	WalletTransactionTypeRelease,
+	WalletTransactionTypeAdjustment,
+}
+
+func (e WalletTransactionType) IsValid() bool {
+	switch e {
+	case WalletTransactionTypeCharge, WalletTransactionTypePayment, WalletTransactionTypeRefund, WalletTransactionTypeHold, WalletTransactionTypeRelease, WalletTransactionTypeAdjustment:
+		return true
+	}
+	return false
+}
+
+func (e WalletTransactionType) String() string {
+	return string(e)
+}
+
+func (e *WalletTransactionType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WalletTransactionType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WalletTransactionType", str)
+	}
+	return nil
+}
+
+func (e WalletTransactionType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WalletTransactionType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WalletTransactionType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

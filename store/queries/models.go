@@ -22,9 +22,115 @@ type IdempotencyKey struct {
 	UpdatedAt   time.Time
 }
 
+type LedgerAccount struct {
+	ID        string
+	Kind      string
+	Currency  string
+	CreatedAt time.Time
+}
+
+type LedgerEntry struct {
+	ID            string
+	TransactionID string
+	AccountID     string
+	Amount        int64
+	CreatedAt     time.Time
+}
+
+type LedgerTransaction struct {
+	ID          string
+	Kind        string
+	OrderID     sql.NullString
+	Description string
+	CreatedAt   time.Time
+}
+
+type Order struct {
+	ID             string
+	UserID         string
+	Kind           string
+	Status         string
+	Name           string
+	Amount         int64
+	Currency       string
+	RefundedAmount int64
+	ExpiresAt      time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type OrderItem struct {
+	OrderID   string
+	ProductID string
+	Name      string
+	Quantity  int64
+	UnitPrice int64
+}
+
+type Payment struct {
+	ID             string
+	OrderID        string
+	Method         string
+	Status         string
+	Amount         int64
+	RefundedAmount int64
+	PgPaymentKey   sql.NullString
+	ApprovedAt     sql.NullTime
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type PaymentEvent struct {
+	ID         string
+	PaymentID  string
+	FromStatus string
+	ToStatus   string
+	Source     string
+	Detail     string
+	CreatedAt  time.Time
+}
+
+type Product struct {
+	ID        string
+	Sku       string
+	Name      string
+	Price     int64
+	Currency  string
+	Stock     int64
+	Supplied  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 type User struct {
 	ID        string
 	Name      string
 	IsAdmin   bool
 	CreatedAt time.Time
+}
+
+type Wallet struct {
+	ID           string
+	UserID       string
+	AccountID    string
+	Currency     string
+	Balance      int64
+	BalanceLimit int64
+	Version      int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+type WalletTransaction struct {
+	ID                  string
+	WalletID            string
+	Seq                 int64
+	Type                string
+	Amount              int64
+	BalanceAfter        int64
+	OrderID             sql.NullString
+	LedgerTransactionID string
+	Reason              sql.NullString
+	CreatedAt           time.Time
 }

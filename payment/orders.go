@@ -1,0 +1,385 @@
+package payment
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+var skuPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// UpsertProductInput creates or updates a product by SKU.
+type UpsertProductInput struct {
+	SKU   string
+	Name  string
+	Price int64
+	Stock int64
+}
+
+// UpsertProduct creates or updates a product (operators only). Setting the
+// stock of an existing product moves its supplied count by the difference.
+func (s *Service) UpsertProduct(ctx context.Context, key string, in UpsertProductInput) (Product, error) {
+	admin, err := requireAdmin(ctx)
+	if err != nil {
+		return Product{}, err
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	switch {
+	case !skuPattern.MatchString(in.SKU):
+		return Product{}, BadInput("sku", "sku must be 1–64 letters, digits, '.', '_' or '-'")
+	case in.Name == "" || utf8.RuneCountInString(in.Name) > 200:
+		return Product{}, BadInput("name", "name must be 1–200 characters")
+	case in.Price <= 0:
+		return Product{}, BadInput("price", "price must be positive")
+	case in.Stock < 0 || in.Stock > 1_000_000_000:
+		return Product{}, BadInput("stock", "stock must be between 0 and 1,000,000,000")
+	}
+	return Run(ctx, s.idem, admin.ID, key, "upsertProduct", in, func(ctx context.Context, call *Call) (Product, error) {
+		var p Product
+		err := s.store.InTx(ctx, func(q Queries) error {
+			now := s.now().UTC()
+			var err error
+			p, err = q.UpsertProduct(ctx, Product{ID: NewID("prd", now), SKU: in.SKU, Name: in.Name,
+				Price: Won(in.Price), Stock: in.Stock, CreatedAt: now, UpdatedAt: now})
+			if err != nil {
+				return fmt.Errorf("upsert product %s: %w", in.SKU, err)
+			}
+			return call.Complete(ctx, q, p)
+		})
+		return p, err
+	})
+}
+
+// Products lists the catalogue.
+func (s *Service) Products(ctx context.Context) ([]Product, error) {
+	return s.store.Products(ctx)
+}
+
+// OrderItemInput asks for quantity of a product.
+type OrderItemInput struct {
+	ProductID string
+	Quantity  int64
+}
+
+// CreateOrderInput is a purchase (Items) or a wallet top-up (Amount).
+type CreateOrderInput struct {
+	Kind   OrderKind
+	Items  []OrderItemInput
+	Amount *int64
+}
+
+const (
+	maxOrderLines = 50
+	maxQuantity   = 1000
+)
+
+func (s *Service) validateOrder(in *CreateOrderInput) error {
+	switch in.Kind {
+	case OrderPurchase:
+		if in.Amount != nil {
+			return BadInput("amount", "amount is for WALLET_TOPUP orders; a purchase is priced from its items")
+		}
+		if len(in.Items) == 0 || len(in.Items) > maxOrderLines {
+			return BadInput("items", "a purchase needs 1–%d items", maxOrderLines)
+		}
+		merged := map[string]int64{}
+		for _, it := range in.Items {
+			if err := checkID("items.productId", it.ProductID); err != nil {
+				return err
+			}
+			if it.Quantity <= 0 || it.Quantity > maxQuantity {
+				return BadInput("items.quantity", "quantity must be between 1 and %d", maxQuantity)
+			}
+			merged[it.ProductID] += it.Quantity
+			if merged[it.ProductID] > maxQuantity {
+				return BadInput("items.quantity", "quantity must be between 1 and %d", maxQuantity)
+			}
+		}
+		// One line per product, in id order: stock rows are always locked in
+		// the same order, so two orders cannot deadlock.
+		in.Items = in.Items[:0]
+		for id, qty := range merged {
+			in.Items = append(in.Items, OrderItemInput{ProductID: id, Quantity: qty})
+		}
+		slices.SortFunc(in.Items, func(a, b OrderItemInput) int { return cmp.Compare(a.ProductID, b.ProductID) })
+	case OrderWalletTopUp:
+		if len(in.Items) > 0 {
+			return BadInput("items", "a WALLET_TOPUP order takes an amount, not items")
+		}
+		if in.Amount == nil || *in.Amount <= 0 {
+			return BadInput("amount", "a WALLET_TOPUP order needs a positive amount")
+		}
+		if *in.Amount > s.cfg.WalletLimit.Amount {
+			return BadInput("amount", "a top-up cannot exceed the wallet limit of %s", s.cfg.WalletLimit)
+		}
+	default:
+		return BadInput("kind", "kind must be PURCHASE or WALLET_TOPUP")
+	}
+	return nil
+}
+
+// CreateOrder creates a PENDING order. A purchase takes its stock with one
+// conditional UPDATE per item in the order's transaction (all or nothing,
+// OUT_OF_STOCK otherwise) and schedules its expiry in the same transaction.
+func (s *Service) CreateOrder(ctx context.Context, key string, in CreateOrderInput) (Order, error) {
+	u, err := caller(ctx)
+	if err != nil {
+		return Order{}, err
+	}
+	if err := s.validateOrder(&in); err != nil {
+		return Order{}, err
+	}
+	return Run(ctx, s.idem, u.ID, key, "createOrder", in, func(ctx context.Context, call *Call) (Order, error) {
+		var o Order
+		err := s.store.InTx(ctx, func(q Queries) error {
+			now := s.now().UTC()
+			o = Order{ID: NewID("ord", now), UserID: u.ID, Kind: in.Kind, Status: OrderPending,
+				ExpiresAt: now.Add(s.cfg.OrderTTL), CreatedAt: now, UpdatedAt: now, RefundedAmount: Won(0)}
+			if in.Kind == OrderWalletTopUp {
+				o.Amount = Won(*in.Amount)
+				o.Name = "Wallet top-up " + o.Amount.String()
+				if w, err := q.WalletByUser(ctx, u.ID); err == nil && w.Balance.Amount+o.Amount.Amount > w.Limit.Amount {
+					return errorf(CodeBalanceLimitExceeded, "the wallet holds %s; topping up %s would pass its limit of %s", w.Balance, o.Amount, w.Limit)
+				}
+			} else {
+				total := Won(0)
+				for _, it := range in.Items {
+					p, err := q.Product(ctx, it.ProductID)
+					if errors.Is(err, ErrNotFound) {
+						return &Error{Code: CodeNotFound, Message: "product " + it.ProductID + " not found", Fields: []string{"items.productId"}}
+					}
+					if err != nil {
+						return err
+					}
+					ok, err := q.TakeStock(ctx, p.ID, it.Quantity, now)
+					if err != nil {
+						return fmt.Errorf("take stock of %s: %w", p.ID, err)
+					}
+					if !ok {
+						return errorf(CodeOutOfStock, "%s: %d left, %d ordered", p.Name, p.Stock, it.Quantity)
+					}
+					line, err := NewMoney(p.Price.Amount*it.Quantity, p.Price.Currency)
+					if err == nil {
+						total, err = total.Add(line)
+					}
+					if err != nil {
+						return BadInput("items", "the order total is out of range")
+					}
+					o.Items = append(o.Items, OrderItem{ProductID: p.ID, Name: p.Name, Quantity: it.Quantity, UnitPrice: p.Price})
+				}
+				o.Amount = total
+				o.Name = o.Items[0].Name
+				if len(o.Items) > 1 {
+					o.Name = fmt.Sprintf("%s and %d more", o.Items[0].Name, len(o.Items)-1)
+				}
+			}
+			if err := q.InsertOrder(ctx, o); err != nil {
+				return fmt.Errorf("insert order: %w", err)
+			}
+			if err := q.EnqueueOrderExpiry(ctx, o.ID, o.ExpiresAt); err != nil {
+				return err
+			}
+			return call.Complete(ctx, q, o)
+		})
+		return o, err
+	})
+}
+
+// CancelOrder cancels the caller's PENDING order and returns its stock.
+func (s *Service) CancelOrder(ctx context.Context, key, orderID string) (Order, error) {
+	u, err := caller(ctx)
+	if err != nil {
+		return Order{}, err
+	}
+	if err := checkID("orderId", orderID); err != nil {
+		return Order{}, err
+	}
+	type input struct{ OrderID string }
+	return Run(ctx, s.idem, u.ID, key, "cancelOrder", input{orderID}, func(ctx context.Context, call *Call) (Order, error) {
+		var o Order
+		err := s.store.InTx(ctx, func(q Queries) error {
+			var err error
+			if o, err = s.ownOrder(ctx, q, u, orderID); err != nil {
+				return err
+			}
+			if o, err = s.releaseOrder(ctx, q, o, OrderCanceled); err != nil {
+				return err
+			}
+			return call.Complete(ctx, q, o)
+		})
+		return o, err
+	})
+}
+
+// releaseOrder moves a PENDING order to to (CANCELED, EXPIRED or FAILED) and
+// returns its stock, in q's transaction.
+func (s *Service) releaseOrder(ctx context.Context, q Queries, o Order, to OrderStatus) (Order, error) {
+	now := s.now().UTC()
+	var ok bool
+	var err error
+	if to == OrderExpired {
+		ok, err = q.ExpireOrder(ctx, o.ID, now)
+	} else {
+		ok, err = q.TransitionOrder(ctx, o.ID, OrderPending, to, now)
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("%s order %s: %w", strings.ToLower(string(to)), o.ID, err)
+	}
+	if !ok {
+		return Order{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
+	}
+	for _, it := range o.Items {
+		if err := q.ReturnStock(ctx, it.ProductID, it.Quantity, now); err != nil {
+			return Order{}, fmt.Errorf("return stock of %s: %w", it.ProductID, err)
+		}
+	}
+	o.Status, o.UpdatedAt = to, now
+	return o, nil
+}
+
+// ExpireOrder expires a PENDING order whose time is up and returns its
+// stock (the expiry job). An order that moved on meanwhile is left alone.
+func (s *Service) ExpireOrder(ctx context.Context, orderID string) error {
+	return s.store.InTx(ctx, func(q Queries) error {
+		o, err := q.Order(ctx, orderID)
+		if err != nil {
+			return err
+		}
+		if o.Status != OrderPending {
+			return nil
+		}
+		if s.now().Before(o.ExpiresAt) {
+			// Expired early by a clock skew between instances: try later.
+			return fmt.Errorf("order %s expires at %s: %w", o.ID, o.ExpiresAt, ErrConflict)
+		}
+		_, err = s.releaseOrder(ctx, q, o, OrderExpired)
+		if errors.Is(err, ErrInvalidState) {
+			return nil // paid or canceled meanwhile
+		}
+		return err
+	})
+}
+
+// ownOrder reads an order the caller may see: its own, or any for an
+// operator. Others' orders are NOT_FOUND so their existence does not leak.
+func (s *Service) ownOrder(ctx context.Context, q Queries, u User, id string) (Order, error) {
+	o, err := q.Order(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if o.UserID != u.ID && !u.IsAdmin {
+		return Order{}, errorf(CodeNotFound, "order not found")
+	}
+	return o, nil
+}
+
+// Order returns an order the caller may see.
+func (s *Service) Order(ctx context.Context, id string) (Order, error) {
+	u, err := caller(ctx)
+	if err != nil {
+		return Order{}, err
+	}
+	if err := checkID("id", id); err != nil {
+		return Order{}, err
+	}
+	return s.ownOrder(ctx, s.store, u, id)
+}
+
+// Orders lists the caller's orders (an operator's: everyone's), newest first.
+func (s *Service) Orders(ctx context.Context, status OrderStatus, page Page) (Connection[Order], error) {
+	var out Connection[Order]
+	u, err := caller(ctx)
+	if err != nil {
+		return out, err
+	}
+	limit, err := pageLimit(page.First)
+	if err != nil {
+		return out, err
+	}
+	before := "~" // sorts after every id
+	if page.After != "" {
+		if before, err = decodeCursor("ord", page.After); err != nil {
+			return out, err
+		}
+	}
+	owner := u.ID
+	if u.IsAdmin {
+		owner = ""
+	}
+	items, err := s.store.Orders(ctx, owner, status, before, limit+1)
+	if err != nil {
+		return out, fmt.Errorf("list orders: %w", err)
+	}
+	if len(items) > limit {
+		items, out.HasNextPage = items[:limit], true
+	}
+	out.Items = items
+	for _, o := range items {
+		out.Cursors = append(out.Cursors, encodeCursor("ord", o.ID))
+	}
+	return out, nil
+}
+
+// Payment returns a payment of an order the caller may see.
+func (s *Service) Payment(ctx context.Context, id string) (Payment, error) {
+	u, err := caller(ctx)
+	if err != nil {
+		return Payment{}, err
+	}
+	if err := checkID("id", id); err != nil {
+		return Payment{}, err
+	}
+	p, err := s.store.Payment(ctx, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	if _, err := s.ownOrder(ctx, s.store, u, p.OrderID); err != nil {
+		return Payment{}, errorf(CodeNotFound, "payment not found")
+	}
+	return p, nil
+}
+
+// OrderPayments lists an order's payments; the caller already saw the order.
+func (s *Service) OrderPayments(ctx context.Context, orderID string) ([]Payment, error) {
+	return s.store.PaymentsByOrder(ctx, orderID)
+}
+
+// PaymentEvents lists a payment's history; the caller already saw the payment.
+func (s *Service) PaymentEvents(ctx context.Context, paymentID string) ([]PaymentEvent, error) {
+	return s.store.PaymentEvents(ctx, paymentID)
+}
+
+// DemoProducts is the catalogue dev mode starts with.
+var DemoProducts = []UpsertProductInput{
+	{SKU: "tea-jeju-green", Name: "Jeju green tea 50g", Price: 12_000, Stock: 100},
+	{SKU: "mug-celadon", Name: "Celadon mug", Price: 28_000, Stock: 20},
+	{SKU: "notebook-hanji", Name: "Hanji notebook", Price: 9_500, Stock: 50},
+	{SKU: "poster-limited", Name: "Limited poster (10 only)", Price: 45_000, Stock: 10},
+}
+
+// SeedProducts puts ps on sale if the catalogue is empty, so a restart never
+// resets stock. It reports whether it wrote anything.
+func (s *Service) SeedProducts(ctx context.Context, ps []UpsertProductInput) (bool, error) {
+	seeded := false
+	err := s.store.InTx(ctx, func(q Queries) error {
+		existing, err := q.Products(ctx)
+		if err != nil || len(existing) > 0 {
+			return err
+		}
+		now := s.now().UTC()
+		for _, p := range ps {
+			if _, err := q.UpsertProduct(ctx, Product{ID: NewID("prd", now), SKU: p.SKU, Name: p.Name,
+				Price: Won(p.Price), Stock: p.Stock, CreatedAt: now, UpdatedAt: now}); err != nil {
+				return fmt.Errorf("seed %s: %w", p.SKU, err)
+			}
+		}
+		seeded = true
+		return nil
+	})
+	return seeded, err
+}

@@ -1,0 +1,116 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// Config holds the business rules' knobs.
+type Config struct {
+	// WalletLimit is the balance ceiling of new wallets (default 100,000 KRW).
+	WalletLimit Money
+	// OrderTTL is how long a PENDING order holds its stock (default 30 min).
+	OrderTTL time.Duration
+	// CheckoutURL builds an order's checkout link (web signs it).
+	CheckoutURL func(orderID string) string
+	// MaxConflictRetries bounds how often a conditional write that lost a
+	// race is retried before the caller is told to retry (default 8).
+	MaxConflictRetries int
+}
+
+// Service is pago's money core: wallets, ledger, products, orders and their
+// payments. Every mutation runs under the caller's idempotency key.
+type Service struct {
+	store  Store
+	locker Locker
+	idem   *Idempotency
+	now    Clock
+	cfg    Config
+	log    *slog.Logger
+}
+
+// NewService returns the service with cfg's zero values defaulted.
+func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Config, log *slog.Logger) *Service {
+	if cfg.WalletLimit.Amount == 0 {
+		cfg.WalletLimit = Won(100_000)
+	}
+	if cfg.OrderTTL == 0 {
+		cfg.OrderTTL = 30 * time.Minute
+	}
+	if cfg.MaxConflictRetries == 0 {
+		cfg.MaxConflictRetries = 8
+	}
+	if cfg.CheckoutURL == nil {
+		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }
+	}
+	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log}
+}
+
+// CheckoutURL is the link where the order's owner pays it.
+func (s *Service) CheckoutURL(orderID string) string { return s.cfg.CheckoutURL(orderID) }
+
+// idPattern is the shape NewID produces; anything else cannot name an object.
+var idPattern = regexp.MustCompile(`^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`)
+
+// checkID rejects ids that cannot be pago's before touching storage.
+func checkID(field, id string) error {
+	if !idPattern.MatchString(id) {
+		return BadInput(field, "%s is not a valid id", field)
+	}
+	return nil
+}
+
+// withWalletLock runs fn holding the wallet's mutex, retrying fn when a
+// conditional write lost a race (ErrConflict): the lock lapsed, or Redis
+// let two holders in. The lock saves work; the database keeps the money right.
+func (s *Service) withWalletLock(ctx context.Context, walletID string, fn func() error) error {
+	lock, err := s.locker.Lock(ctx, "wallet:"+walletID)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := lock.Unlock(context.WithoutCancel(ctx)); err != nil {
+			s.log.WarnContext(ctx, "wallet unlock", "wallet", walletID, "err", err)
+		}
+	}()
+	for attempt := 0; ; attempt++ {
+		err = fn()
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if attempt+1 >= s.cfg.MaxConflictRetries {
+			return fmt.Errorf("wallet %s: %w", walletID, ErrLockBusy)
+		}
+		s.log.InfoContext(ctx, "wallet update lost a race; retrying", "wallet", walletID, "attempt", attempt+1)
+	}
+}
+
+// caller returns the authenticated user.
+func caller(ctx context.Context) (User, error) { return UserFrom(ctx) }
+
+// requireAdmin returns the caller if it is an operator.
+func requireAdmin(ctx context.Context) (User, error) {
+	u, err := UserFrom(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	if !u.IsAdmin {
+		return User{}, errorf(CodeForbidden, "operators only")
+	}
+	return u, nil
+}
+
+// pageLimit clamps Relay's first argument.
+func pageLimit(first int) (int, error) {
+	switch {
+	case first == 0:
+		return 20, nil
+	case first < 0 || first > 100:
+		return 0, BadInput("first", "first must be between 1 and 100")
+	}
+	return first, nil
+}

@@ -1,0 +1,209 @@
+package payment
+
+import "time"
+
+// Wallet is a user's stored balance. Its ledger account's entries always sum
+// to Balance.
+type Wallet struct {
+	ID        string
+	UserID    string
+	AccountID string
+	Balance   Money
+	Limit     Money
+	Version   int64 // bumped by every balance change; fences conditional updates
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// WalletTxType classifies a wallet transaction.
+type WalletTxType string
+
+// Wallet transaction types. ADJUSTMENT is support's manual correction.
+const (
+	WalletCharge     WalletTxType = "CHARGE"
+	WalletPayment    WalletTxType = "PAYMENT"
+	WalletRefund     WalletTxType = "REFUND"
+	WalletHold       WalletTxType = "HOLD"
+	WalletRelease    WalletTxType = "RELEASE"
+	WalletAdjustment WalletTxType = "ADJUSTMENT"
+)
+
+// WalletTransaction is one balance change. Amount is signed: credits are
+// positive, debits negative.
+type WalletTransaction struct {
+	ID                  string
+	WalletID            string
+	Seq                 int64 // the wallet's version after this change
+	Type                WalletTxType
+	Amount              Money
+	BalanceAfter        Money
+	OrderID             string
+	LedgerTransactionID string
+	Reason              string
+	CreatedAt           time.Time
+}
+
+// AccountKind classifies ledger accounts.
+type AccountKind string
+
+// Ledger account kinds.
+const (
+	AccountWallet      AccountKind = "WALLET"
+	AccountPGClearing  AccountKind = "PG_CLEARING"
+	AccountRevenue     AccountKind = "REVENUE"
+	AccountAdjustments AccountKind = "ADJUSTMENTS"
+	AccountRefunds     AccountKind = "REFUNDS"
+)
+
+// The system accounts, created by the migrations.
+const (
+	AccountIDPGClearing  = "acc_pg_clearing"
+	AccountIDRevenue     = "acc_revenue"
+	AccountIDAdjustments = "acc_adjustments"
+	AccountIDRefunds     = "acc_refunds"
+)
+
+// LedgerAccount is one account of the double-entry ledger.
+type LedgerAccount struct {
+	ID        string
+	Kind      AccountKind
+	Currency  Currency
+	CreatedAt time.Time
+}
+
+// LedgerTransaction is one balanced movement: its entries sum to zero.
+type LedgerTransaction struct {
+	ID          string
+	Kind        string
+	OrderID     string
+	Description string
+	Entries     []LedgerEntry
+	CreatedAt   time.Time
+}
+
+// LedgerEntry moves Amount (signed) on one account.
+type LedgerEntry struct {
+	ID        string
+	AccountID string
+	Amount    int64
+}
+
+// Product is something for sale.
+type Product struct {
+	ID        string
+	SKU       string
+	Name      string
+	Price     Money
+	Stock     int64
+	Supplied  int64 // every unit ever put on sale: Stock + units held by orders
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// OrderKind tells what an order buys.
+type OrderKind string
+
+// Order kinds.
+const (
+	OrderPurchase    OrderKind = "PURCHASE"
+	OrderWalletTopUp OrderKind = "WALLET_TOPUP"
+)
+
+// OrderStatus is where an order is in its life.
+type OrderStatus string
+
+// Order statuses (API.md).
+const (
+	OrderPending           OrderStatus = "PENDING"
+	OrderInDoubt           OrderStatus = "IN_DOUBT"
+	OrderPaid              OrderStatus = "PAID"
+	OrderFailed            OrderStatus = "FAILED"
+	OrderCanceled          OrderStatus = "CANCELED"
+	OrderExpired           OrderStatus = "EXPIRED"
+	OrderPartiallyRefunded OrderStatus = "PARTIALLY_REFUNDED"
+	OrderRefunded          OrderStatus = "REFUNDED"
+)
+
+// Order is a purchase of items or a wallet top-up.
+type Order struct {
+	ID             string
+	UserID         string
+	Kind           OrderKind
+	Status         OrderStatus
+	Name           string
+	Amount         Money
+	RefundedAmount Money
+	Items          []OrderItem
+	ExpiresAt      time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// OrderItem is a product line of an order, priced when ordered.
+type OrderItem struct {
+	ProductID string
+	Name      string
+	Quantity  int64
+	UnitPrice Money
+}
+
+// PaymentMethod is how an order is paid.
+type PaymentMethod string
+
+// Payment methods.
+const (
+	MethodWallet PaymentMethod = "WALLET"
+	MethodCard   PaymentMethod = "CARD"
+	MethodSplit  PaymentMethod = "SPLIT"
+)
+
+// PaymentStatus is where a payment is in its state machine.
+type PaymentStatus string
+
+// Payment statuses.
+const (
+	PaymentPending           PaymentStatus = "PENDING"
+	PaymentInDoubt           PaymentStatus = "IN_DOUBT"
+	PaymentDone              PaymentStatus = "DONE"
+	PaymentFailed            PaymentStatus = "FAILED"
+	PaymentCanceled          PaymentStatus = "CANCELED"
+	PaymentPartiallyCanceled PaymentStatus = "PARTIALLY_CANCELED"
+)
+
+// Payment is one attempt to pay an order.
+type Payment struct {
+	ID             string
+	OrderID        string
+	Method         PaymentMethod
+	Status         PaymentStatus
+	Amount         Money
+	RefundedAmount Money
+	PGPaymentKey   string
+	ApprovedAt     *time.Time
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// PaymentEvent is one entry of a payment's append-only history.
+type PaymentEvent struct {
+	ID         string
+	PaymentID  string
+	FromStatus PaymentStatus
+	ToStatus   PaymentStatus
+	Source     string // who moved it: wallet, redirect, mutation, probe, webhook
+	Detail     string
+	CreatedAt  time.Time
+}
+
+// Page asks for up to First items after the opaque cursor After.
+type Page struct {
+	First int
+	After string
+}
+
+// Violation is a broken invariant found by Verify.
+type Violation struct {
+	Check  string
+	Detail string
+}

@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store/queries"
+	"github.com/pago/pago/worker"
+)
+
+// UpsertProduct implements payment.OrderQueries.
+func (s *Store) UpsertProduct(ctx context.Context, p payment.Product) (payment.Product, error) {
+	row, err := s.q.UpsertProduct(ctx, queries.UpsertProductParams{
+		ID: p.ID, Sku: p.SKU, Name: p.Name, Price: p.Price.Amount, Currency: string(p.Price.Currency),
+		Stock: p.Stock, Now: p.UpdatedAt.UTC(),
+	})
+	if err != nil {
+		return payment.Product{}, err
+	}
+	return productToDomain(row), nil
+}
+
+// Products implements payment.OrderQueries.
+func (s *Store) Products(ctx context.Context) ([]payment.Product, error) {
+	rows, err := s.q.ListProducts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]payment.Product, len(rows))
+	for i, r := range rows {
+		out[i] = productToDomain(r)
+	}
+	return out, nil
+}
+
+// Product implements payment.OrderQueries.
+func (s *Store) Product(ctx context.Context, id string) (payment.Product, error) {
+	row, err := s.q.GetProduct(ctx, id)
+	if err != nil {
+		return payment.Product{}, notFound(err, "product")
+	}
+	return productToDomain(row), nil
+}
+
+func productToDomain(r queries.Product) payment.Product {
+	return payment.Product{
+		ID: r.ID, SKU: r.Sku, Name: r.Name, Price: payment.Money{Amount: r.Price, Currency: payment.Currency(r.Currency)},
+		Stock: r.Stock, Supplied: r.Supplied, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+}
+
+// TakeStock implements payment.OrderQueries.
+func (s *Store) TakeStock(ctx context.Context, productID string, quantity int64, now time.Time) (bool, error) {
+	n, err := s.q.TakeStock(ctx, queries.TakeStockParams{ID: productID, Quantity: quantity, Now: now.UTC()})
+	return n == 1, err
+}
+
+// ReturnStock implements payment.OrderQueries.
+func (s *Store) ReturnStock(ctx context.Context, productID string, quantity int64, now time.Time) error {
+	return s.q.ReturnStock(ctx, queries.ReturnStockParams{ID: productID, Quantity: quantity, Now: now.UTC()})
+}
+
+// InsertOrder implements payment.OrderQueries.
+func (s *Store) InsertOrder(ctx context.Context, o payment.Order) error {
+	err := s.q.InsertOrder(ctx, queries.InsertOrderParams{
+		ID: o.ID, UserID: o.UserID, Kind: string(o.Kind), Name: o.Name, Amount: o.Amount.Amount,
+		Currency: string(o.Amount.Currency), ExpiresAt: o.ExpiresAt.UTC(), CreatedAt: o.CreatedAt.UTC(),
+	})
+	if err != nil {
+		return err
+	}
+	for _, it := range o.Items {
+		err := s.q.InsertOrderItem(ctx, queries.InsertOrderItemParams{
+			OrderID: o.ID, ProductID: it.ProductID, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice.Amount,
+		})
+		if err != nil {
+			return fmt.Errorf("order item: %w", err)
+		}
+	}
+	return nil
+}
+
+// Order implements payment.OrderQueries.
+func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
+	row, err := s.q.GetOrder(ctx, id)
+	if err != nil {
+		return payment.Order{}, notFound(err, "order")
+	}
+	o := orderToDomain(row)
+	items, err := s.q.ListOrderItems(ctx, id)
+	if err != nil {
+		return payment.Order{}, err
+	}
+	for _, it := range items {
+		o.Items = append(o.Items, payment.OrderItem{ProductID: it.ProductID, Name: it.Name, Quantity: it.Quantity,
+			UnitPrice: payment.Money{Amount: it.UnitPrice, Currency: o.Amount.Currency}})
+	}
+	return o, nil
+}
+
+// Orders implements payment.OrderQueries. Items are not loaded: lists show
+// orders; the order query shows their lines.
+func (s *Store) Orders(ctx context.Context, userID string, status payment.OrderStatus, before string, limit int) ([]payment.Order, error) {
+	rows, err := s.q.ListOrders(ctx, queries.ListOrdersParams{UserID: userID, Status: string(status), Before: before, Lim: int32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]payment.Order, len(rows))
+	for i, r := range rows {
+		out[i] = orderToDomain(r)
+	}
+	return out, nil
+}
+
+func orderToDomain(r queries.Order) payment.Order {
+	cur := payment.Currency(r.Currency)
+	return payment.Order{
+		ID: r.ID, UserID: r.UserID, Kind: payment.OrderKind(r.Kind), Status: payment.OrderStatus(r.Status), Name: r.Name,
+		Amount: payment.Money{Amount: r.Amount, Currency: cur}, RefundedAmount: payment.Money{Amount: r.RefundedAmount, Currency: cur},
+		ExpiresAt: r.ExpiresAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+}
+
+// TransitionOrder implements payment.OrderQueries.
+func (s *Store) TransitionOrder(ctx context.Context, id string, from, to payment.OrderStatus, now time.Time) (bool, error) {
+	n, err := s.q.TransitionOrder(ctx, queries.TransitionOrderParams{ID: id, FromStatus: string(from), ToStatus: string(to), Now: now.UTC()})
+	return n == 1, err
+}
+
+// ExpireOrder implements payment.OrderQueries.
+func (s *Store) ExpireOrder(ctx context.Context, id string, now time.Time) (bool, error) {
+	n, err := s.q.ExpireOrder(ctx, queries.ExpireOrderParams{ID: id, Now: now.UTC()})
+	return n == 1, err
+}
+
+// EnqueueOrderExpiry implements payment.OrderQueries.
+func (s *Store) EnqueueOrderExpiry(ctx context.Context, orderID string, at time.Time) error {
+	return s.insertJob(ctx, worker.ExpireOrderArgs{OrderID: orderID}, &river.InsertOpts{ScheduledAt: at, MaxAttempts: 10})
+}
+
+// InsertPayment implements payment.OrderQueries.
+func (s *Store) InsertPayment(ctx context.Context, p payment.Payment) error {
+	var approved sql.NullTime
+	if p.ApprovedAt != nil {
+		approved = sql.NullTime{Time: p.ApprovedAt.UTC(), Valid: true}
+	}
+	return s.q.InsertPayment(ctx, queries.InsertPaymentParams{
+		ID: p.ID, OrderID: p.OrderID, Method: string(p.Method), Status: string(p.Status), Amount: p.Amount.Amount,
+		PgPaymentKey: nullString(p.PGPaymentKey), ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(),
+	})
+}
+
+// Payment implements payment.OrderQueries.
+func (s *Store) Payment(ctx context.Context, id string) (payment.Payment, error) {
+	row, err := s.q.GetPayment(ctx, id)
+	if err != nil {
+		return payment.Payment{}, notFound(err, "payment")
+	}
+	return paymentToDomain(row), nil
+}
+
+// PaymentsByOrder implements payment.OrderQueries.
+func (s *Store) PaymentsByOrder(ctx context.Context, orderID string) ([]payment.Payment, error) {
+	rows, err := s.q.ListPaymentsByOrder(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]payment.Payment, len(rows))
+	for i, r := range rows {
+		out[i] = paymentToDomain(r)
+	}
+	return out, nil
+}
+
+func paymentToDomain(r queries.Payment) payment.Payment {
+	p := payment.Payment{
+		ID: r.ID, OrderID: r.OrderID, Method: payment.PaymentMethod(r.Method), Status: payment.PaymentStatus(r.Status),
+		Amount: payment.Won(r.Amount), RefundedAmount: payment.Won(r.RefundedAmount), PGPaymentKey: r.PgPaymentKey.String,
+		Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if r.ApprovedAt.Valid {
+		t := r.ApprovedAt.Time.UTC()
+		p.ApprovedAt = &t
+	}
+	return p
+}
+
+// InsertPaymentEvent implements payment.OrderQueries.
+func (s *Store) InsertPaymentEvent(ctx context.Context, e payment.PaymentEvent) error {
+	return s.q.InsertPaymentEvent(ctx, queries.InsertPaymentEventParams{
+		ID: e.ID, PaymentID: e.PaymentID, FromStatus: string(e.FromStatus), ToStatus: string(e.ToStatus),
+		Source: e.Source, Detail: e.Detail, CreatedAt: e.CreatedAt.UTC(),
+	})
+}
+
+// PaymentEvents implements payment.OrderQueries.
+func (s *Store) PaymentEvents(ctx context.Context, paymentID string) ([]payment.PaymentEvent, error) {
+	rows, err := s.q.ListPaymentEvents(ctx, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]payment.PaymentEvent, len(rows))
+	for i, r := range rows {
+		out[i] = payment.PaymentEvent{ID: r.ID, PaymentID: r.PaymentID, FromStatus: payment.PaymentStatus(r.FromStatus),
+			ToStatus: payment.PaymentStatus(r.ToStatus), Source: r.Source, Detail: r.Detail, CreatedAt: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
