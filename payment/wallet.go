@@ -275,4 +275,3 @@ func (s *Service) LockWallet(ctx context.Context, userID string, fn func() error
 	}
 	return s.withWalletLock(ctx, w.ID, fn)
 }
-

@@ -49,9 +49,19 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.Store,
 	return st, nil
 }
 
+// appOptions replaces parts of pago in tests.
+type appOptions struct {
+	// locker wraps the real locker (e.g. one that lets two holders in).
+	locker func(payment.Locker) payment.Locker
+}
+
 // newApp builds pago and starts its job queue. The caller serves a.handler
 // and calls a.close.
-func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error) {
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+	return newAppWith(ctx, cfg, log, appOptions{})
+}
+
+func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) (_ *app, err error) {
 	a := &app{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
@@ -86,7 +96,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	now := func() time.Time { return time.Now().UTC() }
 	users := payment.NewUsers(st, now)
 	idem := payment.NewIdempotency(st, now, cfg.IdempotencyLease)
-	svc := payment.NewService(st, locker, idem, now, payment.Config{
+	var svcLocker payment.Locker = locker
+	if opts.locker != nil {
+		svcLocker = opts.locker(locker)
+	}
+	svc := payment.NewService(st, svcLocker, idem, now, payment.Config{
 		WalletLimit: payment.Won(cfg.WalletLimit),
 		OrderTTL:    cfg.OrderTTL,
 		CheckoutURL: func(id string) string { return cfg.PublicURL + "/checkout/" + id },

@@ -56,11 +56,15 @@ func getenvFrom(env map[string]string) func(string) string {
 }
 
 func startServer(t testing.TB, env map[string]string) *testServer {
+	return startServerWith(t, env, appOptions{})
+}
+
+func startServerWith(t testing.TB, env map[string]string, opts appOptions) *testServer {
 	t.Helper()
 	cfg, err := loadConfig(getenvFrom(env))
 	require.NoError(t, err)
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	a, err := newApp(context.Background(), cfg, log)
+	a, err := newAppWith(context.Background(), cfg, log, opts)
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(func() {
@@ -117,7 +121,7 @@ func (s *testServer) gql(token, query string, vars map[string]any) gqlResponse {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -127,6 +131,9 @@ func (s *testServer) gql(token, query string, vars map[string]any) gqlResponse {
 	out.Status = resp.StatusCode
 	return out
 }
+
+// httpClient keeps enough idle connections for the concurrency tests.
+var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 60 * time.Second}
 
 // into decodes the response data into v, failing on errors.
 func (r gqlResponse) into(t testing.TB, v any) {
