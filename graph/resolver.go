@@ -4,11 +4,17 @@
 // presenter, and the query limits. It knows nothing of storage or HTTP routing.
 package graph
 
-import "github.com/pago/pago/payment"
+import (
+	"time"
+
+	"github.com/pago/pago/payment"
+)
 
 //go:generate go tool gqlgen generate
 
 // Resolver holds the services resolvers call.
 type Resolver struct {
 	Service *payment.Service
+	// PollInterval is how often orderUpdated looks at its order (default 500 ms).
+	PollInterval time.Duration
 }

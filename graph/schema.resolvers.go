@@ -37,6 +37,15 @@ func (r *mutationResolver) PayWithWallet(ctx context.Context, input model.PayWit
 	return &model.PayWithWalletPayload{Order: r.toGQLOrder(res.Order), Payment: toGQLPayment(res.Payment), Wallet: toGQLWallet(res.Wallet)}, nil
 }
 
+func (r *mutationResolver) ConfirmPayment(ctx context.Context, input model.ConfirmPaymentInput) (*model.ConfirmPaymentPayload, error) {
+	res, err := r.Service.ConfirmPayment(ctx, input.IdempotencyKey, payment.SourceMutation, payment.ConfirmInput{
+		OrderID: input.OrderID, PaymentKey: input.PaymentKey, Amount: input.Amount})
+	if err != nil {
+		return nil, err
+	}
+	return &model.ConfirmPaymentPayload{Order: r.toGQLOrder(res.Order), Payment: toGQLPayment(res.Payment)}, nil
+}
+
 func (r *mutationResolver) CancelOrder(ctx context.Context, input model.CancelOrderInput) (*model.CancelOrderPayload, error) {
 	o, err := r.Service.CancelOrder(ctx, input.IdempotencyKey, input.OrderID)
 	if err != nil {
@@ -158,6 +167,39 @@ func (r *queryResolver) Payment(ctx context.Context, id string) (*model.Payment,
 	return toGQLPayment(p), nil
 }
 
+func (r *queryResolver) InDoubtPayments(ctx context.Context, first *int, after *string) (*model.PaymentConnection, error) {
+	c, err := r.Service.InDoubtPayments(ctx, toPage(first, after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.PaymentConnection{PageInfo: toGQLPageInfo(c.HasNextPage, c.Cursors)}
+	for i, p := range c.Items {
+		n := toGQLPayment(p)
+		out.Nodes = append(out.Nodes, n)
+		out.Edges = append(out.Edges, &model.PaymentEdge{Cursor: c.Cursors[i], Node: n})
+	}
+	return out, nil
+}
+
+func (r *subscriptionResolver) OrderUpdated(ctx context.Context, orderID string) (<-chan *model.Order, error) {
+	updates, err := r.Service.WatchOrder(ctx, orderID, r.PollInterval)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *model.Order)
+	go func() {
+		defer close(out)
+		for o := range updates {
+			select {
+			case out <- r.toGQLOrder(o):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Order() OrderResolver { return &orderResolver{r} }
@@ -166,9 +208,12 @@ func (r *Resolver) Payment() PaymentResolver { return &paymentResolver{r} }
 
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	mutationResolver struct{ *Resolver }
-	orderResolver    struct{ *Resolver }
-	paymentResolver  struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	orderResolver        struct{ *Resolver }
+	paymentResolver      struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -382,4 +383,57 @@ func (s *Service) SeedProducts(ctx context.Context, ps []UpsertProductInput) (bo
 		return nil
 	})
 	return seeded, err
+}
+
+// WatchOrder sends the caller's order now and again whenever its status
+// changes, until it is final or ctx ends. It polls the database, so an
+// update made by any instance (or a job) is seen: nothing lives in one
+// process's memory.
+func (s *Service) WatchOrder(ctx context.Context, orderID string, every time.Duration) (<-chan Order, error) {
+	o, err := s.Order(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	if every <= 0 {
+		every = 500 * time.Millisecond
+	}
+	u, _ := caller(ctx)
+	out := make(chan Order, 1)
+	out <- o
+	go func() {
+		defer close(out)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		last := o
+		for !last.Status.Final() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			cur, err := s.ownOrder(ctx, s.store, u, orderID)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.WarnContext(ctx, "watch order", "order", orderID, "err", err)
+				}
+				continue
+			}
+			if cur.Status == last.Status && cur.UpdatedAt.Equal(last.UpdatedAt) {
+				continue
+			}
+			select {
+			case out <- cur:
+				last = cur
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Final tells whether an order can still change by itself (payment or
+// expiry). Refunds move PAID orders only on an operator's request.
+func (st OrderStatus) Final() bool {
+	return st != OrderPending && st != OrderInDoubt
 }

@@ -67,6 +67,16 @@ type OrderQueries interface {
 	PaymentsByOrder(ctx context.Context, orderID string) ([]Payment, error)
 	InsertPaymentEvent(ctx context.Context, e PaymentEvent) error
 	PaymentEvents(ctx context.Context, paymentID string) ([]PaymentEvent, error)
+	PaymentByPGKey(ctx context.Context, paymentKey string) (Payment, error)
+	// TransitionPayment moves a payment from one status to another
+	// (approvedAt set when non-nil); false if it was not in from.
+	TransitionPayment(ctx context.Context, id string, from, to PaymentStatus, approvedAt *time.Time, now time.Time) (bool, error)
+	// PaymentsByStatus lists newest first with id < before.
+	PaymentsByStatus(ctx context.Context, status PaymentStatus, before string, limit int) ([]Payment, error)
+	// EnqueuePaymentProbe schedules the in-doubt probe, in the caller's transaction.
+	EnqueuePaymentProbe(ctx context.Context, paymentID string, at time.Time) error
+	// EnqueueWebhook queues a PG webhook for processing, once per dedupeKey.
+	EnqueueWebhook(ctx context.Context, dedupeKey, paymentKey string) error
 }
 
 // UserQueries persist users.

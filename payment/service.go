@@ -17,6 +17,15 @@ type Config struct {
 	OrderTTL time.Duration
 	// CheckoutURL builds an order's checkout link (web signs it).
 	CheckoutURL func(orderID string) string
+	// Gateway is the PG; nil where no card payments happen (tools).
+	Gateway Gateway
+	// ProbeDelay is when the in-doubt probe first looks at a card payment
+	// after its confirm was sent (default 15 s): a confirm that answered
+	// settles it first, and the probe then finds nothing to do.
+	ProbeDelay time.Duration
+	// ConfirmTimeout bounds one confirm call to the PG, retries included
+	// (default 20 s). Past it the payment is IN_DOUBT.
+	ConfirmTimeout time.Duration
 	// MaxConflictRetries bounds how often a conditional write that lost a
 	// race is retried before the caller is told to retry (default 8).
 	MaxConflictRetries int
@@ -43,6 +52,12 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	}
 	if cfg.MaxConflictRetries == 0 {
 		cfg.MaxConflictRetries = 8
+	}
+	if cfg.ProbeDelay == 0 {
+		cfg.ProbeDelay = 15 * time.Second
+	}
+	if cfg.ConfirmTimeout == 0 {
+		cfg.ConfirmTimeout = 20 * time.Second
 	}
 	if cfg.CheckoutURL == nil {
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }

@@ -179,10 +179,13 @@ type Payment struct {
 	Amount         Money
 	RefundedAmount Money
 	PGPaymentKey   string
-	ApprovedAt     *time.Time
-	Version        int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// PGIdempotencyKey is what every confirm of this payment sends, so a
+	// re-confirm (the probe job's) is the same confirm at the PG.
+	PGIdempotencyKey string
+	ApprovedAt       *time.Time
+	Version          int64
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // PaymentEvent is one entry of a payment's append-only history.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pago/pago/payment"
 	"github.com/pago/pago/store/queries"
@@ -151,7 +152,8 @@ func (s *Store) InsertPayment(ctx context.Context, p payment.Payment) error {
 	}
 	return s.q.InsertPayment(ctx, queries.InsertPaymentParams{
 		ID: p.ID, OrderID: p.OrderID, Method: string(p.Method), Status: string(p.Status), Amount: p.Amount.Amount,
-		PgPaymentKey: nullString(p.PGPaymentKey), ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(),
+		PgPaymentKey: nullString(p.PGPaymentKey), PgIdempotencyKey: nullString(p.PGIdempotencyKey),
+		ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(),
 	})
 }
 
@@ -210,4 +212,57 @@ func (s *Store) PaymentEvents(ctx context.Context, paymentID string) ([]payment.
 			ToStatus: payment.PaymentStatus(r.ToStatus), Source: r.Source, Detail: r.Detail, CreatedAt: r.CreatedAt.UTC()}
 	}
 	return out, nil
+}
+
+// PaymentByPGKey implements payment.OrderQueries.
+func (s *Store) PaymentByPGKey(ctx context.Context, paymentKey string) (payment.Payment, error) {
+	row, err := s.q.GetPaymentByPGKey(ctx, sql.NullString{String: paymentKey, Valid: true})
+	if err != nil {
+		return payment.Payment{}, notFound(err, "payment")
+	}
+	return paymentToDomain(row), nil
+}
+
+// TransitionPayment implements payment.OrderQueries.
+func (s *Store) TransitionPayment(ctx context.Context, id string, from, to payment.PaymentStatus, approvedAt *time.Time, now time.Time) (bool, error) {
+	var at sql.NullTime
+	if approvedAt != nil {
+		at = sql.NullTime{Time: approvedAt.UTC(), Valid: true}
+	}
+	n, err := s.q.TransitionPayment(ctx, queries.TransitionPaymentParams{
+		ID: id, FromStatus: string(from), ToStatus: string(to), ApprovedAt: at, Now: now.UTC(),
+	})
+	return n == 1, err
+}
+
+// PaymentsByStatus implements payment.OrderQueries.
+func (s *Store) PaymentsByStatus(ctx context.Context, status payment.PaymentStatus, before string, limit int) ([]payment.Payment, error) {
+	rows, err := s.q.ListPaymentsByStatus(ctx, queries.ListPaymentsByStatusParams{Status: string(status), Before: before, Lim: int32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]payment.Payment, len(rows))
+	for i, r := range rows {
+		out[i] = paymentToDomain(r)
+	}
+	return out, nil
+}
+
+// EnqueuePaymentProbe implements payment.OrderQueries. One probe per
+// payment at a time: River's uniqueness keeps a second insert from piling up.
+func (s *Store) EnqueuePaymentProbe(ctx context.Context, paymentID string, at time.Time) error {
+	return s.insertJob(ctx, worker.ProbePaymentArgs{PaymentID: paymentID}, &river.InsertOpts{
+		ScheduledAt: at, MaxAttempts: worker.ProbeMaxAttempts,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+			rivertype.JobStateScheduled, rivertype.JobStateRunning}},
+	})
+}
+
+// EnqueueWebhook implements payment.OrderQueries: a webhook delivery is
+// worked once per dedupe key however often the PG sends it.
+func (s *Store) EnqueueWebhook(ctx context.Context, dedupeKey, paymentKey string) error {
+	return s.insertJob(ctx, worker.PGWebhookArgs{DedupeKey: dedupeKey, PaymentKey: paymentKey}, &river.InsertOpts{
+		MaxAttempts: 20, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: 24 * time.Hour},
+	})
 }

@@ -18,6 +18,8 @@ type Metrics struct {
 	httpDuration *prometheus.HistogramVec
 	gqlOps       *prometheus.CounterVec
 	gqlDuration  *prometheus.HistogramVec
+	pgCalls      *prometheus.HistogramVec
+	breaker      *prometheus.GaugeVec
 }
 
 // NewMetrics registers pago's collectors plus the Go and process ones.
@@ -39,7 +41,15 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
 		}, []string{"operation"}),
 	}
-	m.Registry.MustRegister(m.httpRequests, m.httpDuration, m.gqlOps, m.gqlDuration,
+	m.pgCalls = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "pago_pg_call_duration_seconds", Help: "PG calls by operation and outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
+	}, []string{"op", "outcome"})
+	m.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "pago_pg_breaker_state", Help: "1 for the PG circuit breaker's current state.",
+	}, []string{"state"})
+	m.SetBreakerState("closed")
+	m.Registry.MustRegister(m.httpRequests, m.httpDuration, m.gqlOps, m.gqlDuration, m.pgCalls, m.breaker,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -57,4 +67,20 @@ func (m *Metrics) ObserveGraphQL(operation, outcome string, d time.Duration) {
 
 func (m *Metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// ObservePG records one PG call.
+func (m *Metrics) ObservePG(op, outcome string, d time.Duration) {
+	m.pgCalls.WithLabelValues(op, outcome).Observe(d.Seconds())
+}
+
+// SetBreakerState marks the breaker's current state.
+func (m *Metrics) SetBreakerState(state string) {
+	for _, s := range []string{"closed", "half-open", "open"} {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.breaker.WithLabelValues(s).Set(v)
+	}
 }

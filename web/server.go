@@ -44,6 +44,8 @@ type Config struct {
 	Ready []Check
 	// Sandbox, when set, is mounted at /sandbox/ (the in-process PG).
 	Sandbox http.Handler
+	// Webhooks accepts POST /webhooks/pg.
+	Webhooks WebhookAcceptor
 }
 
 // maxGraphQLBody bounds a GraphQL request body; no legitimate operation is near it.
@@ -74,6 +76,7 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", http.MaxBytesHandler(requireJSON(auth.middleware(gql)), maxGraphQLBody))
 	mux.Handle("GET /graphql", websocketOnly(gql))
+	mux.Handle("POST /webhooks/pg", pgWebhook(cfg.Webhooks))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pago/pago/graph"
 	"github.com/pago/pago/payment"
+	"github.com/pago/pago/pg"
 	"github.com/pago/pago/pg/sandbox"
 	"github.com/pago/pago/store"
 	"github.com/pago/pago/web"
@@ -93,6 +94,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		log.Info("using in-process redis for locks; set PAGO_REDIS_URL to share locks between instances")
 	}
 
+	metrics := web.NewMetrics()
 	now := func() time.Time { return time.Now().UTC() }
 	users := payment.NewUsers(st, now)
 	idem := payment.NewIdempotency(st, now, cfg.IdempotencyLease)
@@ -100,10 +102,27 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	if opts.locker != nil {
 		svcLocker = opts.locker(locker)
 	}
+	pgClient, err := pg.New(pg.Config{
+		BaseURL:        cfg.PGBaseURL,
+		SecretKey:      string(cfg.PGSecretKey),
+		RequestTimeout: cfg.PGTimeout,
+		Logger:         log.With("component", "pg"),
+		OnCall:         metrics.ObservePG,
+		OnBreakerStateChange: func(from, to string) {
+			log.Warn("PG circuit breaker", "from", from, "to", to)
+			metrics.SetBreakerState(to)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("PG client: %w", err)
+	}
 	svc := payment.NewService(st, svcLocker, idem, now, payment.Config{
-		WalletLimit: payment.Won(cfg.WalletLimit),
-		OrderTTL:    cfg.OrderTTL,
-		CheckoutURL: func(id string) string { return cfg.PublicURL + "/checkout/" + id },
+		WalletLimit:    payment.Won(cfg.WalletLimit),
+		OrderTTL:       cfg.OrderTTL,
+		CheckoutURL:    func(id string) string { return cfg.PublicURL + "/checkout/" + id },
+		Gateway:        pg.Gateway{Client: pgClient},
+		ProbeDelay:     cfg.ProbeDelay,
+		ConfirmTimeout: cfg.ConfirmTimeout,
 	}, log)
 	a.service = svc
 	if cfg.Dev() {
@@ -117,6 +136,8 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker.PruneIdempotencyKeys{Idempotency: idem, Retention: cfg.IdempotencyRetention, Logger: log})
 	river.AddWorker(workers, &worker.ExpireOrder{Service: svc})
+	river.AddWorker(workers, &worker.ProbePayment{Service: svc, MaxDelay: cfg.ProbeMaxDelay})
+	river.AddWorker(workers, &worker.PGWebhook{Service: svc})
 	if err := st.StartJobs(ctx, store.JobsConfig{
 		Workers:      workers,
 		PeriodicJobs: []*river.PeriodicJob{worker.PrunePeriodic(time.Hour)},
@@ -126,7 +147,6 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	}
 	a.closers = append(a.closers, st.StopJobs)
 
-	metrics := web.NewMetrics()
 	a.handler = web.New(web.Config{
 		Logger:        log,
 		Metrics:       metrics,
@@ -141,7 +161,8 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 			{Name: "database", Ping: st.Ping},
 			{Name: "redis", Ping: locker.Ping},
 		},
-		Sandbox: a.inProcessSandbox(cfg, log),
+		Sandbox:  a.inProcessSandbox(cfg, log),
+		Webhooks: svc,
 	})
 	return a, nil
 }
@@ -163,10 +184,11 @@ func (a *app) inProcessSandbox(cfg Config, log *slog.Logger) http.Handler {
 		return nil
 	}
 	sb := sandbox.New(sandbox.Config{
-		SecretKey: string(cfg.PGSecretKey),
-		ClientKey: cfg.PGClientKey,
-		BasePath:  "/sandbox",
-		Logger:    log.With("component", "sandbox"),
+		SecretKey:  string(cfg.PGSecretKey),
+		ClientKey:  cfg.PGClientKey,
+		BasePath:   "/sandbox",
+		WebhookURL: cfg.PublicURL + "/webhooks/pg",
+		Logger:     log.With("component", "sandbox"),
 	})
 	a.sandbox = sb
 	a.closers = append(a.closers, func(context.Context) error { sb.Close(); return nil })

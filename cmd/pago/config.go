@@ -45,6 +45,10 @@ type Config struct {
 	ShutdownTimeout      time.Duration // PAGO_SHUTDOWN_TIMEOUT: default 30s
 	WalletLimit          int64         // PAGO_WALLET_LIMIT: balance ceiling of new wallets in won, default 100000
 	OrderTTL             time.Duration // PAGO_ORDER_TTL: how long a PENDING order holds stock, default 30m
+	PGTimeout            time.Duration // PAGO_PG_TIMEOUT: one PG request attempt, default 15s
+	ConfirmTimeout       time.Duration // PAGO_CONFIRM_TIMEOUT: a whole confirm with retries, default 20s
+	ProbeDelay           time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
+	ProbeMaxDelay        time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
 
 	jwtSecretGenerated bool // dev only: the secret came from DataDir/jwt-secret
 }
@@ -119,6 +123,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:      dur("PAGO_SHUTDOWN_TIMEOUT", 30*time.Second),
 		WalletLimit:          int64(num("PAGO_WALLET_LIMIT", 100_000)),
 		OrderTTL:             dur("PAGO_ORDER_TTL", 30*time.Minute),
+		PGTimeout:            dur("PAGO_PG_TIMEOUT", 15*time.Second),
+		ConfirmTimeout:       dur("PAGO_CONFIRM_TIMEOUT", 20*time.Second),
+		ProbeDelay:           dur("PAGO_PROBE_DELAY", 15*time.Second),
+		ProbeMaxDelay:        dur("PAGO_PROBE_MAX_DELAY", 30*time.Second),
 	}
 	c.DatabaseURL = str("PAGO_DATABASE_URL", "sqlite:"+filepath.Join(c.DataDir, "pago.db"))
 
@@ -276,6 +284,8 @@ func (c Config) logAttrs() []any {
 		"max_query_depth", c.MaxQueryDepth, "max_query_complexity", c.MaxQueryComplexity,
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel.String(),
 		"wallet_limit", c.WalletLimit, "order_ttl", c.OrderTTL.String(),
+		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(),
+		"probe_delay", c.ProbeDelay.String(), "probe_max_delay", c.ProbeMaxDelay.String(),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -61,12 +62,20 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 
 func startServerWith(t testing.TB, env map[string]string, opts appOptions) *testServer {
 	t.Helper()
+	// Listen first: pago must know its public URL (checkout links, the
+	// in-process PG's base URL and webhook target).
+	srv := httptest.NewUnstartedServer(nil)
+	if _, set := env["PAGO_PUBLIC_URL"]; !set {
+		env = maps.Clone(env)
+		env["PAGO_PUBLIC_URL"] = "http://" + srv.Listener.Addr().String()
+	}
 	cfg, err := loadConfig(getenvFrom(env))
 	require.NoError(t, err)
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	a, err := newAppWith(context.Background(), cfg, log, opts)
 	require.NoError(t, err)
-	srv := httptest.NewServer(a.handler)
+	srv.Config.Handler = a.handler
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -31,6 +31,18 @@ type CancelOrderPayload struct {
 	Order *Order `json:"order"`
 }
 
+type ConfirmPaymentInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	OrderID        string `json:"orderId"`
+	PaymentKey     string `json:"paymentKey"`
+	Amount         int64  `json:"amount"`
+}
+
+type ConfirmPaymentPayload struct {
+	Order   *Order   `json:"order"`
+	Payment *Payment `json:"payment"`
+}
+
 type CreateOrderInput struct {
 	IdempotencyKey string            `json:"idempotencyKey"`
 	Kind           *OrderKind        `json:"kind,omitempty"`
@@ -123,6 +135,17 @@ type Payment struct {
 	Events []*PaymentEvent `json:"events"`
 }
 
+type PaymentConnection struct {
+	Edges    []*PaymentEdge `json:"edges"`
+	Nodes    []*Payment     `json:"nodes"`
+	PageInfo *PageInfo      `json:"pageInfo"`
+}
+
+type PaymentEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   *Payment `json:"node"`
+}
+
 type PaymentEvent struct {
 	From PaymentStatus `json:"from"`
 	To   PaymentStatus `json:"to"`
@@ -141,6 +164,9 @@ type Product struct {
 }
 
 type Query struct {
+}
+
+type Subscription struct {
 }
 
 type UpsertProductInput struct {

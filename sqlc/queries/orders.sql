@@ -62,16 +62,16 @@ UPDATE orders SET status = 'EXPIRED', updated_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND status = 'PENDING' AND expires_at <= sqlc.arg(now);
 
 -- name: InsertPayment :exec
-INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at)
+INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at)
 VALUES (sqlc.arg(id), sqlc.arg(order_id), sqlc.arg(method), sqlc.arg(status), sqlc.arg(amount), 0, sqlc.narg(pg_payment_key),
-        sqlc.narg(approved_at), 0, sqlc.arg(created_at), sqlc.arg(created_at));
+        sqlc.narg(pg_idempotency_key), sqlc.narg(approved_at), 0, sqlc.arg(created_at), sqlc.arg(created_at));
 
 -- name: GetPayment :one
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
 FROM payments WHERE id = sqlc.arg(id);
 
 -- name: ListPaymentsByOrder :many
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
 FROM payments WHERE order_id = sqlc.arg(order_id) ORDER BY id;
 
 -- name: InsertPaymentEvent :exec
@@ -81,3 +81,19 @@ VALUES (sqlc.arg(id), sqlc.arg(payment_id), sqlc.arg(from_status), sqlc.arg(to_s
 -- name: ListPaymentEvents :many
 SELECT id, payment_id, from_status, to_status, source, detail, created_at
 FROM payment_events WHERE payment_id = sqlc.arg(payment_id) ORDER BY id;
+
+-- name: GetPaymentByPGKey :one
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+FROM payments WHERE pg_payment_key = sqlc.arg(pg_payment_key);
+
+-- name: TransitionPayment :execrows
+-- Moves a payment between statuses of its state machine; zero rows means it
+-- was not in from (another path settled it first).
+UPDATE payments
+SET status = sqlc.arg(to_status), approved_at = COALESCE(sqlc.narg(approved_at), approved_at),
+    version = version + 1, updated_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id) AND status = sqlc.arg(from_status);
+
+-- name: ListPaymentsByStatus :many
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+FROM payments WHERE status = sqlc.arg(status) AND id < sqlc.arg(before) ORDER BY id DESC LIMIT sqlc.arg(lim);

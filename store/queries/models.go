@@ -68,17 +68,18 @@ type OrderItem struct {
 }
 
 type Payment struct {
-	ID             string
-	OrderID        string
-	Method         string
-	Status         string
-	Amount         int64
-	RefundedAmount int64
-	PgPaymentKey   sql.NullString
-	ApprovedAt     sql.NullTime
-	Version        int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID               string
+	OrderID          string
+	Method           string
+	Status           string
+	Amount           int64
+	RefundedAmount   int64
+	PgPaymentKey     sql.NullString
+	ApprovedAt       sql.NullTime
+	Version          int64
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	PgIdempotencyKey sql.NullString
 }
 
 type PaymentEvent struct {

@@ -54,7 +54,7 @@ func (q *Queries) GetOrder(ctx context.Context, id string) (Order, error) {
 }
 
 const getPayment = `-- name: GetPayment :one
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
 FROM payments WHERE id = $1
 `
 
@@ -73,6 +73,32 @@ func (q *Queries) GetPayment(ctx context.Context, id string) (Payment, error) {
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PgIdempotencyKey,
+	)
+	return i, err
+}
+
+const getPaymentByPGKey = `-- name: GetPaymentByPGKey :one
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+FROM payments WHERE pg_payment_key = $1
+`
+
+func (q *Queries) GetPaymentByPGKey(ctx context.Context, pgPaymentKey sql.NullString) (Payment, error) {
+	row := q.db.QueryRowContext(ctx, getPaymentByPGKey, pgPaymentKey)
+	var i Payment
+	err := row.Scan(
+		&i.ID,
+		&i.OrderID,
+		&i.Method,
+		&i.Status,
+		&i.Amount,
+		&i.RefundedAmount,
+		&i.PgPaymentKey,
+		&i.ApprovedAt,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PgIdempotencyKey,
 	)
 	return i, err
 }
@@ -154,20 +180,21 @@ func (q *Queries) InsertOrderItem(ctx context.Context, arg InsertOrderItemParams
 }
 
 const insertPayment = `-- name: InsertPayment :exec
-INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at)
+INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, 0, $6,
-        $7, 0, $8, $8)
+        $7, $8, 0, $9, $9)
 `
 
 type InsertPaymentParams struct {
-	ID           string
-	OrderID      string
-	Method       string
-	Status       string
-	Amount       int64
-	PgPaymentKey sql.NullString
-	ApprovedAt   sql.NullTime
-	CreatedAt    time.Time
+	ID               string
+	OrderID          string
+	Method           string
+	Status           string
+	Amount           int64
+	PgPaymentKey     sql.NullString
+	PgIdempotencyKey sql.NullString
+	ApprovedAt       sql.NullTime
+	CreatedAt        time.Time
 }
 
 func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) error {
@@ -178,6 +205,7 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) er
 		arg.Status,
 		arg.Amount,
 		arg.PgPaymentKey,
+		arg.PgIdempotencyKey,
 		arg.ApprovedAt,
 		arg.CreatedAt,
 	)
@@ -341,7 +369,7 @@ func (q *Queries) ListPaymentEvents(ctx context.Context, paymentID string) ([]Pa
 }
 
 const listPaymentsByOrder = `-- name: ListPaymentsByOrder :many
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
 FROM payments WHERE order_id = $1 ORDER BY id
 `
 
@@ -366,6 +394,54 @@ func (q *Queries) ListPaymentsByOrder(ctx context.Context, orderID string) ([]Pa
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.PgIdempotencyKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listPaymentsByStatus = `-- name: ListPaymentsByStatus :many
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+FROM payments WHERE status = $1 AND id < $2 ORDER BY id DESC LIMIT $3
+`
+
+type ListPaymentsByStatusParams struct {
+	Status string
+	Before string
+	Lim    int32
+}
+
+func (q *Queries) ListPaymentsByStatus(ctx context.Context, arg ListPaymentsByStatusParams) ([]Payment, error) {
+	rows, err := q.db.QueryContext(ctx, listPaymentsByStatus, arg.Status, arg.Before, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Payment{}
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.Method,
+			&i.Status,
+			&i.Amount,
+			&i.RefundedAmount,
+			&i.PgPaymentKey,
+			&i.ApprovedAt,
+			&i.Version,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.PgIdempotencyKey,
 		); err != nil {
 			return nil, err
 		}
@@ -469,6 +545,37 @@ type TransitionOrderParams struct {
 func (q *Queries) TransitionOrder(ctx context.Context, arg TransitionOrderParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, transitionOrder,
 		arg.ToStatus,
+		arg.Now,
+		arg.ID,
+		arg.FromStatus,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const transitionPayment = `-- name: TransitionPayment :execrows
+UPDATE payments
+SET status = $1, approved_at = COALESCE($2, approved_at),
+    version = version + 1, updated_at = $3
+WHERE id = $4 AND status = $5
+`
+
+type TransitionPaymentParams struct {
+	ToStatus   string
+	ApprovedAt sql.NullTime
+	Now        time.Time
+	ID         string
+	FromStatus string
+}
+
+// Moves a payment between statuses of its state machine; zero rows means it
+// was not in from (another path settled it first).
+func (q *Queries) TransitionPayment(ctx context.Context, arg TransitionPaymentParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, transitionPayment,
+		arg.ToStatus,
+		arg.ApprovedAt,
 		arg.Now,
 		arg.ID,
 		arg.FromStatus,

@@ -1,0 +1,444 @@
+package payment
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+)
+
+// ConfirmInput is what the PG's success redirect (or the SPA's widget)
+// hands over: the PG's payment key, pago's order id and the amount paid.
+type ConfirmInput struct {
+	OrderID    string
+	PaymentKey string
+	Amount     int64
+}
+
+// ConfirmResult is the order and the card payment after a confirm.
+type ConfirmResult struct {
+	Order   Order
+	Payment Payment
+}
+
+// Sources of payment transitions, recorded in the payment's history.
+const (
+	SourceRedirect = "redirect"
+	SourceMutation = "mutation"
+	SourceProbe    = "probe"
+	SourceWebhook  = "webhook"
+)
+
+var paymentKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,200}$`)
+
+// pgIdempotencyKey derives the Idempotency-Key every confirm of one card
+// payment sends: from pago's own key, so a retry of the same request can
+// never become a second charge.
+func pgIdempotencyKey(userID, key string) string {
+	h := sha256.Sum256([]byte("confirm\x00" + userID + "\x00" + key))
+	return "pago-confirm-" + hex.EncodeToString(h[:])
+}
+
+// ConfirmPayment confirms the caller's order with the PG. The amount must
+// be the order's (AMOUNT_MISMATCH otherwise, order untouched). Before the PG
+// is called, the order and a new card payment move to IN_DOUBT and a probe
+// job is queued in the same transaction, so a crash at any later point is
+// settled from the PG's own record. Then:
+//   - DONE: payment DONE, order PAID (a top-up credits the wallet), ledger posted;
+//   - a decline: payment and order FAILED, stock returned, PAYMENT_DECLINED;
+//   - PG unreachable (nothing sent): back to PENDING, PG_UNAVAILABLE;
+//   - anything else: stays IN_DOUBT (PAYMENT_IN_DOUBT) for the probe to settle.
+func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in ConfirmInput) (ConfirmResult, error) {
+	u, err := caller(ctx)
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	if err := checkID("orderId", in.OrderID); err != nil {
+		return ConfirmResult{}, err
+	}
+	if !paymentKeyPattern.MatchString(in.PaymentKey) {
+		return ConfirmResult{}, BadInput("paymentKey", "paymentKey must be 1–200 letters, digits, '-' or '_'")
+	}
+	if in.Amount <= 0 {
+		return ConfirmResult{}, BadInput("amount", "amount must be positive")
+	}
+	if s.cfg.Gateway == nil {
+		return ConfirmResult{}, errors.New("confirm: no payment gateway configured")
+	}
+	return Run(ctx, s.idem, u.ID, key, "confirmPayment", in, func(ctx context.Context, call *Call) (ConfirmResult, error) {
+		o, err := s.store.Order(ctx, in.OrderID)
+		if err != nil || o.UserID != u.ID {
+			return ConfirmResult{}, errorf(CodeNotFound, "order not found")
+		}
+		if in.Amount != o.Amount.Amount {
+			s.log.WarnContext(ctx, "confirm amount differs from the order: possible tampering; order untouched",
+				"order", o.ID, "order_amount", o.Amount.Amount, "amount", in.Amount, "source", source)
+			return ConfirmResult{}, errorf(CodeAmountMismatch, "amount %d differs from the order's %s", in.Amount, o.Amount)
+		}
+		// A confirm of a payment key pago already knows is a repeat: answer
+		// with where that payment stands.
+		if p, err := s.store.PaymentByPGKey(ctx, in.PaymentKey); err == nil {
+			if p.OrderID != o.ID {
+				return ConfirmResult{}, BadInput("paymentKey", "paymentKey belongs to another order")
+			}
+			return s.confirmAnswer(ctx, call, ConfirmResult{Order: o, Payment: p})
+		} else if !errors.Is(err, ErrNotFound) {
+			return ConfirmResult{}, err
+		}
+		if o.Status != OrderPending {
+			return ConfirmResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
+		}
+
+		// Record the intent and the probe before the PG hears of it.
+		now := s.now().UTC()
+		p := Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodCard, Status: PaymentInDoubt, Amount: o.Amount,
+			RefundedAmount: Money{0, o.Amount.Currency}, PGPaymentKey: in.PaymentKey,
+			PGIdempotencyKey: pgIdempotencyKey(u.ID, key), CreatedAt: now, UpdatedAt: now}
+		err = s.store.InTx(ctx, func(q Queries) error {
+			ok, err := q.TransitionOrder(ctx, o.ID, OrderPending, OrderInDoubt, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errorf(CodeInvalidState, "order %s is no longer PENDING", o.ID)
+			}
+			if err := q.InsertPayment(ctx, p); err != nil {
+				return fmt.Errorf("insert payment: %w", err)
+			}
+			if err := s.event(ctx, q, p.ID, PaymentPending, PaymentInDoubt, source, "confirm sent to the PG"); err != nil {
+				return err
+			}
+			return q.EnqueuePaymentProbe(ctx, p.ID, now.Add(s.cfg.ProbeDelay))
+		})
+		if err != nil {
+			return ConfirmResult{}, err
+		}
+
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
+		defer cancel()
+		truth, gerr := s.cfg.Gateway.Confirm(cctx, in.PaymentKey, o.ID, o.Amount.Amount, p.PGIdempotencyKey)
+		res, err := s.applyConfirm(ctx, p, truth, gerr, source)
+		if err != nil {
+			return res, err
+		}
+		return s.confirmAnswer(ctx, call, res)
+	})
+}
+
+// applyConfirm settles a payment from the answer to a confirm call.
+func (s *Service) applyConfirm(ctx context.Context, p Payment, truth GatewayPayment, gerr error, source string) (ConfirmResult, error) {
+	var declined *DeclinedError
+	switch {
+	case gerr == nil:
+		return s.settle(ctx, p.ID, truth, source)
+	case errors.As(gerr, &declined):
+		return s.settle(ctx, p.ID, GatewayPayment{PaymentKey: p.PGPaymentKey, Status: GatewayAborted,
+			FailureCode: declined.Code, FailureMessage: declined.Message}, source)
+	case errors.Is(gerr, ErrGatewayUnavailable):
+		// Never sent: nothing was charged. Give the order back to the customer.
+		if err := s.revertToPending(ctx, p, source, gerr); err != nil {
+			return ConfirmResult{}, err
+		}
+		return ConfirmResult{}, ErrPGUnavailable
+	case errors.Is(gerr, ErrGatewayAlreadyProcessed):
+		look, err := s.cfg.Gateway.PaymentByOrderID(context.WithoutCancel(ctx), p.OrderID)
+		if err != nil {
+			s.log.WarnContext(ctx, "look-up after ALREADY_PROCESSED failed; the probe will settle", "payment", p.ID, "err", err)
+			return ConfirmResult{}, ErrPaymentInDoubt
+		}
+		return s.settle(ctx, p.ID, look, source)
+	default:
+		s.log.WarnContext(ctx, "confirm outcome unknown; payment stays IN_DOUBT for the probe", "payment", p.ID, "err", gerr)
+		return ConfirmResult{}, ErrPaymentInDoubt
+	}
+}
+
+// confirmAnswer turns where a payment stands into the mutation's answer and
+// records it for the idempotency key when it is final.
+func (s *Service) confirmAnswer(ctx context.Context, call *Call, res ConfirmResult) (ConfirmResult, error) {
+	switch res.Payment.Status {
+	case PaymentDone, PaymentCanceled, PaymentPartiallyCanceled:
+		err := s.store.InTx(ctx, func(q Queries) error { return call.Complete(ctx, q, res) })
+		return res, err
+	case PaymentFailed:
+		evs, _ := s.store.PaymentEvents(ctx, res.Payment.ID)
+		e := &Error{Code: CodePaymentDeclined, Message: "the payment was declined"}
+		if len(evs) > 0 {
+			last := evs[len(evs)-1]
+			e.Message, e.PGCode = last.Detail, failureCode(last.Detail)
+		}
+		return ConfirmResult{}, e
+	default:
+		return ConfirmResult{}, ErrPaymentInDoubt
+	}
+}
+
+// failureCode pulls the PG code out of a FAILED event's detail ("CODE: message").
+func failureCode(detail string) string {
+	for i := 0; i < len(detail); i++ {
+		if detail[i] == ':' {
+			return detail[:i]
+		}
+	}
+	return ""
+}
+
+// revertToPending undoes a confirm that never reached the PG.
+func (s *Service) revertToPending(ctx context.Context, p Payment, source string, cause error) error {
+	return s.store.InTx(context.WithoutCancel(ctx), func(q Queries) error {
+		now := s.now().UTC()
+		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentFailed, nil, now)
+		if err != nil || !ok {
+			return err // settled by someone else meanwhile: leave it
+		}
+		if err := s.event(ctx, q, p.ID, PaymentInDoubt, PaymentFailed, source, "PG_UNAVAILABLE: nothing was sent; "+cause.Error()); err != nil {
+			return err
+		}
+		_, err = q.TransitionOrder(ctx, p.OrderID, OrderInDoubt, OrderPending, now)
+		return err
+	})
+}
+
+func (s *Service) event(ctx context.Context, q Queries, paymentID string, from, to PaymentStatus, source, detail string) error {
+	now := s.now().UTC()
+	if err := q.InsertPaymentEvent(ctx, PaymentEvent{ID: NewID("pev", now), PaymentID: paymentID, FromStatus: from,
+		ToStatus: to, Source: source, Detail: detail, CreatedAt: now}); err != nil {
+		return fmt.Errorf("payment event: %w", err)
+	}
+	return nil
+}
+
+// settle is the card payment state machine, the one place redirect,
+// mutation, probe and webhook move a payment: truth is the PG's word.
+// IN_DOUBT → DONE (order PAID, ledger, top-up credit) or FAILED (order
+// FAILED, stock back). A transition already made is a no-op; one the
+// machine does not allow (FAILED → DONE, say) is refused and logged loudly.
+func (s *Service) settle(ctx context.Context, paymentID string, truth GatewayPayment, source string) (ConfirmResult, error) {
+	ctx = context.WithoutCancel(ctx) // the PG has spoken: record it even if the client left
+	p, err := s.store.Payment(ctx, paymentID)
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	o, err := s.store.Order(ctx, p.OrderID)
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	var target PaymentStatus
+	switch truth.Status {
+	case GatewayDone:
+		if truth.TotalAmount != p.Amount.Amount || (truth.OrderID != "" && truth.OrderID != o.ID) {
+			s.log.ErrorContext(ctx, "the PG approved a different amount or order; left IN_DOUBT for an operator",
+				"payment", p.ID, "order", o.ID, "pg_order", truth.OrderID, "pg_amount", truth.TotalAmount, "amount", p.Amount.Amount)
+			return ConfirmResult{Order: o, Payment: p}, nil
+		}
+		target = PaymentDone
+	case GatewayAborted, GatewayExpired:
+		target = PaymentFailed
+	case GatewayCanceled, GatewayPartialCanceled:
+		if p.Status == PaymentInDoubt {
+			// Approved and canceled at the PG before pago heard of it: no
+			// money is held. Close the order as failed.
+			target = PaymentFailed
+		} else {
+			return ConfirmResult{Order: o, Payment: p}, nil // refunds move DONE payments, not this machine
+		}
+	default: // READY, IN_PROGRESS, WAITING_FOR_DEPOSIT: not decided yet
+		return ConfirmResult{Order: o, Payment: p}, nil
+	}
+	if p.Status == target {
+		return ConfirmResult{Order: o, Payment: p}, nil
+	}
+	if p.Status != PaymentInDoubt {
+		s.log.ErrorContext(ctx, "illegal payment transition refused", "payment", p.ID, "from", p.Status, "to", target,
+			"pg_status", truth.Status, "source", source)
+		return ConfirmResult{Order: o, Payment: p}, errorf(CodeInvalidState, "payment %s is %s; %s cannot move it to %s", p.ID, p.Status, source, target)
+	}
+
+	apply := func() error {
+		return s.store.InTx(ctx, func(q Queries) error {
+			now := s.now().UTC()
+			approved := truth.ApprovedAt
+			if target == PaymentDone && approved == nil {
+				approved = &now
+			}
+			ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, target, approved, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return ErrConflict // someone settled it meanwhile; re-read and see
+			}
+			detail := "the PG approved the payment"
+			if target == PaymentFailed {
+				detail = truth.FailureCode + ": " + truth.FailureMessage
+				if truth.FailureCode == "" {
+					detail = string(truth.Status) + ": the PG did not approve the payment"
+				}
+			}
+			if err := s.event(ctx, q, p.ID, PaymentInDoubt, target, source, detail); err != nil {
+				return err
+			}
+			if target == PaymentFailed {
+				if ok, err := q.TransitionOrder(ctx, o.ID, OrderInDoubt, OrderFailed, now); err != nil || !ok {
+					return orConflict(err)
+				}
+				for _, it := range o.Items {
+					if err := q.ReturnStock(ctx, it.ProductID, it.Quantity, now); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if ok, err := q.TransitionOrder(ctx, o.ID, OrderInDoubt, OrderPaid, now); err != nil || !ok {
+				return orConflict(err)
+			}
+			if o.Kind == OrderWalletTopUp {
+				_, err := s.CreditTopUp(ctx, q, o)
+				return err
+			}
+			_, err = s.post(ctx, q, "CARD_PAYMENT", o.ID, "card payment "+p.PGPaymentKey, now,
+				LedgerEntry{AccountID: AccountIDPGClearing, Amount: -o.Amount.Amount},
+				LedgerEntry{AccountID: AccountIDRevenue, Amount: o.Amount.Amount})
+			return err
+		})
+	}
+	if target == PaymentDone && o.Kind == OrderWalletTopUp {
+		err = s.LockWallet(ctx, o.UserID, apply)
+	} else {
+		err = apply()
+	}
+	if errors.Is(err, ErrConflict) {
+		return s.settleReread(ctx, paymentID)
+	}
+	if err != nil {
+		return ConfirmResult{}, fmt.Errorf("settle payment %s as %s: %w", p.ID, target, err)
+	}
+	s.log.InfoContext(ctx, "payment settled", "payment", p.ID, "order", o.ID, "status", target, "source", source)
+	return s.settleReread(ctx, paymentID)
+}
+
+func orConflict(err error) error {
+	if err != nil {
+		return err
+	}
+	return ErrConflict
+}
+
+func (s *Service) settleReread(ctx context.Context, paymentID string) (ConfirmResult, error) {
+	p, err := s.store.Payment(ctx, paymentID)
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	o, err := s.store.Order(ctx, p.OrderID)
+	return ConfirmResult{Order: o, Payment: p}, err
+}
+
+// ProbePayment settles an IN_DOUBT card payment from the PG's record (the
+// probe job). A payment the PG holds authenticated but unconfirmed is
+// re-confirmed with the same Idempotency-Key: the same confirm, never a
+// second one. An error makes River retry with backoff.
+func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
+	p, err := s.store.Payment(ctx, paymentID)
+	if err != nil {
+		return err
+	}
+	if p.Status != PaymentInDoubt {
+		return nil
+	}
+	truth, err := s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+	if errors.Is(err, ErrGatewayNotFound) {
+		truth, err = GatewayPayment{PaymentKey: p.PGPaymentKey, Status: GatewayAborted, FailureCode: "NOT_FOUND_PAYMENT",
+			FailureMessage: "the PG has no payment for this order"}, nil
+	}
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", p.ID, err)
+	}
+	if truth.PaymentKey != "" && truth.PaymentKey != p.PGPaymentKey {
+		return fmt.Errorf("probe %s: the PG's payment for order %s is %s, not %s", p.ID, p.OrderID, truth.PaymentKey, p.PGPaymentKey)
+	}
+	if truth.Status == GatewayInProgress {
+		truth, err = s.cfg.Gateway.Confirm(ctx, p.PGPaymentKey, p.OrderID, p.Amount.Amount, p.PGIdempotencyKey)
+		var declined *DeclinedError
+		if errors.As(err, &declined) {
+			truth, err = GatewayPayment{Status: GatewayAborted, FailureCode: declined.Code, FailureMessage: declined.Message}, nil
+		}
+		if errors.Is(err, ErrGatewayAlreadyProcessed) {
+			truth, err = s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+		}
+		if err != nil {
+			return fmt.Errorf("probe %s re-confirm: %w", p.ID, err)
+		}
+	}
+	res, err := s.settle(ctx, p.ID, truth, SourceProbe)
+	if err != nil {
+		return err
+	}
+	if res.Payment.Status == PaymentInDoubt {
+		return fmt.Errorf("probe %s: the PG says %s; still in doubt", p.ID, truth.Status)
+	}
+	return nil
+}
+
+// AcceptWebhook queues a PG webhook about paymentKey, once per dedupeKey.
+// Nothing in the body is trusted: the job re-fetches the payment.
+func (s *Service) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string) error {
+	if !paymentKeyPattern.MatchString(paymentKey) {
+		return BadInput("paymentKey", "paymentKey is malformed")
+	}
+	return s.store.EnqueueWebhook(ctx, dedupeKey, paymentKey)
+}
+
+// SyncFromGateway re-fetches a payment from the PG and settles pago's from
+// that record (the webhook job). A payment pago does not know is ignored.
+func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error {
+	p, err := s.store.PaymentByPGKey(ctx, paymentKey)
+	if errors.Is(err, ErrNotFound) {
+		s.log.InfoContext(ctx, "webhook for a payment pago does not know; ignored", "payment_key", paymentKey)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	truth, err := s.cfg.Gateway.Payment(ctx, paymentKey)
+	if err != nil {
+		return fmt.Errorf("re-fetch %s: %w", paymentKey, err)
+	}
+	_, err = s.settle(ctx, p.ID, truth, SourceWebhook)
+	if errors.Is(err, ErrInvalidState) {
+		return nil // logged by settle; retrying will not change the PG's mind
+	}
+	return err
+}
+
+// InDoubtPayments lists payments whose outcome pago does not know yet
+// (operators only), newest first.
+func (s *Service) InDoubtPayments(ctx context.Context, page Page) (Connection[Payment], error) {
+	var out Connection[Payment]
+	if _, err := requireAdmin(ctx); err != nil {
+		return out, err
+	}
+	limit, err := pageLimit(page.First)
+	if err != nil {
+		return out, err
+	}
+	before := "~"
+	if page.After != "" {
+		if before, err = decodeCursor("pay", page.After); err != nil {
+			return out, err
+		}
+	}
+	items, err := s.store.PaymentsByStatus(ctx, PaymentInDoubt, before, limit+1)
+	if err != nil {
+		return out, err
+	}
+	if len(items) > limit {
+		items, out.HasNextPage = items[:limit], true
+	}
+	out.Items = items
+	for _, p := range items {
+		out.Cursors = append(out.Cursors, encodeCursor("pay", p.ID))
+	}
+	return out, nil
+}

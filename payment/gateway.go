@@ -1,0 +1,70 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Gateway is what payment needs of the PG (pg implements it for Toss).
+// Its errors follow one rule: an error that is not ErrGatewayUnknownOutcome
+// means the PG did not perform the operation.
+type Gateway interface {
+	// Confirm approves an authenticated payment. idemKey makes a retry of
+	// the same confirm the same confirm at the PG.
+	Confirm(ctx context.Context, paymentKey, orderID string, amount int64, idemKey string) (GatewayPayment, error)
+	Payment(ctx context.Context, paymentKey string) (GatewayPayment, error)
+	PaymentByOrderID(ctx context.Context, orderID string) (GatewayPayment, error)
+	// Cancel refunds amount (nil: the rest) of a DONE payment.
+	Cancel(ctx context.Context, paymentKey string, amount *int64, reason, idemKey string) (GatewayPayment, error)
+}
+
+// GatewayStatus is the PG's status of a payment (Toss's values).
+type GatewayStatus string
+
+// The PG's statuses.
+const (
+	GatewayReady           GatewayStatus = "READY"
+	GatewayInProgress      GatewayStatus = "IN_PROGRESS"
+	GatewayWaitingDeposit  GatewayStatus = "WAITING_FOR_DEPOSIT"
+	GatewayDone            GatewayStatus = "DONE"
+	GatewayCanceled        GatewayStatus = "CANCELED"
+	GatewayPartialCanceled GatewayStatus = "PARTIAL_CANCELED"
+	GatewayAborted         GatewayStatus = "ABORTED"
+	GatewayExpired         GatewayStatus = "EXPIRED"
+)
+
+// GatewayPayment is the PG's view of a payment.
+type GatewayPayment struct {
+	PaymentKey     string
+	OrderID        string
+	Status         GatewayStatus
+	TotalAmount    int64
+	BalanceAmount  int64 // what is left to cancel
+	ApprovedAt     *time.Time
+	FailureCode    string
+	FailureMessage string
+}
+
+// Gateway errors; pg wraps its own errors with these.
+var (
+	// ErrGatewayUnavailable: the PG was not reached (or the breaker is
+	// open). Nothing happened there.
+	ErrGatewayUnavailable = errors.New("payment gateway unavailable")
+	// ErrGatewayUnknownOutcome: the request may have been performed; only a
+	// later look-up tells.
+	ErrGatewayUnknownOutcome = errors.New("payment gateway outcome unknown")
+	// ErrGatewayNotFound: the PG has no such payment.
+	ErrGatewayNotFound = errors.New("payment gateway has no such payment")
+	// ErrGatewayAlreadyProcessed: a confirm of a payment the PG already
+	// confirmed (without our idempotency key); look it up.
+	ErrGatewayAlreadyProcessed = errors.New("payment already processed at the gateway")
+)
+
+// DeclinedError is the PG's definite refusal.
+type DeclinedError struct {
+	Code    string
+	Message string
+}
+
+func (e *DeclinedError) Error() string { return "declined: " + e.Code + ": " + e.Message }
