@@ -50,3 +50,10 @@ tidy: ## go mod tidy
 .PHONY: build
 build: ## build bin/pago
 	$(GO) build -o bin/pago ./cmd/pago
+
+# BENCH_FLAGS go to `pago bench wallet`, e.g. make bench BENCH_FLAGS='--clients 64 --ops 5000'.
+BENCH_FLAGS ?= --duration 15s
+
+.PHONY: bench
+bench: build ## pago bench wallet on a fresh PostgreSQL database + Redis, then pago verify
+	scripts/bench.sh $(BENCH_FLAGS)

@@ -41,6 +41,9 @@ commands:
   sandbox   run the Toss-compatible PG sandbox alone: pago sandbox --addr 127.0.0.1:8090
   verify    check every money invariant; exits non-zero on any violation
   token     print a bearer token: pago token --user NAME [--admin] [--ttl 24h]
+  bench     measure payWithWallet over HTTP against a local server, and the raw
+            database limit: pago bench wallet [--url http://127.0.0.1:8080]
+            [--clients 32] [--ops 2000] [--duration 30s] [--wallets 64]
 
 Configuration comes from PAGO_* environment variables; see README.md.`
 
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tokenCmd(rest, getenv, stdout)
 	case "verify":
 		return verifyCmd(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
