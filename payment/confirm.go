@@ -78,24 +78,28 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 			return ConfirmResult{}, errorf(CodeAmountMismatch, "amount %d differs from the order's %s", in.Amount, o.Amount)
 		}
 		// A confirm of a payment key pago already knows is a repeat: answer
-		// with where that payment stands.
-		if p, err := s.store.PaymentByPGKey(ctx, in.PaymentKey); err == nil {
-			if p.OrderID != o.ID {
-				return ConfirmResult{}, BadInput("paymentKey", "paymentKey belongs to another order")
-			}
+		// with where that payment stands, unless the earlier attempt never
+		// reached the PG (PENDING): then this is the retry it asked for.
+		now := s.now().UTC()
+		p, err := s.store.PaymentByPGKey(ctx, in.PaymentKey)
+		retry := err == nil && p.Status == PaymentPending
+		switch {
+		case err == nil && p.OrderID != o.ID:
+			return ConfirmResult{}, BadInput("paymentKey", "paymentKey belongs to another order")
+		case err == nil && !retry:
 			return s.confirmAnswer(ctx, call, ConfirmResult{Order: o, Payment: p})
-		} else if !errors.Is(err, ErrNotFound) {
+		case err != nil && !errors.Is(err, ErrNotFound):
 			return ConfirmResult{}, err
+		case err != nil:
+			p = Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodCard, Status: PaymentPending, Amount: o.Amount,
+				RefundedAmount: Money{0, o.Amount.Currency}, PGPaymentKey: in.PaymentKey,
+				PGIdempotencyKey: pgIdempotencyKey(u.ID, key), CreatedAt: now, UpdatedAt: now}
 		}
 		if o.Status != OrderPending {
 			return ConfirmResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
 		}
 
 		// Record the intent and the probe before the PG hears of it.
-		now := s.now().UTC()
-		p := Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodCard, Status: PaymentInDoubt, Amount: o.Amount,
-			RefundedAmount: Money{0, o.Amount.Currency}, PGPaymentKey: in.PaymentKey,
-			PGIdempotencyKey: pgIdempotencyKey(u.ID, key), CreatedAt: now, UpdatedAt: now}
 		err = s.store.InTx(ctx, func(q Queries) error {
 			ok, err := q.TransitionOrder(ctx, o.ID, OrderPending, OrderInDoubt, now)
 			if err != nil {
@@ -104,8 +108,18 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 			if !ok {
 				return errorf(CodeInvalidState, "order %s is no longer PENDING", o.ID)
 			}
-			if err := q.InsertPayment(ctx, p); err != nil {
-				return fmt.Errorf("insert payment: %w", err)
+			if retry {
+				ok, err = q.TransitionPayment(ctx, p.ID, PaymentPending, PaymentInDoubt, nil, now)
+				if err == nil && !ok {
+					err = errorf(CodeRequestInProgress, "payment %s is being confirmed", p.ID)
+				}
+			} else {
+				err = q.InsertPayment(ctx, Payment{ID: p.ID, OrderID: p.OrderID, Method: p.Method, Status: PaymentInDoubt,
+					Amount: p.Amount, RefundedAmount: p.RefundedAmount, PGPaymentKey: p.PGPaymentKey,
+					PGIdempotencyKey: p.PGIdempotencyKey, CreatedAt: now, UpdatedAt: now})
+			}
+			if err != nil {
+				return fmt.Errorf("record payment: %w", err)
 			}
 			if err := s.event(ctx, q, p.ID, PaymentPending, PaymentInDoubt, source, "confirm sent to the PG"); err != nil {
 				return err
@@ -115,6 +129,7 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 		if err != nil {
 			return ConfirmResult{}, err
 		}
+		p.Status = PaymentInDoubt
 
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
 		defer cancel()
@@ -185,15 +200,17 @@ func failureCode(detail string) string {
 	return ""
 }
 
-// revertToPending undoes a confirm that never reached the PG.
+// revertToPending undoes a confirm that never reached the PG: the payment
+// and the order go back to PENDING, so the customer can confirm again (the
+// same payment key, the same PG Idempotency-Key).
 func (s *Service) revertToPending(ctx context.Context, p Payment, source string, cause error) error {
 	return s.store.InTx(context.WithoutCancel(ctx), func(q Queries) error {
 		now := s.now().UTC()
-		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentFailed, nil, now)
+		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentPending, nil, now)
 		if err != nil || !ok {
 			return err // settled by someone else meanwhile: leave it
 		}
-		if err := s.event(ctx, q, p.ID, PaymentInDoubt, PaymentFailed, source, "PG_UNAVAILABLE: nothing was sent; "+cause.Error()); err != nil {
+		if err := s.event(ctx, q, p.ID, PaymentInDoubt, PaymentPending, source, "PG_UNAVAILABLE: nothing was sent; "+cause.Error()); err != nil {
 			return err
 		}
 		_, err = q.TransitionOrder(ctx, p.OrderID, OrderInDoubt, OrderPending, now)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pago/pago/payment"
 	"github.com/pago/pago/store/queries"
@@ -183,7 +182,8 @@ func paymentToDomain(r queries.Payment) payment.Payment {
 	p := payment.Payment{
 		ID: r.ID, OrderID: r.OrderID, Method: payment.PaymentMethod(r.Method), Status: payment.PaymentStatus(r.Status),
 		Amount: payment.Won(r.Amount), RefundedAmount: payment.Won(r.RefundedAmount), PGPaymentKey: r.PgPaymentKey.String,
-		Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		PGIdempotencyKey: r.PgIdempotencyKey.String,
+		Version:          r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	if r.ApprovedAt.Valid {
 		t := r.ApprovedAt.Time.UTC()
@@ -248,14 +248,13 @@ func (s *Store) PaymentsByStatus(ctx context.Context, status payment.PaymentStat
 	return out, nil
 }
 
-// EnqueuePaymentProbe implements payment.OrderQueries. One probe per
-// payment at a time: River's uniqueness keeps a second insert from piling up.
+// EnqueuePaymentProbe implements payment.OrderQueries. Probes are not
+// unique: a second one for the same payment (a retried confirm) is cheap,
+// and settling is idempotent, while a deduplicated one could be the probe
+// that already ran and found nothing to do.
 func (s *Store) EnqueuePaymentProbe(ctx context.Context, paymentID string, at time.Time) error {
 	return s.insertJob(ctx, worker.ProbePaymentArgs{PaymentID: paymentID}, &river.InsertOpts{
 		ScheduledAt: at, MaxAttempts: worker.ProbeMaxAttempts,
-		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateScheduled, rivertype.JobStateRunning}},
 	})
 }
 

@@ -106,6 +106,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		BaseURL:        cfg.PGBaseURL,
 		SecretKey:      string(cfg.PGSecretKey),
 		RequestTimeout: cfg.PGTimeout,
+		Breaker:        pg.BreakerConfig{ConsecutiveFailures: uint32(cfg.BreakerFailures), OpenTimeout: cfg.BreakerOpenTimeout},
 		Logger:         log.With("component", "pg"),
 		OnCall:         metrics.ObservePG,
 		OnBreakerStateChange: func(from, to string) {

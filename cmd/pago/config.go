@@ -49,6 +49,8 @@ type Config struct {
 	ConfirmTimeout       time.Duration // PAGO_CONFIRM_TIMEOUT: a whole confirm with retries, default 20s
 	ProbeDelay           time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
 	ProbeMaxDelay        time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
+	BreakerFailures      int           // PAGO_PG_BREAKER_FAILURES: consecutive PG failures that open the breaker, default 5
+	BreakerOpenTimeout   time.Duration // PAGO_PG_BREAKER_OPEN_TIMEOUT: how long it stays open before probing, default 10s
 
 	jwtSecretGenerated bool // dev only: the secret came from DataDir/jwt-secret
 }
@@ -127,6 +129,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ConfirmTimeout:       dur("PAGO_CONFIRM_TIMEOUT", 20*time.Second),
 		ProbeDelay:           dur("PAGO_PROBE_DELAY", 15*time.Second),
 		ProbeMaxDelay:        dur("PAGO_PROBE_MAX_DELAY", 30*time.Second),
+		BreakerFailures:      num("PAGO_PG_BREAKER_FAILURES", 5),
+		BreakerOpenTimeout:   dur("PAGO_PG_BREAKER_OPEN_TIMEOUT", 10*time.Second),
 	}
 	c.DatabaseURL = str("PAGO_DATABASE_URL", "sqlite:"+filepath.Join(c.DataDir, "pago.db"))
 
@@ -286,6 +290,7 @@ func (c Config) logAttrs() []any {
 		"wallet_limit", c.WalletLimit, "order_ttl", c.OrderTTL.String(),
 		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(),
 		"probe_delay", c.ProbeDelay.String(), "probe_max_delay", c.ProbeMaxDelay.String(),
+		"pg_breaker_failures", c.BreakerFailures, "pg_breaker_open_timeout", c.BreakerOpenTimeout.String(),
 	}
 }
 

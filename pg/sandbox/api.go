@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -123,8 +124,14 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, op string,
 	}
 
 	// A client that gives up during the latency does not undo a mutation:
-	// the PG carries on and commits, and only the answer is lost.
-	if faulted && !s.sleep(r.Context(), fault.Latency) && !mutating {
+	// the PG carries on for the whole latency, then commits, and only the
+	// answer is lost. Meanwhile a retry with the same key is told the first
+	// is still in flight (409), as Toss does.
+	sleepCtx := r.Context()
+	if mutating {
+		sleepCtx = context.WithoutCancel(sleepCtx)
+	}
+	if faulted && !s.sleep(sleepCtx, fault.Latency) && !mutating {
 		return
 	}
 	var resp response

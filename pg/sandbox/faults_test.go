@@ -140,12 +140,14 @@ func TestFaultLatency(t *testing.T) {
 	require.Equal(t, 200, e.get(key).status)
 	require.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
 
-	// A confirm the client gave up on still commits.
-	require.NoError(t, e.sb.Faults().Inject(Fault{Op: OpConfirm, Kind: Latency, Latency: 5 * time.Second, Times: 1}))
+	// A confirm the client gave up on still commits, once the PG's own
+	// processing time has passed: not before, not never.
+	require.NoError(t, e.sb.Faults().Inject(Fault{Op: OpConfirm, Kind: Latency, Latency: 500 * time.Millisecond, Times: 1}))
 	c := &http.Client{Timeout: 100 * time.Millisecond}
 	_, err := e.try(c, "POST", "/v1/payments/confirm",
 		map[string]any{"paymentKey": key, "orderId": "order-fault-latency", "amount": 1000}, nil)
 	require.Error(t, err)
+	require.Equal(t, StatusInProgress, e.get(key).body["status"], "still processing")
 	require.Eventually(t, func() bool {
 		return e.get(key).body["status"] == StatusDone
 	}, 2*time.Second, 10*time.Millisecond)
