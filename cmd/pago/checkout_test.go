@@ -351,7 +351,7 @@ func TestCheckoutBrowser(t *testing.T) {
 	b := startBrowser(t)
 	s := startServer(t, checkoutEnv(t))
 	alice := s.customer("alice")
-	prod := s.product("녹차", 12_000, 10)
+	prod := s.product("green-tea", 12_000, 10)
 
 	t.Run("success card", func(t *testing.T) {
 		ctx := newTab(t, b)
@@ -469,4 +469,36 @@ func TestCheckoutBrowser(t *testing.T) {
 		require.EqualValues(t, 20_000, bob.balance())
 	})
 	s.verify()
+}
+
+func TestPGScriptURLConfig(t *testing.T) {
+	base := map[string]string{"PAGO_PUBLIC_URL": "http://localhost:8080"}
+	with := func(kv ...string) map[string]string {
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	cfg, err := loadConfig(getenvFrom(with()))
+	require.NoError(t, err)
+	require.Equal(t, "http://localhost:8080/sandbox/v2/standard", cfg.PGScriptURL)
+
+	cfg, err = loadConfig(getenvFrom(with("PAGO_PG_BASE_URL", "http://localhost:9090/")))
+	require.NoError(t, err)
+	require.Equal(t, "http://localhost:9090/v2/standard", cfg.PGScriptURL)
+
+	toss := []string{"PAGO_PG_MODE", "toss", "PAGO_PG_SECRET_KEY", "test_gsk_x", "PAGO_PG_CLIENT_KEY", "test_gck_x"}
+	cfg, err = loadConfig(getenvFrom(with(toss...)))
+	require.NoError(t, err)
+	require.Equal(t, "https://js.tosspayments.com/v2/standard", cfg.PGScriptURL)
+	require.Contains(t, cfg.String(), "https://js.tosspayments.com/v2/standard")
+
+	_, err = loadConfig(getenvFrom(with(append(toss, "PAGO_PG_SCRIPT_URL", "http://js.tosspayments.com/v2/standard")...)))
+	require.ErrorContains(t, err, "PAGO_PG_SCRIPT_URL")
+	_, err = loadConfig(getenvFrom(with("PAGO_PG_SCRIPT_URL", "/sandbox/v2/standard")))
+	require.ErrorContains(t, err, "PAGO_PG_SCRIPT_URL")
 }
