@@ -45,7 +45,9 @@ func checkoutEnv(t *testing.T) map[string]string {
 func (c *customer) createCheckout(query string, vars map[string]any) (id, link string) {
 	c.s.t.Helper()
 	var out struct {
-		CreateOrder struct{ Order struct{ ID, CheckoutURL string } }
+		CreateOrder struct {
+			Order struct{ ID, CheckoutURL string }
+		}
 	}
 	vars["k"] = "o-" + storetest.RandomHex(8)
 	c.do(query, vars).into(c.s.t, &out)
