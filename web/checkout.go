@@ -232,9 +232,9 @@ func (p checkoutPages) success(w http.ResponseWriter, r *http.Request) {
 	res, err := p.svc.ConfirmPayment(ctx, "redirect:"+paymentKey, payment.SourceRedirect,
 		payment.ConfirmInput{OrderID: o.ID, PaymentKey: paymentKey, Amount: amount})
 	if err == nil {
-		render(w, r, http.StatusOK, views.Result(views.ResultView{State: views.StatePaid,
-			OrderStatus: string(res.Order.Status), OrderName: res.Order.Name, Amount: res.Order.Amount.String(),
-			TopUp: res.Order.Kind == payment.OrderWalletTopUp}))
+		// A confirm that succeeds leaves the order PAID; standing covers a
+		// replayed answer whose order has moved on since (refunded, say).
+		render(w, r, http.StatusOK, views.Result(p.standing(res.Order)))
 		return
 	}
 	p.confirmFailed(w, r, o, err)
