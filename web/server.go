@@ -46,6 +46,8 @@ type Config struct {
 	Sandbox http.Handler
 	// Webhooks accepts POST /webhooks/pg.
 	Webhooks WebhookAcceptor
+	// Checkout serves the checkout pages when its Service is set.
+	Checkout CheckoutConfig
 }
 
 // maxGraphQLBody bounds a GraphQL request body; no legitimate operation is near it.
@@ -90,6 +92,10 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.Sandbox != nil {
 		mux.Handle("/sandbox/", http.StripPrefix("/sandbox", cfg.Sandbox))
+	}
+	if cfg.Checkout.Service != nil {
+		checkoutPages{svc: cfg.Checkout.Service, links: cfg.Checkout.Links,
+			scriptURL: cfg.Checkout.PGScriptURL, clientKey: cfg.Checkout.PGClientKey}.mount(mux, cfg.PublicURL)
 	}
 	home := views.Home(views.HomeView{PublicURL: cfg.PublicURL, Playground: cfg.Dev, Sandbox: cfg.Sandbox != nil})
 	mux.Handle("GET /{$}", withCSP(pageCSP, page(home)))
@@ -146,14 +152,14 @@ func readiness(checks []Check) http.Handler {
 }
 
 // page renders c in full before sending anything, so a failed render never
-// sends half a page.
-func page(c templ.Component) http.Handler {
-	return templ.Handler(c, templ.WithErrorHandler(func(r *http.Request, err error) http.Handler {
+// sends half a page. opts add templ.Handler options such as a status.
+func page(c templ.Component, opts ...func(*templ.ComponentHandler)) http.Handler {
+	return templ.Handler(c, append(opts, templ.WithErrorHandler(func(r *http.Request, err error) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			logger(r.Context()).ErrorContext(r.Context(), "render page", "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		})
-	}))
+	}))...)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

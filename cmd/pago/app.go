@@ -117,10 +117,14 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	if err != nil {
 		return nil, fmt.Errorf("PG client: %w", err)
 	}
+	if cfg.JWTSecret == "" {
+		return nil, errors.New("no JWT secret: it also signs checkout links (set PAGO_JWT_SECRET)")
+	}
+	links := web.NewCheckoutLinks([]byte(cfg.JWTSecret), cfg.PublicURL)
 	svc := payment.NewService(st, svcLocker, idem, now, payment.Config{
 		WalletLimit:    payment.Won(cfg.WalletLimit),
 		OrderTTL:       cfg.OrderTTL,
-		CheckoutURL:    func(id string) string { return cfg.PublicURL + "/checkout/" + id },
+		CheckoutURL:    links.URL,
 		Gateway:        pg.Gateway{Client: pgClient},
 		ProbeDelay:     cfg.ProbeDelay,
 		ConfirmTimeout: cfg.ConfirmTimeout,
@@ -164,6 +168,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		},
 		Sandbox:  a.inProcessSandbox(cfg, log),
 		Webhooks: svc,
+		Checkout: web.CheckoutConfig{Service: svc, Links: links, PGScriptURL: cfg.PGScriptURL, PGClientKey: cfg.PGClientKey},
 	})
 	return a, nil
 }

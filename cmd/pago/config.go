@@ -35,6 +35,9 @@ type Config struct {
 	PGBaseURL   string // PAGO_PG_BASE_URL: default <PublicURL>/sandbox in sandbox mode, https://api.tosspayments.com for toss
 	PGSecretKey secret // PAGO_PG_SECRET_KEY
 	PGClientKey string // PAGO_PG_CLIENT_KEY
+	// PAGO_PG_SCRIPT_URL: the PG's browser SDK the checkout page loads; default
+	// <PGBaseURL>/v2/standard in sandbox mode, https://js.tosspayments.com/v2/standard for toss
+	PGScriptURL string
 
 	IdempotencyRetention time.Duration // PAGO_IDEMPOTENCY_RETENTION: default 360h (15 days)
 	IdempotencyLease     time.Duration // PAGO_IDEMPOTENCY_LEASE: how long a dead request blocks its key, default 2m
@@ -195,6 +198,19 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.PGBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		errs = append(errs, fmt.Errorf("PAGO_PG_BASE_URL=%q is not an http(s) URL", c.PGBaseURL))
 	}
+	switch c.PGMode {
+	case "toss":
+		c.PGScriptURL = str("PAGO_PG_SCRIPT_URL", "https://js.tosspayments.com/v2/standard")
+		// The script runs with the checkout page's authority: never over plain HTTP.
+		if u, err := url.Parse(c.PGScriptURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("PAGO_PG_SCRIPT_URL=%q is not an https URL: use https://js.tosspayments.com/v2/standard", c.PGScriptURL))
+		}
+	default:
+		c.PGScriptURL = str("PAGO_PG_SCRIPT_URL", strings.TrimRight(c.PGBaseURL, "/")+"/v2/standard")
+		if u, err := url.Parse(c.PGScriptURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("PAGO_PG_SCRIPT_URL=%q is not an http(s) URL: use the sandbox's SDK, e.g. http://localhost:8080/sandbox/v2/standard", c.PGScriptURL))
+		}
+	}
 
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("PAGO_JWT_SECRET is shorter than 32 bytes: generate one with `openssl rand -hex 32`"))
@@ -282,7 +298,7 @@ func (c Config) logAttrs() []any {
 		"env", c.Env, "addr", c.Addr, "public_url", c.PublicURL, "data_dir", c.DataDir,
 		"database_url", redactURL(c.DatabaseURL), "redis_url", redactURL(c.RedisURL), "redis_prefix", c.RedisPrefix,
 		"jwt_secret", c.JWTSecret, "pg_mode", c.PGMode, "pg_base_url", c.PGBaseURL,
-		"pg_secret_key", c.PGSecretKey, "pg_client_key", c.PGClientKey,
+		"pg_secret_key", c.PGSecretKey, "pg_client_key", c.PGClientKey, "pg_script_url", c.PGScriptURL,
 		"idempotency_retention", c.IdempotencyRetention.String(), "idempotency_lease", c.IdempotencyLease.String(),
 		"lock_expiry", c.LockExpiry.String(), "lock_wait", c.LockWait.String(),
 		"max_query_depth", c.MaxQueryDepth, "max_query_complexity", c.MaxQueryComplexity,
