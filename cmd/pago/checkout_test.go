@@ -25,7 +25,6 @@ import (
 const (
 	checkoutOrderQ = `mutation($k: String!, $p: ID!, $q: Int!) { createOrder(input: {idempotencyKey: $k, items: [{productId: $p, quantity: $q}]}) { order { id checkoutUrl } } }`
 	topUpOrderQ    = `mutation($k: String!, $a: Money!) { createOrder(input: {idempotencyKey: $k, kind: WALLET_TOPUP, amount: $a}) { order { id checkoutUrl } } }`
-	orderStatusQ   = `query($id: ID!) { order(id: $id) { status } }`
 )
 
 // checkoutEnv is a server for the checkout tests: SQLite is enough (the
@@ -52,12 +51,6 @@ func (c *customer) createCheckout(query string, vars map[string]any) (id, link s
 	vars["k"] = "o-" + storetest.RandomHex(8)
 	c.do(query, vars).into(c.s.t, &out)
 	return out.CreateOrder.Order.ID, out.CreateOrder.Order.CheckoutURL
-}
-
-func (c *customer) statusOf(id string) string {
-	var out struct{ Order struct{ Status string } }
-	c.do(orderStatusQ, map[string]any{"id": id}).into(c.s.t, &out)
-	return out.Order.Status
 }
 
 // sbConfirmCount counts the confirms the in-process PG executed for orderID.
@@ -189,7 +182,7 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 		require.NotContains(t, body, `"><b>`)
 		require.Contains(t, body, `data-testid="retry-link"`)
 		require.Contains(t, body, `href="`+strings.ReplaceAll(link, "&", "&amp;")+`"`)
-		require.Equal(t, "PENDING", alice.statusOf(id))
+		require.Equal(t, "PENDING", alice.orderStatus(id))
 	})
 
 	t.Run("success with a non-integer amount is 400", func(t *testing.T) {
@@ -199,7 +192,7 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 			require.Equal(t, http.StatusBadRequest, status, amount)
 			require.Contains(t, body, `data-testid="status-error"`, amount)
 		}
-		require.Equal(t, "PENDING", alice.statusOf(id))
+		require.Equal(t, "PENDING", alice.orderStatus(id))
 		require.Zero(t, s.sbConfirmCount(id))
 	})
 
@@ -225,7 +218,7 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, status)
 		require.Contains(t, body, `data-testid="status-error"`)
 		require.Contains(t, body, "AMOUNT_MISMATCH")
-		require.Equal(t, "PENDING", alice.statusOf(id))
+		require.Equal(t, "PENDING", alice.orderStatus(id))
 		require.Zero(t, s.sbConfirmCount(id))
 		// The genuine redirect still goes through, and a reload replays it.
 		for range 2 {
@@ -233,7 +226,7 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 			require.Equal(t, http.StatusOK, status)
 			require.Contains(t, body, `data-testid="status-paid"`)
 		}
-		require.Equal(t, "PAID", alice.statusOf(id))
+		require.Equal(t, "PAID", alice.orderStatus(id))
 		require.Equal(t, 1, s.sbConfirmCount(id))
 	})
 
@@ -365,7 +358,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, strings.HasPrefix(loc, s.URL+"/checkout/success?"), loc)
 		require.Equal(t, "₩24,000", pageText(t, ctx, byTestID("amount")))
-		require.Equal(t, "PAID", alice.statusOf(id))
+		require.Equal(t, "PAID", alice.orderStatus(id))
 		require.Equal(t, 1, s.sbConfirmCount(id))
 
 		// A reload of the success page replays; it does not confirm again.
@@ -388,7 +381,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		saveScreenshot(t, ctx, "declined-failed")
 		require.Equal(t, "REJECT_CARD_PAYMENT", pageText(t, ctx, byTestID("failure-code")))
 		require.NotEmpty(t, pageText(t, ctx, byTestID("failure-message")))
-		require.Equal(t, "FAILED", alice.statusOf(id))
+		require.Equal(t, "FAILED", alice.orderStatus(id))
 		require.Equal(t, before, int64(s.stock(prod)), "a failed order returns its stock")
 	})
 
@@ -405,7 +398,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		))
 		saveScreenshot(t, ctx, "fail-canceled")
 		require.Equal(t, "PAY_PROCESS_CANCELED", pageText(t, ctx, byTestID("failure-code")))
-		require.Equal(t, "PENDING", alice.statusOf(id))
+		require.Equal(t, "PENDING", alice.orderStatus(id))
 		// Try again goes back to the widget.
 		require.NoError(t, chromedp.Do(ctx,
 			chromedp.Click(byTestID("retry-link")),
@@ -427,7 +420,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		require.EqualValues(t, http.StatusBadRequest, resp.Status)
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-error"))))
 		saveScreenshot(t, ctx, "tampered-error")
-		require.Equal(t, "PENDING", alice.statusOf(id))
+		require.Equal(t, "PENDING", alice.orderStatus(id))
 		require.Zero(t, s.sbConfirmCount(id))
 	})
 
@@ -444,7 +437,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		payInBrowser(t, ctx, link, "success", "")
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-processing"))))
 		saveScreenshot(t, ctx, "in-doubt-processing")
-		require.Equal(t, "IN_DOUBT", alice.statusOf(id))
+		require.Equal(t, "IN_DOUBT", alice.orderStatus(id))
 		s.sbAdmin(http.MethodDelete, "faults", nil)
 
 		// No reload: the page polls and flips by itself.
@@ -455,7 +448,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, kept, "the page must update without reloading")
 		saveScreenshot(t, ctx, "in-doubt-settled-paid")
-		require.Equal(t, "PAID", alice.statusOf(id))
+		require.Equal(t, "PAID", alice.orderStatus(id))
 		require.Equal(t, 1, s.sbConfirmCount(id))
 	})
 
@@ -467,7 +460,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		payInBrowser(t, ctx, link, "success", "")
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("wallet-credited"))))
 		saveScreenshot(t, ctx, "topup-paid")
-		require.Equal(t, "PAID", bob.statusOf(id))
+		require.Equal(t, "PAID", bob.orderStatus(id))
 		require.EqualValues(t, 20_000, bob.balance())
 	})
 	s.verify()

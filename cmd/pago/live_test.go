@@ -122,7 +122,9 @@ func TestStandaloneSandbox(t *testing.T) {
 
 	var auth struct{ PaymentKey string }
 	postJSON(t, "http://"+addr+"/_sandbox/authenticate", map[string]any{"orderId": orderID, "orderName": "tea", "amount": 12_000, "card": sandbox.CardSuccess}, &auth)
-	var out struct{ ConfirmPayment struct{ Order struct{ Status string } } }
+	var out struct {
+		ConfirmPayment struct{ Order struct{ Status string } }
+	}
 	alice.do(confirmQ, map[string]any{"k": "c", "o": orderID, "pk": auth.PaymentKey, "a": 12_000}).into(t, &out)
 	require.Equal(t, "PAID", out.ConfirmPayment.Order.Status)
 	s.verify()

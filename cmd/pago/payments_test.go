@@ -104,7 +104,9 @@ func TestCardTopUpCreditsWallet(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng storetest.Engine) {
 		s := startServer(t, cardEnv(t, eng, nil))
 		alice := s.customer("alice")
-		var out struct{ CreateOrder struct{ Order struct{ ID string } } }
+		var out struct {
+			CreateOrder struct{ Order struct{ ID string } }
+		}
 		alice.do(topUpQ, map[string]any{"k": "t1", "a": 30_000}).into(t, &out)
 		id := out.CreateOrder.Order.ID
 		key := s.authenticate(id, 30_000, sandbox.CardSuccess)
@@ -146,7 +148,9 @@ func TestInDoubtSettlesByItself(t *testing.T) {
 				require.Eventually(t, func() bool { return alice.orderStatus(orderID) == "PAID" }, 20*time.Second, 200*time.Millisecond)
 				require.Equal(t, 1, s.app.sandbox.ConfirmCount(orderID), "charged exactly once")
 				// The mutation's key now answers with the settled payment.
-				var out struct{ ConfirmPayment struct{ Order struct{ Status string } } }
+				var out struct {
+					ConfirmPayment struct{ Order struct{ Status string } }
+				}
 				alice.do(confirmQ, map[string]any{"k": "c1", "o": orderID, "pk": key, "a": 12_000}).into(t, &out)
 				require.Equal(t, "PAID", out.ConfirmPayment.Order.Status)
 				s.verify()
