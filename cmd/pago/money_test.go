@@ -438,3 +438,21 @@ func TestBadInputWritesNothing(t *testing.T) {
 		s.verify()
 	})
 }
+
+// N concurrent createWallet calls, each with its own key, create one wallet.
+func TestConcurrentCreateWallet(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng storetest.Engine) {
+		s := startServer(t, testEnv(t, eng, nil))
+		alice := s.customer("alice")
+		ids := make([]string, 20)
+		parallel(20, func(i int) {
+			var out struct{ CreateWallet struct{ Wallet struct{ ID string } } }
+			alice.do(createWalletQ, map[string]any{"k": fmt.Sprintf("w%d", i)}).into(t, &out)
+			ids[i] = out.CreateWallet.Wallet.ID
+		})
+		for _, id := range ids {
+			require.Equal(t, ids[0], id)
+		}
+		s.verify()
+	})
+}
