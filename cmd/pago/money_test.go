@@ -446,7 +446,9 @@ func TestConcurrentCreateWallet(t *testing.T) {
 		alice := s.customer("alice")
 		ids := make([]string, 20)
 		parallel(20, func(i int) {
-			var out struct{ CreateWallet struct{ Wallet struct{ ID string } } }
+			var out struct {
+				CreateWallet struct{ Wallet struct{ ID string } }
+			}
 			alice.do(createWalletQ, map[string]any{"k": fmt.Sprintf("w%d", i)}).into(t, &out)
 			ids[i] = out.CreateWallet.Wallet.ID
 		})
