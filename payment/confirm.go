@@ -173,18 +173,21 @@ func (s *Service) applyConfirm(ctx context.Context, p Payment, truth GatewayPaym
 // confirmAnswer turns where a payment stands into the mutation's answer and
 // records it for the idempotency key when it is final.
 func (s *Service) confirmAnswer(ctx context.Context, call *Call, res ConfirmResult) (ConfirmResult, error) {
-	switch res.Payment.Status {
-	case PaymentDone, PaymentCanceled, PaymentPartiallyCanceled:
-		err := s.store.InTx(ctx, func(q Queries) error { return call.Complete(ctx, q, res) })
-		return res, err
-	case PaymentFailed:
+	switch {
+	case res.Order.Status == OrderFailed:
 		evs, _ := s.store.PaymentEvents(ctx, res.Payment.ID)
 		e := &Error{Code: CodePaymentDeclined, Message: "the payment was declined"}
 		if len(evs) > 0 {
 			last := evs[len(evs)-1]
 			e.Message, e.PGCode = last.Detail, failureCode(last.Detail)
 		}
+		if e.PGCode == string(CodeBalanceLimitExceeded) {
+			e.Code, e.PGCode = CodeBalanceLimitExceeded, ""
+		}
 		return ConfirmResult{}, e
+	case res.Payment.Status == PaymentDone, res.Payment.Status == PaymentCanceled, res.Payment.Status == PaymentPartiallyCanceled:
+		err := s.store.InTx(ctx, func(q Queries) error { return call.Complete(ctx, q, res) })
+		return res, err
 	default:
 		return ConfirmResult{}, ErrPaymentInDoubt
 	}
@@ -329,11 +332,48 @@ func (s *Service) settle(ctx context.Context, paymentID string, truth GatewayPay
 	if errors.Is(err, ErrConflict) {
 		return s.settleReread(ctx, paymentID)
 	}
+	if errors.Is(err, ErrBalanceLimitExceeded) && o.Kind == OrderWalletTopUp {
+		// The PG took the money but the wallet cannot hold it (another
+		// top-up landed meanwhile): give it back rather than keep it.
+		return s.refundTopUp(ctx, p, o, source, err)
+	}
 	if err != nil {
 		return ConfirmResult{}, fmt.Errorf("settle payment %s as %s: %w", p.ID, target, err)
 	}
 	s.log.InfoContext(ctx, "payment settled", "payment", p.ID, "order", o.ID, "status", target, "source", source)
 	return s.settleReread(ctx, paymentID)
+}
+
+// refundTopUp cancels at the PG a top-up the PG approved but the wallet
+// cannot take, then closes it: payment CANCELED, order FAILED, no ledger
+// entries (no money stays with pago). The cancel's Idempotency-Key is
+// derived from the payment, so the probe's retry after a crash between the
+// PG's cancel and pago's write is the same cancel.
+func (s *Service) refundTopUp(ctx context.Context, p Payment, o Order, source string, cause error) (ConfirmResult, error) {
+	reason := "wallet limit exceeded: top-up refunded"
+	if _, err := s.cfg.Gateway.Cancel(ctx, p.PGPaymentKey, nil, reason, "pago-refund-"+p.ID); err != nil && !errors.Is(err, ErrGatewayAlreadyCanceled) {
+		return ConfirmResult{}, fmt.Errorf("refund top-up %s: %w", p.ID, err)
+	}
+	err := s.store.InTx(ctx, func(q Queries) error {
+		now := s.now().UTC()
+		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentCanceled, nil, now)
+		if err != nil || !ok {
+			return orConflict(err)
+		}
+		if err := s.event(ctx, q, p.ID, PaymentInDoubt, PaymentCanceled, source,
+			string(CodeBalanceLimitExceeded)+": "+cause.Error()+"; refunded at the PG"); err != nil {
+			return err
+		}
+		if ok, err := q.TransitionOrder(ctx, o.ID, OrderInDoubt, OrderFailed, now); err != nil || !ok {
+			return orConflict(err)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return ConfirmResult{}, fmt.Errorf("close refunded top-up %s: %w", p.ID, err)
+	}
+	s.log.WarnContext(ctx, "top-up refunded: the wallet could not take it", "payment", p.ID, "order", o.ID)
+	return s.settleReread(ctx, p.ID)
 }
 
 func orConflict(err error) error {

@@ -59,6 +59,9 @@ var (
 	// ErrGatewayAlreadyProcessed: a confirm of a payment the PG already
 	// confirmed (without our idempotency key); look it up.
 	ErrGatewayAlreadyProcessed = errors.New("payment already processed at the gateway")
+	// ErrGatewayAlreadyCanceled: a cancel of a payment already fully
+	// canceled; the refund it asked for has happened.
+	ErrGatewayAlreadyCanceled = errors.New("payment already canceled at the gateway")
 )
 
 // DeclinedError is the PG's definite refusal.

@@ -71,6 +71,8 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", payment.ErrGatewayUnavailable, err)
 	case IsAlreadyProcessed(err):
 		return fmt.Errorf("%w: %w", payment.ErrGatewayAlreadyProcessed, err)
+	case IsAlreadyCanceled(err):
+		return fmt.Errorf("%w: %w", payment.ErrGatewayAlreadyCanceled, err)
 	case IsNotFound(err):
 		return fmt.Errorf("%w: %w", payment.ErrGatewayNotFound, err)
 	case errors.As(err, &e) && (e.IsDecline() || e.HTTPStatus/100 == 4):

@@ -116,6 +116,32 @@ func TestCardTopUpCreditsWallet(t *testing.T) {
 	})
 }
 
+// A top-up the PG approved but the wallet can no longer hold (another
+// credit landed after the order was created) is refunded at the PG, not
+// kept and not left in doubt.
+func TestCardTopUpPastTheCeilingIsRefunded(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng storetest.Engine) {
+		s := startServer(t, cardEnv(t, eng, nil))
+		alice := s.customer("alice")
+		var out struct{ CreateOrder struct{ Order struct{ ID string } } }
+		alice.do(topUpQ, map[string]any{"k": "t1", "a": 60_000}).into(t, &out)
+		id := out.CreateOrder.Order.ID
+		s.fund(alice, 50_000) // now 50,000 + 60,000 would pass the 100,000 ceiling
+		key := s.authenticate(id, 60_000, sandbox.CardSuccess)
+
+		resp := alice.do(confirmQ, map[string]any{"k": "c1", "o": id, "pk": key, "a": 60_000})
+		require.Equal(t, "BALANCE_LIMIT_EXCEEDED", resp.code())
+		require.Equal(t, "FAILED", alice.orderStatus(id))
+		require.EqualValues(t, 50_000, alice.balance())
+		require.Equal(t, 1, s.app.sandbox.ConfirmCount(id))
+		require.Equal(t, 1, s.app.sandbox.CancelCount(id), "the money went back")
+		// The answer is the key's: replayed, no second cancel.
+		require.Equal(t, "BALANCE_LIMIT_EXCEEDED", alice.do(confirmQ, map[string]any{"k": "c1", "o": id, "pk": key, "a": 60_000}).code())
+		require.Equal(t, 1, s.app.sandbox.CancelCount(id))
+		s.verify()
+	})
+}
+
 // The PG commits and the answer is lost (or comes too late): IN_DOUBT, then
 // PAID by itself, with exactly one confirm executed at the PG.
 func TestInDoubtSettlesByItself(t *testing.T) {
