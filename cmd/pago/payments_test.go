@@ -123,7 +123,9 @@ func TestCardTopUpPastTheCeilingIsRefunded(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng storetest.Engine) {
 		s := startServer(t, cardEnv(t, eng, nil))
 		alice := s.customer("alice")
-		var out struct{ CreateOrder struct{ Order struct{ ID string } } }
+		var out struct {
+			CreateOrder struct{ Order struct{ ID string } }
+		}
 		alice.do(topUpQ, map[string]any{"k": "t1", "a": 60_000}).into(t, &out)
 		id := out.CreateOrder.Order.ID
 		s.fund(alice, 50_000) // now 50,000 + 60,000 would pass the 100,000 ceiling
