@@ -480,22 +480,13 @@ func (s *Service) InDoubtPayments(ctx context.Context, page Page) (Connection[Pa
 	if err != nil {
 		return out, err
 	}
-	before := "~"
-	if page.After != "" {
-		if before, err = decodeCursor("pay", page.After); err != nil {
-			return out, err
-		}
+	before, err := beforeID("pay", page.After)
+	if err != nil {
+		return out, err
 	}
 	items, err := s.store.PaymentsByStatus(ctx, PaymentInDoubt, before, limit+1)
 	if err != nil {
 		return out, err
 	}
-	if len(items) > limit {
-		items, out.HasNextPage = items[:limit], true
-	}
-	out.Items = items
-	for _, p := range items {
-		out.Cursors = append(out.Cursors, encodeCursor("pay", p.ID))
-	}
-	return out, nil
+	return pageOf(items, limit, "pay", func(p Payment) string { return p.ID }), nil
 }

@@ -302,11 +302,9 @@ func (s *Service) Orders(ctx context.Context, status OrderStatus, page Page) (Co
 	if err != nil {
 		return out, err
 	}
-	before := "~" // sorts after every id
-	if page.After != "" {
-		if before, err = decodeCursor("ord", page.After); err != nil {
-			return out, err
-		}
+	before, err := beforeID("ord", page.After)
+	if err != nil {
+		return out, err
 	}
 	owner := u.ID
 	if u.IsAdmin {
@@ -316,14 +314,7 @@ func (s *Service) Orders(ctx context.Context, status OrderStatus, page Page) (Co
 	if err != nil {
 		return out, fmt.Errorf("list orders: %w", err)
 	}
-	if len(items) > limit {
-		items, out.HasNextPage = items[:limit], true
-	}
-	out.Items = items
-	for _, o := range items {
-		out.Cursors = append(out.Cursors, encodeCursor("ord", o.ID))
-	}
-	return out, nil
+	return pageOf(items, limit, "ord", func(o Order) string { return o.ID }), nil
 }
 
 // Payment returns a payment of an order the caller may see.

@@ -21,6 +21,29 @@ func encodeCursor(kind, v string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + v))
 }
 
+// pageOf cuts items, fetched with one more than limit to learn whether
+// another page follows, to limit and gives each item its cursor.
+func pageOf[T any](items []T, limit int, kind string, key func(T) string) Connection[T] {
+	var out Connection[T]
+	if len(items) > limit {
+		items, out.HasNextPage = items[:limit], true
+	}
+	out.Items = items
+	for _, it := range items {
+		out.Cursors = append(out.Cursors, encodeCursor(kind, key(it)))
+	}
+	return out
+}
+
+// beforeID turns an id cursor into the exclusive upper bound of the next
+// page; no cursor is "~", which sorts after every id.
+func beforeID(kind, after string) (string, error) {
+	if after == "" {
+		return "~", nil
+	}
+	return decodeCursor(kind, after)
+}
+
 func decodeCursor(kind, cursor string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	v, ok := strings.CutPrefix(string(b), kind+":")
@@ -110,14 +133,7 @@ func (s *Service) WalletTransactions(ctx context.Context, page Page) (Connection
 	if err != nil {
 		return out, fmt.Errorf("wallet transactions: %w", err)
 	}
-	if len(items) > limit {
-		items, out.HasNextPage = items[:limit], true
-	}
-	out.Items = items
-	for _, t := range items {
-		out.Cursors = append(out.Cursors, encodeCursor("wtx", strconv.FormatInt(t.Seq, 10)))
-	}
-	return out, nil
+	return pageOf(items, limit, "wtx", func(t WalletTransaction) string { return strconv.FormatInt(t.Seq, 10) }), nil
 }
 
 // walletMove is one balance change and the ledger entries behind it.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +78,3 @@ func (s *Store) insertJob(ctx context.Context, args river.JobArgs, opts *river.I
 	}
 	return nil
 }
-
-// JobClient exposes River for operators' views and tests.
-func (s *Store) JobClient() *river.Client[*sql.Tx] { return s.jobs }

@@ -37,6 +37,18 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(web.ContextLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel})))
 }
 
+// storeFromEnv is the start of every command that only needs the database:
+// configuration, logger, migrated store.
+func storeFromEnv(ctx context.Context, getenv func(string) string, stderr io.Writer) (*slog.Logger, *store.Store, error) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := newLogger(cfg, stderr)
+	st, err := openStore(ctx, cfg, log)
+	return log, st, err
+}
+
 // openStore connects to the database and applies migrations.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL)

@@ -9,12 +9,7 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if len(args) > 0 {
 		return usageError{"pago migrate takes no arguments"}
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, stderr)
-	st, err := openStore(ctx, cfg, log)
+	log, st, err := storeFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

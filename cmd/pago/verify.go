@@ -20,12 +20,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if len(args) > 0 {
 		return usageError{"pago verify takes no arguments"}
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, stderr)
-	st, err := openStore(ctx, cfg, log)
+	log, st, err := storeFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
