@@ -51,6 +51,16 @@ tidy: ## go mod tidy
 build: ## build bin/pago
 	$(GO) build -o bin/pago ./cmd/pago
 
+# SEED=N replays a chaos run's plan; 0 picks a new seed. CHAOS_FLAGS add
+# -chaos.* flags, e.g. make chaos CHAOS_FLAGS='-chaos.runs=5 -chaos.duration=5m'.
+SEED ?= 0
+CHAOS_FLAGS ?=
+
+.PHONY: chaos
+chaos: ## the chaos suite, long, on a new seed: 2 pago + PostgreSQL + its own redis-server + PG sandbox, faults injected, invariants checked
+	go test -count=1 -timeout 60m -run '^TestChaos$$' -v ./cmd/pago \
+		-chaos.seed=$(SEED) -chaos.duration=2m -chaos.shoppers=12 -chaos.faults=80 $(CHAOS_FLAGS)
+
 # BENCH_FLAGS go to `pago bench wallet`, e.g. make bench BENCH_FLAGS='--clients 64 --ops 5000'.
 BENCH_FLAGS ?= --duration 15s
 

@@ -60,7 +60,7 @@ var (
 // Postgres is a fresh PostgreSQL database per call plus the real Redis. It
 // reports false (skipping) when either is unreachable outside CI.
 func Postgres(t testing.TB) (Engine, bool) {
-	admin := env("TEST_DATABASE_URL", defaultPostgres)
+	admin := PostgresAdminURL()
 	redisURL := env("TEST_REDIS_URL", defaultRedis)
 	probeOnce.Do(func() { probeErr = probe(admin, redisURL) })
 	if probeErr != nil {
@@ -74,6 +74,9 @@ func Postgres(t testing.TB) (Engine, bool) {
 		return NewPostgresDatabase(t, admin)
 	}}, true
 }
+
+// PostgresAdminURL is the database tests create their databases through.
+func PostgresAdminURL() string { return env("TEST_DATABASE_URL", defaultPostgres) }
 
 func probe(pgURL, redisURL string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
