@@ -94,7 +94,15 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			return
 		}
 		ctx, err := a.authenticate(r.Context(), h)
-		if err != nil {
+		var unavailable errUsersUnavailable
+		switch {
+		case errors.As(err, &unavailable):
+			// The token is good; the database is not. A 401 here would tell
+			// the client to drop a valid token and log the customer out.
+			logger(r.Context()).ErrorContext(r.Context(), "authentication: user lookup failed", "err", err)
+			writeGraphQLError(w, http.StatusServiceUnavailable, err)
+			return
+		case err != nil:
 			logger(r.Context()).InfoContext(r.Context(), "authentication failed", "err", err)
 			writeGraphQLError(w, http.StatusUnauthorized, payment.ErrUnauthenticated)
 			return
@@ -102,6 +110,13 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// errUsersUnavailable is a valid token whose user could not be loaded: a
+// transient server fault (INTERNAL, retry), not an authentication failure.
+type errUsersUnavailable struct{ err error }
+
+func (e errUsersUnavailable) Error() string { return "load user: " + e.err.Error() }
+func (e errUsersUnavailable) Unwrap() error { return e.err }
 
 // authenticate verifies an Authorization header value ("Bearer …") and
 // returns ctx carrying the user.
@@ -116,7 +131,7 @@ func (a authenticator) authenticate(ctx context.Context, header string) (context
 	}
 	u, err := a.users.Ensure(ctx, name, admin)
 	if err != nil {
-		return ctx, err
+		return ctx, errUsersUnavailable{err}
 	}
 	return payment.WithUser(ctx, u), nil
 }
