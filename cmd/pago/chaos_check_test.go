@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -225,7 +226,59 @@ func (r *chaosRun) report(db *sql.DB, times reportTimes, replayed int) string {
 		}
 		fmt.Fprintf(&b, "PG executed: %d confirms, %d cancels\n", ops[sandbox.OpConfirm], ops[sandbox.OpCancel])
 	}
+	if d, err := inDoubtDurations(db); err == nil {
+		fmt.Fprintf(&b, "%s\n", d)
+	}
 	fmt.Fprintf(&b, "webhook relay: %s\n", r.c.relay.stats())
 	fmt.Fprintf(&b, "idempotency keys replayed: %d\n", replayed)
 	return b.String()
+}
+
+// inDoubtDurations summarises how long card payments stayed IN_DOUBT, from
+// the confirm being sent to the PG to the transition that settled it, and
+// what settled them.
+func inDoubtDurations(db *sql.DB) (string, error) {
+	rows, err := db.Query(`SELECT payment_id, from_status, to_status, source, created_at
+		FROM payment_events ORDER BY payment_id, created_at, id`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var ds []time.Duration
+	by := map[string]int{}
+	var cur string
+	var since time.Time
+	for rows.Next() {
+		var id, from, to, source string
+		var at time.Time
+		if err := rows.Scan(&id, &from, &to, &source, &at); err != nil {
+			return "", err
+		}
+		if id != cur {
+			cur, since = id, time.Time{}
+		}
+		switch {
+		case to == "IN_DOUBT":
+			since = at
+		case from == "IN_DOUBT" && !since.IsZero():
+			ds = append(ds, at.Sub(since))
+			by[source+"→"+to]++
+			since = time.Time{}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if len(ds) == 0 {
+		return "card payments settled: none", nil
+	}
+	slices.Sort(ds)
+	q := func(p float64) time.Duration { return ds[int(p*float64(len(ds)-1))].Round(time.Millisecond) }
+	var sources []string
+	for k, n := range by {
+		sources = append(sources, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(sources)
+	return fmt.Sprintf("card payments settled: %d, time IN_DOUBT p50 %s, p99 %s, max %s; by %s",
+		len(ds), q(0.5), q(0.99), ds[len(ds)-1].Round(time.Millisecond), strings.Join(sources, ", ")), nil
 }

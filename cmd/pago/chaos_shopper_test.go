@@ -191,15 +191,15 @@ func (s *shopper) shop(stop <-chan struct{}) {
 		default:
 		}
 		switch n := s.rng.IntN(100); {
-		case n < 25:
+		case n < 30:
 			s.buyWithWallet()
-		case n < 55:
+		case n < 60:
 			s.buyWithCard()
-		case n < 70:
+		case n < 72:
 			s.topUp()
-		case n < 80:
+		case n < 84:
 			s.cancelRace()
-		case n < 88:
+		case n < 90:
 			s.credit()
 		default:
 			s.walkAway()
@@ -310,7 +310,7 @@ func (s *shopper) buyWithCard() {
 }
 
 func (s *shopper) topUp() {
-	id, amount, ok := s.order(int64(1+s.rng.IntN(30)) * 1000)
+	id, amount, ok := s.order(int64(1+s.rng.IntN(20)) * 1000)
 	if !ok {
 		return
 	}
@@ -457,7 +457,7 @@ func (s *shopper) cancelRace() {
 // credit has an operator credit the shopper's wallet.
 func (s *shopper) credit() {
 	resp, err := s.run.call(s.run.admin, adjustWalletM,
-		map[string]any{"k": s.key("adjust"), "u": s.run.userIDs[s.name], "a": int64(1+s.rng.IntN(20)) * 1000}, true)
+		map[string]any{"k": s.key("adjust"), "u": s.run.userIDs[s.name], "a": int64(1+s.rng.IntN(10)) * 1000}, true)
 	s.run.tally("adjustWallet " + orCode(resp, err))
 }
 

@@ -53,6 +53,7 @@ const (
 	faultRedisRestart     = "redis-server killed and restarted (locks lost)"
 	faultPostgresDrop     = "PostgreSQL connections dropped"
 	faultPagoBothRestart  = "both pago instances killed at once"
+	faultPagoDeploy       = "pago restarted gracefully (SIGTERM, as in a deploy)"
 	chaosConfirmTimeout   = 3 * time.Second
 	chaosSlowCardDelay    = time.Second
 	chaosInstances        = 2
@@ -63,7 +64,7 @@ const (
 var faultKinds = []string{
 	faultKill, faultKillAfterCommit, faultPGLatency, faultPG5xx, faultPGProviderError, faultPGCommitDrop,
 	faultPGConnReset, faultPGLookup5xx, faultSandboxDup, faultSandboxDelay, faultWebhookDup, faultWebhookDelay,
-	faultWebhookReorder, faultWebhookForged, faultRedisRestart, faultPostgresDrop, faultPagoBothRestart,
+	faultWebhookReorder, faultWebhookForged, faultRedisRestart, faultPostgresDrop, faultPagoBothRestart, faultPagoDeploy,
 }
 
 // TestChaos runs pago as operators do (two instances, PostgreSQL, Redis,
@@ -243,7 +244,7 @@ func (r *chaosRun) setUp(shoppers int) error {
 	r.admin = r.token("chaos-operator", true)
 	for i, price := range []int64{1000, 2500, 4000, 7000} {
 		resp, err := r.call(r.admin, upsertProductM, map[string]any{
-			"k": fmt.Sprintf("product-%d", i), "sku": fmt.Sprintf("chaos-%d", i), "p": price, "s": 400,
+			"k": fmt.Sprintf("product-%d", i), "sku": fmt.Sprintf("chaos-%d", i), "p": price, "s": 5000,
 		}, false)
 		if err != nil || resp.code() != "" {
 			return fmt.Errorf("upsert product: %v %+v", err, resp.Errors)
@@ -273,7 +274,8 @@ type plannedFault struct {
 }
 
 // planFaults spreads one fault of each kind plus extra random ones over the
-// first 85% of the traffic phase, leaving the end for recovery.
+// traffic phase from 5% to 95%, so some are still being recovered from when
+// shopping stops.
 func planFaults(rng *rand.Rand, d time.Duration, extra int) []plannedFault {
 	kinds := slices.Clone(faultKinds)
 	for range extra {
@@ -281,7 +283,7 @@ func planFaults(rng *rand.Rand, d time.Duration, extra int) []plannedFault {
 	}
 	var plan []plannedFault
 	for _, k := range kinds {
-		at := d/20 + time.Duration(rng.Int64N(int64(d*8/10)))
+		at := d/20 + time.Duration(rng.Int64N(int64(d*9/10)))
 		plan = append(plan, plannedFault{at: at, kind: k})
 	}
 	sort.Slice(plan, func(i, j int) bool { return plan[i].at < plan[j].at })
@@ -311,6 +313,15 @@ func (r *chaosRun) inject(kind string, rng *rand.Rand) {
 		}
 		wg.Wait()
 		r.restartLater(c.pagos...)
+	case faultPagoDeploy:
+		if live := c.live(); len(live) > 0 {
+			p := live[rng.IntN(len(live))]
+			r.count(kind)
+			r.restarts.Go(func() {
+				p.stop() // in-flight requests finish; new ones go to the other instance
+				r.restartLater(p)
+			})
+		}
 	case faultKillAfterCommit:
 		r.killAfterCommit <- struct{}{}
 	case faultPGLatency:
