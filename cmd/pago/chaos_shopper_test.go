@@ -36,6 +36,7 @@ const (
   upsertProduct(input: {idempotencyKey: $k, sku: $sku, name: $sku, price: $p, stock: $s}) { product { id price } } }`
 	checkoutURLQ = `query($id: ID!) { order(id: $id) { checkoutUrl } }`
 	meQ          = `query { me { id } }`
+	walletLimitQ = `query { wallet { balance limit } }`
 )
 
 // keyRecord is a mutation and the answer it finally got, replayed after the
@@ -195,8 +196,10 @@ func (s *shopper) shop(stop <-chan struct{}) {
 			s.buyWithWallet()
 		case n < 60:
 			s.buyWithCard()
-		case n < 72:
+		case n < 70:
 			s.topUp()
+		case n < 72:
+			s.topUpRace()
 		case n < 84:
 			s.cancelRace()
 		case n < 90:
@@ -315,6 +318,42 @@ func (s *shopper) topUp() {
 		return
 	}
 	s.payByCard(id, amount)
+}
+
+// topUpRace confirms two card top-ups at once that each fit under the
+// wallet's ceiling but not together: the PG approves both, and the one the
+// wallet cannot take must be refunded at the PG.
+func (s *shopper) topUpRace() {
+	resp, err := s.run.call(s.token, walletLimitQ, nil, false)
+	if err != nil || resp.code() != "" {
+		return
+	}
+	var out struct {
+		Wallet struct{ Balance, Limit int64 }
+	}
+	_ = json.Unmarshal(resp.Data, &out)
+	room := out.Wallet.Limit - out.Wallet.Balance
+	if room < 4000 {
+		return
+	}
+	amount := (room/2/1000 + 1) * 1000 // each fits, both do not
+	var wg sync.WaitGroup
+	for range 2 {
+		id, amt, ok := s.order(amount)
+		if !ok {
+			continue
+		}
+		pk, ok := s.authenticate(id, amt, sandbox.CardSuccess)
+		if !ok {
+			continue
+		}
+		vars := map[string]any{"k": s.key("confirm"), "o": id, "pk": pk, "a": amt}
+		wg.Go(func() {
+			resp, err := s.run.call(s.token, confirmPaymentM, vars, true)
+			s.run.tally("confirmPayment top-up race " + orCode(resp, err))
+		})
+	}
+	wg.Wait()
 }
 
 // payByCard authenticates and confirms: by the success redirect (refreshed
