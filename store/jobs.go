@@ -34,7 +34,14 @@ func (s *Store) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
 		FetchCooldown:        50 * time.Millisecond,
 		FetchPollInterval:    time.Second,
-		RescueStuckJobsAfter: 5 * time.Minute,
+		// A job is cut off after a minute (River's JobTimeout); one still
+		// "running" a minute after that belongs to an instance that died
+		// (kill -9 mid-probe, say) and is retried. Probes are idempotent
+		// (the same PG Idempotency-Key), so a rescue that races a slow
+		// live attempt is harmless, while waiting longer eats into the
+		// PG's 10-minute confirm window.
+		JobTimeout:           time.Minute,
+		RescueStuckJobsAfter: 2 * time.Minute,
 	}
 	if s.engine == SQLite {
 		rc.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: min(cfg.MaxWorkers, 2)}

@@ -245,6 +245,8 @@ func inDoubtDurations(db *sql.DB) (string, error) {
 	}
 	defer rows.Close()
 	var ds []time.Duration
+	var slowest string
+	var slowestD time.Duration
 	by := map[string]int{}
 	var cur string
 	var since time.Time
@@ -262,6 +264,9 @@ func inDoubtDurations(db *sql.DB) (string, error) {
 			since = at
 		case from == "IN_DOUBT" && !since.IsZero():
 			ds = append(ds, at.Sub(since))
+			if at.Sub(since) > slowestD {
+				slowest, slowestD = id, at.Sub(since)
+			}
 			by[source+"→"+to]++
 			since = time.Time{}
 		}
@@ -279,6 +284,6 @@ func inDoubtDurations(db *sql.DB) (string, error) {
 		sources = append(sources, fmt.Sprintf("%s %d", k, n))
 	}
 	sort.Strings(sources)
-	return fmt.Sprintf("card payments settled: %d, time IN_DOUBT p50 %s, p99 %s, max %s; by %s",
-		len(ds), q(0.5), q(0.99), ds[len(ds)-1].Round(time.Millisecond), strings.Join(sources, ", ")), nil
+	return fmt.Sprintf("card payments settled: %d, time IN_DOUBT p50 %s, p99 %s, max %s (%s); by %s",
+		len(ds), q(0.5), q(0.99), ds[len(ds)-1].Round(time.Millisecond), slowest, strings.Join(sources, ", ")), nil
 }

@@ -31,7 +31,7 @@ var (
 	chaosShoppers = flag.Int("chaos.shoppers", 6, "concurrent customers")
 	chaosFaults   = flag.Int("chaos.faults", 8, "faults injected on top of one of each kind")
 	chaosRuns     = flag.Int("chaos.runs", 1, "runs, with seeds seed, seed+1, …")
-	chaosSettle   = flag.Duration("chaos.settle", 90*time.Second, "longest wait for every in-doubt payment to settle")
+	chaosSettle   = flag.Duration("chaos.settle", 4*time.Minute, "longest wait for every in-doubt payment to settle (a probe job on a killed instance is rescued after 2 min)")
 )
 
 // Fault kinds, as the run reports them.
@@ -54,6 +54,7 @@ const (
 	faultPostgresDrop     = "PostgreSQL connections dropped"
 	faultPagoBothRestart  = "both pago instances killed at once"
 	faultPagoDeploy       = "pago restarted gracefully (SIGTERM, as in a deploy)"
+	faultPGWindowLapse    = "PG clock jumps past the 10-minute confirm window"
 	chaosConfirmTimeout   = 3 * time.Second
 	chaosSlowCardDelay    = time.Second
 	chaosInstances        = 2
@@ -65,6 +66,7 @@ var faultKinds = []string{
 	faultKill, faultKillAfterCommit, faultPGLatency, faultPG5xx, faultPGProviderError, faultPGCommitDrop,
 	faultPGConnReset, faultPGLookup5xx, faultSandboxDup, faultSandboxDelay, faultWebhookDup, faultWebhookDelay,
 	faultWebhookReorder, faultWebhookForged, faultRedisRestart, faultPostgresDrop, faultPagoBothRestart, faultPagoDeploy,
+	faultPGWindowLapse,
 }
 
 // TestChaos runs pago as operators do (two instances, PostgreSQL, Redis,
@@ -313,6 +315,14 @@ func (r *chaosRun) inject(kind string, rng *rand.Rand) {
 		}
 		wg.Wait()
 		r.restartLater(c.pagos...)
+	case faultPGWindowLapse:
+		// Every payment authenticated and not yet confirmed expires; an
+		// in-doubt one whose confirm never reached the PG must end FAILED.
+		if err := r.sandboxAdmin(http.MethodPost, "/_sandbox/clock", map[string]any{"advance": "11m"}); err != nil {
+			r.t.Errorf("advance the PG's clock: %v", err)
+		} else {
+			r.count(kind)
+		}
 	case faultPagoDeploy:
 		if live := c.live(); len(live) > 0 {
 			p := live[rng.IntN(len(live))]
