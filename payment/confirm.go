@@ -164,7 +164,7 @@ func (s *Service) applyConfirm(ctx context.Context, p Payment, truth GatewayPaym
 		// payment stands now is the answer.
 		return s.settleReread(ctx, p.ID)
 	case errors.Is(gerr, ErrGatewayAlreadyProcessed):
-		look, err := s.cfg.Gateway.PaymentByOrderID(context.WithoutCancel(ctx), p.OrderID)
+		look, err := s.lookUp(context.WithoutCancel(ctx), p)
 		if err != nil {
 			s.log.WarnContext(ctx, "look-up after ALREADY_PROCESSED failed; the probe will settle", "payment", p.ID, "err", err)
 			return ConfirmResult{}, ErrPaymentInDoubt
@@ -455,7 +455,7 @@ func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
 	if p.Status != PaymentInDoubt {
 		return nil
 	}
-	truth, err := s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+	truth, err := s.lookUp(ctx, p)
 	if errors.Is(err, ErrGatewayNotFound) {
 		truth, err = GatewayPayment{PaymentKey: p.PGPaymentKey, Status: GatewayAborted, FailureCode: "NOT_FOUND_PAYMENT",
 			FailureMessage: "the PG has no payment for this order"}, nil
@@ -480,7 +480,7 @@ func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
 			truth, err = GatewayPayment{Status: GatewayAborted, FailureCode: declined.Code, FailureMessage: declined.Message}, nil
 		}
 		if errors.Is(err, ErrGatewayAlreadyProcessed) {
-			truth, err = s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+			truth, err = s.lookUp(ctx, p)
 		}
 		if err != nil {
 			return fmt.Errorf("probe %s re-confirm: %w", p.ID, err)
@@ -494,6 +494,17 @@ func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
 		return fmt.Errorf("probe %s: the PG says %s; still in doubt", p.ID, truth.Status)
 	}
 	return nil
+}
+
+// lookUp asks the PG where p stands: by its order, and by p's own key when
+// the order's answer is another payment window of the same order (the
+// customer opened checkout twice), whose fate is not p's.
+func (s *Service) lookUp(ctx context.Context, p Payment) (GatewayPayment, error) {
+	truth, err := s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+	if err == nil && truth.PaymentKey != "" && truth.PaymentKey != p.PGPaymentKey {
+		return s.cfg.Gateway.Payment(ctx, p.PGPaymentKey)
+	}
+	return truth, err
 }
 
 // AcceptWebhook queues a PG webhook about paymentKey, once per dedupeKey.
