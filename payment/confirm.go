@@ -239,8 +239,17 @@ func (s *Service) revertToPending(ctx context.Context, p Payment, source string,
 		if err := s.event(ctx, q, p.ID, PaymentInDoubt, PaymentPending, source, "PG_UNAVAILABLE: nothing was sent; "+cause.Error()); err != nil {
 			return err
 		}
-		_, err = q.TransitionOrder(ctx, p.OrderID, OrderInDoubt, OrderPending, now)
-		return err
+		ok, err = q.TransitionOrder(ctx, p.OrderID, OrderInDoubt, OrderPending, now)
+		if err != nil || !ok {
+			return err
+		}
+		// The order's expiry job may have run while it was IN_DOUBT and
+		// left it alone: schedule another, or it holds its stock for good.
+		o, err := q.Order(ctx, p.OrderID)
+		if err != nil {
+			return err
+		}
+		return q.EnqueueOrderExpiry(ctx, o.ID, o.ExpiresAt)
 	})
 	if errors.Is(err, errNotReverted) {
 		return false, nil
