@@ -34,7 +34,8 @@ func TestSimStoreConformance(t *testing.T) {
 			require.NoError(t, real.Migrate(ctx, slog.New(slog.DiscardHandler)))
 			mem := &memStore{db: newMemDB(newSim(1))}
 			for seed := range uint64(12) {
-				c := &conformance{t: t, ctx: ctx, real: real, mem: mem, rng: rand.New(rand.NewPCG(seed, 7)), prefix: fmt.Sprintf("c%d_", seed)}
+				c := &conformance{t: t, ctx: ctx, engine: eng.Name, seed: seed, real: real, mem: mem,
+					rng: rand.New(rand.NewPCG(seed, 7)), prefix: fmt.Sprintf("c%d_", seed)}
 				c.run()
 			}
 		})
@@ -44,18 +45,23 @@ func TestSimStoreConformance(t *testing.T) {
 type conformance struct {
 	t         *testing.T
 	ctx       context.Context
+	engine    string
+	seed      uint64
 	real, mem payment.Store
 	rng       *rand.Rand
 	prefix    string
-	n         int
+	n         int // ids made
+	steps     int // answers compared
 }
 
 // same runs op on both stores and fails if they answer differently.
 func (c *conformance) same(what string, op func(q payment.Queries) string) string {
 	c.t.Helper()
+	c.steps++
 	a, b := op(c.real), op(c.mem)
 	if a != b {
-		c.t.Fatalf("%s%s: the real store answers %q, the simulation's store %q", c.prefix, what, a, b)
+		c.t.Fatalf("seed %d, step %d: %s: the real store (%s) answers %q, the simulation's store %q\n"+
+			"    replay: go test ./payment -run TestSimStoreConformance -v", c.seed, c.steps, what, c.engine, a, b)
 	}
 	return a
 }
