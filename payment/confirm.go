@@ -153,12 +153,18 @@ func (s *Service) applyConfirm(ctx context.Context, p Payment, truth GatewayPaym
 			FailureCode: declined.Code, FailureMessage: declined.Message}, source)
 	case errors.Is(gerr, ErrGatewayUnavailable):
 		// Never sent: nothing was charged. Give the order back to the customer.
-		if err := s.revertToPending(ctx, p, source, gerr); err != nil {
+		reverted, err := s.revertToPending(ctx, p, source, gerr)
+		if err != nil {
 			return ConfirmResult{}, err
 		}
-		return ConfirmResult{}, ErrPGUnavailable
+		if reverted {
+			return ConfirmResult{}, ErrPGUnavailable
+		}
+		// Settled meanwhile, or the probe re-sent the confirm: where the
+		// payment stands now is the answer.
+		return s.settleReread(ctx, p.ID)
 	case errors.Is(gerr, ErrGatewayAlreadyProcessed):
-		look, err := s.cfg.Gateway.PaymentByOrderID(context.WithoutCancel(ctx), p.OrderID)
+		look, err := s.lookUp(context.WithoutCancel(ctx), p)
 		if err != nil {
 			s.log.WarnContext(ctx, "look-up after ALREADY_PROCESSED failed; the probe will settle", "payment", p.ID, "err", err)
 			return ConfirmResult{}, ErrPaymentInDoubt
@@ -205,20 +211,74 @@ func failureCode(detail string) string {
 
 // revertToPending undoes a confirm that never reached the PG: the payment
 // and the order go back to PENDING, so the customer can confirm again (the
-// same payment key, the same PG Idempotency-Key).
-func (s *Service) revertToPending(ctx context.Context, p Payment, source string, cause error) error {
-	return s.store.InTx(context.WithoutCancel(ctx), func(q Queries) error {
+// same payment key, the same PG Idempotency-Key). It reports false, and
+// changes nothing, when the payment was settled meanwhile or the probe has
+// re-sent its confirm (markReconfirm): that one may have reached the PG, so
+// the payment stays IN_DOUBT for the probe to settle.
+func (s *Service) revertToPending(ctx context.Context, p Payment, source string, cause error) (bool, error) {
+	err := s.store.InTx(context.WithoutCancel(ctx), func(q Queries) error {
 		now := s.now().UTC()
 		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentPending, nil, now)
-		if err != nil || !ok {
-			return err // settled by someone else meanwhile: leave it
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNotReverted // settled by someone else meanwhile: leave it
+		}
+		// The row is locked now, so a probe's mark is either committed and
+		// seen here, or its own update waits and then finds PENDING.
+		evs, err := q.PaymentEvents(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if isReconfirmMark(e) {
+				return errNotReverted
+			}
 		}
 		if err := s.event(ctx, q, p.ID, PaymentInDoubt, PaymentPending, source, "PG_UNAVAILABLE: nothing was sent; "+cause.Error()); err != nil {
 			return err
 		}
-		_, err = q.TransitionOrder(ctx, p.OrderID, OrderInDoubt, OrderPending, now)
-		return err
+		ok, err = q.TransitionOrder(ctx, p.OrderID, OrderInDoubt, OrderPending, now)
+		if err != nil || !ok {
+			return err
+		}
+		// The order's expiry job may have run while it was IN_DOUBT and
+		// left it alone: schedule another, or it holds its stock for good.
+		o, err := q.Order(ctx, p.OrderID)
+		if err != nil {
+			return err
+		}
+		return q.EnqueueOrderExpiry(ctx, o.ID, o.ExpiresAt)
 	})
+	if errors.Is(err, errNotReverted) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+var errNotReverted = errors.New("payment not reverted")
+
+// markReconfirm records, before the probe re-sends a payment's confirm, that
+// a confirm may reach the PG from now on whatever became of the first one,
+// so that a first one failing with PG_UNAVAILABLE afterwards does not give
+// the order back while the PG charges it. It reports false when the payment
+// is no longer IN_DOUBT.
+func (s *Service) markReconfirm(ctx context.Context, p Payment) (bool, error) {
+	var ok bool
+	err := s.store.InTx(ctx, func(q Queries) error {
+		var err error
+		ok, err = q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentInDoubt, nil, s.now().UTC())
+		if err != nil || !ok {
+			return err
+		}
+		return s.event(ctx, q, p.ID, PaymentInDoubt, PaymentInDoubt, SourceProbe, "the probe re-sends the confirm to the PG")
+	})
+	return ok, err
+}
+
+func isReconfirmMark(e PaymentEvent) bool {
+	return e.FromStatus == PaymentInDoubt && e.ToStatus == PaymentInDoubt && e.Source == SourceProbe
 }
 
 func (s *Service) event(ctx context.Context, q Queries, paymentID string, from, to PaymentStatus, source, detail string) error {
@@ -404,7 +464,7 @@ func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
 	if p.Status != PaymentInDoubt {
 		return nil
 	}
-	truth, err := s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+	truth, err := s.lookUp(ctx, p)
 	if errors.Is(err, ErrGatewayNotFound) {
 		truth, err = GatewayPayment{PaymentKey: p.PGPaymentKey, Status: GatewayAborted, FailureCode: "NOT_FOUND_PAYMENT",
 			FailureMessage: "the PG has no payment for this order"}, nil
@@ -416,13 +476,20 @@ func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
 		return fmt.Errorf("probe %s: the PG's payment for order %s is %s, not %s", p.ID, p.OrderID, truth.PaymentKey, p.PGPaymentKey)
 	}
 	if truth.Status == GatewayInProgress {
+		marked, err := s.markReconfirm(ctx, p)
+		if err != nil {
+			return fmt.Errorf("probe %s: %w", p.ID, err)
+		}
+		if !marked {
+			return nil // settled or given back meanwhile
+		}
 		truth, err = s.cfg.Gateway.Confirm(ctx, p.PGPaymentKey, p.OrderID, p.Amount.Amount, p.PGIdempotencyKey)
 		var declined *DeclinedError
 		if errors.As(err, &declined) {
 			truth, err = GatewayPayment{Status: GatewayAborted, FailureCode: declined.Code, FailureMessage: declined.Message}, nil
 		}
 		if errors.Is(err, ErrGatewayAlreadyProcessed) {
-			truth, err = s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+			truth, err = s.lookUp(ctx, p)
 		}
 		if err != nil {
 			return fmt.Errorf("probe %s re-confirm: %w", p.ID, err)
@@ -436,6 +503,17 @@ func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
 		return fmt.Errorf("probe %s: the PG says %s; still in doubt", p.ID, truth.Status)
 	}
 	return nil
+}
+
+// lookUp asks the PG where p stands: by its order, and by p's own key when
+// the order's answer is another payment window of the same order (the
+// customer opened checkout twice), whose fate is not p's.
+func (s *Service) lookUp(ctx context.Context, p Payment) (GatewayPayment, error) {
+	truth, err := s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+	if err == nil && truth.PaymentKey != "" && truth.PaymentKey != p.PGPaymentKey {
+		return s.cfg.Gateway.Payment(ctx, p.PGPaymentKey)
+	}
+	return truth, err
 }
 
 // AcceptWebhook queues a PG webhook about paymentKey, once per dedupeKey.

@@ -170,9 +170,15 @@ func Run[T any](ctx context.Context, idem *Idempotency, userID, key, operation s
 	if errors.As(err, &de) && replayable(de.Code) {
 		// Background context: the answer must be stored even if the client left.
 		saveCtx := context.WithoutCancel(ctx)
-		if serr := idem.store.InTx(saveCtx, func(q Queries) error {
+		serr := idem.store.InTx(saveCtx, func(q Queries) error {
 			return call.complete(saveCtx, q, idemResponse{Error: de})
-		}); serr != nil && !errors.Is(serr, ErrRequestInProgress) {
+		})
+		switch {
+		case errors.Is(serr, ErrRequestInProgress):
+			// Our lease lapsed and another request took the key over: its
+			// answer, not ours, is the one the key will replay.
+			return zero, ErrRequestInProgress
+		case serr != nil:
 			return zero, errors.Join(err, fmt.Errorf("record idempotent error: %w", serr))
 		}
 		return zero, err

@@ -242,11 +242,14 @@ func (s *Service) AdjustWallet(ctx context.Context, key string, in AdjustWalletI
 			return Wallet{}, err
 		}
 		typ := WalletAdjustment
-		err = s.withWalletLock(ctx, w.ID, func() error {
+		// The id is fixed before the first attempt: a failed attempt leaves w
+		// zero, and the retry after a lost race must move the same wallet.
+		walletID := w.ID
+		err = s.withWalletLock(ctx, walletID, func() error {
 			return s.store.InTx(ctx, func(q Queries) error {
 				var err error
 				w, err = s.moveWallet(ctx, q, walletMove{
-					walletID: w.ID, amount: in.Amount, typ: typ, reason: in.Reason,
+					walletID: walletID, amount: in.Amount, typ: typ, reason: in.Reason,
 					counter: AccountIDAdjustments, ledgerKind: "ADJUSTMENT",
 					desc: fmt.Sprintf("adjusted by %s: %s", admin.Name, in.Reason),
 				})

@@ -1,0 +1,256 @@
+package payment_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store"
+	"github.com/pago/pago/store/storetest"
+)
+
+// TestSimStoreConformance keeps the simulation's in-memory store honest:
+// the real store (SQLite always, PostgreSQL when reachable) and the model
+// go through the same seeded sequence of conditional writes — stale and
+// future versions, over-debits, credits past the limit, duplicate history
+// rows, stock, order and payment transitions, idempotency claims — and must
+// answer alike. A change to the SQL of DebitWallet or CreditWallet (a
+// read-modify-write, a dropped condition) fails here even though the
+// simulation itself never runs that SQL.
+func TestSimStoreConformance(t *testing.T) {
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
+			real, err := store.Open(ctx, eng.NewDatabase(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { real.Close() })
+			require.NoError(t, real.Migrate(ctx, slog.New(slog.DiscardHandler)))
+			mem := &memStore{db: newMemDB(newSim(1))}
+			for seed := range uint64(12) {
+				c := &conformance{t: t, ctx: ctx, engine: eng.Name, seed: seed, real: real, mem: mem,
+					rng: rand.New(rand.NewPCG(seed, 7)), prefix: fmt.Sprintf("c%d_", seed)}
+				c.run()
+			}
+		})
+	}
+}
+
+type conformance struct {
+	t         *testing.T
+	ctx       context.Context
+	engine    string
+	seed      uint64
+	real, mem payment.Store
+	rng       *rand.Rand
+	prefix    string
+	n         int // ids made
+	steps     int // answers compared
+}
+
+// same runs op on both stores and fails if they answer differently.
+func (c *conformance) same(what string, op func(q payment.Queries) string) string {
+	c.t.Helper()
+	c.steps++
+	a, b := op(c.real), op(c.mem)
+	if a != b {
+		c.t.Fatalf("seed %d, step %d: %s: the real store (%s) answers %q, the simulation's store %q\n"+
+			"    replay: go test ./payment -run TestSimStoreConformance -v", c.seed, c.steps, what, c.engine, a, b)
+	}
+	return a
+}
+
+func (c *conformance) id(kind string) string {
+	c.n++
+	return fmt.Sprintf("%s_%s%d", kind, c.prefix, c.n)
+}
+
+// answer is a write's result as both stores must give it.
+func answer(ok bool, err error) string { return fmt.Sprintf("%v %s", ok, errClass(err)) }
+
+func errClass(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, payment.ErrNotFound):
+		return "not found"
+	default:
+		return "refused" // a constraint: the wording differs by engine
+	}
+}
+
+func (c *conformance) run() {
+	ctx, rng := c.ctx, c.rng
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	tick := func() time.Time { now = now.Add(time.Second); return now }
+	limit := int64(10_000)
+
+	var users []payment.User
+	for i := range 3 {
+		u := payment.User{ID: c.id("usr"), Name: fmt.Sprintf("%suser%d", c.prefix, i), CreatedAt: tick()}
+		users = append(users, u)
+		c.same("insert user", func(q payment.Queries) string { return errClass(q.InsertUserIfAbsent(ctx, u)) })
+		dup := u
+		dup.ID = c.id("usr")
+		c.same("insert user again", func(q payment.Queries) string {
+			err := q.InsertUserIfAbsent(ctx, dup)
+			got, gerr := q.UserByName(ctx, u.Name)
+			return errClass(err) + " " + errClass(gerr) + " " + fmt.Sprint(got.ID == u.ID)
+		})
+	}
+
+	var wallets []payment.Wallet
+	for _, u := range users {
+		acc := payment.LedgerAccount{ID: c.id("acc"), Kind: payment.AccountWallet, Currency: payment.KRW, CreatedAt: tick()}
+		c.same("insert account", func(q payment.Queries) string { return errClass(q.InsertLedgerAccount(ctx, acc)) })
+		w := payment.Wallet{ID: c.id("wal"), UserID: u.ID, AccountID: acc.ID, Limit: payment.Won(limit), CreatedAt: tick()}
+		c.same("insert wallet", func(q payment.Queries) string { return answer(q.InsertWalletIfAbsent(ctx, w)) })
+		second := w
+		second.ID = c.id("wal")
+		c.same("second wallet for a user", func(q payment.Queries) string { return answer(q.InsertWalletIfAbsent(ctx, second)) })
+		orphan := w
+		orphan.ID, orphan.UserID, orphan.AccountID = c.id("wal"), users[0].ID+"x", "acc_missing"
+		c.same("wallet without account", func(q payment.Queries) string { return answer(q.InsertWalletIfAbsent(ctx, orphan)) })
+		wallets = append(wallets, w)
+	}
+	ltx := payment.LedgerTransaction{ID: c.id("ltx"), Kind: "ADJUSTMENT", Description: "conformance", CreatedAt: tick(),
+		Entries: []payment.LedgerEntry{{ID: c.id("ent"), AccountID: wallets[0].AccountID, Amount: 1}, {ID: c.id("ent"), AccountID: payment.AccountIDAdjustments, Amount: -1}}}
+	c.same("insert ledger transaction", func(q payment.Queries) string { return errClass(q.InsertLedgerTransaction(ctx, ltx)) })
+
+	prd := payment.Product{ID: c.id("prd"), SKU: c.prefix + "sku", Name: "thing", Price: payment.Won(1_000), Stock: 3, UpdatedAt: tick()}
+	c.same("upsert product", func(q payment.Queries) string {
+		p, err := q.UpsertProduct(ctx, prd)
+		return fmt.Sprintf("%s %d %d", errClass(err), p.Stock, p.Supplied)
+	})
+	order := payment.Order{ID: c.id("ord"), UserID: users[0].ID, Kind: payment.OrderPurchase, Name: "thing", Amount: payment.Won(1_000),
+		Items: []payment.OrderItem{{ProductID: prd.ID, Name: "thing", Quantity: 1, UnitPrice: payment.Won(1_000)}}, ExpiresAt: now.Add(time.Hour), CreatedAt: tick()}
+	c.same("insert order", func(q payment.Queries) string { return errClass(q.InsertOrder(ctx, order)) })
+	pay := payment.Payment{ID: c.id("pay"), OrderID: order.ID, Method: payment.MethodCard, Status: payment.PaymentInDoubt, Amount: payment.Won(1_000),
+		PGPaymentKey: c.prefix + "pk", PGIdempotencyKey: "idem", CreatedAt: tick()}
+	c.same("insert payment", func(q payment.Queries) string { return errClass(q.InsertPayment(ctx, pay)) })
+	dupPay := pay
+	dupPay.ID = c.id("pay")
+	c.same("second payment for a PG key", func(q payment.Queries) string { return errClass(q.InsertPayment(ctx, dupPay)) })
+
+	owner := "own_" + c.prefix
+	hash := "h1"
+	claim := func(key, own, h string, lease time.Time) payment.IdempotencyRecord {
+		return payment.IdempotencyRecord{UserID: users[0].ID, Key: key, Operation: "op", RequestHash: h, Owner: own, LeaseUntil: lease, CreatedAt: now}
+	}
+
+	orderStatuses := []payment.OrderStatus{payment.OrderPending, payment.OrderInDoubt, payment.OrderPaid, payment.OrderFailed, payment.OrderCanceled}
+	paymentStatuses := []payment.PaymentStatus{payment.PaymentPending, payment.PaymentInDoubt, payment.PaymentDone, payment.PaymentFailed}
+	walletState := func(id string) func(q payment.Queries) string {
+		return func(q payment.Queries) string {
+			w, err := q.Wallet(ctx, id)
+			return fmt.Sprintf("%s balance %d version %d", errClass(err), w.Balance.Amount, w.Version)
+		}
+	}
+
+	for range 150 {
+		w := wallets[rng.IntN(len(wallets))]
+		cur, err := c.mem.Wallet(ctx, w.ID)
+		require.NoError(c.t, err)
+		version := []int64{cur.Version, cur.Version, cur.Version - 1, cur.Version + 1, 0}[rng.IntN(5)]
+		bal, room := cur.Balance.Amount, limit-cur.Balance.Amount
+		switch op := rng.IntN(10); op {
+		case 0, 1, 2:
+			amount := []int64{bal, bal + 1, 1 + rng.Int64N(max(bal, 1)), 1 + rng.Int64N(2*limit), 1}[rng.IntN(5)]
+			c.same(fmt.Sprintf("DebitWallet(version %d of %d, %d of %d)", version, cur.Version, amount, bal), func(q payment.Queries) string {
+				return answer(q.DebitWallet(ctx, w.ID, version, amount, tick()))
+			})
+			c.same("wallet after debit", walletState(w.ID))
+		case 3, 4, 5:
+			amount := []int64{room, room + 1, 1 + rng.Int64N(max(room, 1)), 1 + rng.Int64N(2*limit), 1}[rng.IntN(5)]
+			if amount <= 0 {
+				amount = 1
+			}
+			c.same(fmt.Sprintf("CreditWallet(version %d of %d, %d with room %d)", version, cur.Version, amount, room), func(q payment.Queries) string {
+				return answer(q.CreditWallet(ctx, w.ID, version, amount, tick()))
+			})
+			c.same("wallet after credit", walletState(w.ID))
+		case 6:
+			// A transaction that debits and then fails leaves nothing behind.
+			c.same("debit rolled back", func(q payment.Queries) string {
+				st := q.(payment.Store)
+				err := st.InTx(ctx, func(q payment.Queries) error {
+					if _, err := q.DebitWallet(ctx, w.ID, cur.Version, min(bal, 1), tick()); err != nil {
+						return err
+					}
+					return errors.New("boom")
+				})
+				return fmt.Sprint(err != nil)
+			})
+			c.same("wallet after rollback", walletState(w.ID))
+			seq := []int64{1, 2, cur.Version + 1, 1 + rng.Int64N(3)}[rng.IntN(4)]
+			wtx := payment.WalletTransaction{ID: c.id("wtx"), WalletID: w.ID, Seq: seq, Type: payment.WalletAdjustment, Amount: payment.Won(1),
+				BalanceAfter: payment.Won(1), LedgerTransactionID: ltx.ID, CreatedAt: tick()}
+			c.same(fmt.Sprintf("history row seq %d", seq), func(q payment.Queries) string { return errClass(q.InsertWalletTransaction(ctx, wtx)) })
+		case 7:
+			p, err := c.mem.Product(ctx, prd.ID)
+			require.NoError(c.t, err)
+			qty := []int64{p.Stock, p.Stock + 1, 1}[rng.IntN(3)]
+			if qty <= 0 {
+				qty = 1
+			}
+			c.same(fmt.Sprintf("TakeStock(%d of %d)", qty, p.Stock), func(q payment.Queries) string { return answer(q.TakeStock(ctx, prd.ID, qty, tick())) })
+			if rng.IntN(2) == 0 {
+				c.same("ReturnStock", func(q payment.Queries) string { return errClass(q.ReturnStock(ctx, prd.ID, 1, tick())) })
+			}
+			c.same("stock", func(q payment.Queries) string {
+				p, err := q.Product(ctx, prd.ID)
+				return fmt.Sprintf("%s %d %d", errClass(err), p.Stock, p.Supplied)
+			})
+		case 8:
+			from, to := orderStatuses[rng.IntN(len(orderStatuses))], orderStatuses[rng.IntN(len(orderStatuses))]
+			c.same(fmt.Sprintf("TransitionOrder(%s→%s)", from, to), func(q payment.Queries) string {
+				return answer(q.TransitionOrder(ctx, order.ID, from, to, tick()))
+			})
+			at := []time.Time{order.ExpiresAt.Add(-time.Second), order.ExpiresAt, order.ExpiresAt.Add(time.Second)}[rng.IntN(3)]
+			c.same("ExpireOrder", func(q payment.Queries) string { return answer(q.ExpireOrder(ctx, order.ID, at)) })
+			c.same("order status", func(q payment.Queries) string {
+				o, err := q.Order(ctx, order.ID)
+				return errClass(err) + " " + string(o.Status)
+			})
+			pf, pt := paymentStatuses[rng.IntN(len(paymentStatuses))], paymentStatuses[rng.IntN(len(paymentStatuses))]
+			c.same(fmt.Sprintf("TransitionPayment(%s→%s)", pf, pt), func(q payment.Queries) string {
+				return answer(q.TransitionPayment(ctx, pay.ID, pf, pt, nil, tick()))
+			})
+			c.same("payment", func(q payment.Queries) string {
+				p, err := q.PaymentByPGKey(ctx, pay.PGPaymentKey)
+				return fmt.Sprintf("%s %s %d", errClass(err), p.Status, p.Version)
+			})
+		case 9:
+			key := fmt.Sprintf("k%d", rng.IntN(3))
+			lease := now.Add(time.Duration(rng.IntN(3)-1) * time.Minute)
+			who := []string{owner, owner + "2"}[rng.IntN(2)]
+			h := []string{hash, "h2"}[rng.IntN(2)]
+			switch rng.IntN(4) {
+			case 0:
+				c.same("ClaimIdempotencyKey", func(q payment.Queries) string { return answer(q.ClaimIdempotencyKey(ctx, claim(key, who, h, lease))) })
+			case 1:
+				c.same("TakeOverIdempotencyKey", func(q payment.Queries) string {
+					return answer(q.TakeOverIdempotencyKey(ctx, claim(key, who, h, now.Add(time.Hour)), now))
+				})
+			case 2:
+				c.same("CompleteIdempotencyKey", func(q payment.Queries) string {
+					return answer(q.CompleteIdempotencyKey(ctx, users[0].ID, key, who, []byte(`{"result":1}`), tick()))
+				})
+			case 3:
+				c.same("ReleaseIdempotencyKey", func(q payment.Queries) string {
+					return errClass(q.ReleaseIdempotencyKey(ctx, users[0].ID, key, who))
+				})
+			}
+			c.same("idempotency key", func(q payment.Queries) string {
+				r, err := q.IdempotencyKey(ctx, users[0].ID, key)
+				return fmt.Sprintf("%s %s %s %s %s", errClass(err), r.Status, r.Owner, r.RequestHash, r.Response)
+			})
+		}
+	}
+}

@@ -1,0 +1,1051 @@
+package payment_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/pago/pago/payment"
+)
+
+// memDB is an in-memory model of pago's database with PostgreSQL's READ
+// COMMITTED semantics, the most permissive isolation pago runs under:
+//   - every statement is a yield point, so transactions interleave;
+//   - a statement sees the latest committed rows plus its own transaction's
+//     writes, never another transaction's uncommitted ones;
+//   - an UPDATE or DELETE whose WHERE matches a row another open
+//     transaction has written waits for that transaction to end, then
+//     re-evaluates its WHERE on the row as committed (PostgreSQL's
+//     EvalPlanQual); a row that does not match is skipped without waiting;
+//   - an INSERT that collides with another transaction's uncommitted key
+//     waits for it, then fails (or, ON CONFLICT DO NOTHING, does nothing);
+//   - a wait that would close a cycle fails with a deadlock error, and any
+//     error aborts the transaction, as PostgreSQL does.
+//
+// Rows live under string keys ("wal/<id>"); unique indexes are rows too
+// ("wal_user/<user id>" holds the wallet id), so a unique violation and the
+// wait on an uncommitted duplicate fall out of the row rules. lists are
+// append-only secondary indexes whose entries are filtered by visibility.
+type memDB struct {
+	s     *sim
+	rows  map[string]any
+	locks map[string]*memTx
+	lists map[string][]string
+	open  map[*actor]*memTx // per actor: SQLite has one connection
+	jobs  []*simJob
+	// refused collects writes the schema's last line of defence refused
+	// (balance and stock CHECKs, the history's unique (wallet_id, seq)):
+	// any of them means a conditional update let through what it should
+	// not have.
+	refused []string
+}
+
+// memTx is one transaction's private state.
+type memTx struct {
+	writes   map[string]any
+	jobs     []*simJob
+	waitsFor *memTx
+	aborted  error
+	done     bool
+}
+
+// tombstone marks a deleted row in a write set.
+type tombstone struct{}
+
+// dbError is an error raised by the database (constraint, deadlock): it
+// aborts the transaction it happens in.
+type dbError struct{ msg string }
+
+func (e *dbError) Error() string { return e.msg }
+
+func newMemDB(s *sim) *memDB {
+	db := &memDB{s: s, rows: map[string]any{}, locks: map[string]*memTx{}, lists: map[string][]string{}, open: map[*actor]*memTx{}}
+	for _, a := range []struct {
+		id   string
+		kind payment.AccountKind
+	}{
+		{payment.AccountIDPGClearing, payment.AccountPGClearing}, {payment.AccountIDRevenue, payment.AccountRevenue},
+		{payment.AccountIDAdjustments, payment.AccountAdjustments}, {payment.AccountIDRefunds, payment.AccountRefunds},
+	} {
+		db.rows["acc/"+a.id] = payment.LedgerAccount{ID: a.id, Kind: a.kind, Currency: payment.KRW, CreatedAt: simEpoch}
+	}
+	return db
+}
+
+func (db *memDB) begin() *memTx { return &memTx{writes: map[string]any{}} }
+
+func (db *memDB) commit(tx *memTx) {
+	for k, v := range tx.writes {
+		if _, ok := v.(tombstone); ok {
+			delete(db.rows, k)
+		} else {
+			db.rows[k] = v
+		}
+		delete(db.locks, k)
+	}
+	for _, j := range tx.jobs {
+		db.addJob(j)
+	}
+	tx.done = true
+}
+
+func (db *memDB) rollback(tx *memTx) {
+	for k := range tx.writes {
+		delete(db.locks, k)
+	}
+	tx.done = true
+}
+
+// get reads key as tx sees it (tx may be nil: committed only).
+func (db *memDB) get(tx *memTx, key string) (any, bool) {
+	if tx != nil {
+		if v, ok := tx.writes[key]; ok {
+			if _, dead := v.(tombstone); dead {
+				return nil, false
+			}
+			return v, true
+		}
+	}
+	v, ok := db.rows[key]
+	return v, ok
+}
+
+// waitFor blocks tx until holder ends, or fails if that would deadlock.
+func (db *memDB) waitFor(tx, holder *memTx, key string) error {
+	for h := holder; h != nil; h = h.waitsFor {
+		if h == tx {
+			db.s.count("db: deadlock")
+			return &dbError{"deadlock detected (waiting for " + key + ")"}
+		}
+	}
+	db.s.count("db: row lock wait")
+	tx.waitsFor = holder
+	db.s.wait("row lock "+key, func() bool { return holder.done }, time.Time{})
+	tx.waitsFor = nil
+	return nil
+}
+
+// update applies fn to key's row if where holds, waiting on a concurrent
+// writer as PostgreSQL does. fn may refuse with a dbError (a CHECK).
+func (db *memDB) update(tx *memTx, key string, where func(any) bool, fn func(any) (any, error)) (bool, error) {
+	for {
+		if v, ok := tx.writes[key]; ok {
+			if _, dead := v.(tombstone); dead || !where(v) {
+				return false, nil
+			}
+			nv, err := fn(v)
+			if err != nil {
+				return false, err
+			}
+			tx.writes[key] = nv
+			return true, nil
+		}
+		cur, ok := db.rows[key]
+		if !ok || !where(cur) {
+			return false, nil
+		}
+		if h := db.locks[key]; h != nil && h != tx {
+			if err := db.waitFor(tx, h, key); err != nil {
+				return false, err
+			}
+			continue // re-evaluate on the row as the other left it
+		}
+		nv, err := fn(cur)
+		if err != nil {
+			return false, err
+		}
+		db.locks[key] = tx
+		tx.writes[key] = nv
+		return true, nil
+	}
+}
+
+// insert adds key; a duplicate is a unique violation, or nothing at all
+// with doNothing (ON CONFLICT DO NOTHING).
+func (db *memDB) insert(tx *memTx, key, constraint string, v any, doNothing bool) (bool, error) {
+	for {
+		if _, ok := db.get(tx, key); ok {
+			if doNothing {
+				return false, nil
+			}
+			return false, &dbError{"duplicate key value violates unique constraint " + constraint + " (" + key + ")"}
+		}
+		if h := db.locks[key]; h != nil && h != tx {
+			if err := db.waitFor(tx, h, key); err != nil {
+				return false, err
+			}
+			continue
+		}
+		db.locks[key] = tx
+		tx.writes[key] = v
+		return true, nil
+	}
+}
+
+// appendList records key under list; readers filter by visibility.
+func (db *memDB) appendList(list, key string) { db.lists[list] = append(db.lists[list], key) }
+
+// visible returns list's rows that tx sees, in insertion order.
+func visible[T any](db *memDB, tx *memTx, list string) []T {
+	var out []T
+	for _, k := range db.lists[list] {
+		if v, ok := db.get(tx, k); ok {
+			out = append(out, v.(T))
+		}
+	}
+	return out
+}
+
+func getRow[T any](db *memDB, tx *memTx, key string) (T, bool) {
+	v, ok := db.get(tx, key)
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return v.(T), true
+}
+
+// memStore implements payment.Store (tx nil) and the Queries of one
+// transaction (tx set).
+type memStore struct {
+	db *memDB
+	tx *memTx
+}
+
+var _ payment.Store = (*memStore)(nil)
+
+// exec runs one statement: in st's transaction, or in its own.
+func (st *memStore) exec(label string, fn func(tx *memTx) error) error {
+	db := st.db
+	db.s.yield(label)
+	if st.tx != nil {
+		if st.tx.done {
+			return errors.New(label + ": transaction already ended")
+		}
+		if st.tx.aborted != nil {
+			return fmt.Errorf("%s: current transaction is aborted, commands ignored until end of transaction block (after %w)", label, st.tx.aborted)
+		}
+		err := fn(st.tx)
+		var de *dbError
+		if errors.As(err, &de) {
+			st.tx.aborted = err
+		}
+		return err
+	}
+	db.outsideTx(label)
+	tx := db.begin()
+	if a := db.s.cur; a != nil {
+		db.open[a] = tx // a crash mid-statement rolls it back
+		defer delete(db.open, a)
+	}
+	if err := fn(tx); err != nil {
+		db.rollback(tx)
+		return err
+	}
+	db.commit(tx)
+	return nil
+}
+
+// outsideTx flags a statement run outside the transaction the same actor
+// has open: on SQLite's single connection that waits for itself forever.
+func (db *memDB) outsideTx(label string) {
+	if a := db.s.cur; a != nil {
+		if open := db.open[a]; open != nil && !open.done {
+			db.s.failf("%s: %s ran outside the transaction it has open (deadlocks SQLite's single connection)", a.name, label)
+		}
+	}
+}
+
+// InTx implements payment.Store.
+func (st *memStore) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	db := st.db
+	if st.tx != nil {
+		return fn(st) // as store.Store: join the open transaction
+	}
+	db.s.yield("store.Begin")
+	db.outsideTx("InTx")
+	tx := db.begin()
+	a := db.s.cur
+	if a != nil {
+		db.open[a] = tx // until it ends; a crash leaves it for crashed()
+	}
+	err := fn(&memStore{db: db, tx: tx})
+	if err != nil {
+		db.s.yield("store.Rollback")
+		db.rollback(tx)
+	} else {
+		db.s.yield("store.Commit")
+		if tx.aborted != nil {
+			db.rollback(tx)
+			err = fmt.Errorf("commit: transaction was aborted: %w", tx.aborted)
+		} else {
+			db.commit(tx)
+		}
+	}
+	if a != nil {
+		delete(db.open, a)
+	}
+	return err
+}
+
+// crashed is the database noticing a's connection drop: its open
+// transaction rolls back.
+func (db *memDB) crashed(a *actor) {
+	if tx := db.open[a]; tx != nil {
+		if !tx.done {
+			db.rollback(tx)
+		}
+		delete(db.open, a)
+	}
+}
+
+// Ping implements payment.Store.
+func (st *memStore) Ping(context.Context) error { return nil }
+
+var errNotSimulated = errors.New("not simulated")
+
+// refuse records a write the schema refused and returns its error.
+func (db *memDB) refuse(format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	db.refused = append(db.refused, msg)
+	return &dbError{msg}
+}
+
+func notFound(what string) error {
+	return &payment.Error{Code: payment.CodeNotFound, Message: what + " not found"}
+}
+
+// Users.
+
+// InsertUserIfAbsent implements payment.UserQueries.
+func (st *memStore) InsertUserIfAbsent(_ context.Context, u payment.User) error {
+	return st.exec("store.InsertUserIfAbsent", func(tx *memTx) error {
+		ok, err := st.db.insert(tx, "usr_name/"+u.Name, "users_name_key", u.ID, true)
+		if err != nil || !ok {
+			return err
+		}
+		_, err = st.db.insert(tx, "usr/"+u.ID, "users_pkey", u, false)
+		return err
+	})
+}
+
+// UserByName implements payment.UserQueries.
+func (st *memStore) UserByName(_ context.Context, name string) (payment.User, error) {
+	var u payment.User
+	err := st.exec("store.UserByName", func(tx *memTx) error {
+		id, ok := getRow[string](st.db, tx, "usr_name/"+name)
+		if ok {
+			u, ok = getRow[payment.User](st.db, tx, "usr/"+id)
+		}
+		if !ok {
+			return notFound("user")
+		}
+		return nil
+	})
+	return u, err
+}
+
+// User implements payment.UserQueries.
+func (st *memStore) User(_ context.Context, id string) (payment.User, error) {
+	var u payment.User
+	err := st.exec("store.User", func(tx *memTx) error {
+		var ok bool
+		if u, ok = getRow[payment.User](st.db, tx, "usr/"+id); !ok {
+			return notFound("user")
+		}
+		return nil
+	})
+	return u, err
+}
+
+// Idempotency keys.
+
+func idemKey(userID, key string) string { return "idem/" + userID + "\x00" + key }
+
+// ClaimIdempotencyKey implements payment.IdempotencyQueries.
+func (st *memStore) ClaimIdempotencyKey(_ context.Context, r payment.IdempotencyRecord) (bool, error) {
+	var ok bool
+	err := st.exec("store.ClaimIdempotencyKey", func(tx *memTx) error {
+		if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
+			return &dbError{"insert on idempotency_keys violates foreign key to users: " + r.UserID}
+		}
+		r.Status, r.Response = payment.IdemRunning, nil
+		var err error
+		ok, err = st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
+		return err
+	})
+	return ok, err
+}
+
+// IdempotencyKey implements payment.IdempotencyQueries.
+func (st *memStore) IdempotencyKey(_ context.Context, userID, key string) (payment.IdempotencyRecord, error) {
+	var r payment.IdempotencyRecord
+	err := st.exec("store.IdempotencyKey", func(tx *memTx) error {
+		var ok bool
+		if r, ok = getRow[payment.IdempotencyRecord](st.db, tx, idemKey(userID, key)); !ok {
+			return notFound("idempotency key")
+		}
+		return nil
+	})
+	return r, err
+}
+
+// TakeOverIdempotencyKey implements payment.IdempotencyQueries.
+func (st *memStore) TakeOverIdempotencyKey(_ context.Context, r payment.IdempotencyRecord, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.TakeOverIdempotencyKey", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, idemKey(r.UserID, r.Key), func(v any) bool {
+			c := v.(payment.IdempotencyRecord)
+			return c.Status == payment.IdemRunning && c.LeaseUntil.Before(now) && c.RequestHash == r.RequestHash
+		}, func(v any) (any, error) {
+			c := v.(payment.IdempotencyRecord)
+			c.Owner, c.LeaseUntil = r.Owner, r.LeaseUntil
+			st.db.s.count("idempotency: lapsed claim taken over")
+			return c, nil
+		})
+		return err
+	})
+	return ok, err
+}
+
+// CompleteIdempotencyKey implements payment.IdempotencyQueries.
+func (st *memStore) CompleteIdempotencyKey(_ context.Context, userID, key, owner string, response []byte, _ time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.CompleteIdempotencyKey", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, idemKey(userID, key), func(v any) bool {
+			c := v.(payment.IdempotencyRecord)
+			return c.Status == payment.IdemRunning && c.Owner == owner
+		}, func(v any) (any, error) {
+			c := v.(payment.IdempotencyRecord)
+			c.Status, c.Response = payment.IdemDone, slices.Clone(response)
+			return c, nil
+		})
+		return err
+	})
+	return ok, err
+}
+
+// ReleaseIdempotencyKey implements payment.IdempotencyQueries.
+func (st *memStore) ReleaseIdempotencyKey(_ context.Context, userID, key, owner string) error {
+	return st.exec("store.ReleaseIdempotencyKey", func(tx *memTx) error {
+		_, err := st.db.update(tx, idemKey(userID, key), func(v any) bool {
+			c := v.(payment.IdempotencyRecord)
+			return c.Status == payment.IdemRunning && c.Owner == owner
+		}, func(any) (any, error) { return tombstone{}, nil })
+		return err
+	})
+}
+
+// PruneIdempotencyKeys implements payment.IdempotencyQueries.
+func (st *memStore) PruneIdempotencyKeys(context.Context, time.Time) (int64, error) {
+	return 0, errNotSimulated
+}
+
+// Wallets and the ledger.
+
+// InsertLedgerAccount implements payment.WalletQueries.
+func (st *memStore) InsertLedgerAccount(_ context.Context, a payment.LedgerAccount) error {
+	return st.exec("store.InsertLedgerAccount", func(tx *memTx) error {
+		_, err := st.db.insert(tx, "acc/"+a.ID, "ledger_accounts_pkey", a, false)
+		return err
+	})
+}
+
+// InsertWalletIfAbsent implements payment.WalletQueries.
+func (st *memStore) InsertWalletIfAbsent(_ context.Context, w payment.Wallet) (bool, error) {
+	var ok bool
+	err := st.exec("store.InsertWalletIfAbsent", func(tx *memTx) error {
+		if _, exists := st.db.get(tx, "acc/"+w.AccountID); !exists {
+			return &dbError{"insert on wallets violates foreign key to ledger_accounts: " + w.AccountID}
+		}
+		var err error
+		if ok, err = st.db.insert(tx, "wal_user/"+w.UserID, "wallets_user_key", w.ID, true); err != nil || !ok {
+			return err
+		}
+		w.Balance = payment.Money{Amount: 0, Currency: w.Limit.Currency}
+		w.Version, w.UpdatedAt = 0, w.CreatedAt
+		if _, err = st.db.insert(tx, "wal/"+w.ID, "wallets_pkey", w, false); err != nil {
+			return err
+		}
+		st.db.appendList("wallets", "wal/"+w.ID)
+		return nil
+	})
+	return ok, err
+}
+
+// WalletByUser implements payment.WalletQueries.
+func (st *memStore) WalletByUser(_ context.Context, userID string) (payment.Wallet, error) {
+	var w payment.Wallet
+	err := st.exec("store.WalletByUser", func(tx *memTx) error {
+		id, ok := getRow[string](st.db, tx, "wal_user/"+userID)
+		if ok {
+			w, ok = getRow[payment.Wallet](st.db, tx, "wal/"+id)
+		}
+		if !ok {
+			return notFound("wallet")
+		}
+		return nil
+	})
+	return w, err
+}
+
+// Wallet implements payment.WalletQueries.
+func (st *memStore) Wallet(_ context.Context, id string) (payment.Wallet, error) {
+	var w payment.Wallet
+	err := st.exec("store.Wallet", func(tx *memTx) error {
+		var ok bool
+		if w, ok = getRow[payment.Wallet](st.db, tx, "wal/"+id); !ok {
+			return notFound("wallet")
+		}
+		return nil
+	})
+	return w, err
+}
+
+// DebitWallet implements payment.WalletQueries as sqlc/queries/wallets.sql:
+// WHERE id = $id AND version = $version AND balance >= $amount.
+func (st *memStore) DebitWallet(_ context.Context, id string, version, amount int64, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.DebitWallet", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "wal/"+id, func(v any) bool {
+			w := v.(payment.Wallet)
+			return w.Version == version && w.Balance.Amount >= amount
+		}, func(v any) (any, error) {
+			w := v.(payment.Wallet)
+			w.Balance.Amount -= amount
+			w.Version++
+			w.UpdatedAt = now
+			return w, st.db.checkWallet(w)
+		})
+		return err
+	})
+	return ok, err
+}
+
+// CreditWallet implements payment.WalletQueries as sqlc/queries/wallets.sql:
+// WHERE id = $id AND version = $version AND balance + $amount <= balance_limit.
+func (st *memStore) CreditWallet(_ context.Context, id string, version, amount int64, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.CreditWallet", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "wal/"+id, func(v any) bool {
+			w := v.(payment.Wallet)
+			return w.Version == version && w.Balance.Amount+amount <= w.Limit.Amount
+		}, func(v any) (any, error) {
+			w := v.(payment.Wallet)
+			w.Balance.Amount += amount
+			w.Version++
+			w.UpdatedAt = now
+			return w, st.db.checkWallet(w)
+		})
+		return err
+	})
+	return ok, err
+}
+
+// checkWallet is the wallets table's CHECK (balance >= 0).
+func (db *memDB) checkWallet(w payment.Wallet) error {
+	if w.Balance.Amount < 0 {
+		return db.refuse("new row for wallets violates check constraint wallets_balance_check: wallet %s balance %d", w.ID, w.Balance.Amount)
+	}
+	return nil
+}
+
+// InsertWalletTransaction implements payment.WalletQueries.
+func (st *memStore) InsertWalletTransaction(_ context.Context, t payment.WalletTransaction) error {
+	return st.exec("store.InsertWalletTransaction", func(tx *memTx) error {
+		if _, ok := st.db.get(tx, "wal/"+t.WalletID); !ok {
+			return &dbError{"insert on wallet_transactions violates foreign key to wallets: " + t.WalletID}
+		}
+		if _, ok := st.db.get(tx, "ltx/"+t.LedgerTransactionID); !ok {
+			return &dbError{"insert on wallet_transactions violates foreign key to ledger_transactions: " + t.LedgerTransactionID}
+		}
+		seqKey := "wtx_seq/" + t.WalletID + "/" + strconv.FormatInt(t.Seq, 10)
+		if _, err := st.db.insert(tx, seqKey, "wallet_transactions_seq_key", t.ID, false); err != nil {
+			st.db.refused = append(st.db.refused, err.Error())
+			return err
+		}
+		if _, err := st.db.insert(tx, "wtx/"+t.ID, "wallet_transactions_pkey", t, false); err != nil {
+			return err
+		}
+		st.db.appendList("wtx/"+t.WalletID, "wtx/"+t.ID)
+		return nil
+	})
+}
+
+// WalletTransactions implements payment.WalletQueries.
+func (st *memStore) WalletTransactions(_ context.Context, walletID string, beforeSeq int64, limit int) ([]payment.WalletTransaction, error) {
+	var out []payment.WalletTransaction
+	err := st.exec("store.WalletTransactions", func(tx *memTx) error {
+		for _, t := range visible[payment.WalletTransaction](st.db, tx, "wtx/"+walletID) {
+			if t.Seq < beforeSeq {
+				out = append(out, t)
+			}
+		}
+		slices.SortFunc(out, func(a, b payment.WalletTransaction) int { return cmp.Compare(b.Seq, a.Seq) })
+		out = out[:min(len(out), limit)]
+		return nil
+	})
+	return out, err
+}
+
+// InsertLedgerTransaction implements payment.WalletQueries.
+func (st *memStore) InsertLedgerTransaction(_ context.Context, t payment.LedgerTransaction) error {
+	return st.exec("store.InsertLedgerTransaction", func(tx *memTx) error {
+		for _, e := range t.Entries {
+			if e.Amount == 0 {
+				return &dbError{"new row for ledger_entries violates check constraint (amount <> 0)"}
+			}
+			if _, ok := st.db.get(tx, "acc/"+e.AccountID); !ok {
+				return &dbError{"insert on ledger_entries violates foreign key to ledger_accounts: " + e.AccountID}
+			}
+		}
+		t.Entries = slices.Clone(t.Entries)
+		if _, err := st.db.insert(tx, "ltx/"+t.ID, "ledger_transactions_pkey", t, false); err != nil {
+			return err
+		}
+		st.db.appendList("ledger", "ltx/"+t.ID)
+		return nil
+	})
+}
+
+// Products, orders and payments.
+
+// UpsertProduct implements payment.OrderQueries.
+func (st *memStore) UpsertProduct(_ context.Context, p payment.Product) (payment.Product, error) {
+	var out payment.Product
+	err := st.exec("store.UpsertProduct", func(tx *memTx) error {
+		if id, ok := getRow[string](st.db, tx, "prd_sku/"+p.SKU); ok {
+			_, err := st.db.update(tx, "prd/"+id, func(any) bool { return true }, func(v any) (any, error) {
+				c := v.(payment.Product)
+				c.Name, c.Price, c.Supplied, c.Stock, c.UpdatedAt = p.Name, p.Price, c.Supplied+p.Stock-c.Stock, p.Stock, p.UpdatedAt
+				out = c
+				return c, nil
+			})
+			return err
+		}
+		if _, err := st.db.insert(tx, "prd_sku/"+p.SKU, "products_sku_key", p.ID, false); err != nil {
+			return err
+		}
+		p.Supplied, p.CreatedAt = p.Stock, p.UpdatedAt
+		if _, err := st.db.insert(tx, "prd/"+p.ID, "products_pkey", p, false); err != nil {
+			return err
+		}
+		st.db.appendList("products", "prd/"+p.ID)
+		out = p
+		return nil
+	})
+	return out, err
+}
+
+// Products implements payment.OrderQueries.
+func (st *memStore) Products(context.Context) ([]payment.Product, error) {
+	var out []payment.Product
+	err := st.exec("store.Products", func(tx *memTx) error {
+		out = visible[payment.Product](st.db, tx, "products")
+		slices.SortFunc(out, func(a, b payment.Product) int { return cmp.Compare(a.SKU, b.SKU) })
+		return nil
+	})
+	return out, err
+}
+
+// Product implements payment.OrderQueries.
+func (st *memStore) Product(_ context.Context, id string) (payment.Product, error) {
+	var p payment.Product
+	err := st.exec("store.Product", func(tx *memTx) error {
+		var ok bool
+		if p, ok = getRow[payment.Product](st.db, tx, "prd/"+id); !ok {
+			return notFound("product")
+		}
+		return nil
+	})
+	return p, err
+}
+
+// TakeStock implements payment.OrderQueries: WHERE id = $id AND stock >= $quantity.
+func (st *memStore) TakeStock(_ context.Context, productID string, quantity int64, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.TakeStock", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "prd/"+productID, func(v any) bool {
+			return v.(payment.Product).Stock >= quantity
+		}, func(v any) (any, error) {
+			p := v.(payment.Product)
+			p.Stock -= quantity
+			p.UpdatedAt = now
+			return p, st.db.checkStock(p)
+		})
+		return err
+	})
+	return ok, err
+}
+
+// ReturnStock implements payment.OrderQueries.
+func (st *memStore) ReturnStock(_ context.Context, productID string, quantity int64, now time.Time) error {
+	return st.exec("store.ReturnStock", func(tx *memTx) error {
+		_, err := st.db.update(tx, "prd/"+productID, func(any) bool { return true }, func(v any) (any, error) {
+			p := v.(payment.Product)
+			p.Stock += quantity
+			p.UpdatedAt = now
+			return p, st.db.checkStock(p)
+		})
+		return err
+	})
+}
+
+func (db *memDB) checkStock(p payment.Product) error {
+	if p.Stock < 0 {
+		return db.refuse("new row for products violates check constraint (stock >= 0): product %s stock %d", p.ID, p.Stock)
+	}
+	return nil
+}
+
+// InsertOrder implements payment.OrderQueries.
+func (st *memStore) InsertOrder(_ context.Context, o payment.Order) error {
+	return st.exec("store.InsertOrder", func(tx *memTx) error {
+		if o.Amount.Amount <= 0 {
+			return &dbError{"new row for orders violates check constraint (amount > 0)"}
+		}
+		for _, it := range o.Items {
+			if _, ok := st.db.get(tx, "prd/"+it.ProductID); !ok {
+				return &dbError{"insert on order_items violates foreign key to products: " + it.ProductID}
+			}
+		}
+		o.Status, o.RefundedAmount, o.UpdatedAt = payment.OrderPending, payment.Money{Amount: 0, Currency: o.Amount.Currency}, o.CreatedAt
+		o.Items = slices.Clone(o.Items)
+		slices.SortFunc(o.Items, func(a, b payment.OrderItem) int { return cmp.Compare(a.ProductID, b.ProductID) })
+		if _, err := st.db.insert(tx, "ord/"+o.ID, "orders_pkey", o, false); err != nil {
+			return err
+		}
+		st.db.appendList("orders", "ord/"+o.ID)
+		return nil
+	})
+}
+
+// Order implements payment.OrderQueries.
+func (st *memStore) Order(_ context.Context, id string) (payment.Order, error) {
+	var o payment.Order
+	err := st.exec("store.Order", func(tx *memTx) error {
+		var ok bool
+		if o, ok = getRow[payment.Order](st.db, tx, "ord/"+id); !ok {
+			return notFound("order")
+		}
+		o.Items = slices.Clone(o.Items)
+		return nil
+	})
+	return o, err
+}
+
+// Orders implements payment.OrderQueries.
+func (st *memStore) Orders(context.Context, string, payment.OrderStatus, string, int) ([]payment.Order, error) {
+	return nil, errNotSimulated
+}
+
+// TransitionOrder implements payment.OrderQueries: WHERE id = $id AND status = $from.
+func (st *memStore) TransitionOrder(_ context.Context, id string, from, to payment.OrderStatus, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.TransitionOrder", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "ord/"+id, func(v any) bool { return v.(payment.Order).Status == from }, func(v any) (any, error) {
+			o := v.(payment.Order)
+			o.Status, o.UpdatedAt = to, now
+			return o, nil
+		})
+		return err
+	})
+	return ok, err
+}
+
+// ExpireOrder implements payment.OrderQueries: WHERE status = 'PENDING' AND expires_at <= $now.
+func (st *memStore) ExpireOrder(_ context.Context, id string, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.ExpireOrder", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "ord/"+id, func(v any) bool {
+			o := v.(payment.Order)
+			return o.Status == payment.OrderPending && !o.ExpiresAt.After(now)
+		}, func(v any) (any, error) {
+			o := v.(payment.Order)
+			o.Status, o.UpdatedAt = payment.OrderExpired, now
+			return o, nil
+		})
+		return err
+	})
+	return ok, err
+}
+
+// InsertPayment implements payment.OrderQueries.
+func (st *memStore) InsertPayment(_ context.Context, p payment.Payment) error {
+	return st.exec("store.InsertPayment", func(tx *memTx) error {
+		if _, ok := st.db.get(tx, "ord/"+p.OrderID); !ok {
+			return &dbError{"insert on payments violates foreign key to orders: " + p.OrderID}
+		}
+		if p.PGPaymentKey != "" {
+			if _, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, false); err != nil {
+				return err
+			}
+		}
+		p.RefundedAmount, p.Version, p.UpdatedAt = payment.Money{Amount: 0, Currency: p.Amount.Currency}, 0, p.CreatedAt
+		if _, err := st.db.insert(tx, "pay/"+p.ID, "payments_pkey", p, false); err != nil {
+			return err
+		}
+		st.db.appendList("payments", "pay/"+p.ID)
+		st.db.appendList("pay/"+p.OrderID, "pay/"+p.ID)
+		return nil
+	})
+}
+
+// Payment implements payment.OrderQueries.
+func (st *memStore) Payment(_ context.Context, id string) (payment.Payment, error) {
+	var p payment.Payment
+	err := st.exec("store.Payment", func(tx *memTx) error {
+		var ok bool
+		if p, ok = getRow[payment.Payment](st.db, tx, "pay/"+id); !ok {
+			return notFound("payment")
+		}
+		return nil
+	})
+	return p, err
+}
+
+// PaymentsByOrder implements payment.OrderQueries.
+func (st *memStore) PaymentsByOrder(_ context.Context, orderID string) ([]payment.Payment, error) {
+	var out []payment.Payment
+	err := st.exec("store.PaymentsByOrder", func(tx *memTx) error {
+		out = visible[payment.Payment](st.db, tx, "pay/"+orderID)
+		slices.SortStableFunc(out, func(a, b payment.Payment) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		return nil
+	})
+	return out, err
+}
+
+// InsertPaymentEvent implements payment.OrderQueries.
+func (st *memStore) InsertPaymentEvent(_ context.Context, e payment.PaymentEvent) error {
+	return st.exec("store.InsertPaymentEvent", func(tx *memTx) error {
+		if _, ok := st.db.get(tx, "pay/"+e.PaymentID); !ok {
+			return &dbError{"insert on payment_events violates foreign key to payments: " + e.PaymentID}
+		}
+		if _, err := st.db.insert(tx, "pev/"+e.ID, "payment_events_pkey", e, false); err != nil {
+			return err
+		}
+		st.db.appendList("pev/"+e.PaymentID, "pev/"+e.ID)
+		return nil
+	})
+}
+
+// PaymentEvents implements payment.OrderQueries: ORDER BY id, which is
+// creation time because ids start with it (ties keep insertion order).
+func (st *memStore) PaymentEvents(_ context.Context, paymentID string) ([]payment.PaymentEvent, error) {
+	var out []payment.PaymentEvent
+	err := st.exec("store.PaymentEvents", func(tx *memTx) error {
+		out = visible[payment.PaymentEvent](st.db, tx, "pev/"+paymentID)
+		slices.SortStableFunc(out, func(a, b payment.PaymentEvent) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		return nil
+	})
+	return out, err
+}
+
+// PaymentByPGKey implements payment.OrderQueries.
+func (st *memStore) PaymentByPGKey(_ context.Context, paymentKey string) (payment.Payment, error) {
+	var p payment.Payment
+	err := st.exec("store.PaymentByPGKey", func(tx *memTx) error {
+		id, ok := getRow[string](st.db, tx, "pay_pgkey/"+paymentKey)
+		if ok {
+			p, ok = getRow[payment.Payment](st.db, tx, "pay/"+id)
+		}
+		if !ok {
+			return notFound("payment")
+		}
+		return nil
+	})
+	return p, err
+}
+
+// TransitionPayment implements payment.OrderQueries: WHERE id = $id AND status = $from.
+func (st *memStore) TransitionPayment(_ context.Context, id string, from, to payment.PaymentStatus, approvedAt *time.Time, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.TransitionPayment", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "pay/"+id, func(v any) bool { return v.(payment.Payment).Status == from }, func(v any) (any, error) {
+			p := v.(payment.Payment)
+			p.Status, p.UpdatedAt = to, now
+			if approvedAt != nil {
+				at := *approvedAt
+				p.ApprovedAt = &at
+			}
+			p.Version++
+			return p, nil
+		})
+		return err
+	})
+	return ok, err
+}
+
+// PaymentsByStatus implements payment.OrderQueries.
+func (st *memStore) PaymentsByStatus(_ context.Context, status payment.PaymentStatus, before string, limit int) ([]payment.Payment, error) {
+	var out []payment.Payment
+	err := st.exec("store.PaymentsByStatus", func(tx *memTx) error {
+		for _, p := range visible[payment.Payment](st.db, tx, "payments") {
+			if p.Status == status && p.ID < before {
+				out = append(out, p)
+			}
+		}
+		slices.SortFunc(out, func(a, b payment.Payment) int { return cmp.Compare(b.ID, a.ID) })
+		out = out[:min(len(out), limit)]
+		return nil
+	})
+	return out, err
+}
+
+// Jobs: the transactional outbox. A job exists once the transaction that
+// enqueued it commits; the simulation's workers run it.
+
+type jobKind string
+
+const (
+	jobProbe   jobKind = "probe_payment"
+	jobExpire  jobKind = "expire_order"
+	jobWebhook jobKind = "pg_webhook"
+)
+
+type jobState int
+
+const (
+	jobAvailable jobState = iota
+	jobRunning
+	jobCompleted
+	jobDiscarded
+)
+
+type simJob struct {
+	kind     jobKind
+	arg      string // payment id, order id or payment key
+	dedupe   string
+	at       time.Time
+	created  time.Time
+	attempts int
+	max      int
+	state    jobState
+	lastErr  error
+	rerun    bool
+}
+
+func (st *memStore) enqueue(label string, j *simJob) error {
+	return st.exec(label, func(tx *memTx) error {
+		j.created = st.db.s.now
+		tx.jobs = append(tx.jobs, j)
+		return nil
+	})
+}
+
+// addJob makes a committed job visible to workers; a webhook job is unique
+// by its arguments for a day, as River's UniqueOpts in store.EnqueueWebhook.
+func (db *memDB) addJob(j *simJob) {
+	if j.kind == jobWebhook {
+		for _, o := range db.jobs {
+			if o.kind == jobWebhook && o.dedupe == j.dedupe && o.arg == j.arg && j.created.Sub(o.created) < 24*time.Hour {
+				return
+			}
+		}
+	}
+	db.jobs = append(db.jobs, j)
+}
+
+// EnqueueOrderExpiry implements payment.OrderQueries.
+func (st *memStore) EnqueueOrderExpiry(_ context.Context, orderID string, at time.Time) error {
+	return st.enqueue("store.EnqueueOrderExpiry", &simJob{kind: jobExpire, arg: orderID, at: at, max: 10})
+}
+
+// EnqueuePaymentProbe implements payment.OrderQueries.
+func (st *memStore) EnqueuePaymentProbe(_ context.Context, paymentID string, at time.Time) error {
+	return st.enqueue("store.EnqueuePaymentProbe", &simJob{kind: jobProbe, arg: paymentID, at: at, max: 40})
+}
+
+// EnqueueWebhook implements payment.OrderQueries.
+func (st *memStore) EnqueueWebhook(_ context.Context, dedupeKey, paymentKey string) error {
+	return st.enqueue("store.EnqueueWebhook", &simJob{kind: jobWebhook, arg: paymentKey, dedupe: dedupeKey, at: st.db.s.now, max: 20})
+}
+
+// Violations implements payment.Queries with the checks of
+// sqlc/queries/verify.sql, in one read.
+func (st *memStore) Violations(context.Context) ([]payment.Violation, error) {
+	var out []payment.Violation
+	add := func(check, format string, args ...any) {
+		out = append(out, payment.Violation{Check: check, Detail: fmt.Sprintf(format, args...)})
+	}
+	err := st.exec("store.Violations", func(tx *memTx) error {
+		db := st.db
+		perAccount := map[string]int64{}
+		for _, t := range visible[payment.LedgerTransaction](db, tx, "ledger") {
+			var sum int64
+			for _, e := range t.Entries {
+				sum += e.Amount
+				perAccount[e.AccountID] += e.Amount
+			}
+			if sum != 0 {
+				add("ledger_balanced", "ledger transaction %s sums to %d", t.ID, sum)
+			}
+		}
+		for _, w := range visible[payment.Wallet](db, tx, "wallets") {
+			if total := perAccount[w.AccountID]; total != w.Balance.Amount {
+				add("wallet_equals_ledger", "wallet %s balance %d, ledger account sums to %d", w.ID, w.Balance.Amount, total)
+			}
+			var last payment.WalletTransaction
+			for _, t := range visible[payment.WalletTransaction](db, tx, "wtx/"+w.ID) {
+				if t.Seq > last.Seq {
+					last = t
+				}
+			}
+			if last.BalanceAfter.Amount != w.Balance.Amount {
+				add("wallet_equals_history", "wallet %s balance %d, last transaction says %d", w.ID, w.Balance.Amount, last.BalanceAfter.Amount)
+			}
+		}
+		held := map[string]int64{}
+		orders := visible[payment.Order](db, tx, "orders")
+		for _, o := range orders {
+			switch o.Status {
+			case payment.OrderPending, payment.OrderInDoubt, payment.OrderPaid, payment.OrderPartiallyRefunded, payment.OrderRefunded:
+				for _, it := range o.Items {
+					held[it.ProductID] += it.Quantity
+				}
+			}
+		}
+		for _, p := range visible[payment.Product](db, tx, "products") {
+			if p.Stock+held[p.ID] != p.Supplied {
+				add("stock_adds_up", "product %s: stock %d + held %d != supplied %d", p.ID, p.Stock, held[p.ID], p.Supplied)
+			}
+		}
+		for _, o := range orders {
+			var paid int64
+			var done string
+			for _, p := range visible[payment.Payment](db, tx, "pay/"+o.ID) {
+				switch p.Status {
+				case payment.PaymentDone, payment.PaymentPartiallyCanceled, payment.PaymentCanceled:
+					paid += p.Amount.Amount
+				}
+				if p.Status == payment.PaymentDone {
+					done = p.ID
+				}
+			}
+			switch o.Status {
+			case payment.OrderPaid, payment.OrderPartiallyRefunded, payment.OrderRefunded:
+				if paid != o.Amount.Amount {
+					add("paid_orders_paid", "order %s amount %d, completed payments %d", o.ID, o.Amount.Amount, paid)
+				}
+			default:
+				if done != "" {
+					add("unpaid_orders_unpaid", "order %s is %s but payment %s is DONE", o.ID, o.Status, done)
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
