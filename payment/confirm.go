@@ -1,12 +1,15 @@
 package payment
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 )
 
 // ConfirmInput is what the PG's success redirect (or the SPA's widget)
@@ -126,6 +129,16 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 			}
 			return q.EnqueuePaymentProbe(ctx, p.ID, now.Add(s.cfg.ProbeDelay))
 		})
+		var de *Error
+		if err != nil && !retry && !errors.As(err, &de) {
+			// Another confirm of this payment key (under another
+			// idempotency key) may have recorded its payment since the
+			// look-up above: the unique key refused ours. That one's
+			// outcome is the answer; have the client ask again.
+			if _, perr := s.store.PaymentByPGKey(ctx, in.PaymentKey); perr == nil {
+				return ConfirmResult{}, errorf(CodeRequestInProgress, "payment %s is being confirmed by another request; retry shortly", in.PaymentKey)
+			}
+		}
 		if err != nil {
 			return ConfirmResult{}, err
 		}
@@ -272,14 +285,44 @@ func (s *Service) markReconfirm(ctx context.Context, p Payment) (bool, error) {
 		if err != nil || !ok {
 			return err
 		}
-		return s.event(ctx, q, p.ID, PaymentInDoubt, PaymentInDoubt, SourceProbe, "the probe re-sends the confirm to the PG")
+		return s.event(ctx, q, p.ID, PaymentInDoubt, PaymentInDoubt, SourceProbe, reconfirmMark)
 	})
 	return ok, err
 }
 
+// Marks are IN_DOUBT → IN_DOUBT events: decisions recorded, under the
+// payment's row lock, before pago acts on them at the PG.
+const (
+	reconfirmMark    = "the probe re-sends the confirm to the PG"
+	refundMarkPrefix = "REFUND_DECIDED: "
+)
+
 func isReconfirmMark(e PaymentEvent) bool {
-	return e.FromStatus == PaymentInDoubt && e.ToStatus == PaymentInDoubt && e.Source == SourceProbe
+	return e.FromStatus == PaymentInDoubt && e.ToStatus == PaymentInDoubt && e.Source == SourceProbe && e.Detail == reconfirmMark
 }
+
+func isRefundMark(e PaymentEvent) bool {
+	return e.FromStatus == PaymentInDoubt && e.ToStatus == PaymentInDoubt && strings.HasPrefix(e.Detail, refundMarkPrefix)
+}
+
+// refundDecided tells whether pago has decided to refund the payment
+// (refundTopUp). Callers hold the payment's row lock.
+func refundDecided(ctx context.Context, q Queries, paymentID string) (bool, error) {
+	evs, err := q.PaymentEvents(ctx, paymentID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(evs, isRefundMark), nil
+}
+
+var (
+	// errSettledMeanwhile: another source moved the payment or its order
+	// first; re-read rather than retry.
+	errSettledMeanwhile = errors.New("payment settled meanwhile")
+	// errRefundDecided: a top-up's refund was decided; it must not be
+	// credited any more, whatever the PG's answer in hand says.
+	errRefundDecided = errors.New("top-up refund decided")
+)
 
 func (s *Service) event(ctx context.Context, q Queries, paymentID string, from, to PaymentStatus, source, detail string) error {
 	now := s.now().UTC()
@@ -348,7 +391,14 @@ func (s *Service) settle(ctx context.Context, paymentID string, truth GatewayPay
 				return err
 			}
 			if !ok {
-				return ErrConflict // someone settled it meanwhile; re-read and see
+				return errSettledMeanwhile
+			}
+			if target == PaymentDone && o.Kind == OrderWalletTopUp {
+				// The row is locked now: a refund decided before this is
+				// seen, and one decided after finds the payment DONE.
+				if decided, err := refundDecided(ctx, q, p.ID); err != nil || decided {
+					return cmp.Or(err, errRefundDecided)
+				}
 			}
 			detail := "the PG approved the payment"
 			if target == PaymentFailed {
@@ -362,7 +412,7 @@ func (s *Service) settle(ctx context.Context, paymentID string, truth GatewayPay
 			}
 			if target == PaymentFailed {
 				if ok, err := q.TransitionOrder(ctx, o.ID, OrderInDoubt, OrderFailed, now); err != nil || !ok {
-					return orConflict(err)
+					return cmp.Or(err, errSettledMeanwhile)
 				}
 				for _, it := range o.Items {
 					if err := q.ReturnStock(ctx, it.ProductID, it.Quantity, now); err != nil {
@@ -372,7 +422,7 @@ func (s *Service) settle(ctx context.Context, paymentID string, truth GatewayPay
 				return nil
 			}
 			if ok, err := q.TransitionOrder(ctx, o.ID, OrderInDoubt, OrderPaid, now); err != nil || !ok {
-				return orConflict(err)
+				return cmp.Or(err, errSettledMeanwhile)
 			}
 			if o.Kind == OrderWalletTopUp {
 				_, err := s.CreditTopUp(ctx, q, o)
@@ -389,10 +439,10 @@ func (s *Service) settle(ctx context.Context, paymentID string, truth GatewayPay
 	} else {
 		err = apply()
 	}
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, errSettledMeanwhile) || errors.Is(err, ErrConflict) {
 		return s.settleReread(ctx, paymentID)
 	}
-	if errors.Is(err, ErrBalanceLimitExceeded) && o.Kind == OrderWalletTopUp {
+	if (errors.Is(err, ErrBalanceLimitExceeded) || errors.Is(err, errRefundDecided)) && o.Kind == OrderWalletTopUp {
 		// The PG took the money but the wallet cannot hold it (another
 		// top-up landed meanwhile): give it back rather than keep it.
 		return s.refundTopUp(ctx, p, o, source, err)
@@ -409,12 +459,34 @@ func (s *Service) settle(ctx context.Context, paymentID string, truth GatewayPay
 // entries (no money stays with pago). The cancel's Idempotency-Key is
 // derived from the payment, so the probe's retry after a crash between the
 // PG's cancel and pago's write is the same cancel.
+//
+// The decision is recorded first (a mark, under the payment's row lock) and
+// settle honours it: without it, a settle holding an earlier DONE answer
+// could credit the top-up once the wallet had room again, after the PG had
+// refunded the card, and the customer would have the money twice. Once
+// decided, every later settle of the payment refunds too (the same cancel).
 func (s *Service) refundTopUp(ctx context.Context, p Payment, o Order, source string, cause error) (ConfirmResult, error) {
+	err := s.store.InTx(ctx, func(q Queries) error {
+		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentInDoubt, nil, s.now().UTC())
+		if err != nil || !ok {
+			return cmp.Or(err, errSettledMeanwhile)
+		}
+		if decided, err := refundDecided(ctx, q, p.ID); err != nil || decided {
+			return err
+		}
+		return s.event(ctx, q, p.ID, PaymentInDoubt, PaymentInDoubt, source, refundMarkPrefix+cause.Error())
+	})
+	if errors.Is(err, errSettledMeanwhile) {
+		return s.settleReread(ctx, p.ID) // credited by another settle meanwhile: nothing to refund
+	}
+	if err != nil {
+		return ConfirmResult{}, fmt.Errorf("decide refund of top-up %s: %w", p.ID, err)
+	}
 	reason := "wallet limit exceeded: top-up refunded"
 	if _, err := s.cfg.Gateway.Cancel(ctx, p.PGPaymentKey, nil, reason, "pago-refund-"+p.ID); err != nil && !errors.Is(err, ErrGatewayAlreadyCanceled) {
 		return ConfirmResult{}, fmt.Errorf("refund top-up %s: %w", p.ID, err)
 	}
-	err := s.store.InTx(ctx, func(q Queries) error {
+	err = s.store.InTx(ctx, func(q Queries) error {
 		now := s.now().UTC()
 		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentCanceled, nil, now)
 		if err != nil || !ok {

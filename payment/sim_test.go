@@ -36,22 +36,6 @@ var (
 	flagStrict = flag.Bool("sim.strict", false, "fail TestSimulation on the known, not yet fixed issues too")
 )
 
-// Known issues the simulation finds that are reported and not fixed yet.
-// Each is matched narrowly, so it hides nothing else; -sim.strict fails on
-// them.
-const (
-	// knownRefundRace: refundTopUp cancels a top-up at the PG before it
-	// claims the payment, so a concurrent settle (DONE) whose credit fits
-	// by then (the wallet was debited meanwhile) credits the wallet and
-	// marks the order PAID while the PG refunds the card.
-	knownRefundRace = "top-up credited to the wallet and refunded at the PG (refundTopUp races settle)"
-	// knownPGKeyInsert: two confirms of one payment key under different
-	// idempotency keys, the first reverted to PENDING (PG unavailable): the
-	// second inserts a payment for the key again, and the unique index
-	// answers INTERNAL instead of a retryable error.
-	knownPGKeyInsert = "a second confirm of a reverted payment key fails on payments_pg_payment_key_idx (INTERNAL)"
-)
-
 const (
 	// defaultSeeds keeps TestSimulation to about 6 s on two idle cores
 	// (about twice that while the rest of ./... runs beside it).
@@ -673,9 +657,7 @@ func (w *world) call(u payment.User, op, key string, do func() (any, error)) (an
 	if w.s.survive(func() { res, err = do() }) {
 		return nil, errProcessDied
 	}
-	if op == "confirmPayment" && err != nil && strings.Contains(err.Error(), "payments_pg_payment_key_idx") {
-		w.s.knownf(knownPGKeyInsert)
-	} else if err != nil && !allowed(op, err) {
+	if err != nil && !allowed(op, err) {
 		w.s.failf("%s: %s(%s): unexpected error: %v", w.s.cur.name, op, key, err)
 	}
 	id := u.ID + "\x00" + key
@@ -874,26 +856,13 @@ func (w *world) check() {
 			refunds[r.idemKey] = true
 		}
 	}
-	// knownRefundRace, matched exactly: a PAID top-up whose DONE payment
-	// pago itself refunded at the PG.
-	raced := map[string]bool{}
-	for _, p := range visible[payment.Payment](db, nil, "payments") {
-		g := pgByKey[p.PGPaymentKey]
-		o, _ := getRow[payment.Order](db, nil, "ord/"+p.OrderID)
-		if p.Status == payment.PaymentDone && g != nil && g.status == payment.GatewayCanceled &&
-			refunds["pago-refund-"+p.ID] && o.Kind == payment.OrderWalletTopUp && o.Status == payment.OrderPaid {
-			s.knownf(knownRefundRace)
-			raced[p.ID] = true
-			pgHeld += g.amount
-		}
-	}
 	if got := -perAccount[payment.AccountIDPGClearing]; got != pgHeld {
 		s.failf("the PG holds %d for pago, the PG clearing account says %d", pgHeld, got)
 	}
 
 	for _, o := range visible[payment.Order](db, nil, "orders") {
 		s.count(fmt.Sprintf("order: %s ended %s", o.Kind, o.Status))
-		w.checkOrder(o, pgByKey, approvals[o.ID], ledgerKinds[o.ID], walletTx[o.ID], raced)
+		w.checkOrder(o, pgByKey, approvals[o.ID], ledgerKinds[o.ID], walletTx[o.ID])
 	}
 	for _, p := range w.pg.all {
 		if p.status != payment.GatewayDone {
@@ -954,7 +923,7 @@ var legalMoves = map[[2]payment.PaymentStatus]bool{
 // checkOrder: an order is PAID exactly when one payment for it completed
 // (at the PG, once, for a card), nothing is left in doubt, and the ledger
 // and wallet saw its money exactly once.
-func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, approved []string, kinds map[string]int, wtx map[payment.WalletTxType]int, raced map[string]bool) {
+func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, approved []string, kinds map[string]int, wtx map[payment.WalletTxType]int) {
 	s, db := w.s, w.db
 	switch {
 	case o.Status == payment.OrderInDoubt:
@@ -987,7 +956,7 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 		if p.Method == payment.MethodCard {
 			g := pgByKey[p.PGPaymentKey]
 			switch {
-			case p.Status == payment.PaymentDone && (g == nil || g.status != payment.GatewayDone) && !raced[p.ID]:
+			case p.Status == payment.PaymentDone && (g == nil || g.status != payment.GatewayDone):
 				s.failf("payment %s (%s) is DONE but the PG says %v", p.ID, p.PGPaymentKey, pgStatus(g))
 			case p.Status == payment.PaymentCanceled && (g == nil || g.status != payment.GatewayCanceled):
 				s.failf("payment %s (%s) is CANCELED but the PG says %v", p.ID, p.PGPaymentKey, pgStatus(g))
