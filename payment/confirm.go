@@ -89,6 +89,19 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 		switch {
 		case err == nil && p.OrderID != o.ID:
 			return ConfirmResult{}, BadInput("paymentKey", "paymentKey belongs to another order")
+		case err == nil && !retry && p.Status == PaymentInDoubt:
+			// A customer asking again about a payment in doubt (a reload
+			// after the first request's instance died, say): ask the PG
+			// rather than wait for the probe. Read-only; settle decides.
+			res := ConfirmResult{Order: o, Payment: p}
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
+			defer cancel()
+			if truth, lerr := s.lookUp(lctx, p); lerr == nil {
+				if settled, serr := s.settle(ctx, p.ID, truth, source); serr == nil {
+					res = settled
+				}
+			}
+			return s.confirmAnswer(ctx, call, res)
 		case err == nil && !retry:
 			return s.confirmAnswer(ctx, call, ConfirmResult{Order: o, Payment: p})
 		case err != nil && !errors.Is(err, ErrNotFound):
