@@ -27,13 +27,13 @@ func (s *Store) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		cfg.MaxWorkers = 10
 	}
 	rc := &river.Config{
-		ID:                   cfg.ID,
-		Logger:               cfg.Logger,
-		Workers:              cfg.Workers,
-		PeriodicJobs:         cfg.PeriodicJobs,
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
-		FetchCooldown:        50 * time.Millisecond,
-		FetchPollInterval:    time.Second,
+		ID:                cfg.ID,
+		Logger:            cfg.Logger,
+		Workers:           cfg.Workers,
+		PeriodicJobs:      cfg.PeriodicJobs,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
+		FetchCooldown:     50 * time.Millisecond,
+		FetchPollInterval: time.Second,
 		// A job is cut off after a minute (River's JobTimeout); one still
 		// "running" a minute after that belongs to an instance that died
 		// (kill -9 mid-probe, say) and is retried. Probes are idempotent
