@@ -503,29 +503,22 @@ func (s *Service) refundTopUp(ctx context.Context, p Payment, o Order, source st
 		now := s.now().UTC()
 		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentCanceled, nil, now)
 		if err != nil || !ok {
-			return orConflict(err)
+			return cmp.Or(err, errSettledMeanwhile)
 		}
 		if err := s.event(ctx, q, p.ID, PaymentInDoubt, PaymentCanceled, source,
 			string(CodeBalanceLimitExceeded)+": "+cause.Error()+"; refunded at the PG"); err != nil {
 			return err
 		}
 		if ok, err := q.TransitionOrder(ctx, o.ID, OrderInDoubt, OrderFailed, now); err != nil || !ok {
-			return orConflict(err)
+			return cmp.Or(err, errSettledMeanwhile)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, ErrConflict) {
+	if err != nil && !errors.Is(err, errSettledMeanwhile) {
 		return ConfirmResult{}, fmt.Errorf("close refunded top-up %s: %w", p.ID, err)
 	}
 	s.log.WarnContext(ctx, "top-up refunded: the wallet could not take it", "payment", p.ID, "order", o.ID)
 	return s.settleReread(ctx, p.ID)
-}
-
-func orConflict(err error) error {
-	if err != nil {
-		return err
-	}
-	return ErrConflict
 }
 
 func (s *Service) settleReread(ctx context.Context, paymentID string) (ConfirmResult, error) {

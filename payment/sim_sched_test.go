@@ -45,7 +45,6 @@ type sim struct {
 
 	trace    [traceLen]traceStep
 	failures []string
-	known    []string
 	// stats counts what happened (lock splits, lost answers, retries...),
 	// to show which interleavings the seeds reach.
 	stats map[string]int

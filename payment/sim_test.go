@@ -33,7 +33,6 @@ var (
 	flagSeeds  = flag.Int("sim.seeds", 0, "how many seeds TestSimulation runs (0: the default)")
 	flagRandom = flag.Bool("sim.random", false, "start TestSimulation at a random base seed instead of the fixed one")
 	flagTrace  = flag.Bool("sim.trace", false, "with -sim.seed: print the service log and the last steps even if the seed passes")
-	flagStrict = flag.Bool("sim.strict", false, "fail TestSimulation on the known, not yet fixed issues too")
 )
 
 const (
@@ -51,9 +50,6 @@ func TestSimulation(t *testing.T) {
 		if len(r.failures) > 0 || *flagTrace {
 			t.Logf("service log:\n%s", r.log)
 			t.Logf("last steps:\n%s", r.trace)
-		}
-		for _, k := range r.known {
-			t.Logf("seed %d: known issue, not fixed: %s", *flagSeed, k)
 		}
 		for _, f := range r.failures {
 			t.Errorf("seed %d: %s", *flagSeed, f)
@@ -106,7 +102,6 @@ func TestSimulation(t *testing.T) {
 	var steps, actions int
 	var failed []seedResult
 	stats := map[string]int{}
-	known := map[string][]uint64{}
 	for _, r := range results {
 		steps += r.steps
 		actions += r.actions
@@ -116,13 +111,6 @@ func TestSimulation(t *testing.T) {
 		for k, v := range r.stats {
 			stats[k] += v
 		}
-		for _, k := range r.known {
-			known[k] = append(known[k], r.seed)
-		}
-	}
-	for _, issue := range slices.Sorted(maps.Keys(known)) {
-		seeds := known[issue]
-		t.Logf("known issue, not fixed (-sim.strict fails on it): %s: %d seeds, e.g. -sim.seed=%d", issue, len(seeds), slices.Min(seeds))
 	}
 	if n >= defaultSeeds {
 		// The default run must keep reaching the interleavings it is for; a
@@ -151,16 +139,6 @@ func TestSimulation(t *testing.T) {
 		t.Errorf("seed %d: %s\n    replay: go test ./payment -run TestSimulation -sim.seed=%d -v",
 			r.seed, strings.Join(r.failures, "\n    "), r.seed)
 	}
-}
-
-// knownf records a failure that is a known, reported and not yet fixed
-// bug: it fails the seed only under -sim.strict.
-func (s *sim) knownf(issue string) {
-	if *flagStrict {
-		s.failf("known issue: %s", issue)
-		return
-	}
-	s.known = append(s.known, issue)
 }
 
 // mustReach are situations the default run has to produce: the races the
@@ -195,7 +173,6 @@ type seedResult struct {
 	trace       string
 	log         string
 	stats       map[string]int
-	known       []string
 }
 
 // countingHandler counts the service's log messages by text (how often a
@@ -320,8 +297,6 @@ func runSeed(seed uint64, verbose bool) (res seedResult) {
 			s.failf("panic: %v", r)
 		}
 		res.failures, res.steps, res.actions, res.stats = s.failures, s.steps, w.actions, s.stats
-		slices.Sort(s.known)
-		res.known = slices.Compact(s.known)
 		res.fingerprint = s.fingerprint()
 		if verbose {
 			res.trace, res.log = s.traceText(), logBuf.String()
