@@ -73,11 +73,21 @@ func (r *Resolver) toGQLOrder(o payment.Order) *model.Order {
 
 func toGQLPayment(p payment.Payment) *model.Payment {
 	return &model.Payment{ID: p.ID, Method: model.PaymentMethod(p.Method), Status: model.PaymentStatus(p.Status),
-		Amount: p.Amount.Amount, RefundedAmount: p.RefundedAmount.Amount, PgPaymentKey: optional(p.PGPaymentKey), ApprovedAt: p.ApprovedAt}
+		Amount: p.Amount.Amount, RefundedAmount: p.RefundedAmount.Amount, PgPaymentKey: optional(p.PGPaymentKey), ApprovedAt: p.ApprovedAt,
+		FailureCode: optional(p.FailureCode), FailureMessage: optional(p.FailureMessage)}
 }
 
-func toGQLPaymentEvent(e payment.PaymentEvent) *model.PaymentEvent {
-	return &model.PaymentEvent{From: model.PaymentStatus(e.FromStatus), To: model.PaymentStatus(e.ToStatus), Source: e.Source, Detail: e.Detail, At: e.CreatedAt}
+// toGQLPaymentEvent shows an event to a client: the code and the words for
+// customers to everyone, the internal detail to operators only.
+func toGQLPaymentEvent(admin bool) func(e payment.PaymentEvent) *model.PaymentEvent {
+	return func(e payment.PaymentEvent) *model.PaymentEvent {
+		out := &model.PaymentEvent{From: model.PaymentStatus(e.FromStatus), To: model.PaymentStatus(e.ToStatus), Source: e.Source,
+			Code: string(e.Code), Detail: e.Message, At: e.CreatedAt}
+		if admin {
+			out.InternalDetail = &e.Detail
+		}
+		return out
+	}
 }
 
 func fromGQLCreateOrder(in model.CreateOrderInput) payment.CreateOrderInput {

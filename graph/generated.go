@@ -121,6 +121,8 @@ type ComplexityRoot struct {
 		Amount         func(childComplexity int) int
 		ApprovedAt     func(childComplexity int) int
 		Events         func(childComplexity int) int
+		FailureCode    func(childComplexity int) int
+		FailureMessage func(childComplexity int) int
 		ID             func(childComplexity int) int
 		Method         func(childComplexity int) int
 		PgPaymentKey   func(childComplexity int) int
@@ -140,11 +142,13 @@ type ComplexityRoot struct {
 	}
 
 	PaymentEvent struct {
-		At     func(childComplexity int) int
-		Detail func(childComplexity int) int
-		From   func(childComplexity int) int
-		Source func(childComplexity int) int
-		To     func(childComplexity int) int
+		At             func(childComplexity int) int
+		Code           func(childComplexity int) int
+		Detail         func(childComplexity int) int
+		From           func(childComplexity int) int
+		InternalDetail func(childComplexity int) int
+		Source         func(childComplexity int) int
+		To             func(childComplexity int) int
 	}
 
 	Product struct {
@@ -567,6 +571,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Payment.Events(childComplexity), true
+	case "Payment.failureCode":
+		if e.ComplexityRoot.Payment.FailureCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.FailureCode(childComplexity), true
+	case "Payment.failureMessage":
+		if e.ComplexityRoot.Payment.FailureMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.FailureMessage(childComplexity), true
 	case "Payment.id":
 		if e.ComplexityRoot.Payment.ID == nil {
 			break
@@ -636,6 +652,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PaymentEvent.At(childComplexity), true
+	case "PaymentEvent.code":
+		if e.ComplexityRoot.PaymentEvent.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentEvent.Code(childComplexity), true
 	case "PaymentEvent.detail":
 		if e.ComplexityRoot.PaymentEvent.Detail == nil {
 			break
@@ -648,6 +670,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PaymentEvent.From(childComplexity), true
+	case "PaymentEvent.internalDetail":
+		if e.ComplexityRoot.PaymentEvent.InternalDetail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentEvent.InternalDetail(childComplexity), true
 	case "PaymentEvent.source":
 		if e.ComplexityRoot.PaymentEvent.Source == nil {
 			break
@@ -1192,6 +1220,10 @@ func (ec *executionContext) childFields_Payment(ctx context.Context, field graph
 		return ec.fieldContext_Payment_pgPaymentKey(ctx, field)
 	case "approvedAt":
 		return ec.fieldContext_Payment_approvedAt(ctx, field)
+	case "failureCode":
+		return ec.fieldContext_Payment_failureCode(ctx, field)
+	case "failureMessage":
+		return ec.fieldContext_Payment_failureMessage(ctx, field)
 	case "events":
 		return ec.fieldContext_Payment_events(ctx, field)
 	}
@@ -1228,8 +1260,12 @@ func (ec *executionContext) childFields_PaymentEvent(ctx context.Context, field 
 		return ec.fieldContext_PaymentEvent_to(ctx, field)
 	case "source":
 		return ec.fieldContext_PaymentEvent_source(ctx, field)
+	case "code":
+		return ec.fieldContext_PaymentEvent_code(ctx, field)
 	case "detail":
 		return ec.fieldContext_PaymentEvent_detail(ctx, field)
+	case "internalDetail":
+		return ec.fieldContext_PaymentEvent_internalDetail(ctx, field)
 	case "at":
 		return ec.fieldContext_PaymentEvent_at(ctx, field)
 	}
@@ -3099,6 +3135,52 @@ func (ec *executionContext) fieldContext_Payment_approvedAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _Payment_failureCode(ctx context.Context, field graphql.CollectedField, obj *model.Payment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payment_failureCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payment_failureCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Payment_failureMessage(ctx context.Context, field graphql.CollectedField, obj *model.Payment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payment_failureMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payment_failureMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Payment_events(ctx context.Context, field graphql.CollectedField, obj *model.Payment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3351,6 +3433,29 @@ func (ec *executionContext) fieldContext_PaymentEvent_source(_ context.Context, 
 	return graphql.NewScalarFieldContext("PaymentEvent", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _PaymentEvent_code(ctx context.Context, field graphql.CollectedField, obj *model.PaymentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentEvent_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentEvent_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _PaymentEvent_detail(ctx context.Context, field graphql.CollectedField, obj *model.PaymentEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3371,6 +3476,29 @@ func (ec *executionContext) _PaymentEvent_detail(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_PaymentEvent_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentEvent_internalDetail(ctx context.Context, field graphql.CollectedField, obj *model.PaymentEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentEvent_internalDetail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InternalDetail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentEvent_internalDetail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PaymentEvent", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -6620,6 +6748,16 @@ func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "failureCode":
+			out.Values[i] = ec._Payment_failureCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failureMessage":
+			out.Values[i] = ec._Payment_failureMessage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "events":
 			field := field
 
@@ -6797,9 +6935,19 @@ func (ec *executionContext) _PaymentEvent(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "code":
+			out.Values[i] = ec._PaymentEvent_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "detail":
 			out.Values[i] = ec._PaymentEvent_detail(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "internalDetail":
+			out.Values[i] = ec._PaymentEvent_internalDetail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "at":

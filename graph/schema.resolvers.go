@@ -83,7 +83,8 @@ func (r *paymentResolver) Events(ctx context.Context, obj *model.Payment) ([]*mo
 	if err != nil {
 		return nil, err
 	}
-	return mapSlice(es, toGQLPaymentEvent), nil
+	u, _ := payment.UserFrom(ctx)
+	return mapSlice(es, toGQLPaymentEvent(u.IsAdmin)), nil
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {

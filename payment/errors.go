@@ -72,6 +72,13 @@ var (
 	// ErrConflict means a conditional write lost a race (a version or fence
 	// check failed). The caller retries; it is never shown to clients as is.
 	ErrConflict = errors.New("concurrent update")
+	// ErrTransient means the database could not answer now (connection
+	// lost, serialization failure, busy): the same request may succeed when
+	// retried, so it is never stored as an idempotent answer.
+	ErrTransient = errors.New("storage temporarily unavailable")
+	// ErrPaymentKeyTaken means another payment already holds this PG
+	// payment key (the unique index on payments.pg_payment_key).
+	ErrPaymentKeyTaken = errors.New("PG payment key already recorded")
 )
 
 // BadInput returns a BAD_USER_INPUT error naming the field at fault.

@@ -25,15 +25,9 @@ type IdempotencyRecord struct {
 	RequestHash string
 	Status      string
 	Owner       string // random per attempt: fences a request whose lease was taken over
-	Response    []byte // JSON idemResponse once DONE
+	Response    []byte // a replayEnvelope (replay.go) once DONE
 	LeaseUntil  time.Time
 	CreatedAt   time.Time
-}
-
-// idemResponse is what a DONE record replays: the result or the domain error.
-type idemResponse struct {
-	Result json.RawMessage `json:"result,omitempty"`
-	Error  *Error          `json:"error,omitempty"`
 }
 
 // Idempotency runs mutations at most once per (user, key). The claim is
@@ -66,27 +60,40 @@ type Call struct {
 // fails with ErrRequestInProgress when the claim was taken over, which rolls
 // the effect back.
 func (c *Call) Complete(ctx context.Context, q Queries, result any) error {
-	raw, err := json.Marshal(result)
-	if err != nil {
-		return fmt.Errorf("encode idempotent result: %w", err)
+	ok, err := c.completeIfOwned(ctx, q, result)
+	if err == nil && !ok {
+		return ErrRequestInProgress
 	}
-	return c.complete(ctx, q, idemResponse{Result: raw})
+	return err
 }
 
-func (c *Call) complete(ctx context.Context, q Queries, resp idemResponse) error {
+// tryComplete is Complete for an effect that stands whether or not this
+// call still owns its key (a settle: the PG has spoken). A lost key leaves
+// the answer to whoever holds it now.
+func (c *Call) tryComplete(ctx context.Context, q Queries, result any) error {
+	_, err := c.completeIfOwned(ctx, q, result)
+	return err
+}
+
+func (c *Call) completeIfOwned(ctx context.Context, q Queries, result any) (bool, error) {
+	raw, err := encodeResult(result)
+	if err != nil {
+		return false, err
+	}
+	return c.complete(ctx, q, replayEnvelope{V: replayVersion, Result: raw})
+}
+
+func (c *Call) complete(ctx context.Context, q Queries, resp replayEnvelope) (bool, error) {
 	body, err := json.Marshal(resp)
 	if err != nil {
-		return fmt.Errorf("encode idempotent response: %w", err)
+		return false, fmt.Errorf("encode idempotent response: %w", err)
 	}
 	ok, err := q.CompleteIdempotencyKey(ctx, c.userID, c.key, c.owner, body, c.idem.now().UTC())
 	if err != nil {
-		return fmt.Errorf("complete idempotency key: %w", err)
+		return false, fmt.Errorf("complete idempotency key: %w", err)
 	}
-	if !ok {
-		return ErrRequestInProgress
-	}
-	c.done = true
-	return nil
+	c.done = c.done || ok
+	return ok, nil
 }
 
 // ValidateIdempotencyKey checks API.md's rule: 1–255 printable characters.
@@ -171,7 +178,11 @@ func Run[T any](ctx context.Context, idem *Idempotency, userID, key, operation s
 		// Background context: the answer must be stored even if the client left.
 		saveCtx := context.WithoutCancel(ctx)
 		serr := idem.store.InTx(saveCtx, func(q Queries) error {
-			return call.complete(saveCtx, q, idemResponse{Error: de})
+			ok, err := call.complete(saveCtx, q, replayEnvelope{V: replayVersion, Error: de})
+			if err == nil && !ok {
+				return ErrRequestInProgress
+			}
+			return err
 		})
 		switch {
 		case errors.Is(serr, ErrRequestInProgress):
@@ -201,18 +212,18 @@ func replayable(c Code) bool {
 
 func replay[T any](body []byte) (T, error) {
 	var zero T
-	var resp idemResponse
+	var resp replayEnvelope
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return zero, fmt.Errorf("decode idempotent response: %w", err)
+	}
+	if resp.V > replayVersion {
+		// Stored by a newer pago (a rolling upgrade): not ours to guess.
+		return zero, fmt.Errorf("idempotent response version %d is newer than %d", resp.V, replayVersion)
 	}
 	if resp.Error != nil {
 		return zero, resp.Error
 	}
-	var v T
-	if err := json.Unmarshal(resp.Result, &v); err != nil {
-		return zero, fmt.Errorf("decode idempotent result: %w", err)
-	}
-	return v, nil
+	return decodeResult[T](resp.Result)
 }
 
 func requestHash(operation string, input any) (string, error) {

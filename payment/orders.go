@@ -221,15 +221,16 @@ func (s *Service) CancelOrder(ctx context.Context, key, orderID string) (Order, 
 // returns its stock, in q's transaction.
 func (s *Service) releaseOrder(ctx context.Context, q Queries, o Order, to OrderStatus) (Order, error) {
 	now := s.now().UTC()
-	var ok bool
-	var err error
+	source := SourceCustomer
 	if to == OrderExpired {
-		ok, err = q.ExpireOrder(ctx, o.ID, now)
-	} else {
-		ok, err = q.TransitionOrder(ctx, o.ID, OrderPending, to, now)
+		source = SourceExpiry
 	}
+	if o.Status != OrderPending {
+		return Order{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
+	}
+	ok, err := s.moveOrder(ctx, q, &o, to, source, now)
 	if err != nil {
-		return Order{}, fmt.Errorf("%s order %s: %w", strings.ToLower(string(to)), o.ID, err)
+		return Order{}, err
 	}
 	if !ok {
 		return Order{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
@@ -239,7 +240,6 @@ func (s *Service) releaseOrder(ctx context.Context, q Queries, o Order, to Order
 			return Order{}, fmt.Errorf("return stock of %s: %w", it.ProductID, err)
 		}
 	}
-	o.Status, o.UpdatedAt = to, now
 	return o, nil
 }
 
@@ -437,4 +437,26 @@ func (s *Service) OrderForCheckout(ctx context.Context, id string) (Order, error
 		return Order{}, err
 	}
 	return s.store.Order(ctx, id)
+}
+
+// InDoubtPayments lists payments whose outcome pago does not know yet
+// (operators only), newest first.
+func (s *Service) InDoubtPayments(ctx context.Context, page Page) (Connection[Payment], error) {
+	var out Connection[Payment]
+	if _, err := requireAdmin(ctx); err != nil {
+		return out, err
+	}
+	limit, err := pageLimit(page.First)
+	if err != nil {
+		return out, err
+	}
+	before, err := beforeID("pay", page.After)
+	if err != nil {
+		return out, err
+	}
+	items, err := s.store.PaymentsByStatus(ctx, PaymentInDoubt, before, limit+1)
+	if err != nil {
+		return out, err
+	}
+	return pageOf(items, limit, "pay", func(p Payment) string { return p.ID }), nil
 }

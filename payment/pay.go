@@ -52,9 +52,10 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 		err = s.withWalletLock(ctx, w.ID, func() error {
 			return s.store.InTx(ctx, func(q Queries) error {
 				now := s.now().UTC()
-				ok, err := q.TransitionOrder(ctx, o.ID, OrderPending, OrderPaid, now)
+				o := o // a retry after a lost race starts from the order as read
+				ok, err := s.moveOrder(ctx, q, &o, OrderPaid, SourceWallet, now)
 				if err != nil {
-					return fmt.Errorf("mark order %s paid: %w", o.ID, err)
+					return err
 				}
 				if !ok {
 					cur, err := q.Order(ctx, o.ID)
@@ -75,11 +76,9 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 				if err := q.InsertPayment(ctx, p); err != nil {
 					return fmt.Errorf("insert payment: %w", err)
 				}
-				if err := q.InsertPaymentEvent(ctx, PaymentEvent{ID: NewID("pev", now), PaymentID: p.ID,
-					FromStatus: PaymentPending, ToStatus: PaymentDone, Source: "wallet", Detail: "paid from wallet " + w.ID, CreatedAt: now}); err != nil {
-					return fmt.Errorf("insert payment event: %w", err)
+				if err := s.recordEvent(ctx, q, p, PaymentPending, EventPaidFromWallet, SourceWallet, "wallet "+w.ID, now); err != nil {
+					return err
 				}
-				o.Status, o.UpdatedAt = OrderPaid, now
 				res = PayWithWalletResult{Order: o, Payment: p, Wallet: wallet}
 				return call.Complete(ctx, q, res)
 			})

@@ -16,7 +16,10 @@ type Store interface {
 }
 
 // Queries are the reads and writes payment performs. store translates driver
-// errors: a missing row is ErrNotFound.
+// errors at its boundary: a missing row is ErrNotFound, a unique violation
+// payment knows by name is its domain error (ErrPaymentKeyTaken), and a
+// failure worth retrying (a lost connection, a serialization failure, a busy
+// database) wraps ErrTransient.
 type Queries interface {
 	UserQueries
 	IdempotencyQueries
@@ -68,9 +71,13 @@ type OrderQueries interface {
 	InsertPaymentEvent(ctx context.Context, e PaymentEvent) error
 	PaymentEvents(ctx context.Context, paymentID string) ([]PaymentEvent, error)
 	PaymentByPGKey(ctx context.Context, paymentKey string) (Payment, error)
-	// TransitionPayment moves a payment from one status to another
-	// (approvedAt set when non-nil); false if it was not in from.
-	TransitionPayment(ctx context.Context, id string, from, to PaymentStatus, approvedAt *time.Time, now time.Time) (bool, error)
+	// LockPayment reads a payment and holds its row lock until the
+	// transaction ends: the read of every read-check-write of a payment.
+	LockPayment(ctx context.Context, id string) (Payment, error)
+	// UpdatePayment writes p's mutable state (status, approval, failure,
+	// confirm attempt, refund decision, PG key) if its version is still
+	// p.Version, bumping it; false if it moved.
+	UpdatePayment(ctx context.Context, p Payment, now time.Time) (bool, error)
 	// PaymentsByStatus lists newest first with id < before.
 	PaymentsByStatus(ctx context.Context, status PaymentStatus, before string, limit int) ([]Payment, error)
 	// EnqueuePaymentProbe schedules the in-doubt probe, in the caller's transaction.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -26,6 +27,12 @@ type Config struct {
 	// ConfirmTimeout bounds one confirm call to the PG, retries included
 	// (default 20 s). Past it the payment is IN_DOUBT.
 	ConfirmTimeout time.Duration
+	// ConfirmWait bounds how long a customer waits for a confirm's outcome
+	// (default 2 s): past it the answer is PAYMENT_IN_DOUBT ("processing")
+	// while the PG call goes on, up to ConfirmTimeout, and settles the
+	// payment by itself. Negative: wait for the outcome however long it
+	// takes (the simulation, whose scheduler owns every goroutine).
+	ConfirmWait time.Duration
 	// MaxConflictRetries bounds how often a conditional write that lost a
 	// race is retried before the caller is told to retry (default 8).
 	MaxConflictRetries int
@@ -40,6 +47,9 @@ type Service struct {
 	now    Clock
 	cfg    Config
 	log    *slog.Logger
+	// inflight counts PG calls still running for callers that stopped
+	// waiting (ConfirmWait); Drain waits for them at shutdown.
+	inflight sync.WaitGroup
 }
 
 // NewService returns the service with cfg's zero values defaulted.
@@ -59,10 +69,27 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	if cfg.ConfirmTimeout == 0 {
 		cfg.ConfirmTimeout = 20 * time.Second
 	}
+	if cfg.ConfirmWait == 0 {
+		cfg.ConfirmWait = 2 * time.Second
+	}
 	if cfg.CheckoutURL == nil {
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }
 	}
 	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log}
+}
+
+// Drain waits until the PG calls that outlived their callers' wait have
+// settled their payments, or ctx ends (graceful shutdown). Whatever is cut
+// off is settled by the probe job from the PG's record.
+func (s *Service) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain in-flight confirms: %w", ctx.Err())
+	}
 }
 
 // CheckoutURL is the link where the order's owner pays it.

@@ -218,13 +218,28 @@ func (c *conformance) run() {
 				o, err := q.Order(ctx, order.ID)
 				return errClass(err) + " " + string(o.Status)
 			})
-			pf, pt := paymentStatuses[rng.IntN(len(paymentStatuses))], paymentStatuses[rng.IntN(len(paymentStatuses))]
-			c.same(fmt.Sprintf("TransitionPayment(%s→%s)", pf, pt), func(q payment.Queries) string {
-				return answer(q.TransitionPayment(ctx, pay.ID, pf, pt, nil, tick()))
+			pt := paymentStatuses[rng.IntN(len(paymentStatuses))]
+			stale := rng.IntN(3) == 0
+			c.same(fmt.Sprintf("UpdatePayment(→%s, stale %v)", pt, stale), func(q payment.Queries) string {
+				var out string
+				err := q.(payment.Store).InTx(ctx, func(q payment.Queries) error {
+					p, err := q.LockPayment(ctx, pay.ID)
+					if err != nil {
+						return err
+					}
+					p.Status, p.FailureCode, p.ConfirmAttempt = pt, "CODE_"+string(pt), p.ConfirmAttempt+1
+					if stale {
+						p.Version--
+					}
+					ok, err := q.UpdatePayment(ctx, p, tick())
+					out = answer(ok, err)
+					return err
+				})
+				return out + " " + errClass(err)
 			})
 			c.same("payment", func(q payment.Queries) string {
 				p, err := q.PaymentByPGKey(ctx, pay.PGPaymentKey)
-				return fmt.Sprintf("%s %s %d", errClass(err), p.Status, p.Version)
+				return fmt.Sprintf("%s %s %d %s %d", errClass(err), p.Status, p.Version, p.FailureCode, p.ConfirmAttempt)
 			})
 		case 9:
 			key := fmt.Sprintf("k%d", rng.IntN(3))

@@ -44,8 +44,12 @@ type fakePG struct {
 	all      []*pgPayment
 	byOrder  map[string][]*pgPayment
 	idem     map[string]*pgIdem
-	record   []pgRecord
-	onChange func(p *pgPayment)
+	// confirmsSent counts the confirms that reached the PG, per payment key;
+	// firstKeys is the first Idempotency-Key a payment key was confirmed with.
+	confirmsSent map[string]int
+	firstKeys    map[string]string
+	record       []pgRecord
+	onChange     func(p *pgPayment)
 }
 
 type pgPayment struct {
@@ -75,7 +79,7 @@ var _ payment.Gateway = (*fakePG)(nil)
 
 func newFakePG(s *sim, f pgFaults) *fakePG {
 	return &fakePG{s: s, faults: f, window: 10 * time.Minute, payments: map[string]*pgPayment{},
-		byOrder: map[string][]*pgPayment{}, idem: map[string]*pgIdem{}}
+		byOrder: map[string][]*pgPayment{}, idem: map[string]*pgIdem{}, confirmsSent: map[string]int{}, firstKeys: map[string]string{}}
 }
 
 func (g *fakePG) fault(p float64) bool { return !g.calm && g.s.chance(p) }
@@ -139,14 +143,27 @@ func (g *fakePG) view(p *pgPayment) payment.GatewayPayment {
 	return out
 }
 
+// firstKey is the first Idempotency-Key seen for paymentKey's confirms.
+func (g *fakePG) firstKey(paymentKey, idemKey string) string {
+	if k, ok := g.firstKeys[paymentKey]; ok {
+		return k
+	}
+	g.firstKeys[paymentKey] = idemKey
+	return idemKey
+}
+
 // Confirm implements payment.Gateway.
 func (g *fakePG) Confirm(_ context.Context, paymentKey, orderID string, amount int64, idemKey string) (payment.GatewayPayment, error) {
 	g.s.yield("pg.Confirm send " + paymentKey)
 	scope := "confirm\x00" + idemKey
+	first := g.firstKey(paymentKey, idemKey)
 	if g.fault(g.faults.unavailable) {
 		g.s.count("pg: confirm unavailable")
 		if g.idem[scope] != nil {
 			g.s.count("pg: confirm unavailable after another with its key reached the PG")
+		}
+		if g.confirmsSent[paymentKey] > 0 {
+			g.s.count("pg: confirm unavailable after another attempt for its payment reached the PG")
 		}
 		return payment.GatewayPayment{}, unavailable("confirm")
 	}
@@ -164,6 +181,10 @@ func (g *fakePG) Confirm(_ context.Context, paymentKey, orderID string, amount i
 		g.s.yield("pg.Confirm replay")
 		return e.res, e.err
 	}
+	if g.idem[scope] == nil && idemKey != first {
+		g.s.count("pg: confirm attempt under a new key")
+	}
+	g.confirmsSent[paymentKey]++
 	e := g.process("pg confirms "+paymentKey, scope, func() (payment.GatewayPayment, error) {
 		return g.confirmNow(paymentKey, orderID, amount, idemKey)
 	})

@@ -58,9 +58,13 @@ type tombstone struct{}
 
 // dbError is an error raised by the database (constraint, deadlock): it
 // aborts the transaction it happens in.
-type dbError struct{ msg string }
+type dbError struct {
+	msg string
+	is  error // the domain error the real store translates it to, if any
+}
 
 func (e *dbError) Error() string { return e.msg }
+func (e *dbError) Unwrap() error { return e.is }
 
 func newMemDB(s *sim) *memDB {
 	db := &memDB{s: s, rows: map[string]any{}, locks: map[string]*memTx{}, lists: map[string][]string{}, open: map[*actor]*memTx{}}
@@ -119,7 +123,7 @@ func (db *memDB) waitFor(tx, holder *memTx, key string) error {
 	for h := holder; h != nil; h = h.waitsFor {
 		if h == tx {
 			db.s.count("db: deadlock")
-			return &dbError{"deadlock detected (waiting for " + key + ")"}
+			return &dbError{msg: "deadlock detected (waiting for " + key + ")"}
 		}
 	}
 	db.s.count("db: row lock wait")
@@ -172,7 +176,11 @@ func (db *memDB) insert(tx *memTx, key, constraint string, v any, doNothing bool
 			if doNothing {
 				return false, nil
 			}
-			return false, &dbError{"duplicate key value violates unique constraint " + constraint + " (" + key + ")"}
+			var is error
+			if constraint == "payments_pg_payment_key_idx" {
+				is = payment.ErrPaymentKeyTaken // as store.dbErr translates it
+			}
+			return false, &dbError{"duplicate key value violates unique constraint " + constraint + " (" + key + ")", is}
 		}
 		if h := db.locks[key]; h != nil && h != tx {
 			if err := db.waitFor(tx, h, key); err != nil {
@@ -312,7 +320,7 @@ var errNotSimulated = errors.New("not simulated")
 func (db *memDB) refuse(format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	db.refused = append(db.refused, msg)
-	return &dbError{msg}
+	return &dbError{msg: msg}
 }
 
 func notFound(what string) error {
@@ -371,7 +379,7 @@ func (st *memStore) ClaimIdempotencyKey(_ context.Context, r payment.Idempotency
 	var ok bool
 	err := st.exec("store.ClaimIdempotencyKey", func(tx *memTx) error {
 		if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
-			return &dbError{"insert on idempotency_keys violates foreign key to users: " + r.UserID}
+			return &dbError{msg: "insert on idempotency_keys violates foreign key to users: " + r.UserID}
 		}
 		r.Status, r.Response = payment.IdemRunning, nil
 		var err error
@@ -462,7 +470,7 @@ func (st *memStore) InsertWalletIfAbsent(_ context.Context, w payment.Wallet) (b
 	var ok bool
 	err := st.exec("store.InsertWalletIfAbsent", func(tx *memTx) error {
 		if _, exists := st.db.get(tx, "acc/"+w.AccountID); !exists {
-			return &dbError{"insert on wallets violates foreign key to ledger_accounts: " + w.AccountID}
+			return &dbError{msg: "insert on wallets violates foreign key to ledger_accounts: " + w.AccountID}
 		}
 		var err error
 		if ok, err = st.db.insert(tx, "wal_user/"+w.UserID, "wallets_user_key", w.ID, true); err != nil || !ok {
@@ -562,10 +570,10 @@ func (db *memDB) checkWallet(w payment.Wallet) error {
 func (st *memStore) InsertWalletTransaction(_ context.Context, t payment.WalletTransaction) error {
 	return st.exec("store.InsertWalletTransaction", func(tx *memTx) error {
 		if _, ok := st.db.get(tx, "wal/"+t.WalletID); !ok {
-			return &dbError{"insert on wallet_transactions violates foreign key to wallets: " + t.WalletID}
+			return &dbError{msg: "insert on wallet_transactions violates foreign key to wallets: " + t.WalletID}
 		}
 		if _, ok := st.db.get(tx, "ltx/"+t.LedgerTransactionID); !ok {
-			return &dbError{"insert on wallet_transactions violates foreign key to ledger_transactions: " + t.LedgerTransactionID}
+			return &dbError{msg: "insert on wallet_transactions violates foreign key to ledger_transactions: " + t.LedgerTransactionID}
 		}
 		seqKey := "wtx_seq/" + t.WalletID + "/" + strconv.FormatInt(t.Seq, 10)
 		if _, err := st.db.insert(tx, seqKey, "wallet_transactions_seq_key", t.ID, false); err != nil {
@@ -601,10 +609,10 @@ func (st *memStore) InsertLedgerTransaction(_ context.Context, t payment.LedgerT
 	return st.exec("store.InsertLedgerTransaction", func(tx *memTx) error {
 		for _, e := range t.Entries {
 			if e.Amount == 0 {
-				return &dbError{"new row for ledger_entries violates check constraint (amount <> 0)"}
+				return &dbError{msg: "new row for ledger_entries violates check constraint (amount <> 0)"}
 			}
 			if _, ok := st.db.get(tx, "acc/"+e.AccountID); !ok {
-				return &dbError{"insert on ledger_entries violates foreign key to ledger_accounts: " + e.AccountID}
+				return &dbError{msg: "insert on ledger_entries violates foreign key to ledger_accounts: " + e.AccountID}
 			}
 		}
 		t.Entries = slices.Clone(t.Entries)
@@ -711,11 +719,11 @@ func (db *memDB) checkStock(p payment.Product) error {
 func (st *memStore) InsertOrder(_ context.Context, o payment.Order) error {
 	return st.exec("store.InsertOrder", func(tx *memTx) error {
 		if o.Amount.Amount <= 0 {
-			return &dbError{"new row for orders violates check constraint (amount > 0)"}
+			return &dbError{msg: "new row for orders violates check constraint (amount > 0)"}
 		}
 		for _, it := range o.Items {
 			if _, ok := st.db.get(tx, "prd/"+it.ProductID); !ok {
-				return &dbError{"insert on order_items violates foreign key to products: " + it.ProductID}
+				return &dbError{msg: "insert on order_items violates foreign key to products: " + it.ProductID}
 			}
 		}
 		o.Status, o.RefundedAmount, o.UpdatedAt = payment.OrderPending, payment.Money{Amount: 0, Currency: o.Amount.Currency}, o.CreatedAt
@@ -785,7 +793,7 @@ func (st *memStore) ExpireOrder(_ context.Context, id string, now time.Time) (bo
 func (st *memStore) InsertPayment(_ context.Context, p payment.Payment) error {
 	return st.exec("store.InsertPayment", func(tx *memTx) error {
 		if _, ok := st.db.get(tx, "ord/"+p.OrderID); !ok {
-			return &dbError{"insert on payments violates foreign key to orders: " + p.OrderID}
+			return &dbError{msg: "insert on payments violates foreign key to orders: " + p.OrderID}
 		}
 		if p.PGPaymentKey != "" {
 			if _, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, false); err != nil {
@@ -830,7 +838,7 @@ func (st *memStore) PaymentsByOrder(_ context.Context, orderID string) ([]paymen
 func (st *memStore) InsertPaymentEvent(_ context.Context, e payment.PaymentEvent) error {
 	return st.exec("store.InsertPaymentEvent", func(tx *memTx) error {
 		if _, ok := st.db.get(tx, "pay/"+e.PaymentID); !ok {
-			return &dbError{"insert on payment_events violates foreign key to payments: " + e.PaymentID}
+			return &dbError{msg: "insert on payment_events violates foreign key to payments: " + e.PaymentID}
 		}
 		if _, err := st.db.insert(tx, "pev/"+e.ID, "payment_events_pkey", e, false); err != nil {
 			return err
@@ -868,21 +876,45 @@ func (st *memStore) PaymentByPGKey(_ context.Context, paymentKey string) (paymen
 	return p, err
 }
 
-// TransitionPayment implements payment.OrderQueries: WHERE id = $id AND status = $from.
-func (st *memStore) TransitionPayment(_ context.Context, id string, from, to payment.PaymentStatus, approvedAt *time.Time, now time.Time) (bool, error) {
-	var ok bool
-	err := st.exec("store.TransitionPayment", func(tx *memTx) error {
-		var err error
-		ok, err = st.db.update(tx, "pay/"+id, func(v any) bool { return v.(payment.Payment).Status == from }, func(v any) (any, error) {
-			p := v.(payment.Payment)
-			p.Status, p.UpdatedAt = to, now
-			if approvedAt != nil {
-				at := *approvedAt
-				p.ApprovedAt = &at
-			}
-			p.Version++
-			return p, nil
+// LockPayment implements payment.OrderQueries: a no-op UPDATE … RETURNING,
+// which takes the row lock (waiting for a concurrent writer) as both engines do.
+func (st *memStore) LockPayment(_ context.Context, id string) (payment.Payment, error) {
+	var p payment.Payment
+	err := st.exec("store.LockPayment", func(tx *memTx) error {
+		ok, err := st.db.update(tx, "pay/"+id, func(any) bool { return true }, func(v any) (any, error) {
+			p = v.(payment.Payment)
+			return v, nil
 		})
+		if err == nil && !ok {
+			return notFound("payment")
+		}
+		return err
+	})
+	return p, err
+}
+
+// UpdatePayment implements payment.OrderQueries: WHERE id = $id AND version = $version.
+func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.UpdatePayment", func(tx *memTx) error {
+		cur, found := getRow[payment.Payment](st.db, tx, "pay/"+p.ID)
+		if found && cur.PGPaymentKey != p.PGPaymentKey && p.PGPaymentKey != "" {
+			if _, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, false); err != nil {
+				return err
+			}
+		}
+		var err error
+		ok, err = st.db.update(tx, "pay/"+p.ID, func(v any) bool { return v.(payment.Payment).Version == p.Version }, func(v any) (any, error) {
+			old := v.(payment.Payment)
+			n := p
+			n.OrderID, n.Method, n.Amount, n.RefundedAmount, n.PGIdempotencyKey, n.CreatedAt = old.OrderID, old.Method, old.Amount, old.RefundedAmount, old.PGIdempotencyKey, old.CreatedAt
+			n.Version, n.UpdatedAt = old.Version+1, now
+			return n, nil
+		})
+		if err == nil && ok && found && cur.PGPaymentKey != "" && cur.PGPaymentKey != p.PGPaymentKey {
+			_, err = st.db.update(tx, "pay_pgkey/"+cur.PGPaymentKey, func(any) bool { return true },
+				func(any) (any, error) { return tombstone{}, nil })
+		}
 		return err
 	})
 	return ok, err

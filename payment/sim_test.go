@@ -156,7 +156,12 @@ var mustReach = []string{
 	"pg: slow answer",
 	"job: ran again after completing",
 	"pg: second window for an order",
-	"pg: confirm unavailable after another with its key reached the PG",
+	// The probe re-confirms under a new key only once the previous attempt
+	// cannot be in flight any more (nextAttempt), so a first confirm failing
+	// unavailable after a later attempt reached the PG (the race that gave
+	// an order back while the PG charged it) needs a stall of a whole
+	// ConfirmTimeout; revertToPending refuses it by the attempt number.
+	"pg: confirm attempt under a new key",
 	"webhook: forged (claims DONE), PG says ABORTED",
 	"order: PURCHASE ended EXPIRED",
 	"order: PURCHASE ended CANCELED",
@@ -324,6 +329,7 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	idem := payment.NewIdempotency(store, s.clock, k.idemLease)
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay,
+		ConfirmWait: -1, // the scheduler owns every goroutine: wait for the outcome
 	}, log)
 	w := &world{s: s, k: k, db: db, store: store, pg: pg, svc: svc, calls: map[string]*keyCalls{}}
 	pg.onChange = w.sendWebhook

@@ -179,22 +179,42 @@ type Payment struct {
 	Amount         Money
 	RefundedAmount Money
 	PGPaymentKey   string
-	// PGIdempotencyKey is what every confirm of this payment sends, so a
-	// re-confirm (the probe job's) is the same confirm at the PG.
+	// PGIdempotencyKey is the base of the Idempotency-Key every confirm of
+	// this payment sends: attempt 0 sends it as is, so a retry of the same
+	// confirm is the same confirm at the PG (see ConfirmKey).
 	PGIdempotencyKey string
-	ApprovedAt       *time.Time
-	Version          int64
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// ConfirmAttempt is the generation of the last confirm sent to the PG.
+	// The probe bumps it, under the row lock and before it sends, when the
+	// PG still holds the payment unconfirmed after a retryable error.
+	ConfirmAttempt int64
+	// ConfirmSentAt is when attempt ConfirmAttempt was sent; until it is
+	// ConfirmTimeout old that attempt may still be in flight.
+	ConfirmSentAt *time.Time
+	// FailureCode says why a FAILED or CANCELED payment did not go through:
+	// the PG's code (REJECT_CARD_PAYMENT…) or pago's (BALANCE_LIMIT_EXCEEDED).
+	FailureCode string
+	// FailureMessage is FailureCode in words for the customer.
+	FailureMessage string
+	// RefundDecidedAt is set once pago decided to give a top-up back at the
+	// PG: no settle may credit the wallet with it afterwards.
+	RefundDecidedAt *time.Time
+	ApprovedAt      *time.Time
+	Version         int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
-// PaymentEvent is one entry of a payment's append-only history.
+// PaymentEvent is one entry of a payment's append-only history. Code is
+// what happened, for code to read; Message is the same in words a customer
+// may see; Detail is internal (PG answers, errors) for operators and logs.
 type PaymentEvent struct {
 	ID         string
 	PaymentID  string
 	FromStatus PaymentStatus
 	ToStatus   PaymentStatus
 	Source     string // who moved it: wallet, redirect, mutation, probe, webhook
+	Code       EventCode
+	Message    string
 	Detail     string
 	CreatedAt  time.Time
 }

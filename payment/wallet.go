@@ -263,10 +263,10 @@ func (s *Service) AdjustWallet(ctx context.Context, key string, in AdjustWalletI
 	})
 }
 
-// CreditTopUp credits a paid WALLET_TOPUP order to its owner's wallet inside
+// creditTopUp credits a paid WALLET_TOPUP order to its owner's wallet inside
 // the caller's transaction, against PG clearing. The caller holds the
-// wallet's lock (LockWallet) and marks the order PAID in the same q.
-func (s *Service) CreditTopUp(ctx context.Context, q Queries, o Order) (Wallet, error) {
+// wallet's lock (lockWallet) and marks the order PAID in the same q.
+func (s *Service) creditTopUp(ctx context.Context, q Queries, o Order) (Wallet, error) {
 	if o.Kind != OrderWalletTopUp {
 		return Wallet{}, fmt.Errorf("credit top-up: order %s is a %s", o.ID, o.Kind)
 	}
@@ -280,9 +280,9 @@ func (s *Service) CreditTopUp(ctx context.Context, q Queries, o Order) (Wallet, 
 	})
 }
 
-// LockWallet runs fn holding userID's wallet lock, retrying on ErrConflict;
-// the PG flow wraps CreditTopUp in it.
-func (s *Service) LockWallet(ctx context.Context, userID string, fn func() error) error {
+// lockWallet runs fn holding userID's wallet lock, retrying on ErrConflict;
+// the PG flow wraps creditTopUp in it.
+func (s *Service) lockWallet(ctx context.Context, userID string, fn func() error) error {
 	var w Wallet
 	err := s.store.InTx(ctx, func(q Queries) error {
 		var err error

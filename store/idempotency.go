@@ -15,14 +15,14 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, r payment.IdempotencyRe
 		UserID: r.UserID, Key: r.Key, Operation: r.Operation, RequestHash: r.RequestHash,
 		Owner: r.Owner, LeaseUntil: r.LeaseUntil.UTC(), Now: r.CreatedAt.UTC(),
 	})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // IdempotencyKey implements payment.IdempotencyQueries.
 func (s *Store) IdempotencyKey(ctx context.Context, userID, key string) (payment.IdempotencyRecord, error) {
 	row, err := s.q.GetIdempotencyKey(ctx, queries.GetIdempotencyKeyParams{UserID: userID, Key: key})
 	if err != nil {
-		return payment.IdempotencyRecord{}, notFound(err, "idempotency key")
+		return payment.IdempotencyRecord{}, dbErr(err, "idempotency key")
 	}
 	rec := payment.IdempotencyRecord{
 		UserID: row.UserID, Key: row.Key, Operation: row.Operation, RequestHash: row.RequestHash,
@@ -40,7 +40,7 @@ func (s *Store) TakeOverIdempotencyKey(ctx context.Context, r payment.Idempotenc
 		UserID: r.UserID, Key: r.Key, Owner: r.Owner, LeaseUntil: r.LeaseUntil.UTC(),
 		Now: now.UTC(), RequestHash: r.RequestHash,
 	})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // CompleteIdempotencyKey implements payment.IdempotencyQueries.
@@ -49,7 +49,7 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, userID, key, owner s
 		UserID: userID, Key: key, Owner: owner, Now: now.UTC(),
 		Response: sql.NullString{String: string(response), Valid: true},
 	})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // ReleaseIdempotencyKey implements payment.IdempotencyQueries.

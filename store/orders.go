@@ -20,7 +20,7 @@ func (s *Store) UpsertProduct(ctx context.Context, p payment.Product) (payment.P
 		Stock: p.Stock, Now: p.UpdatedAt.UTC(),
 	})
 	if err != nil {
-		return payment.Product{}, err
+		return payment.Product{}, dbErr(err, "row")
 	}
 	return productToDomain(row), nil
 }
@@ -29,7 +29,7 @@ func (s *Store) UpsertProduct(ctx context.Context, p payment.Product) (payment.P
 func (s *Store) Products(ctx context.Context) ([]payment.Product, error) {
 	rows, err := s.q.ListProducts(ctx)
 	if err != nil {
-		return nil, err
+		return nil, dbErr(err, "row")
 	}
 	out := make([]payment.Product, len(rows))
 	for i, r := range rows {
@@ -42,7 +42,7 @@ func (s *Store) Products(ctx context.Context) ([]payment.Product, error) {
 func (s *Store) Product(ctx context.Context, id string) (payment.Product, error) {
 	row, err := s.q.GetProduct(ctx, id)
 	if err != nil {
-		return payment.Product{}, notFound(err, "product")
+		return payment.Product{}, dbErr(err, "product")
 	}
 	return productToDomain(row), nil
 }
@@ -57,12 +57,12 @@ func productToDomain(r queries.Product) payment.Product {
 // TakeStock implements payment.OrderQueries.
 func (s *Store) TakeStock(ctx context.Context, productID string, quantity int64, now time.Time) (bool, error) {
 	n, err := s.q.TakeStock(ctx, queries.TakeStockParams{ID: productID, Quantity: quantity, Now: now.UTC()})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // ReturnStock implements payment.OrderQueries.
 func (s *Store) ReturnStock(ctx context.Context, productID string, quantity int64, now time.Time) error {
-	return s.q.ReturnStock(ctx, queries.ReturnStockParams{ID: productID, Quantity: quantity, Now: now.UTC()})
+	return dbErr(s.q.ReturnStock(ctx, queries.ReturnStockParams{ID: productID, Quantity: quantity, Now: now.UTC()}), "row")
 }
 
 // InsertOrder implements payment.OrderQueries.
@@ -72,7 +72,7 @@ func (s *Store) InsertOrder(ctx context.Context, o payment.Order) error {
 		Currency: string(o.Amount.Currency), ExpiresAt: o.ExpiresAt.UTC(), CreatedAt: o.CreatedAt.UTC(),
 	})
 	if err != nil {
-		return err
+		return dbErr(err, "row")
 	}
 	for _, it := range o.Items {
 		err := s.q.InsertOrderItem(ctx, queries.InsertOrderItemParams{
@@ -89,12 +89,12 @@ func (s *Store) InsertOrder(ctx context.Context, o payment.Order) error {
 func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
 	row, err := s.q.GetOrder(ctx, id)
 	if err != nil {
-		return payment.Order{}, notFound(err, "order")
+		return payment.Order{}, dbErr(err, "order")
 	}
 	o := orderToDomain(row)
 	items, err := s.q.ListOrderItems(ctx, id)
 	if err != nil {
-		return payment.Order{}, err
+		return payment.Order{}, dbErr(err, "row")
 	}
 	for _, it := range items {
 		o.Items = append(o.Items, payment.OrderItem{ProductID: it.ProductID, Name: it.Name, Quantity: it.Quantity,
@@ -108,7 +108,7 @@ func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
 func (s *Store) Orders(ctx context.Context, userID string, status payment.OrderStatus, before string, limit int) ([]payment.Order, error) {
 	rows, err := s.q.ListOrders(ctx, queries.ListOrdersParams{UserID: userID, Status: string(status), Before: before, Lim: int32(limit)})
 	if err != nil {
-		return nil, err
+		return nil, dbErr(err, "row")
 	}
 	out := make([]payment.Order, len(rows))
 	for i, r := range rows {
@@ -129,13 +129,13 @@ func orderToDomain(r queries.Order) payment.Order {
 // TransitionOrder implements payment.OrderQueries.
 func (s *Store) TransitionOrder(ctx context.Context, id string, from, to payment.OrderStatus, now time.Time) (bool, error) {
 	n, err := s.q.TransitionOrder(ctx, queries.TransitionOrderParams{ID: id, FromStatus: string(from), ToStatus: string(to), Now: now.UTC()})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // ExpireOrder implements payment.OrderQueries.
 func (s *Store) ExpireOrder(ctx context.Context, id string, now time.Time) (bool, error) {
 	n, err := s.q.ExpireOrder(ctx, queries.ExpireOrderParams{ID: id, Now: now.UTC()})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // EnqueueOrderExpiry implements payment.OrderQueries.
@@ -149,18 +149,18 @@ func (s *Store) InsertPayment(ctx context.Context, p payment.Payment) error {
 	if p.ApprovedAt != nil {
 		approved = sql.NullTime{Time: p.ApprovedAt.UTC(), Valid: true}
 	}
-	return s.q.InsertPayment(ctx, queries.InsertPaymentParams{
+	return dbErr(s.q.InsertPayment(ctx, queries.InsertPaymentParams{
 		ID: p.ID, OrderID: p.OrderID, Method: string(p.Method), Status: string(p.Status), Amount: p.Amount.Amount,
 		PgPaymentKey: nullString(p.PGPaymentKey), PgIdempotencyKey: nullString(p.PGIdempotencyKey),
-		ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(),
-	})
+		ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(), ConfirmSentAt: nullTime(p.ConfirmSentAt),
+	}), "row")
 }
 
 // Payment implements payment.OrderQueries.
 func (s *Store) Payment(ctx context.Context, id string) (payment.Payment, error) {
 	row, err := s.q.GetPayment(ctx, id)
 	if err != nil {
-		return payment.Payment{}, notFound(err, "payment")
+		return payment.Payment{}, dbErr(err, "payment")
 	}
 	return paymentToDomain(row), nil
 }
@@ -169,7 +169,7 @@ func (s *Store) Payment(ctx context.Context, id string) (payment.Payment, error)
 func (s *Store) PaymentsByOrder(ctx context.Context, orderID string) ([]payment.Payment, error) {
 	rows, err := s.q.ListPaymentsByOrder(ctx, orderID)
 	if err != nil {
-		return nil, err
+		return nil, dbErr(err, "row")
 	}
 	out := make([]payment.Payment, len(rows))
 	for i, r := range rows {
@@ -179,67 +179,91 @@ func (s *Store) PaymentsByOrder(ctx context.Context, orderID string) ([]payment.
 }
 
 func paymentToDomain(r queries.Payment) payment.Payment {
-	p := payment.Payment{
+	return payment.Payment{
 		ID: r.ID, OrderID: r.OrderID, Method: payment.PaymentMethod(r.Method), Status: payment.PaymentStatus(r.Status),
 		Amount: payment.Won(r.Amount), RefundedAmount: payment.Won(r.RefundedAmount), PGPaymentKey: r.PgPaymentKey.String,
-		PGIdempotencyKey: r.PgIdempotencyKey.String,
-		Version:          r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		PGIdempotencyKey: r.PgIdempotencyKey.String, ConfirmAttempt: r.ConfirmAttempt, ConfirmSentAt: timePtr(r.ConfirmSentAt),
+		FailureCode: r.FailureCode, FailureMessage: r.FailureMessage, RefundDecidedAt: timePtr(r.RefundDecidedAt),
+		ApprovedAt: timePtr(r.ApprovedAt), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
-	if r.ApprovedAt.Valid {
-		t := r.ApprovedAt.Time.UTC()
-		p.ApprovedAt = &t
+}
+
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
 	}
-	return p
+	u := t.Time.UTC()
+	return &u
+}
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
 }
 
 // InsertPaymentEvent implements payment.OrderQueries.
 func (s *Store) InsertPaymentEvent(ctx context.Context, e payment.PaymentEvent) error {
-	return s.q.InsertPaymentEvent(ctx, queries.InsertPaymentEventParams{
+	return dbErr(s.q.InsertPaymentEvent(ctx, queries.InsertPaymentEventParams{
 		ID: e.ID, PaymentID: e.PaymentID, FromStatus: string(e.FromStatus), ToStatus: string(e.ToStatus),
-		Source: e.Source, Detail: e.Detail, CreatedAt: e.CreatedAt.UTC(),
-	})
+		Source: e.Source, Code: string(e.Code), Message: e.Message, Detail: e.Detail, CreatedAt: e.CreatedAt.UTC(),
+	}), "row")
 }
 
 // PaymentEvents implements payment.OrderQueries.
 func (s *Store) PaymentEvents(ctx context.Context, paymentID string) ([]payment.PaymentEvent, error) {
 	rows, err := s.q.ListPaymentEvents(ctx, paymentID)
 	if err != nil {
-		return nil, err
+		return nil, dbErr(err, "row")
 	}
 	out := make([]payment.PaymentEvent, len(rows))
 	for i, r := range rows {
-		out[i] = payment.PaymentEvent{ID: r.ID, PaymentID: r.PaymentID, FromStatus: payment.PaymentStatus(r.FromStatus),
-			ToStatus: payment.PaymentStatus(r.ToStatus), Source: r.Source, Detail: r.Detail, CreatedAt: r.CreatedAt.UTC()}
+		out[i] = paymentEventToDomain(r)
 	}
 	return out, nil
+}
+
+func paymentEventToDomain(r queries.PaymentEvent) payment.PaymentEvent {
+	return payment.PaymentEvent{ID: r.ID, PaymentID: r.PaymentID, FromStatus: payment.PaymentStatus(r.FromStatus),
+		ToStatus: payment.PaymentStatus(r.ToStatus), Source: r.Source, Code: payment.EventCode(r.Code), Message: r.Message,
+		Detail: r.Detail, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // PaymentByPGKey implements payment.OrderQueries.
 func (s *Store) PaymentByPGKey(ctx context.Context, paymentKey string) (payment.Payment, error) {
 	row, err := s.q.GetPaymentByPGKey(ctx, sql.NullString{String: paymentKey, Valid: true})
 	if err != nil {
-		return payment.Payment{}, notFound(err, "payment")
+		return payment.Payment{}, dbErr(err, "payment")
 	}
 	return paymentToDomain(row), nil
 }
 
-// TransitionPayment implements payment.OrderQueries.
-func (s *Store) TransitionPayment(ctx context.Context, id string, from, to payment.PaymentStatus, approvedAt *time.Time, now time.Time) (bool, error) {
-	var at sql.NullTime
-	if approvedAt != nil {
-		at = sql.NullTime{Time: approvedAt.UTC(), Valid: true}
+// LockPayment implements payment.OrderQueries.
+func (s *Store) LockPayment(ctx context.Context, id string) (payment.Payment, error) {
+	row, err := s.q.LockPayment(ctx, id)
+	if err != nil {
+		return payment.Payment{}, dbErr(err, "payment")
 	}
-	n, err := s.q.TransitionPayment(ctx, queries.TransitionPaymentParams{
-		ID: id, FromStatus: string(from), ToStatus: string(to), ApprovedAt: at, Now: now.UTC(),
+	return paymentToDomain(row), nil
+}
+
+// UpdatePayment implements payment.OrderQueries.
+func (s *Store) UpdatePayment(ctx context.Context, p payment.Payment, now time.Time) (bool, error) {
+	n, err := s.q.UpdatePayment(ctx, queries.UpdatePaymentParams{
+		ID: p.ID, Version: p.Version, Status: string(p.Status), ApprovedAt: nullTime(p.ApprovedAt),
+		PgPaymentKey: nullString(p.PGPaymentKey), FailureCode: p.FailureCode, FailureMessage: p.FailureMessage,
+		ConfirmAttempt: p.ConfirmAttempt, ConfirmSentAt: nullTime(p.ConfirmSentAt), RefundDecidedAt: nullTime(p.RefundDecidedAt),
+		Now: now.UTC(),
 	})
-	return n == 1, err
+	return n == 1, dbErr(err, "payment")
 }
 
 // PaymentsByStatus implements payment.OrderQueries.
 func (s *Store) PaymentsByStatus(ctx context.Context, status payment.PaymentStatus, before string, limit int) ([]payment.Payment, error) {
 	rows, err := s.q.ListPaymentsByStatus(ctx, queries.ListPaymentsByStatusParams{Status: string(status), Before: before, Lim: int32(limit)})
 	if err != nil {
-		return nil, err
+		return nil, dbErr(err, "row")
 	}
 	out := make([]payment.Payment, len(rows))
 	for i, r := range rows {

@@ -144,37 +144,22 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // InTx runs fn in one transaction; fn's Queries use it for every statement.
+// Errors leave translated (dbErr), whichever statement or the commit failed.
 func (s *Store) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
 	if s.tx != nil {
 		return fn(s) // already in a transaction: join it
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", dbErr(err, "row"))
 	}
 	txs := &Store{db: s.db, engine: s.engine, q: s.q.WithTx(tx.Tx), jobs: s.jobs, tx: &tx}
 	if err := fn(txs); err != nil {
 		_ = tx.Rollback()
-		return err
+		return dbErr(err, "row")
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", dbErr(err, "row"))
 	}
 	return nil
-}
-
-// idb is the handle bun's query builder should use: the transaction if any.
-func (s *Store) idb() bun.IDB {
-	if s.tx != nil {
-		return s.tx
-	}
-	return s.db
-}
-
-// notFound translates sql.ErrNoRows; what names the missing thing.
-func notFound(err error, what string) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return &payment.Error{Code: payment.CodeNotFound, Message: what + " not found"}
-	}
-	return err
 }

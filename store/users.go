@@ -9,16 +9,16 @@ import (
 
 // InsertUserIfAbsent implements payment.UserQueries.
 func (s *Store) InsertUserIfAbsent(ctx context.Context, u payment.User) error {
-	return s.q.InsertUserIfAbsent(ctx, queries.InsertUserIfAbsentParams{
+	return dbErr(s.q.InsertUserIfAbsent(ctx, queries.InsertUserIfAbsentParams{
 		ID: u.ID, Name: u.Name, IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt.UTC(),
-	})
+	}), "row")
 }
 
 // UserByName implements payment.UserQueries.
 func (s *Store) UserByName(ctx context.Context, name string) (payment.User, error) {
 	row, err := s.q.GetUserByName(ctx, name)
 	if err != nil {
-		return payment.User{}, notFound(err, "user")
+		return payment.User{}, dbErr(err, "user")
 	}
 	return userToDomain(row), nil
 }
@@ -27,7 +27,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (payment.User, erro
 func (s *Store) User(ctx context.Context, id string) (payment.User, error) {
 	row, err := s.q.GetUser(ctx, id)
 	if err != nil {
-		return payment.User{}, notFound(err, "user")
+		return payment.User{}, dbErr(err, "user")
 	}
 	return userToDomain(row), nil
 }

@@ -18,42 +18,42 @@ func (s *Store) Violations(ctx context.Context) ([]payment.Violation, error) {
 		tx := q.(*Store).q
 		unbalanced, err := tx.UnbalancedLedgerTransactions(ctx)
 		if err != nil {
-			return err
+			return dbErr(err, "row")
 		}
 		for _, r := range unbalanced {
 			add("ledger_balanced", "ledger transaction %s sums to %d", r.TransactionID, r.Total)
 		}
 		offLedger, err := tx.WalletsOffLedger(ctx)
 		if err != nil {
-			return err
+			return dbErr(err, "row")
 		}
 		for _, r := range offLedger {
 			add("wallet_equals_ledger", "wallet %s balance %d, ledger account sums to %d", r.ID, r.Balance, r.LedgerTotal)
 		}
 		offHistory, err := tx.WalletsOffHistory(ctx)
 		if err != nil {
-			return err
+			return dbErr(err, "row")
 		}
 		for _, r := range offHistory {
 			add("wallet_equals_history", "wallet %s balance %d, last transaction says %d", r.ID, r.Balance, r.HistoryBalance)
 		}
 		stock, err := tx.StockMismatches(ctx)
 		if err != nil {
-			return err
+			return dbErr(err, "row")
 		}
 		for _, r := range stock {
 			add("stock_adds_up", "product %s: stock %d + held %d != supplied %d", r.ID, r.Stock, r.Held, r.Supplied)
 		}
 		paid, err := tx.PaidOrdersWithoutPayment(ctx)
 		if err != nil {
-			return err
+			return dbErr(err, "row")
 		}
 		for _, r := range paid {
 			add("paid_orders_paid", "order %s amount %d, completed payments %d", r.ID, r.Amount, r.Paid)
 		}
 		unpaid, err := tx.UnpaidOrdersWithPayment(ctx)
 		if err != nil {
-			return err
+			return dbErr(err, "row")
 		}
 		for _, r := range unpaid {
 			add("unpaid_orders_unpaid", "order %s is %s but payment %s is DONE", r.ID, r.Status, r.PaymentID)

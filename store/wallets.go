@@ -12,9 +12,9 @@ import (
 
 // InsertLedgerAccount implements payment.WalletQueries.
 func (s *Store) InsertLedgerAccount(ctx context.Context, a payment.LedgerAccount) error {
-	return s.q.InsertLedgerAccount(ctx, queries.InsertLedgerAccountParams{
+	return dbErr(s.q.InsertLedgerAccount(ctx, queries.InsertLedgerAccountParams{
 		ID: a.ID, Kind: string(a.Kind), Currency: string(a.Currency), CreatedAt: a.CreatedAt.UTC(),
-	})
+	}), "row")
 }
 
 // InsertWalletIfAbsent implements payment.WalletQueries.
@@ -23,14 +23,14 @@ func (s *Store) InsertWalletIfAbsent(ctx context.Context, w payment.Wallet) (boo
 		ID: w.ID, UserID: w.UserID, AccountID: w.AccountID, Currency: string(w.Limit.Currency),
 		BalanceLimit: w.Limit.Amount, CreatedAt: w.CreatedAt.UTC(),
 	})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // WalletByUser implements payment.WalletQueries.
 func (s *Store) WalletByUser(ctx context.Context, userID string) (payment.Wallet, error) {
 	row, err := s.q.GetWalletByUser(ctx, userID)
 	if err != nil {
-		return payment.Wallet{}, notFound(err, "wallet")
+		return payment.Wallet{}, dbErr(err, "wallet")
 	}
 	return walletToDomain(row), nil
 }
@@ -39,7 +39,7 @@ func (s *Store) WalletByUser(ctx context.Context, userID string) (payment.Wallet
 func (s *Store) Wallet(ctx context.Context, id string) (payment.Wallet, error) {
 	row, err := s.q.GetWallet(ctx, id)
 	if err != nil {
-		return payment.Wallet{}, notFound(err, "wallet")
+		return payment.Wallet{}, dbErr(err, "wallet")
 	}
 	return walletToDomain(row), nil
 }
@@ -56,29 +56,29 @@ func walletToDomain(r queries.Wallet) payment.Wallet {
 // DebitWallet implements payment.WalletQueries.
 func (s *Store) DebitWallet(ctx context.Context, id string, version, amount int64, now time.Time) (bool, error) {
 	n, err := s.q.DebitWallet(ctx, queries.DebitWalletParams{ID: id, Version: version, Amount: amount, Now: now.UTC()})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // CreditWallet implements payment.WalletQueries.
 func (s *Store) CreditWallet(ctx context.Context, id string, version, amount int64, now time.Time) (bool, error) {
 	n, err := s.q.CreditWallet(ctx, queries.CreditWalletParams{ID: id, Version: version, Amount: amount, Now: now.UTC()})
-	return n == 1, err
+	return n == 1, dbErr(err, "row")
 }
 
 // InsertWalletTransaction implements payment.WalletQueries.
 func (s *Store) InsertWalletTransaction(ctx context.Context, t payment.WalletTransaction) error {
-	return s.q.InsertWalletTransaction(ctx, queries.InsertWalletTransactionParams{
+	return dbErr(s.q.InsertWalletTransaction(ctx, queries.InsertWalletTransactionParams{
 		ID: t.ID, WalletID: t.WalletID, Seq: t.Seq, Type: string(t.Type), Amount: t.Amount.Amount,
 		BalanceAfter: t.BalanceAfter.Amount, OrderID: nullString(t.OrderID),
 		LedgerTransactionID: t.LedgerTransactionID, Reason: nullString(t.Reason), CreatedAt: t.CreatedAt.UTC(),
-	})
+	}), "row")
 }
 
 // WalletTransactions implements payment.WalletQueries.
 func (s *Store) WalletTransactions(ctx context.Context, walletID string, beforeSeq int64, limit int) ([]payment.WalletTransaction, error) {
 	rows, err := s.q.ListWalletTransactions(ctx, queries.ListWalletTransactionsParams{WalletID: walletID, Before: beforeSeq, Lim: int32(limit)})
 	if err != nil {
-		return nil, err
+		return nil, dbErr(err, "row")
 	}
 	out := make([]payment.WalletTransaction, len(rows))
 	for i, r := range rows {
@@ -98,7 +98,7 @@ func (s *Store) InsertLedgerTransaction(ctx context.Context, t payment.LedgerTra
 		ID: t.ID, Kind: t.Kind, OrderID: nullString(t.OrderID), Description: t.Description, CreatedAt: t.CreatedAt.UTC(),
 	})
 	if err != nil {
-		return err
+		return dbErr(err, "row")
 	}
 	for _, e := range t.Entries {
 		err := s.q.InsertLedgerEntry(ctx, queries.InsertLedgerEntryParams{

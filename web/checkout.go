@@ -266,9 +266,14 @@ func (p checkoutPages) confirmFailed(w http.ResponseWriter, r *http.Request, o p
 		render(w, r, http.StatusOK, views.Result(base))
 	case payment.CodePaymentDeclined:
 		logger(ctx).InfoContext(ctx, "checkout: payment declined", "order", o.ID, "pg_code", de.PGCode)
-		// The message is the PG's "CODE: message"; the code is shown apart.
-		msg := strings.TrimPrefix(de.Message, de.PGCode+": ")
-		base.State, base.OrderStatus, base.Code, base.Message = views.StateFailed, string(payment.OrderFailed), de.PGCode, msg
+		base.State, base.OrderStatus, base.Code, base.Message = views.StateFailed, string(payment.OrderFailed), de.PGCode, de.Message
+		render(w, r, http.StatusOK, views.Result(base))
+	case payment.CodeBalanceLimitExceeded:
+		// A top-up the PG approved that the wallet could no longer hold
+		// (another top-up landed first): it went back to the card.
+		logger(ctx).InfoContext(ctx, "checkout: top-up refunded, wallet limit", "order", o.ID)
+		base.State, base.OrderStatus, base.Code = views.StateFailed, string(payment.OrderFailed), string(de.Code)
+		base.Message = "지갑 한도를 넘어 충전할 수 없어 카드 결제를 취소했습니다. · The wallet cannot hold this top-up; the card payment was refunded."
 		render(w, r, http.StatusOK, views.Result(base))
 	case payment.CodePGUnavailable:
 		// Nothing reached the PG and the order is PENDING again; the PG still

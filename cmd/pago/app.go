@@ -140,6 +140,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		Gateway:        pg.Gateway{Client: pgClient},
 		ProbeDelay:     cfg.ProbeDelay,
 		ConfirmTimeout: cfg.ConfirmTimeout,
+		ConfirmWait:    cfg.ConfirmWait,
 	}, log)
 	a.service = svc
 	if cfg.Dev() {

@@ -50,6 +50,7 @@ type Config struct {
 	OrderTTL             time.Duration // PAGO_ORDER_TTL: how long a PENDING order holds stock, default 30m
 	PGTimeout            time.Duration // PAGO_PG_TIMEOUT: one PG request attempt, default 15s
 	ConfirmTimeout       time.Duration // PAGO_CONFIRM_TIMEOUT: a whole confirm with retries, default 20s
+	ConfirmWait          time.Duration // PAGO_CONFIRM_WAIT: how long a customer waits for a confirm before "processing", default 2s
 	ProbeDelay           time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
 	ProbeMaxDelay        time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
 	BreakerFailures      int           // PAGO_PG_BREAKER_FAILURES: consecutive PG failures that open the breaker, default 5
@@ -130,6 +131,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		OrderTTL:             dur("PAGO_ORDER_TTL", 30*time.Minute),
 		PGTimeout:            dur("PAGO_PG_TIMEOUT", 15*time.Second),
 		ConfirmTimeout:       dur("PAGO_CONFIRM_TIMEOUT", 20*time.Second),
+		ConfirmWait:          dur("PAGO_CONFIRM_WAIT", 2*time.Second),
 		ProbeDelay:           dur("PAGO_PROBE_DELAY", 15*time.Second),
 		ProbeMaxDelay:        dur("PAGO_PROBE_MAX_DELAY", 30*time.Second),
 		BreakerFailures:      num("PAGO_PG_BREAKER_FAILURES", 5),
@@ -304,7 +306,7 @@ func (c Config) logAttrs() []any {
 		"max_query_depth", c.MaxQueryDepth, "max_query_complexity", c.MaxQueryComplexity,
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel.String(),
 		"wallet_limit", c.WalletLimit, "order_ttl", c.OrderTTL.String(),
-		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(),
+		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(), "confirm_wait", c.ConfirmWait.String(),
 		"probe_delay", c.ProbeDelay.String(), "probe_max_delay", c.ProbeMaxDelay.String(),
 		"pg_breaker_failures", c.BreakerFailures, "pg_breaker_open_timeout", c.BreakerOpenTimeout.String(),
 	}

@@ -27,6 +27,10 @@ func cardEnv(t testing.TB, eng storetest.Engine, extra map[string]string) map[st
 		"PAGO_PROBE_DELAY": "500ms", "PAGO_PROBE_MAX_DELAY": "1s",
 		"PAGO_CONFIRM_TIMEOUT": "2s", "PAGO_PG_TIMEOUT": "1s",
 		"PAGO_PG_BREAKER_FAILURES": "3", "PAGO_PG_BREAKER_OPEN_TIMEOUT": "1s",
+		// The PG call is bounded by PAGO_CONFIRM_TIMEOUT; these tests are
+		// about its outcome, so the customer waits for it even when a busy
+		// machine makes settling slow (the wait bound has tests of its own).
+		"PAGO_CONFIRM_WAIT": "15s",
 	}
 	for k, v := range extra {
 		env[k] = v

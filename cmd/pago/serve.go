@@ -60,11 +60,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	serr := srv.Shutdown(sctx)
+	// Confirms whose customers stopped waiting (ConfirmWait) are still at
+	// the PG: let them settle before the database goes.
+	derr := a.service.Drain(sctx)
 	cerr := a.close(sctx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	if err = errors.Join(err, serr, cerr); err != nil {
+	if err = errors.Join(err, serr, derr, cerr); err != nil {
 		return err
 	}
 	log.Info("stopped")

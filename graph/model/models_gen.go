@@ -131,6 +131,10 @@ type Payment struct {
 	RefundedAmount int64         `json:"refundedAmount"`
 	PgPaymentKey   *string       `json:"pgPaymentKey,omitempty"`
 	ApprovedAt     *time.Time    `json:"approvedAt,omitempty"`
+	// Why a FAILED or CANCELED payment did not go through: the PG's code (REJECT_CARD_PAYMENT…) or pago's (BALANCE_LIMIT_EXCEEDED).
+	FailureCode *string `json:"failureCode,omitempty"`
+	// failureCode in words for the customer.
+	FailureMessage *string `json:"failureMessage,omitempty"`
 	// The append-only history of this payment's transitions.
 	Events []*PaymentEvent `json:"events"`
 }
@@ -150,9 +154,14 @@ type PaymentEvent struct {
 	From PaymentStatus `json:"from"`
 	To   PaymentStatus `json:"to"`
 	// What moved it: wallet, redirect, mutation, probe or webhook.
-	Source string    `json:"source"`
-	Detail string    `json:"detail"`
-	At     time.Time `json:"at"`
+	Source string `json:"source"`
+	// What happened, for code: PAID_FROM_WALLET, CONFIRM_SENT, NOT_SENT, RECONFIRM_SENT, REFUND_DECIDED, APPROVED, DECLINED, TOPUP_REFUNDED.
+	Code string `json:"code"`
+	// What happened, in words a customer may see.
+	Detail string `json:"detail"`
+	// Internal detail (PG answers, errors) for operators; null for everyone else.
+	InternalDetail *string   `json:"internalDetail,omitempty"`
+	At             time.Time `json:"at"`
 }
 
 type Product struct {

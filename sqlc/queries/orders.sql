@@ -62,38 +62,54 @@ UPDATE orders SET status = 'EXPIRED', updated_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND status = 'PENDING' AND expires_at <= sqlc.arg(now);
 
 -- name: InsertPayment :exec
-INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at)
+INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version,
+                      created_at, updated_at, confirm_sent_at)
 VALUES (sqlc.arg(id), sqlc.arg(order_id), sqlc.arg(method), sqlc.arg(status), sqlc.arg(amount), 0, sqlc.narg(pg_payment_key),
-        sqlc.narg(pg_idempotency_key), sqlc.narg(approved_at), 0, sqlc.arg(created_at), sqlc.arg(created_at));
+        sqlc.narg(pg_idempotency_key), sqlc.narg(approved_at), 0, sqlc.arg(created_at), sqlc.arg(created_at), sqlc.narg(confirm_sent_at));
 
 -- name: GetPayment :one
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
 FROM payments WHERE id = sqlc.arg(id);
 
 -- name: ListPaymentsByOrder :many
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
 FROM payments WHERE order_id = sqlc.arg(order_id) ORDER BY id;
 
 -- name: InsertPaymentEvent :exec
-INSERT INTO payment_events (id, payment_id, from_status, to_status, source, detail, created_at)
-VALUES (sqlc.arg(id), sqlc.arg(payment_id), sqlc.arg(from_status), sqlc.arg(to_status), sqlc.arg(source), sqlc.arg(detail), sqlc.arg(created_at));
+INSERT INTO payment_events (id, payment_id, from_status, to_status, source, code, message, detail, created_at)
+VALUES (sqlc.arg(id), sqlc.arg(payment_id), sqlc.arg(from_status), sqlc.arg(to_status), sqlc.arg(source), sqlc.arg(code),
+        sqlc.arg(message), sqlc.arg(detail), sqlc.arg(created_at));
 
 -- name: ListPaymentEvents :many
-SELECT id, payment_id, from_status, to_status, source, detail, created_at
+SELECT id, payment_id, from_status, to_status, source, detail, created_at, code, message
 FROM payment_events WHERE payment_id = sqlc.arg(payment_id) ORDER BY id;
 
 -- name: GetPaymentByPGKey :one
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
 FROM payments WHERE pg_payment_key = sqlc.arg(pg_payment_key);
 
--- name: TransitionPayment :execrows
--- Moves a payment between statuses of its state machine; zero rows means it
--- was not in from (another path settled it first).
+-- name: LockPayment :one
+-- Reads a payment and holds its row lock to the end of the transaction: a
+-- no-op write, because SQLite has no SELECT … FOR UPDATE and the write lock
+-- is what serialises on both engines.
+UPDATE payments SET version = version WHERE id = sqlc.arg(id)
+RETURNING id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at;
+
+-- name: UpdatePayment :execrows
+-- Writes what the state machine decided about a payment read under its
+-- row lock; zero rows means its version moved (someone else wrote it).
 UPDATE payments
-SET status = sqlc.arg(to_status), approved_at = COALESCE(sqlc.narg(approved_at), approved_at),
-    version = version + 1, updated_at = sqlc.arg(now)
-WHERE id = sqlc.arg(id) AND status = sqlc.arg(from_status);
+SET status = sqlc.arg(status), approved_at = sqlc.narg(approved_at), pg_payment_key = sqlc.narg(pg_payment_key),
+    failure_code = sqlc.arg(failure_code), failure_message = sqlc.arg(failure_message),
+    confirm_attempt = sqlc.arg(confirm_attempt), confirm_sent_at = sqlc.narg(confirm_sent_at),
+    refund_decided_at = sqlc.narg(refund_decided_at), version = version + 1, updated_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id) AND version = sqlc.arg(version);
 
 -- name: ListPaymentsByStatus :many
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
 FROM payments WHERE status = sqlc.arg(status) AND id < sqlc.arg(before) ORDER BY id DESC LIMIT sqlc.arg(lim);

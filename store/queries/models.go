@@ -80,6 +80,11 @@ type Payment struct {
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 	PgIdempotencyKey sql.NullString
+	FailureCode      string
+	FailureMessage   string
+	ConfirmAttempt   int64
+	ConfirmSentAt    sql.NullTime
+	RefundDecidedAt  sql.NullTime
 }
 
 type PaymentEvent struct {
@@ -90,6 +95,8 @@ type PaymentEvent struct {
 	Source     string
 	Detail     string
 	CreatedAt  time.Time
+	Code       string
+	Message    string
 }
 
 type Product struct {

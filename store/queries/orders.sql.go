@@ -54,7 +54,8 @@ func (q *Queries) GetOrder(ctx context.Context, id string) (Order, error) {
 }
 
 const getPayment = `-- name: GetPayment :one
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
 FROM payments WHERE id = $1
 `
 
@@ -74,12 +75,18 @@ func (q *Queries) GetPayment(ctx context.Context, id string) (Payment, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.PgIdempotencyKey,
+		&i.FailureCode,
+		&i.FailureMessage,
+		&i.ConfirmAttempt,
+		&i.ConfirmSentAt,
+		&i.RefundDecidedAt,
 	)
 	return i, err
 }
 
 const getPaymentByPGKey = `-- name: GetPaymentByPGKey :one
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
 FROM payments WHERE pg_payment_key = $1
 `
 
@@ -99,6 +106,11 @@ func (q *Queries) GetPaymentByPGKey(ctx context.Context, pgPaymentKey sql.NullSt
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.PgIdempotencyKey,
+		&i.FailureCode,
+		&i.FailureMessage,
+		&i.ConfirmAttempt,
+		&i.ConfirmSentAt,
+		&i.RefundDecidedAt,
 	)
 	return i, err
 }
@@ -180,9 +192,10 @@ func (q *Queries) InsertOrderItem(ctx context.Context, arg InsertOrderItemParams
 }
 
 const insertPayment = `-- name: InsertPayment :exec
-INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at)
+INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version,
+                      created_at, updated_at, confirm_sent_at)
 VALUES ($1, $2, $3, $4, $5, 0, $6,
-        $7, $8, 0, $9, $9)
+        $7, $8, 0, $9, $9, $10)
 `
 
 type InsertPaymentParams struct {
@@ -195,6 +208,7 @@ type InsertPaymentParams struct {
 	PgIdempotencyKey sql.NullString
 	ApprovedAt       sql.NullTime
 	CreatedAt        time.Time
+	ConfirmSentAt    sql.NullTime
 }
 
 func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) error {
@@ -208,13 +222,15 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) er
 		arg.PgIdempotencyKey,
 		arg.ApprovedAt,
 		arg.CreatedAt,
+		arg.ConfirmSentAt,
 	)
 	return err
 }
 
 const insertPaymentEvent = `-- name: InsertPaymentEvent :exec
-INSERT INTO payment_events (id, payment_id, from_status, to_status, source, detail, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO payment_events (id, payment_id, from_status, to_status, source, code, message, detail, created_at)
+VALUES ($1, $2, $3, $4, $5, $6,
+        $7, $8, $9)
 `
 
 type InsertPaymentEventParams struct {
@@ -223,6 +239,8 @@ type InsertPaymentEventParams struct {
 	FromStatus string
 	ToStatus   string
 	Source     string
+	Code       string
+	Message    string
 	Detail     string
 	CreatedAt  time.Time
 }
@@ -234,6 +252,8 @@ func (q *Queries) InsertPaymentEvent(ctx context.Context, arg InsertPaymentEvent
 		arg.FromStatus,
 		arg.ToStatus,
 		arg.Source,
+		arg.Code,
+		arg.Message,
 		arg.Detail,
 		arg.CreatedAt,
 	)
@@ -333,7 +353,7 @@ func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order
 }
 
 const listPaymentEvents = `-- name: ListPaymentEvents :many
-SELECT id, payment_id, from_status, to_status, source, detail, created_at
+SELECT id, payment_id, from_status, to_status, source, detail, created_at, code, message
 FROM payment_events WHERE payment_id = $1 ORDER BY id
 `
 
@@ -354,6 +374,8 @@ func (q *Queries) ListPaymentEvents(ctx context.Context, paymentID string) ([]Pa
 			&i.Source,
 			&i.Detail,
 			&i.CreatedAt,
+			&i.Code,
+			&i.Message,
 		); err != nil {
 			return nil, err
 		}
@@ -369,7 +391,8 @@ func (q *Queries) ListPaymentEvents(ctx context.Context, paymentID string) ([]Pa
 }
 
 const listPaymentsByOrder = `-- name: ListPaymentsByOrder :many
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
 FROM payments WHERE order_id = $1 ORDER BY id
 `
 
@@ -395,6 +418,11 @@ func (q *Queries) ListPaymentsByOrder(ctx context.Context, orderID string) ([]Pa
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.PgIdempotencyKey,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmAttempt,
+			&i.ConfirmSentAt,
+			&i.RefundDecidedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -410,7 +438,8 @@ func (q *Queries) ListPaymentsByOrder(ctx context.Context, orderID string) ([]Pa
 }
 
 const listPaymentsByStatus = `-- name: ListPaymentsByStatus :many
-SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
 FROM payments WHERE status = $1 AND id < $2 ORDER BY id DESC LIMIT $3
 `
 
@@ -442,6 +471,11 @@ func (q *Queries) ListPaymentsByStatus(ctx context.Context, arg ListPaymentsBySt
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.PgIdempotencyKey,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmAttempt,
+			&i.ConfirmSentAt,
+			&i.RefundDecidedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -491,6 +525,40 @@ func (q *Queries) ListProducts(ctx context.Context) ([]Product, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockPayment = `-- name: LockPayment :one
+UPDATE payments SET version = version WHERE id = $1
+RETURNING id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+`
+
+// Reads a payment and holds its row lock to the end of the transaction: a
+// no-op write, because SQLite has no SELECT … FOR UPDATE and the write lock
+// is what serialises on both engines.
+func (q *Queries) LockPayment(ctx context.Context, id string) (Payment, error) {
+	row := q.db.QueryRowContext(ctx, lockPayment, id)
+	var i Payment
+	err := row.Scan(
+		&i.ID,
+		&i.OrderID,
+		&i.Method,
+		&i.Status,
+		&i.Amount,
+		&i.RefundedAmount,
+		&i.PgPaymentKey,
+		&i.ApprovedAt,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PgIdempotencyKey,
+		&i.FailureCode,
+		&i.FailureMessage,
+		&i.ConfirmAttempt,
+		&i.ConfirmSentAt,
+		&i.RefundDecidedAt,
+	)
+	return i, err
 }
 
 const returnStock = `-- name: ReturnStock :exec
@@ -555,30 +623,44 @@ func (q *Queries) TransitionOrder(ctx context.Context, arg TransitionOrderParams
 	return result.RowsAffected()
 }
 
-const transitionPayment = `-- name: TransitionPayment :execrows
+const updatePayment = `-- name: UpdatePayment :execrows
 UPDATE payments
-SET status = $1, approved_at = COALESCE($2, approved_at),
-    version = version + 1, updated_at = $3
-WHERE id = $4 AND status = $5
+SET status = $1, approved_at = $2, pg_payment_key = $3,
+    failure_code = $4, failure_message = $5,
+    confirm_attempt = $6, confirm_sent_at = $7,
+    refund_decided_at = $8, version = version + 1, updated_at = $9
+WHERE id = $10 AND version = $11
 `
 
-type TransitionPaymentParams struct {
-	ToStatus   string
-	ApprovedAt sql.NullTime
-	Now        time.Time
-	ID         string
-	FromStatus string
+type UpdatePaymentParams struct {
+	Status          string
+	ApprovedAt      sql.NullTime
+	PgPaymentKey    sql.NullString
+	FailureCode     string
+	FailureMessage  string
+	ConfirmAttempt  int64
+	ConfirmSentAt   sql.NullTime
+	RefundDecidedAt sql.NullTime
+	Now             time.Time
+	ID              string
+	Version         int64
 }
 
-// Moves a payment between statuses of its state machine; zero rows means it
-// was not in from (another path settled it first).
-func (q *Queries) TransitionPayment(ctx context.Context, arg TransitionPaymentParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, transitionPayment,
-		arg.ToStatus,
+// Writes what the state machine decided about a payment read under its
+// row lock; zero rows means its version moved (someone else wrote it).
+func (q *Queries) UpdatePayment(ctx context.Context, arg UpdatePaymentParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, updatePayment,
+		arg.Status,
 		arg.ApprovedAt,
+		arg.PgPaymentKey,
+		arg.FailureCode,
+		arg.FailureMessage,
+		arg.ConfirmAttempt,
+		arg.ConfirmSentAt,
+		arg.RefundDecidedAt,
 		arg.Now,
 		arg.ID,
-		arg.FromStatus,
+		arg.Version,
 	)
 	if err != nil {
 		return 0, err

@@ -1,0 +1,33 @@
+package payment
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+)
+
+// The PG's Idempotency-Keys pago sends, all derived here from pago's own
+// records so that a retry of one request is the same request at the PG and
+// never a second charge or refund.
+
+// confirmBaseKey is a card payment's base confirm key, from the caller's
+// idempotency key: a retry of the same request derives the same key.
+func confirmBaseKey(userID, key string) string {
+	h := sha256.Sum256([]byte("confirm\x00" + userID + "\x00" + key))
+	return "pago-confirm-" + hex.EncodeToString(h[:])
+}
+
+// ConfirmKey is the Idempotency-Key of p's current confirm attempt: the base
+// key for the first, the base key and the attempt number after that (Toss
+// replays its first answer to a repeated key, errors included, so a confirm
+// that failed retryably is retried under a new one).
+func ConfirmKey(p Payment) string {
+	if p.ConfirmAttempt == 0 {
+		return p.PGIdempotencyKey
+	}
+	return p.PGIdempotencyKey + "-a" + strconv.FormatInt(p.ConfirmAttempt, 10)
+}
+
+// topUpRefundKey is the Idempotency-Key of the cancel that gives back a
+// top-up the wallet could not take: one per payment.
+func topUpRefundKey(p Payment) string { return "pago-refund-" + p.ID }

@@ -1,0 +1,203 @@
+package payment_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pago/pago/payment"
+)
+
+// flakyStore fails the next reads of orders with a transient error, as a
+// dropped database connection does.
+type flakyStore struct {
+	*memStore
+	mu        sync.Mutex
+	failReads int
+}
+
+func (f *flakyStore) Order(ctx context.Context, id string) (payment.Order, error) {
+	f.mu.Lock()
+	fail := f.failReads > 0
+	if fail {
+		f.failReads--
+	}
+	f.mu.Unlock()
+	if fail {
+		return payment.Order{}, errors.Join(payment.ErrTransient, errors.New("read tcp 127.0.0.1:5432: connection reset by peer"))
+	}
+	return f.memStore.Order(ctx, id)
+}
+
+func newTestService(t *testing.T, st payment.Store, gw payment.Gateway, cfg payment.Config) (*payment.Service, context.Context) {
+	t.Helper()
+	cfg.Gateway = gw
+	svc := payment.NewService(st, openLocker{}, payment.NewIdempotency(st, time.Now, time.Minute), time.Now, cfg, slog.New(slog.DiscardHandler))
+	alice, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "alice", false)
+	require.NoError(t, err)
+	return svc, payment.WithUser(context.Background(), alice)
+}
+
+func topUpOrder(t *testing.T, svc *payment.Service, ctx context.Context, key string, amount int64) payment.Order {
+	t.Helper()
+	o, err := svc.CreateOrder(ctx, key, payment.CreateOrderInput{Kind: payment.OrderWalletTopUp, Amount: &amount})
+	require.NoError(t, err)
+	return o
+}
+
+// A transient store failure during a confirm is not the confirm's answer:
+// the redirect's key stays usable and the same success URL later completes
+// the payment (it used to be stored as NOT_FOUND for 15 days).
+func TestTransientStoreFailureLeavesTheRedirectKeyRetryable(t *testing.T) {
+	st := &flakyStore{memStore: &memStore{db: newMemDB(newSim(1))}}
+	gw := &staleGateway{cancels: map[string]bool{}}
+	svc, ctx := newTestService(t, st, gw, payment.Config{})
+	o := topUpOrder(t, svc, ctx, "o", 5_000)
+
+	in := payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000}
+	st.failReads = 1
+	_, err := svc.ConfirmPayment(ctx, "redirect:pk_1", payment.SourceRedirect, in)
+	require.ErrorIs(t, err, payment.ErrTransient)
+	var de *payment.Error
+	require.False(t, errors.As(err, &de), "a transient failure is no domain answer: %v", err)
+
+	res, err := svc.ConfirmPayment(ctx, "redirect:pk_1", payment.SourceRedirect, in)
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPaid, res.Order.Status)
+}
+
+// unreachableGateway never reaches the PG.
+type unreachableGateway struct{ staleGateway }
+
+func (unreachableGateway) Confirm(context.Context, string, string, int64, string) (payment.GatewayPayment, error) {
+	return payment.GatewayPayment{}, errors.Join(payment.ErrGatewayUnavailable,
+		errors.New(`Post "http://10.0.0.9:8090/v1/payments/confirm": dial tcp 10.0.0.9:8090: connect: connection refused`))
+}
+
+// The history a customer sees carries codes and words for people; internal
+// text (URLs, network errors) stays in Detail for operators.
+func TestPaymentEventsKeepInternalTextOutOfMessages(t *testing.T) {
+	st := &memStore{db: newMemDB(newSim(1))}
+	svc, ctx := newTestService(t, st, &unreachableGateway{}, payment.Config{})
+	o := topUpOrder(t, svc, ctx, "o", 5_000)
+	_, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	require.ErrorIs(t, err, payment.ErrPGUnavailable)
+	require.NotContains(t, err.Error(), "dial tcp")
+
+	ps, err := svc.OrderPayments(ctx, o.ID)
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	evs, err := svc.PaymentEvents(ctx, ps[0].ID)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	require.Equal(t, []payment.EventCode{payment.EventConfirmSent, payment.EventNotSent}, []payment.EventCode{evs[0].Code, evs[1].Code})
+	for _, e := range evs {
+		for _, leak := range []string{"dial tcp", "http://", "10.0.0.9", "Post "} {
+			require.NotContains(t, e.Message, leak)
+		}
+	}
+	require.Contains(t, evs[1].Detail, "dial tcp", "operators keep the cause")
+}
+
+// squatGateway is a PG at which paymentKey pk_alice belongs to alice's
+// order: a confirm naming any other order is refused.
+type squatGateway struct {
+	staleGateway
+	aliceOrder string
+}
+
+func (g *squatGateway) Confirm(ctx context.Context, key, orderID string, amount int64, idem string) (payment.GatewayPayment, error) {
+	if orderID != g.aliceOrder {
+		return payment.GatewayPayment{}, &payment.DeclinedError{Code: "NOT_FOUND_PAYMENT_SESSION", Message: "no such payment session"}
+	}
+	return g.staleGateway.Confirm(ctx, key, orderID, amount, idem)
+}
+
+func (g *squatGateway) Payment(context.Context, string) (payment.GatewayPayment, error) {
+	return payment.GatewayPayment{PaymentKey: "pk_alice", OrderID: g.aliceOrder, Status: payment.GatewayInProgress}, nil
+}
+
+// Bob confirming his own order with alice's authenticated payment key must
+// not bind the key to his order: alice's own confirm still completes.
+func TestADeclinedPaymentKeyIsBoundOnlyOnThePGsWord(t *testing.T) {
+	st := &memStore{db: newMemDB(newSim(1))}
+	gw := &squatGateway{staleGateway: staleGateway{cancels: map[string]bool{}}}
+	svc, actx := newTestService(t, st, gw, payment.Config{})
+	bob, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "bob", false)
+	require.NoError(t, err)
+	bctx := payment.WithUser(context.Background(), bob)
+	aliceOrder := topUpOrder(t, svc, actx, "a", 5_000)
+	bobOrder := topUpOrder(t, svc, bctx, "b", 5_000)
+	gw.aliceOrder = aliceOrder.ID
+
+	_, err = svc.ConfirmPayment(bctx, "squat", payment.SourceMutation, payment.ConfirmInput{OrderID: bobOrder.ID, PaymentKey: "pk_alice", Amount: 5_000})
+	require.ErrorIs(t, err, payment.ErrPaymentDeclined)
+
+	res, err := svc.ConfirmPayment(actx, "redirect:pk_alice", payment.SourceRedirect, payment.ConfirmInput{OrderID: aliceOrder.ID, PaymentKey: "pk_alice", Amount: 5_000})
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPaid, res.Order.Status)
+}
+
+// hangingGateway answers a confirm only when released.
+type hangingGateway struct {
+	staleGateway
+	release chan struct{}
+}
+
+func (g *hangingGateway) Confirm(ctx context.Context, key, orderID string, amount int64, idem string) (payment.GatewayPayment, error) {
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return payment.GatewayPayment{}, errors.Join(payment.ErrGatewayUnknownOutcome, ctx.Err())
+	}
+	return g.staleGateway.Confirm(ctx, key, orderID, amount, idem)
+}
+
+// A slow PG never freezes the customer: the confirm answers PAYMENT_IN_DOUBT
+// after ConfirmWait, and the PG's late answer still settles the payment.
+func TestConfirmAnswersWithinConfirmWaitAndSettlesLater(t *testing.T) {
+	st := &memStore{db: newMemDB(newSim(1))}
+	gw := &hangingGateway{staleGateway: staleGateway{cancels: map[string]bool{}}, release: make(chan struct{})}
+	svc, ctx := newTestService(t, st, gw, payment.Config{ConfirmWait: 50 * time.Millisecond, ConfirmTimeout: time.Minute})
+	o := topUpOrder(t, svc, ctx, "o", 5_000)
+
+	start := time.Now()
+	_, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	require.ErrorIs(t, err, payment.ErrPaymentInDoubt)
+	require.Less(t, time.Since(start), 30*time.Second)
+
+	close(gw.release)
+	dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, svc.Drain(dctx))
+	got, err := svc.Order(ctx, o.ID)
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPaid, got.Status)
+
+	// The same key now replays the settled answer.
+	res, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	require.NoError(t, err)
+	require.Equal(t, payment.PaymentDone, res.Payment.Status)
+}
+
+// No decision in payment is taken on text: the failure's code comes from
+// its column, whatever its message says.
+func TestDeclineAnswerComesFromTheFailureColumns(t *testing.T) {
+	st := &memStore{db: newMemDB(newSim(1))}
+	gw := &squatGateway{staleGateway: staleGateway{cancels: map[string]bool{}}}
+	svc, ctx := newTestService(t, st, gw, payment.Config{})
+	o := topUpOrder(t, svc, ctx, "o", 5_000)
+	gw.aliceOrder = "ord_elsewhere"
+	_, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	var de *payment.Error
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, payment.CodePaymentDeclined, de.Code)
+	require.Equal(t, "NOT_FOUND_PAYMENT_SESSION", de.PGCode)
+	require.False(t, strings.HasPrefix(de.Message, de.PGCode), "the message is words, not CODE: words")
+}

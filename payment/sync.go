@@ -1,0 +1,153 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ProbePayment settles an IN_DOUBT card payment from the PG's record (the
+// probe job). A payment the PG still holds authenticated but unconfirmed is
+// confirmed again under the next confirm attempt's key (see nextAttempt):
+// Toss answers a repeated key with its first answer, so a confirm that
+// failed retryably can only succeed under a new key. An error makes River
+// retry with backoff.
+func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
+	p, err := s.store.Payment(ctx, paymentID)
+	if err != nil {
+		return err
+	}
+	if p.Status != PaymentInDoubt {
+		return nil
+	}
+	o, err := s.store.Order(ctx, p.OrderID)
+	if err != nil {
+		return err
+	}
+	truth, err := s.lookUp(ctx, p)
+	if errors.Is(err, ErrGatewayNotFound) {
+		truth, err = GatewayPayment{PaymentKey: p.PGPaymentKey, Status: GatewayAborted, FailureCode: "NOT_FOUND_PAYMENT",
+			FailureMessage: "the payment gateway has no record of this payment"}, nil
+	}
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", p.ID, err)
+	}
+	if truth.PaymentKey != "" && truth.PaymentKey != p.PGPaymentKey {
+		return fmt.Errorf("probe %s: the PG's payment for order %s is %s, not %s", p.ID, p.OrderID, truth.PaymentKey, p.PGPaymentKey)
+	}
+	if truth.Status == GatewayInProgress && p.RefundDecidedAt == nil {
+		if truth, err = s.reconfirm(ctx, p); err != nil {
+			return fmt.Errorf("probe %s: %w", p.ID, err)
+		}
+	}
+	res, err := s.settle(ctx, p.ID, o, truth, SourceProbe, nil)
+	if err != nil {
+		return err
+	}
+	if res.Payment.Status == PaymentInDoubt {
+		return fmt.Errorf("probe %s: the PG says %s; still in doubt", p.ID, truth.Status)
+	}
+	return nil
+}
+
+// errAttemptInFlight: the last confirm may still be on its way; only once it
+// is ConfirmTimeout old is it certainly over.
+var errAttemptInFlight = errors.New("the last confirm may still be in flight")
+
+// reconfirm sends the next confirm attempt of p, which the PG holds
+// authenticated but unconfirmed, and returns the PG's answer as a record.
+func (s *Service) reconfirm(ctx context.Context, p Payment) (GatewayPayment, error) {
+	next, err := s.nextAttempt(ctx, p.ID)
+	if err != nil {
+		return GatewayPayment{}, err
+	}
+	truth, err := s.cfg.Gateway.Confirm(ctx, next.PGPaymentKey, next.OrderID, next.Amount.Amount, ConfirmKey(next))
+	var declined *DeclinedError
+	switch {
+	case errors.As(err, &declined):
+		return GatewayPayment{PaymentKey: next.PGPaymentKey, OrderID: next.OrderID, Status: GatewayAborted,
+			FailureCode: declined.Code, FailureMessage: declined.Message}, nil
+	case errors.Is(err, ErrGatewayAlreadyProcessed):
+		return s.lookUp(ctx, next)
+	case err != nil:
+		return GatewayPayment{}, fmt.Errorf("re-confirm attempt %d: %w", next.ConfirmAttempt, err)
+	}
+	return truth, nil
+}
+
+// nextAttempt records, under the payment's row lock and before anything is
+// sent, that confirm attempt n+1 may reach the PG from now on: a first
+// confirm failing with PG_UNAVAILABLE afterwards then cannot give the order
+// back while the PG charges it, and a crash cannot lose which key was used
+// last. It refuses while the previous attempt may still be in flight, so
+// two confirms of one payment are never at the PG at once.
+func (s *Service) nextAttempt(ctx context.Context, paymentID string) (Payment, error) {
+	var p Payment
+	err := s.store.InTx(ctx, func(q Queries) error {
+		var err error
+		if p, err = q.LockPayment(ctx, paymentID); err != nil {
+			return err
+		}
+		if p.Status != PaymentInDoubt {
+			return errSettledMeanwhile
+		}
+		now := s.now().UTC()
+		if p.ConfirmSentAt != nil && now.Before(p.ConfirmSentAt.Add(s.cfg.ConfirmTimeout)) {
+			return errAttemptInFlight
+		}
+		p.ConfirmAttempt++
+		p.ConfirmSentAt = &now
+		return s.movePayment(ctx, q, &p, PaymentInDoubt, EventReconfirmSent, SourceProbe,
+			fmt.Sprintf("confirm attempt %d", p.ConfirmAttempt), now)
+	})
+	return p, err
+}
+
+// lookUp asks the PG where p stands: by its order, and by p's own key when
+// the order's answer is another payment window of the same order (the
+// customer opened checkout twice), whose fate is not p's.
+func (s *Service) lookUp(ctx context.Context, p Payment) (GatewayPayment, error) {
+	truth, err := s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
+	if err == nil && truth.PaymentKey != "" && truth.PaymentKey != p.PGPaymentKey {
+		return s.cfg.Gateway.Payment(ctx, p.PGPaymentKey)
+	}
+	return truth, err
+}
+
+// AcceptWebhook queues a PG webhook about paymentKey, once per dedupeKey.
+// Nothing in the body is trusted: the job re-fetches the payment.
+func (s *Service) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string) error {
+	if !paymentKeyPattern.MatchString(paymentKey) {
+		return BadInput("paymentKey", "paymentKey is malformed")
+	}
+	return s.store.EnqueueWebhook(ctx, dedupeKey, paymentKey)
+}
+
+// SyncFromGateway re-fetches a payment from the PG and settles pago's from
+// that record (the webhook job). A payment pago does not know is ignored.
+func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error {
+	p, err := s.store.PaymentByPGKey(ctx, paymentKey)
+	if errors.Is(err, ErrNotFound) {
+		s.log.InfoContext(ctx, "webhook for a payment pago does not know; ignored", "payment_key", paymentKey)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if p.Status != PaymentInDoubt {
+		return nil // settled: a later record changes nothing the machine moves
+	}
+	o, err := s.store.Order(ctx, p.OrderID)
+	if err != nil {
+		return err
+	}
+	truth, err := s.cfg.Gateway.Payment(ctx, paymentKey)
+	if err != nil {
+		return fmt.Errorf("re-fetch %s: %w", paymentKey, err)
+	}
+	_, err = s.settle(ctx, p.ID, o, truth, SourceWebhook, nil)
+	if errors.Is(err, ErrInvalidState) {
+		return nil // logged by settle; retrying will not change the PG's mind
+	}
+	return err
+}
