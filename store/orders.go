@@ -208,10 +208,15 @@ func (s *Store) PaymentEvents(ctx context.Context, paymentID string) ([]payment.
 	}
 	out := make([]payment.PaymentEvent, len(rows))
 	for i, r := range rows {
-		out[i] = payment.PaymentEvent{ID: r.ID, PaymentID: r.PaymentID, FromStatus: payment.PaymentStatus(r.FromStatus),
-			ToStatus: payment.PaymentStatus(r.ToStatus), Source: r.Source, Detail: r.Detail, CreatedAt: r.CreatedAt.UTC()}
+		out[i] = paymentEventToDomain(r)
 	}
 	return out, nil
+}
+
+// paymentEventToDomain is the one conversion of a payment_events row.
+func paymentEventToDomain(r queries.PaymentEvent) payment.PaymentEvent {
+	return payment.PaymentEvent{ID: r.ID, PaymentID: r.PaymentID, FromStatus: payment.PaymentStatus(r.FromStatus),
+		ToStatus: payment.PaymentStatus(r.ToStatus), Source: r.Source, Detail: r.Detail, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // PaymentByPGKey implements payment.OrderQueries.
