@@ -163,14 +163,6 @@ func (s *Store) InTx(ctx context.Context, fn func(q payment.Queries) error) erro
 	return nil
 }
 
-// idb is the handle bun's query builder should use: the transaction if any.
-func (s *Store) idb() bun.IDB {
-	if s.tx != nil {
-		return s.tx
-	}
-	return s.db
-}
-
 // notFound translates sql.ErrNoRows; what names the missing thing.
 func notFound(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
