@@ -143,10 +143,10 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	}, log)
 	a.service = svc
 	if cfg.Dev() {
-		if seeded, err := svc.SeedProducts(ctx, payment.DemoProducts); err != nil {
+		if seeded, err := svc.SeedProducts(ctx, demoProducts); err != nil {
 			return nil, err
 		} else if seeded {
-			log.Info("dev mode: seeded demo products", "count", len(payment.DemoProducts))
+			log.Info("dev mode: seeded demo products", "count", len(demoProducts))
 		}
 	}
 
