@@ -19,29 +19,10 @@ type BatchQueries interface {
 // PaymentsByOrders lists the payments of orders the caller already saw, by
 // order id; every id is a key, an order without payments an empty list.
 func (s *Service) PaymentsByOrders(ctx context.Context, orderIDs []string) (map[string][]Payment, error) {
-	out := make(map[string][]Payment, len(orderIDs))
-	for _, id := range orderIDs {
-		out[id] = []Payment{}
-	}
-	b, ok := s.store.(BatchQueries)
-	if !ok {
-		for _, id := range orderIDs {
-			ps, err := s.store.PaymentsByOrder(ctx, id)
-			if err != nil {
-				return nil, fmt.Errorf("payments of order %s: %w", id, err)
-			}
-			out[id] = append(out[id], ps...)
-		}
-		return out, nil
-	}
-	ps, err := b.PaymentsByOrders(ctx, orderIDs)
+	out, err := readByParent(ctx, s.store, orderIDs, BatchQueries.PaymentsByOrders, s.store.PaymentsByOrder,
+		func(p Payment) string { return p.OrderID })
 	if err != nil {
 		return nil, fmt.Errorf("payments of %d orders: %w", len(orderIDs), err)
-	}
-	for _, p := range ps {
-		if _, asked := out[p.OrderID]; asked {
-			out[p.OrderID] = append(out[p.OrderID], p)
-		}
 	}
 	return out, nil
 }
@@ -49,28 +30,44 @@ func (s *Service) PaymentsByOrders(ctx context.Context, orderIDs []string) (map[
 // PaymentEventsByPayments lists the history of payments the caller already
 // saw, by payment id; every id is a key.
 func (s *Service) PaymentEventsByPayments(ctx context.Context, paymentIDs []string) (map[string][]PaymentEvent, error) {
-	out := make(map[string][]PaymentEvent, len(paymentIDs))
-	for _, id := range paymentIDs {
-		out[id] = []PaymentEvent{}
-	}
-	b, ok := s.store.(BatchQueries)
-	if !ok {
-		for _, id := range paymentIDs {
-			es, err := s.store.PaymentEvents(ctx, id)
-			if err != nil {
-				return nil, fmt.Errorf("events of payment %s: %w", id, err)
-			}
-			out[id] = append(out[id], es...)
-		}
-		return out, nil
-	}
-	es, err := b.PaymentEventsByPayments(ctx, paymentIDs)
+	out, err := readByParent(ctx, s.store, paymentIDs, BatchQueries.PaymentEventsByPayments, s.store.PaymentEvents,
+		func(e PaymentEvent) string { return e.PaymentID })
 	if err != nil {
 		return nil, fmt.Errorf("events of %d payments: %w", len(paymentIDs), err)
 	}
-	for _, e := range es {
-		if _, asked := out[e.PaymentID]; asked {
-			out[e.PaymentID] = append(out[e.PaymentID], e)
+	return out, nil
+}
+
+// readByParent reads the children of parents, in one batch read when st
+// has it (else one read per parent), grouped by parent; every parent is a
+// key.
+func readByParent[T any](ctx context.Context, st Store, parents []string,
+	batch func(BatchQueries, context.Context, []string) ([]T, error),
+	one func(context.Context, string) ([]T, error),
+	parentOf func(T) string,
+) (map[string][]T, error) {
+	out := make(map[string][]T, len(parents))
+	for _, id := range parents {
+		out[id] = []T{}
+	}
+	b, ok := st.(BatchQueries)
+	if !ok {
+		for _, id := range parents {
+			items, err := one(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			out[id] = append(out[id], items...)
+		}
+		return out, nil
+	}
+	items, err := batch(b, ctx, parents)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if _, asked := out[parentOf(it)]; asked {
+			out[parentOf(it)] = append(out[parentOf(it)], it)
 		}
 	}
 	return out, nil
