@@ -41,11 +41,7 @@ func (s *Store) PaymentsByOrders(ctx context.Context, orderIDs []string) ([]paym
 	if err != nil {
 		return nil, err
 	}
-	out := make([]payment.Payment, len(rows))
-	for i, r := range rows {
-		out[i] = paymentToDomain(r)
-	}
-	return out, nil
+	return mapRows(rows, paymentToDomain), nil
 }
 
 // PaymentEventsByPayments implements payment.BatchQueries.
@@ -61,9 +57,14 @@ func (s *Store) PaymentEventsByPayments(ctx context.Context, paymentIDs []string
 	if err != nil {
 		return nil, err
 	}
-	out := make([]payment.PaymentEvent, len(rows))
+	return mapRows(rows, paymentEventToDomain), nil
+}
+
+// mapRows converts sqlc rows to domain values.
+func mapRows[R, D any](rows []R, toDomain func(R) D) []D {
+	out := make([]D, len(rows))
 	for i, r := range rows {
-		out[i] = paymentEventToDomain(r)
+		out[i] = toDomain(r)
 	}
-	return out, nil
+	return out
 }
