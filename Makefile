@@ -33,12 +33,14 @@ generate: $(SQLC) ## regenerate gqlgen, templ and sqlc code
 	cd sqlc && ../$(SQLC) generate
 
 .PHONY: check
-check: $(SQLC) ## generated code current, gofmt, go vet, sqlc compile on both engines
+check: $(SQLC) ## generated code current, gofmt, go.mod tidy, go vet, sqlc compile on both engines
 	@before=$$($(GENERATED)); $(MAKE) --no-print-directory generate >/dev/null; after=$$($(GENERATED)); \
 	if [ "$$before" != "$$after" ]; then echo "generated code was stale (now regenerated; commit it):"; \
 		diff <(echo "$$before") <(echo "$$after") | grep '^[<>]' || true; exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then \
 		echo "gofmt needed: $$unformatted"; exit 1; fi
+	@if ! $(GO) mod tidy -diff >/dev/null; then echo "go.mod/go.sum not tidy (run make tidy and commit):"; \
+		$(GO) mod tidy -diff || true; exit 1; fi
 	$(GO) vet ./...
 	cd sqlc && ../$(SQLC) compile
 	@echo "check: ok"

@@ -31,15 +31,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var de *payment.Error
 		if errors.As(err, &de) {
-			gqlErr.Message = de.Message
-			ext := map[string]any{"code": string(de.Code)}
-			if len(de.Fields) > 0 {
-				ext["fields"] = de.Fields
-			}
-			if de.PGCode != "" {
-				ext["pgCode"] = de.PGCode
-			}
-			gqlErr.Extensions = ext
+			gqlErr.Message, gqlErr.Extensions = de.Message, extensions(de)
 			return gqlErr
 		}
 		if gqlErr.Rule == depthRuleName || gqlErr.Rule == "MaxIntrospectionDepth" {
@@ -59,6 +51,31 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}
 		return gqlErr
 	}
+}
+
+// extensions are a domain error's public details: its code, the input
+// fields at fault and the PG's own code.
+func extensions(de *payment.Error) map[string]any {
+	ext := map[string]any{"code": string(de.Code)}
+	if len(de.Fields) > 0 {
+		ext["fields"] = de.Fields
+	}
+	if de.PGCode != "" {
+		ext["pgCode"] = de.PGCode
+	}
+	return ext
+}
+
+// RequestError is err as the GraphQL error of a request refused before the
+// executor runs (web's transport checks), in the shape presentError gives:
+// a *payment.Error keeps its message and extensions, anything else is
+// INTERNAL.
+func RequestError(err error) *gqlerror.Error {
+	var de *payment.Error
+	if !errors.As(err, &de) {
+		de = &payment.Error{Code: payment.CodeInternal, Message: "internal error"}
+	}
+	return &gqlerror.Error{Message: de.Message, Extensions: extensions(de)}
 }
 
 // recoverPanic turns a resolver panic into an INTERNAL error after logging it

@@ -30,6 +30,9 @@ type HandlerConfig struct {
 	// Observe is told each operation's name, outcome (ok or an error code)
 	// and duration, for metrics.
 	Observe func(operation, outcome string, d time.Duration)
+	// LoaderWait is how long the list loaders collect keys before they read
+	// (default 2 ms).
+	LoaderWait time.Duration
 }
 
 // maxTokens bounds the lexer's work on one query document, before any
@@ -64,6 +67,11 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	if cfg.Observe != nil {
 		srv.AroundResponses(observe(cfg.Observe))
 	}
+	wait := cfg.LoaderWait
+	if wait == 0 {
+		wait = defaultLoaderWait
+	}
+	srv.AroundResponses(withLoaders(cfg.Resolver.Service, wait))
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 	return srv

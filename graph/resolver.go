@@ -6,15 +6,13 @@ package graph
 
 import (
 	"time"
-
-	"github.com/pago/pago/payment"
 )
 
 //go:generate go tool gqlgen generate
 
 // Resolver holds the services resolvers call.
 type Resolver struct {
-	Service *payment.Service
+	Service Service
 	// PollInterval is how often orderUpdated looks at its order (default 500 ms).
 	PollInterval time.Duration
 }

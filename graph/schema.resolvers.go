@@ -71,7 +71,7 @@ func (r *mutationResolver) UpsertProduct(ctx context.Context, input model.Upsert
 }
 
 func (r *orderResolver) Payments(ctx context.Context, obj *model.Order) ([]*model.Payment, error) {
-	ps, err := r.Service.OrderPayments(ctx, obj.ID)
+	ps, err := r.loadersFrom(ctx).payments.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (r *orderResolver) Payments(ctx context.Context, obj *model.Order) ([]*mode
 }
 
 func (r *paymentResolver) Events(ctx context.Context, obj *model.Payment) ([]*model.PaymentEvent, error) {
-	es, err := r.Service.PaymentEvents(ctx, obj.ID)
+	es, err := r.loadersFrom(ctx).events.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -6,10 +6,10 @@ import (
 )
 
 // Code classifies a domain error. The values are the public error codes of
-// API.md; graph's presenter copies them into extensions.code.
+// docs/api.md; graph's presenter copies them into extensions.code.
 type Code string
 
-// The codes of API.md.
+// The codes of docs/api.md.
 const (
 	CodeUnauthenticated      Code = "UNAUTHENTICATED"
 	CodeForbidden            Code = "FORBIDDEN"

@@ -346,14 +346,6 @@ func (s *Service) PaymentEvents(ctx context.Context, paymentID string) ([]Paymen
 	return s.store.PaymentEvents(ctx, paymentID)
 }
 
-// DemoProducts is the catalogue dev mode starts with.
-var DemoProducts = []UpsertProductInput{
-	{SKU: "tea-jeju-green", Name: "Jeju green tea 50g", Price: 12_000, Stock: 100},
-	{SKU: "mug-celadon", Name: "Celadon mug", Price: 28_000, Stock: 20},
-	{SKU: "notebook-hanji", Name: "Hanji notebook", Price: 9_500, Stock: 50},
-	{SKU: "poster-limited", Name: "Limited poster (10 only)", Price: 45_000, Stock: 10},
-}
-
 // SeedProducts puts ps on sale if the catalogue is empty, so a restart never
 // resets stock. It reports whether it wrote anything.
 func (s *Service) SeedProducts(ctx context.Context, ps []UpsertProductInput) (bool, error) {

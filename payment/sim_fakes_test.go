@@ -27,7 +27,7 @@ type pgFaults struct {
 // probe and a webhook to happen before the caller reads a stale answer.
 const slowMax = 300 * time.Millisecond
 
-// fakePG is a payment.Gateway with Toss's semantics (TOSS.md, pg/sandbox):
+// fakePG is a payment.Gateway with Toss's semantics (docs/toss.md, pg/sandbox):
 // a payment is authenticated (IN_PROGRESS) before pago confirms it; a
 // confirm is idempotent per Idempotency-Key (same key: the first answer,
 // errors included; while the first is still in flight: an unknown outcome);

@@ -112,7 +112,7 @@ const (
 // OrderStatus is where an order is in its life.
 type OrderStatus string
 
-// Order statuses (API.md).
+// Order statuses (docs/api.md).
 const (
 	OrderPending           OrderStatus = "PENDING"
 	OrderInDoubt           OrderStatus = "IN_DOUBT"

@@ -141,7 +141,7 @@ func TestDeclineIsNotRetried(t *testing.T) {
 }
 
 // TestErrorClassification pins down, per Toss answer, how many attempts
-// are made and what the caller is told (TOSS.md §6).
+// are made and what the caller is told (docs/toss.md §6).
 func TestErrorClassification(t *testing.T) {
 	type want struct {
 		hits                                           int

@@ -51,7 +51,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("toss responded %d %s: %s", e.HTTPStatus, e.Code, e.Message)
 }
 
-// Toss error codes the client acts on (TOSS.md §6).
+// Toss error codes the client acts on (docs/toss.md §6).
 const (
 	CodeAlreadyProcessedPayment               = "ALREADY_PROCESSED_PAYMENT"
 	CodeAlreadyCanceledPayment                = "ALREADY_CANCELED_PAYMENT"

@@ -14,7 +14,7 @@ import (
 	"github.com/pago/pago/pg"
 )
 
-// Public docs key from TOSS.md §1 and its Basic value.
+// Public docs key from docs/toss.md §1 and its Basic value.
 const (
 	testSecret = "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R"
 	testBasic  = "Basic dGVzdF9za196WExrS0V5cE5BcldtbzUwblgzbG1lYXhZRzVSOg=="
@@ -131,7 +131,7 @@ func tossError(code, msg string) string {
 	return string(b)
 }
 
-// paymentJSON is a DONE card payment shaped like TOSS.md §3 says Toss sends
+// paymentJSON is a DONE card payment shaped like docs/toss.md §3 says Toss sends
 // it: every key present, absent sub-objects as explicit nulls.
 const paymentJSON = `{
   "mId": "tvivarepublica",

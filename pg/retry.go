@@ -315,7 +315,7 @@ func (c *Client) undecodable(cl call, status int, err error) result {
 	return result{class: classDefinite, err: err, status: status}
 }
 
-// classifyStatus decides what a non-2xx response means (TOSS.md §6).
+// classifyStatus decides what a non-2xx response means (docs/toss.md §6).
 func (c *Client) classifyStatus(cl call, resp *http.Response, e *Error) result {
 	r := result{err: e, status: e.HTTPStatus, code: e.Code}
 	switch {

@@ -15,7 +15,7 @@ const APIVersion = "2022-11-16"
 // they are, so a status Toss adds later survives decoding.
 type Status string
 
-// Payment statuses (TOSS.md §4).
+// Payment statuses (docs/toss.md §4).
 const (
 	StatusReady             Status = "READY"
 	StatusInProgress        Status = "IN_PROGRESS"
@@ -102,7 +102,7 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 	return []byte(a.String()), nil
 }
 
-// Payment is Toss's Payment object (TOSS.md §3), returned by confirm,
+// Payment is Toss's Payment object (docs/toss.md §3), returned by confirm,
 // lookup and cancel. Nullable keys are pointers, slices or maps, so
 // encoding a Payment emits explicit nulls as Toss does. Enumerations such as
 // Method, Card.CardType or EasyPay.Provider are localized (Korean by
@@ -136,7 +136,7 @@ type Payment struct {
 	Transfer            *Transfer            `json:"transfer"`
 	MobilePhone         *MobilePhone         `json:"mobilePhone"`
 	GiftCertificate     *GiftCertificate     `json:"giftCertificate"`
-	ForeignEasyPay      json.RawMessage      `json:"foreignEasyPay"` // contents unconfirmed (TOSS.md §3); kept raw
+	ForeignEasyPay      json.RawMessage      `json:"foreignEasyPay"` // contents unconfirmed (docs/toss.md §3); kept raw
 	CashReceipt         *CashReceipt         `json:"cashReceipt"`
 	CashReceipts        []CashReceiptHistory `json:"cashReceipts"`
 	Discount            *Discount            `json:"discount"`
@@ -159,7 +159,7 @@ type Cancel struct {
 	TaxExemptionAmount     Amount  `json:"taxExemptionAmount"`
 	RefundableAmount       Amount  `json:"refundableAmount"`
 	EasyPayDiscountAmount  Amount  `json:"easyPayDiscountAmount"`
-	TransferDiscountAmount Amount  `json:"transferDiscountAmount"` // unconfirmed (TOSS.md §3)
+	TransferDiscountAmount Amount  `json:"transferDiscountAmount"` // unconfirmed (docs/toss.md §3)
 	CanceledAt             string  `json:"canceledAt"`
 	TransactionKey         string  `json:"transactionKey"`
 	ReceiptKey             *string `json:"receiptKey"`
@@ -275,7 +275,7 @@ type URLObject struct {
 	URL string `json:"url"`
 }
 
-// Settlement is one row of GET /v1/settlements (TOSS.md §8).
+// Settlement is one row of GET /v1/settlements (docs/toss.md §8).
 type Settlement struct {
 	MID             string           `json:"mId"`
 	PaymentKey      string           `json:"paymentKey"`

@@ -55,7 +55,7 @@ func TestDecodePaymentWithExplicitNulls(t *testing.T) {
 }
 
 func TestDecodeExpiredAndCanceledPayments(t *testing.T) {
-	// EXPIRED (TOSS.md §3, [TC] 1410526054635933798): method and useEscrow
+	// EXPIRED (docs/toss.md §3, [TC] 1410526054635933798): method and useEscrow
 	// null, failure set. Keys are missing and one is unknown: tolerated.
 	expired := `{"version":"2022-11-16","paymentKey":"tnhig20251121102047bvrO8","type":"NORMAL",
 	  "orderId":"order-2","orderName":"","mId":"tvivarepublica","currency":"KRW","method":null,

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/go-redsync/redsync/v4"
 	"github.com/go-redsync/redsync/v4/redis"
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
@@ -77,13 +77,12 @@ func OpenLocker(ctx context.Context, cfg LockerConfig) (*Locker, error) {
 // that grows to a few milliseconds (redsync's default is 50–250 ms, far too
 // long for a lock held for a few milliseconds), for at most MaxWait.
 func (l *Locker) Lock(ctx context.Context, name string) (payment.Lock, error) {
+	retry := lockRetryBackOff()
 	m := l.rs.NewMutex(l.cfg.Prefix+name,
 		redsync.WithExpiry(l.cfg.Expiry),
 		redsync.WithTries(1<<30), // bounded by the context below, not by a count
-		redsync.WithRetryDelayFunc(func(tries int) time.Duration {
-			ceiling := min(time.Millisecond<<min(tries, 4), 16*time.Millisecond)
-			return time.Duration(rand.Int64N(int64(ceiling))) + 500*time.Microsecond
-		}),
+		// redsync calls this from the one goroutine that takes the lock.
+		redsync.WithRetryDelayFunc(func(int) time.Duration { return retry.NextBackOff() }),
 	)
 	waitCtx, cancel := context.WithTimeout(ctx, l.cfg.MaxWait)
 	defer cancel()
@@ -98,6 +97,17 @@ func (l *Locker) Lock(ctx context.Context, name string) (payment.Lock, error) {
 		return nil, fmt.Errorf("lock %s: %w", name, err)
 	}
 	return mutex{m}, nil
+}
+
+// lockRetryBackOff is a waiter's schedule: 1.5, 3, 6, then 8.5 ms, each
+// jittered by ±2/3, so every wait lies between 0.5 and about 14 ms.
+func lockRetryBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval:     1500 * time.Microsecond,
+		RandomizationFactor: 2.0 / 3,
+		Multiplier:          2,
+		MaxInterval:         8500 * time.Microsecond,
+	}
 }
 
 type mutex struct{ m *redsync.Mutex }

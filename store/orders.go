@@ -224,6 +224,7 @@ func (s *Store) PaymentEvents(ctx context.Context, paymentID string) ([]payment.
 	return out, nil
 }
 
+// paymentEventToDomain is the one conversion of a payment_events row.
 func paymentEventToDomain(r queries.PaymentEvent) payment.PaymentEvent {
 	return payment.PaymentEvent{ID: r.ID, PaymentID: r.PaymentID, FromStatus: payment.PaymentStatus(r.FromStatus),
 		ToStatus: payment.PaymentStatus(r.ToStatus), Source: r.Source, Code: payment.EventCode(r.Code), Message: r.Message,

@@ -90,7 +90,7 @@ func Home(v HomeView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if v.Sandbox {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<li><a href=\"/sandbox/\">/sandbox</a> — the built-in payment gateway sandbox (test cards, no real money)</li>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<li><a href=\"/sandbox/_sandbox/record\">/sandbox</a> — the built-in payment gateway sandbox (test cards, no real money): what it recorded</li>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

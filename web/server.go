@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -171,13 +170,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeGraphQLError answers in GraphQL's response shape for errors raised
 // before the GraphQL executor runs.
 func writeGraphQLError(w http.ResponseWriter, status int, err error) {
-	var de *payment.Error
-	if !errors.As(err, &de) {
-		de = &payment.Error{Code: payment.CodeInternal, Message: "internal error"}
-	}
-	ext := map[string]any{"code": de.Code}
-	if len(de.Fields) > 0 {
-		ext["fields"] = de.Fields
-	}
-	writeJSON(w, status, map[string]any{"errors": []map[string]any{{"message": de.Message, "extensions": ext}}})
+	writeJSON(w, status, map[string]any{"errors": []any{graph.RequestError(err)}})
 }

@@ -3,9 +3,9 @@ package worker
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/pago/pago/payment"
@@ -57,10 +57,23 @@ func (w *ProbePayment) maxDelay() time.Duration {
 	return 30 * time.Second
 }
 
-// ProbeBackoff is the wait before probe attempt+1.
+// ProbeBackoff is the wait before probe attempt+1: for d = min(2^attempt s,
+// ceiling), a uniform wait between d/2 and d. That is an exponential backoff
+// whose interval is 3/4·d, jittered by ±1/3 and capped at 3/4·ceiling.
 func ProbeBackoff(attempt int, ceiling time.Duration) time.Duration {
-	d := min(time.Second<<min(attempt, 10), ceiling)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     min(750*time.Millisecond, ceiling*3/4),
+		RandomizationFactor: 1.0 / 3,
+		Multiplier:          2,
+		MaxInterval:         ceiling * 3 / 4,
+	}
+	// River's attempt counts from 1; the interval doubles per attempt up to
+	// 2^10 s, beyond any sensible ceiling.
+	var d time.Duration
+	for range min(max(attempt, 0), 10) + 1 {
+		d = b.NextBackOff()
+	}
+	return d
 }
 
 // PGWebhookArgs is a PG webhook to act on. DedupeKey (the transmission id)

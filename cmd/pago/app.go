@@ -129,8 +129,8 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	if err != nil {
 		return nil, fmt.Errorf("PG client: %w", err)
 	}
-	if cfg.JWTSecret == "" {
-		return nil, errors.New("no JWT secret: it also signs checkout links (set PAGO_JWT_SECRET)")
+	if err := checkJWTSecret(cfg.JWTSecret, false); err != nil {
+		return nil, fmt.Errorf("JWT secret, which also signs checkout links: %w", err)
 	}
 	links := web.NewCheckoutLinks([]byte(cfg.JWTSecret), cfg.PublicURL)
 	svc := payment.NewService(st, svcLocker, idem, now, payment.Config{
@@ -144,10 +144,10 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	}, log)
 	a.service = svc
 	if cfg.Dev() {
-		if seeded, err := svc.SeedProducts(ctx, payment.DemoProducts); err != nil {
+		if seeded, err := svc.SeedProducts(ctx, demoProducts); err != nil {
 			return nil, err
 		} else if seeded {
-			log.Info("dev mode: seeded demo products", "count", len(payment.DemoProducts))
+			log.Info("dev mode: seeded demo products", "count", len(demoProducts))
 		}
 	}
 

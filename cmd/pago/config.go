@@ -214,13 +214,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 
-	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-		errs = append(errs, errors.New("PAGO_JWT_SECRET is shorter than 32 bytes: generate one with `openssl rand -hex 32`"))
+	if err := checkJWTSecret(c.JWTSecret, c.Dev()); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Env == "production" {
-		if c.JWTSecret == "" {
-			errs = append(errs, errors.New("PAGO_JWT_SECRET is required when PAGO_ENV=production: generate one with `openssl rand -hex 32`"))
-		}
 		if c.PGMode == "sandbox" && getenv("PAGO_PG_MODE") == "" {
 			errs = append(errs, errors.New("PAGO_PG_MODE must be set explicitly when PAGO_ENV=production (toss, or sandbox for a staging system)"))
 		}
@@ -239,14 +236,26 @@ func joinLines(errs []error) error {
 	return errors.New(strings.Join(msgs, "\n  "))
 }
 
+// checkJWTSecret is the one rule for the JWT secret, which signs tokens and
+// checkout links: at least 32 bytes, and set — except that dev (devGenerates)
+// may leave it empty for ensureDevJWTSecret to fill.
+func checkJWTSecret(s secret, devGenerates bool) error {
+	switch {
+	case s == "" && devGenerates:
+		return nil
+	case s == "":
+		return errors.New("PAGO_JWT_SECRET is required when PAGO_ENV=production: generate one with `openssl rand -hex 32`")
+	case len(s) < 32:
+		return errors.New("PAGO_JWT_SECRET is shorter than 32 bytes: generate one with `openssl rand -hex 32`")
+	}
+	return nil
+}
+
 // ensureDevJWTSecret gives dev a secret with no setup: generated once into
 // DataDir/jwt-secret so that `pago serve` and `pago token` agree.
 func (c *Config) ensureDevJWTSecret() error {
-	if c.JWTSecret != "" {
-		return nil
-	}
-	if !c.Dev() {
-		return errors.New("PAGO_JWT_SECRET is required when PAGO_ENV=production")
+	if c.JWTSecret != "" || !c.Dev() {
+		return checkJWTSecret(c.JWTSecret, false)
 	}
 	path := filepath.Join(c.DataDir, "jwt-secret")
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {

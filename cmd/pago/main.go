@@ -1,6 +1,7 @@
 // Command pago is the one pago binary: the server (serve), database
-// migrations (migrate), bearer tokens for developers (token), and the tools
-// later issues add (sandbox, reconcile, verify, bench).
+// migrations (migrate), the PG sandbox on its own (sandbox), the money
+// invariants check (verify), bearer tokens for developers (token) and the
+// wallet benchmark (bench). `pago help` lists them.
 package main
 
 import (

@@ -40,7 +40,7 @@ func TestAuth(t *testing.T) {
 	require.NotContains(t, base64.RawStdEncoding.EncodeToString([]byte(DefaultSecretKey+":")), "=")
 }
 
-// paymentKeys is every key of TOSS.md §3.
+// paymentKeys is every key of docs/toss.md §3.
 var paymentKeys = []string{
 	"version", "paymentKey", "type", "orderId", "orderName", "mId", "currency", "method",
 	"totalAmount", "balanceAmount", "status", "requestedAt", "approvedAt", "useEscrow",

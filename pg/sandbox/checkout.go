@@ -7,7 +7,7 @@ import (
 )
 
 // validOrderID and validCustomerKey check the formats the SDK enforces
-// (TOSS.md §9); the server checks them again because the pay flow can be
+// (docs/toss.md §9); the server checks them again because the pay flow can be
 // driven without the SDK.
 func validOrderID(s string) bool { return validKey(s, "-_=", 6, 64) }
 

@@ -17,7 +17,7 @@
 //
 // # Routes
 //
-// Toss REST API (Basic auth with the secret key; TOSS.md §2–§8):
+// Toss REST API (Basic auth with the secret key; docs/toss.md §2–§8):
 //
 //	POST /v1/payments/confirm             {paymentKey, orderId, amount}
 //	GET  /v1/payments/{paymentKey}

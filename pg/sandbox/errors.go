@@ -35,7 +35,7 @@ func newError(code, message string) *Error {
 }
 
 // errorInfo returns Toss's HTTP status and a stock Korean message for code
-// (TOSS.md §6 and §10). Unknown codes are 400s, the most common class.
+// (docs/toss.md §6 and §10). Unknown codes are 400s, the most common class.
 func errorInfo(code string) (int, string) {
 	switch code {
 	case "ALREADY_PROCESSED_PAYMENT":

@@ -93,7 +93,7 @@ func (s *Sandbox) latest(orderID string) *payment {
 	return ps[len(ps)-1]
 }
 
-// Wire shapes. Every key of TOSS.md §3 is present; nil pointers, slices and
+// Wire shapes. Every key of docs/toss.md §3 is present; nil pointers, slices and
 // maps marshal as the explicit nulls Toss sends.
 
 type paymentJSON struct {

@@ -1,0 +1,24 @@
+-- Batch reads for the GraphQL loaders: one query per list instead of one per
+-- row. The ids arrive as one string of concatenated 30-character ids (every
+-- pago id is NewID's prefix_ + 26 characters), split by a recursive CTE:
+-- the only list parameter written the same way on PostgreSQL and SQLite.
+
+-- name: ListPaymentsByOrders :many
+WITH RECURSIVE ids (id, rest) AS (
+    SELECT substr(CAST(sqlc.arg(order_ids) AS TEXT), 1, 30), substr(CAST(sqlc.arg(order_ids) AS TEXT), 31)
+    UNION ALL
+    SELECT substr(rest, 1, 30), substr(rest, 31) FROM ids WHERE rest <> ''
+)
+SELECT payments.* FROM payments
+WHERE payments.order_id IN (SELECT ids.id FROM ids)
+ORDER BY payments.order_id, payments.id;
+
+-- name: ListPaymentEventsByPayments :many
+WITH RECURSIVE ids (id, rest) AS (
+    SELECT substr(CAST(sqlc.arg(payment_ids) AS TEXT), 1, 30), substr(CAST(sqlc.arg(payment_ids) AS TEXT), 31)
+    UNION ALL
+    SELECT substr(rest, 1, 30), substr(rest, 31) FROM ids WHERE rest <> ''
+)
+SELECT payment_events.* FROM payment_events
+WHERE payment_events.payment_id IN (SELECT ids.id FROM ids)
+ORDER BY payment_events.payment_id, payment_events.id;
