@@ -57,3 +57,48 @@ func TestOrderListReadsPaymentsAndEventsOnce(t *testing.T) {
 		t.Errorf("events read %d times for one list, want 1", n)
 	}
 }
+
+// A payment's history shows customers its code and words; the internal
+// record (PG answers, network errors) only to operators.
+func TestPaymentEventsHideInternalDetailFromCustomers(t *testing.T) {
+	svc := &fakeService{payments: map[string][]payment.Payment{}, events: map[string][]payment.PaymentEvent{}}
+	o := testOrder("ord_01J00000000000000000000000", payment.OrderPurchase, payment.Won(1000))
+	svc.orders = []payment.Order{o}
+	p := payment.Payment{ID: "pay_01J00000000000000000000000", OrderID: o.ID, Method: payment.MethodCard,
+		Status: payment.PaymentPending, Amount: payment.Won(1000)}
+	svc.payments[o.ID] = []payment.Payment{p}
+	svc.events[p.ID] = []payment.PaymentEvent{{ID: "pev_1", PaymentID: p.ID, FromStatus: payment.PaymentInDoubt,
+		ToStatus: payment.PaymentPending, Source: "redirect", Code: payment.EventNotSent,
+		Message: "The payment gateway could not be reached; nothing was charged.",
+		Detail:  `Post "http://10.0.0.9/v1/payments/confirm": dial tcp 10.0.0.9:443: connect: connection refused`, CreatedAt: testTime}}
+	type events struct {
+		Orders struct {
+			Nodes []struct {
+				Payments []struct {
+					Events []struct {
+						Code, Detail   string
+						InternalDetail *string
+					}
+				}
+			}
+		}
+	}
+	const q = `{ orders { nodes { payments { events { code detail internalDetail } } } } }`
+	for _, who := range []struct {
+		user  payment.User
+		sees  bool
+		label string
+	}{{alice, false, "customer"}, {payment.User{ID: "usr_ops", Name: "ops", IsAdmin: true}, true, "operator"}} {
+		var out events
+		if errs := rawPost(t, newClient(t, svc, who.user), q, &out); len(errs) > 0 {
+			t.Fatalf("%s: errors %+v", who.label, errs)
+		}
+		e := out.Orders.Nodes[0].Payments[0].Events[0]
+		if e.Code != "NOT_SENT" || strings.Contains(e.Detail, "dial tcp") {
+			t.Fatalf("%s sees %+v", who.label, e)
+		}
+		if (e.InternalDetail != nil) != who.sees {
+			t.Fatalf("%s: internalDetail %v, want shown=%v", who.label, e.InternalDetail, who.sees)
+		}
+	}
+}

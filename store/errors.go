@@ -47,9 +47,9 @@ func dbErr(err error, what string) error {
 	}
 	if name, ok := uniqueConstraint(err); ok {
 		if domain, known := uniqueViolations[name]; known {
-			return fmt.Errorf("%w (%s)", domain, name)
+			return fmt.Errorf("%w (%s): %w", domain, name, err)
 		}
-		return fmt.Errorf("unique constraint %s: %w", name, err)
+		return err // a bug: INTERNAL, with the driver's words in the log
 	}
 	if transient(err) {
 		return fmt.Errorf("%w: %w", payment.ErrTransient, err)
@@ -68,8 +68,8 @@ func uniqueConstraint(err error) (string, bool) {
 		// SQLite names the columns in its message only:
 		// "UNIQUE constraint failed: payments.pg_payment_key (2067)".
 		msg := se.Error()
-		if _, cols, ok := strings.Cut(msg, "constraint failed: "); ok {
-			cols, _, _ = strings.Cut(cols, " (")
+		if i := strings.LastIndex(msg, "constraint failed: "); i >= 0 {
+			cols, _, _ := strings.Cut(msg[i+len("constraint failed: "):], " (")
 			return cols, true
 		}
 		return "", true
