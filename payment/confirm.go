@@ -158,12 +158,16 @@ func (s *Service) confirmAtPG(ctx context.Context, call *Call, p Payment, o Orde
 		res, err := s.applyConfirm(bg, call, p, o, truth, gerr, source)
 		return outcome{res, err}
 	}
-	if s.cfg.ConfirmWait < 0 {
-		out := send()
-		if out.err != nil {
+	answer := func(out outcome) (ConfirmResult, error) {
+		if out.err != nil && !(errors.Is(out.err, ErrInvalidState) && out.res.Payment.ID != "") {
 			return out.res, out.err
 		}
+		// Settled (or refused as a contradiction, logged by settle): where
+		// the payment stands is the customer's answer.
 		return s.confirmAnswer(ctx, call, out.res)
+	}
+	if s.cfg.ConfirmWait < 0 {
+		return answer(send())
 	}
 	done := make(chan outcome, 1)
 	s.inflight.Add(1)
@@ -175,10 +179,7 @@ func (s *Service) confirmAtPG(ctx context.Context, call *Call, p Payment, o Orde
 	defer wait.Stop()
 	select {
 	case out := <-done:
-		if out.err != nil {
-			return out.res, out.err
-		}
-		return s.confirmAnswer(ctx, call, out.res)
+		return answer(out)
 	case <-wait.C:
 		s.log.InfoContext(ctx, "confirm still at the PG; answering PAYMENT_IN_DOUBT", "payment", p.ID, "wait", s.cfg.ConfirmWait)
 		return ConfirmResult{}, ErrPaymentInDoubt

@@ -75,9 +75,12 @@ func (s *Service) settle(ctx context.Context, paymentID string, o Order, truth G
 			if v.to == "" || p.Status == v.to {
 				return errSettledMeanwhile // nothing to do: report where it stands
 			}
+			if p.Status == PaymentCanceled && p.RefundDecidedAt != nil && v.to == PaymentDone {
+				return errSettledMeanwhile // a DONE read before pago refunded the top-up: stale, not a contradiction
+			}
 			if p.Status != PaymentInDoubt {
-				s.log.ErrorContext(ctx, "illegal payment transition refused", "payment", p.ID, "from", p.Status, "to", v.to,
-					"pg_status", truth.Status, "source", source)
+				s.log.ErrorContext(ctx, "illegal payment transition refused: the PG's record contradicts pago's", "payment", p.ID,
+					"from", p.Status, "to", v.to, "pg_status", truth.Status, "source", source)
 				return illegalMove("payment", p.ID, p.Status, v.to, source)
 			}
 			if v.to == PaymentDone && o.Kind == OrderWalletTopUp && p.RefundDecidedAt != nil {

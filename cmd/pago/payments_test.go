@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -144,6 +145,47 @@ func TestCardTopUpPastTheCeilingIsRefunded(t *testing.T) {
 		// The answer is the key's: replayed, no second cancel.
 		require.Equal(t, "BALANCE_LIMIT_EXCEEDED", alice.do(confirmQ, map[string]any{"k": "c1", "o": id, "pk": key, "a": 60_000}).code())
 		require.Equal(t, 1, s.app.sandbox.CancelCount(id))
+		s.verify()
+	})
+}
+
+// 40 card top-ups racing past the wallet ceiling: the ones that fit are
+// PAID, every other one is refunded at the PG and answers
+// BALANCE_LIMIT_EXCEEDED — never PAYMENT_DECLINED (it raced to that, with
+// pgCode REFUND_DECIDED, while the answer was read back from event text).
+func TestRacingCardTopUpsPastTheCeilingAnswerBalanceLimit(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng storetest.Engine) {
+		s := startServer(t, cardEnv(t, eng, nil))
+		alice := s.customer("alice")
+		s.fund(alice, 50_000) // room for five top-ups of 10,000 under the 100,000 ceiling
+		const n = 40
+		orders, keys := make([]string, n), make([]string, n)
+		for i := range n {
+			var out struct {
+				CreateOrder struct{ Order struct{ ID string } }
+			}
+			alice.do(topUpQ, map[string]any{"k": fmt.Sprintf("t%d", i), "a": 10_000}).into(t, &out)
+			orders[i] = out.CreateOrder.Order.ID
+			keys[i] = s.authenticate(orders[i], 10_000, sandbox.CardSuccess)
+		}
+		codes := make([]string, n)
+		parallel(n, func(i int) {
+			codes[i] = alice.doUntilAnswered(confirmQ, map[string]any{"k": fmt.Sprintf("c%d", i), "o": orders[i], "pk": keys[i], "a": 10_000}).code()
+		})
+		count := map[string]int{}
+		for i, c := range codes {
+			count[c]++
+			want := map[string]string{"": "PAID", "BALANCE_LIMIT_EXCEEDED": "FAILED"}[c]
+			require.NotEmpty(t, want, "top-up %d answered %q", i, c)
+			require.Equal(t, want, alice.orderStatus(orders[i]))
+			refunds := 0
+			if c != "" {
+				refunds = 1
+			}
+			require.Equal(t, refunds, s.app.sandbox.CancelCount(orders[i]), "top-up %d", i)
+		}
+		require.Equal(t, map[string]int{"": 5, "BALANCE_LIMIT_EXCEEDED": n - 5}, count)
+		require.EqualValues(t, 100_000, alice.balance())
 		s.verify()
 	})
 }
