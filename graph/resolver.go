@@ -15,6 +15,10 @@ import (
 // Resolver holds the services resolvers call.
 type Resolver struct {
 	Service *payment.Service
+	// Reconciler serves the reconciliation queues (operators).
+	Reconciler *payment.Reconciler
+	// DeadLetters serves the jobs that exhausted their retries (operators).
+	DeadLetters *payment.DeadLetters
 	// PollInterval is how often orderUpdated looks at its order (default 500 ms).
 	PollInterval time.Duration
 }
