@@ -271,6 +271,15 @@ func TestReconciliationCleanDay(t *testing.T) {
 			open, err := e.rec.OpenCounts(e.ctx, e.today())
 			require.NoError(t, err)
 			require.Empty(t, open)
+
+			// pago verify checks it too: a payout the PG reports differently
+			// from what pago holds in clearing is a violation.
+			_, err = e.st.DB().ExecContext(e.ctx, "UPDATE settlement_lines SET pay_out = pay_out + 1 WHERE amount = 2500")
+			require.NoError(t, err)
+			v, err := e.svc.Verify(e.ctx)
+			require.NoError(t, err)
+			require.Len(t, v, 1)
+			require.Equal(t, "clearing_equals_owed", v[0].Check)
 		})
 	}
 }
