@@ -538,6 +538,11 @@ func fixSettlePayment(ctx context.Context, r *Reconciler, f *lineFacts) (fixResu
 	}
 	if f.Order != nil && f.Order.Status == OrderExpired {
 		// The order expired while pago did not know: the goods are gone.
+		if p.Status == PaymentPending {
+			if err := r.markInDoubt(ctx, p); err != nil {
+				return fixResult{}, err
+			}
+		}
 		return r.refundExpired(ctx, p, *f.Order)
 	}
 	if p.Status == PaymentPending {
@@ -584,6 +589,20 @@ func (r *Reconciler) resumeInDoubt(ctx context.Context, p Payment) error {
 			return err
 		}
 		return q.EnqueuePaymentProbe(ctx, p.ID, now.Add(s.cfg.ProbeDelay))
+	})
+}
+
+// markInDoubt takes a PENDING payment of an expired order to IN_DOUBT, the
+// state refundExpired closes from.
+func (r *Reconciler) markInDoubt(ctx context.Context, p Payment) error {
+	s := r.svc
+	return s.store.InTx(ctx, func(q Queries) error {
+		ok, err := q.TransitionPayment(ctx, p.ID, PaymentPending, PaymentInDoubt, nil, s.now().UTC())
+		if err != nil || !ok {
+			return err
+		}
+		return s.event(ctx, q, p.ID, PaymentPending, PaymentInDoubt, SourceReconciliation,
+			"the PG settled this payment of an expired order; refunding it at the PG")
 	})
 }
 
@@ -666,13 +685,19 @@ func (r *Reconciler) refundExpired(ctx context.Context, p Payment, o Order) (fix
 		now := s.now().UTC()
 		ok, err := q.TransitionPayment(ctx, p.ID, PaymentInDoubt, PaymentCanceled, nil, now)
 		if err != nil || !ok {
-			return err
+			return err // not IN_DOUBT any more: the re-read below tells
 		}
 		return s.event(ctx, q, p.ID, PaymentInDoubt, PaymentCanceled, SourceReconciliation,
 			"order "+o.ID+" had expired: refunded at the PG")
 	})
 	if err != nil {
 		return fixResult{}, fmt.Errorf("close refunded payment %s: %w", p.ID, err)
+	}
+	if now, err := s.store.Payment(ctx, p.ID); err != nil || now.Status != PaymentCanceled {
+		if err == nil {
+			err = fmt.Errorf("%w: payment %s is %s after its refund at the PG", errNotFixed, p.ID, now.Status)
+		}
+		return fixResult{}, err
 	}
 	return fixResult{did: fmt.Sprintf("order %s had expired: payment %s refunded at the PG", o.ID, p.ID), changedPG: true}, nil
 }

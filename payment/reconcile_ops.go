@@ -145,7 +145,7 @@ func (r *Reconciler) Mismatches(ctx context.Context, f MismatchFilter, page Page
 	return pageOf(items, limit, "mis", func(m Mismatch) string { return m.ID }), nil
 }
 
-// Run looks a run up by id (admin only).
+// RunByID looks a run up by id (admin only).
 func (r *Reconciler) RunByID(ctx context.Context, id string) (ReconciliationRun, error) {
 	if _, err := requireAdmin(ctx); err != nil {
 		return ReconciliationRun{}, err

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -54,23 +53,30 @@ func (c *shiftedClock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-// lostAnswers loses the answer of confirms for the orders in lose after
-// the PG committed them, as a response that never arrives.
+// lostAnswers replaces the answer of confirms for the orders in lose,
+// after the PG committed them: a response that never arrives (unknown
+// outcome), or a PG that looked unreachable (nothing sent, pago believes).
 type lostAnswers struct {
 	payment.Gateway
 	mu   sync.Mutex
-	lose map[string]bool
+	lose map[string]error
 }
 
 func (g *lostAnswers) Confirm(ctx context.Context, key, orderID string, amount int64, idem string) (payment.GatewayPayment, error) {
 	res, err := g.Gateway.Confirm(ctx, key, orderID, amount, idem)
 	g.mu.Lock()
-	lose := g.lose[orderID]
+	lost := g.lose[orderID]
 	g.mu.Unlock()
-	if lose {
-		return payment.GatewayPayment{}, fmt.Errorf("%w: read: connection reset by peer", payment.ErrGatewayUnknownOutcome)
+	if lost != nil {
+		return payment.GatewayPayment{}, lost
 	}
 	return res, err
+}
+
+func (g *lostAnswers) loseAnswer(orderID string, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lose[orderID] = err
 }
 
 // reconEnv is pago's money core on a real store, with the sandbox PG over
@@ -117,7 +123,7 @@ func newReconEnv(t *testing.T, eng storetest.Engine, refunds payment.MissedRefun
 	e.sbURL = srv.URL
 	e.client, err = pg.New(pg.Config{BaseURL: srv.URL, SecretKey: sandbox.DefaultSecretKey, Logger: log})
 	require.NoError(t, err)
-	e.gw = &lostAnswers{Gateway: pg.Gateway{Client: e.client}, lose: map[string]bool{}}
+	e.gw = &lostAnswers{Gateway: pg.Gateway{Client: e.client}, lose: map[string]error{}}
 
 	idem := payment.NewIdempotency(st, e.clock.Now, time.Minute)
 	// The probe waits a day: in these tests only reconciliation settles

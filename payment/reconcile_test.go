@@ -2,6 +2,7 @@ package payment_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -43,6 +44,40 @@ var situations = []situation{
 				require.Equal(e.t, payment.PaymentCanceled, ps[0].Status)
 				require.Equal(e.t, int64(0), e.wallet(uctx))
 				require.Equal(e.t, 1, e.pgOps("cancel", key), "refunded at the PG exactly once")
+			}
+		},
+	},
+	{
+		// Also before the others: it moves the clock too.
+		name: "sale pago believed never sent, order expired since", kind: payment.KindStatusDiffers, class: payment.ClassAutoFixed,
+		setup: func(e *reconEnv) (string, func(*reconEnv)) {
+			uctx := e.customer("unsent-expired")
+			o := e.topUpOrder(uctx, 3_000)
+			key := e.confirmBelievedUnsent(uctx, o)
+			e.clock.Advance(11 * time.Minute)
+			require.NoError(e.t, e.svc.ExpireOrder(e.ctx, o.ID))
+			return o.ID, func(e *reconEnv) {
+				got, err := e.svc.Order(uctx, o.ID)
+				require.NoError(e.t, err)
+				require.Equal(e.t, payment.OrderExpired, got.Status)
+				ps, err := e.svc.OrderPayments(uctx, o.ID)
+				require.NoError(e.t, err)
+				require.Equal(e.t, payment.PaymentCanceled, ps[0].Status)
+				require.Equal(e.t, 1, e.pgOps("cancel", key), "refunded at the PG exactly once")
+			}
+		},
+	},
+	{
+		name: "sale pago believed never sent (PG looked unreachable)", kind: payment.KindStatusDiffers, class: payment.ClassAutoFixed,
+		setup: func(e *reconEnv) (string, func(*reconEnv)) {
+			uctx := e.customer("unsent")
+			o := e.topUpOrder(uctx, 2_000)
+			e.confirmBelievedUnsent(uctx, o)
+			return o.ID, func(e *reconEnv) {
+				got, err := e.svc.Order(uctx, o.ID)
+				require.NoError(e.t, err)
+				require.Equal(e.t, payment.OrderPaid, got.Status)
+				require.Equal(e.t, int64(2_000), e.wallet(uctx), "credited exactly once")
 			}
 		},
 	},
@@ -114,9 +149,7 @@ var situations = []situation{
 			uctx := e.customer("lost")
 			o := e.topUpOrder(uctx, 16_000)
 			key := e.authenticate(o)
-			e.gw.mu.Lock()
-			e.gw.lose[o.ID] = true
-			e.gw.mu.Unlock()
+			e.gw.loseAnswer(o.ID, fmt.Errorf("%w: read: connection reset by peer", payment.ErrGatewayUnknownOutcome))
 			_, err := e.svc.ConfirmPayment(uctx, "confirm-"+o.ID, payment.SourceMutation,
 				payment.ConfirmInput{OrderID: o.ID, PaymentKey: key, Amount: o.Amount.Amount})
 			require.ErrorIs(e.t, err, payment.ErrPaymentInDoubt)
@@ -136,6 +169,21 @@ var situations = []situation{
 			return o.ID, nil
 		},
 	},
+}
+
+// confirmBelievedUnsent confirms o at the PG while pago hears "PG
+// unavailable": pago gives the order back (payment PENDING) although the
+// PG charged it.
+func (e *reconEnv) confirmBelievedUnsent(uctx context.Context, o payment.Order) string {
+	key := e.authenticate(o)
+	e.gw.loseAnswer(o.ID, fmt.Errorf("%w: connect: connection refused", payment.ErrGatewayUnavailable))
+	_, err := e.svc.ConfirmPayment(uctx, "confirm-"+o.ID, payment.SourceMutation,
+		payment.ConfirmInput{OrderID: o.ID, PaymentKey: key, Amount: o.Amount.Amount})
+	require.ErrorIs(e.t, err, payment.ErrPGUnavailable)
+	ps, err := e.svc.OrderPayments(uctx, o.ID)
+	require.NoError(e.t, err)
+	require.Equal(e.t, payment.PaymentPending, ps[0].Status)
+	return key
 }
 
 // pgOps counts the PG's executed operations (confirm, cancel) on key.
@@ -199,7 +247,7 @@ func TestReconciliationTable(t *testing.T) {
 			}
 			require.Len(t, first, len(situations)-1, "one mismatch per faulty situation, none else: %+v", first)
 			require.Equal(t, int64(len(first)), run.MismatchCount)
-			require.Equal(t, int64(4), run.AutoFixed)
+			require.Equal(t, int64(6), run.AutoFixed)
 			require.Equal(t, run.ClearingBalance, -run.PGOwes, "PG clearing holds what the PG owes")
 			require.NotZero(t, run.PGOwes)
 			for _, after := range afters {
