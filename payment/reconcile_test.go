@@ -307,9 +307,22 @@ func TestReconciliationCleanDay(t *testing.T) {
 			for _, amount := range []int64{1_000, 2_500, 33_333} {
 				e.paidByCard("c"+storetest.RandomHex(3), amount)
 			}
+			// A top-up the wallet could not take, refunded at the PG by
+			// pago itself: a sale and its cancel, both pago's doing.
+			full := e.customer("full")
+			fullUser, err := payment.UserFrom(full)
+			require.NoError(t, err)
+			o := e.topUpOrder(full, 10_000)
+			_, err = e.svc.AdjustWallet(e.admin, "fund-full", payment.AdjustWalletInput{UserID: fullUser.ID, Amount: 95_000, Reason: "test"})
+			require.NoError(t, err)
+			key := e.authenticate(o)
+			_, err = e.svc.ConfirmPayment(full, "confirm-full", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: key, Amount: 10_000})
+			require.ErrorIs(t, err, payment.ErrBalanceLimitExceeded)
+			require.Equal(t, 1, e.pgOps("cancel", key))
+
 			run := e.run(e.today())
-			require.Equal(t, int64(3), run.Checked)
-			require.Equal(t, int64(3), run.Matched)
+			require.Equal(t, int64(5), run.Checked)
+			require.Equal(t, int64(5), run.Matched)
 			require.Zero(t, run.MismatchCount)
 			require.Empty(t, e.mismatches(e.today()))
 			// 3.2 %: 32 + 80 + 1,067 in fees; the rest is owed.
