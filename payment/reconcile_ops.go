@@ -145,14 +145,6 @@ func (r *Reconciler) Mismatches(ctx context.Context, f MismatchFilter, page Page
 	return pageOf(items, limit, "mis", func(m Mismatch) string { return m.ID }), nil
 }
 
-// RunByID looks a run up by id (admin only).
-func (r *Reconciler) RunByID(ctx context.Context, id string) (ReconciliationRun, error) {
-	if _, err := requireAdmin(ctx); err != nil {
-		return ReconciliationRun{}, err
-	}
-	return r.st.Run(ctx, id)
-}
-
 // OpenCounts counts the open items of date ("" for every date) by class.
 func (r *Reconciler) OpenCounts(ctx context.Context, date string) (map[MismatchClass]int64, error) {
 	counts, err := r.st.CountMismatches(ctx, date)
