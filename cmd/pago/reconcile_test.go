@@ -89,8 +89,12 @@ func TestReconciliationOverGraphQL(t *testing.T) {
 		carolOrder := paid(carol, 12_000)
 		// bob's redirect never reached pago: the PG confirmed through its own API.
 		bobOrder := topUp(bob, 15_000)
-		key := s.authenticate(bobOrder, 15_000, sandbox.CardSuccess)
-		resp := s.sandboxPost("/v1/payments/confirm", map[string]any{"paymentKey": key, "orderId": bobOrder, "amount": 15_000}, true)
+		resp := s.sandboxPost("/_sandbox/authenticate", map[string]any{"orderId": bobOrder, "amount": 15_000}, false)
+		var authed struct{ PaymentKey string }
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&authed))
+		resp.Body.Close()
+		key := authed.PaymentKey
+		resp = s.sandboxPost("/v1/payments/confirm", map[string]any{"paymentKey": key, "orderId": bobOrder, "amount": 15_000}, true)
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		resp = s.sandboxPost("/_sandbox/settlement-faults", map[string]any{"kind": "AmountDiffers", "orderId": carolOrder}, false)
