@@ -26,9 +26,11 @@ type Reconcile struct {
 	Reconciler *payment.Reconciler
 }
 
-// Timeout implements river.Worker: a day of settlement lines takes longer
-// than River's default minute.
-func (w *Reconcile) Timeout(*river.Job[ReconcileArgs]) time.Duration { return 30 * time.Minute }
+// Timeout implements river.Worker: longer than the store's one-minute job
+// timeout (a day of settlement lines, each matched and booked), shorter
+// than its two-minute stuck-job rescue, so a live run is never rescued into
+// a second one. A cut-off run is FAILED and retried; re-running is safe.
+func (w *Reconcile) Timeout(*river.Job[ReconcileArgs]) time.Duration { return 100 * time.Second }
 
 // Work implements river.Worker. A FAILED run (the PG unreachable, say) is
 // retried by River with backoff; re-running is always safe.
