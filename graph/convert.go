@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"strconv"
+
 	"github.com/pago/pago/graph/model"
 	"github.com/pago/pago/payment"
 )
@@ -99,4 +101,41 @@ func fromGQLCreateOrder(in model.CreateOrderInput) payment.CreateOrderInput {
 		out.Items = append(out.Items, payment.OrderItemInput{ProductID: it.ProductID, Quantity: int64(it.Quantity)})
 	}
 	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func toGQLRun(r payment.ReconciliationRun) *model.ReconciliationRun {
+	return &model.ReconciliationRun{ID: r.ID, Date: r.Date, Status: model.ReconciliationRunStatus(r.Status),
+		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Checked: int(r.Checked), Matched: int(r.Matched),
+		MismatchCount: int(r.MismatchCount), AutoFixed: int(r.AutoFixed), ClearingBalance: r.ClearingBalance,
+		PgOwes: r.PGOwes, Error: optional(r.Error)}
+}
+
+func toGQLMismatch(m payment.Mismatch) *model.Mismatch {
+	return &model.Mismatch{ID: m.ID, RunID: m.RunID, Date: m.Date, Kind: model.MismatchKind(m.Kind),
+		Class: model.MismatchClass(m.Class), Status: model.MismatchStatus(m.Status), Rule: m.Rule,
+		OrderID: optional(m.OrderID), PaymentKey: optional(m.PaymentKey), TransactionKey: optional(m.TransactionKey),
+		PagoAmount: m.PagoAmount, PgAmount: m.PGAmount, Detail: m.Detail, Resolution: optional(m.Resolution),
+		ResolvedBy: optional(m.ResolvedBy), ResolvedAt: m.ResolvedAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+}
+
+func fromGQLMismatchFilter(status *model.MismatchStatus, class *model.MismatchClass) payment.MismatchFilter {
+	var f payment.MismatchFilter
+	if status != nil {
+		f.Status = payment.MismatchStatus(*status)
+	}
+	if class != nil {
+		f.Class = payment.MismatchClass(*class)
+	}
+	return f
+}
+
+func toGQLFailedJob(j payment.FailedJob) *model.FailedJob {
+	return &model.FailedJob{ID: strconv.FormatInt(j.ID, 10), Kind: j.Kind, Attempts: j.Attempts, LastError: j.LastError, FailedAt: j.FailedAt}
 }

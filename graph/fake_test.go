@@ -212,3 +212,19 @@ func rawPost(t *testing.T, c *client.Client, q string, out any, opts ...client.O
 	}
 	return errs
 }
+
+func (f *fakeService) SupportUser(context.Context, string, string) (payment.User, error) {
+	return payment.User{}, errUnexpected
+}
+
+func (f *fakeService) UserWallet(context.Context, string) (payment.Wallet, error) {
+	return payment.Wallet{}, errUnexpected
+}
+
+func (f *fakeService) UserWalletTransactions(context.Context, string, payment.Page) (payment.Connection[payment.WalletTransaction], error) {
+	return payment.Connection[payment.WalletTransaction]{}, errUnexpected
+}
+
+func (f *fakeService) UserOrders(context.Context, string, payment.OrderStatus, payment.Page) (payment.Connection[payment.Order], error) {
+	return payment.Connection[payment.Order]{}, errUnexpected
+}

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Payment() PaymentResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	SupportUser() SupportUserResolver
 }
 
 type DirectiveRoot struct {
@@ -62,14 +63,68 @@ type ComplexityRoot struct {
 		Wallet func(childComplexity int) int
 	}
 
+	FailedJob struct {
+		Attempts  func(childComplexity int) int
+		FailedAt  func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		LastError func(childComplexity int) int
+	}
+
+	FailedJobConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	FailedJobEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	Mismatch struct {
+		Class          func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Date           func(childComplexity int) int
+		Detail         func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Kind           func(childComplexity int) int
+		OrderID        func(childComplexity int) int
+		PagoAmount     func(childComplexity int) int
+		PaymentKey     func(childComplexity int) int
+		PgAmount       func(childComplexity int) int
+		Resolution     func(childComplexity int) int
+		ResolvedAt     func(childComplexity int) int
+		ResolvedBy     func(childComplexity int) int
+		Rule           func(childComplexity int) int
+		RunID          func(childComplexity int) int
+		Status         func(childComplexity int) int
+		TransactionKey func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
+	MismatchConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	MismatchEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Mutation struct {
-		AdjustWallet   func(childComplexity int, input model.AdjustWalletInput) int
-		CancelOrder    func(childComplexity int, input model.CancelOrderInput) int
-		ConfirmPayment func(childComplexity int, input model.ConfirmPaymentInput) int
-		CreateOrder    func(childComplexity int, input model.CreateOrderInput) int
-		CreateWallet   func(childComplexity int, input model.CreateWalletInput) int
-		PayWithWallet  func(childComplexity int, input model.PayWithWalletInput) int
-		UpsertProduct  func(childComplexity int, input model.UpsertProductInput) int
+		AdjustWallet      func(childComplexity int, input model.AdjustWalletInput) int
+		CancelOrder       func(childComplexity int, input model.CancelOrderInput) int
+		ConfirmPayment    func(childComplexity int, input model.ConfirmPaymentInput) int
+		CreateOrder       func(childComplexity int, input model.CreateOrderInput) int
+		CreateWallet      func(childComplexity int, input model.CreateWalletInput) int
+		PayWithWallet     func(childComplexity int, input model.PayWithWalletInput) int
+		ResolveMismatch   func(childComplexity int, input model.ResolveMismatchInput) int
+		RetryFailedJob    func(childComplexity int, input model.RetryFailedJobInput) int
+		RunReconciliation func(childComplexity int, input model.RunReconciliationInput) int
+		UpsertProduct     func(childComplexity int, input model.UpsertProductInput) int
 	}
 
 	Order struct {
@@ -160,18 +215,67 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		FailedJobs         func(childComplexity int, first *int, after *string) int
 		InDoubtPayments    func(childComplexity int, first *int, after *string) int
 		Me                 func(childComplexity int) int
+		Mismatches         func(childComplexity int, status *model.MismatchStatus, class *model.MismatchClass, first *int, after *string) int
 		Order              func(childComplexity int, id string) int
 		Orders             func(childComplexity int, first *int, after *string, status *model.OrderStatus) int
 		Payment            func(childComplexity int, id string) int
 		Products           func(childComplexity int) int
+		ReconciliationRuns func(childComplexity int, first *int, after *string) int
+		SupportUser        func(childComplexity int, userID *string, orderID *string) int
 		Wallet             func(childComplexity int) int
 		WalletTransactions func(childComplexity int, first *int, after *string) int
 	}
 
+	ReconciliationRun struct {
+		AutoFixed       func(childComplexity int) int
+		Checked         func(childComplexity int) int
+		ClearingBalance func(childComplexity int) int
+		Date            func(childComplexity int) int
+		Error           func(childComplexity int) int
+		FinishedAt      func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Matched         func(childComplexity int) int
+		MismatchCount   func(childComplexity int) int
+		PgOwes          func(childComplexity int) int
+		StartedAt       func(childComplexity int) int
+		Status          func(childComplexity int) int
+	}
+
+	ReconciliationRunConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ReconciliationRunEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ResolveMismatchPayload struct {
+		Mismatch func(childComplexity int) int
+	}
+
+	RetryFailedJobPayload struct {
+		Job func(childComplexity int) int
+	}
+
+	RunReconciliationPayload struct {
+		Run func(childComplexity int) int
+	}
+
 	Subscription struct {
 		OrderUpdated func(childComplexity int, orderID string) int
+	}
+
+	SupportUser struct {
+		Orders             func(childComplexity int, first *int, after *string, status *model.OrderStatus) int
+		User               func(childComplexity int) int
+		Wallet             func(childComplexity int) int
+		WalletTransactions func(childComplexity int, first *int, after *string) int
 	}
 
 	UpsertProductPayload struct {
@@ -227,6 +331,9 @@ type MutationResolver interface {
 	CancelOrder(ctx context.Context, input model.CancelOrderInput) (*model.CancelOrderPayload, error)
 	AdjustWallet(ctx context.Context, input model.AdjustWalletInput) (*model.AdjustWalletPayload, error)
 	UpsertProduct(ctx context.Context, input model.UpsertProductInput) (*model.UpsertProductPayload, error)
+	RunReconciliation(ctx context.Context, input model.RunReconciliationInput) (*model.RunReconciliationPayload, error)
+	ResolveMismatch(ctx context.Context, input model.ResolveMismatchInput) (*model.ResolveMismatchPayload, error)
+	RetryFailedJob(ctx context.Context, input model.RetryFailedJobInput) (*model.RetryFailedJobPayload, error)
 }
 type OrderResolver interface {
 	Payments(ctx context.Context, obj *model.Order) ([]*model.Payment, error)
@@ -243,9 +350,18 @@ type QueryResolver interface {
 	Orders(ctx context.Context, first *int, after *string, status *model.OrderStatus) (*model.OrderConnection, error)
 	Payment(ctx context.Context, id string) (*model.Payment, error)
 	InDoubtPayments(ctx context.Context, first *int, after *string) (*model.PaymentConnection, error)
+	ReconciliationRuns(ctx context.Context, first *int, after *string) (*model.ReconciliationRunConnection, error)
+	Mismatches(ctx context.Context, status *model.MismatchStatus, class *model.MismatchClass, first *int, after *string) (*model.MismatchConnection, error)
+	FailedJobs(ctx context.Context, first *int, after *string) (*model.FailedJobConnection, error)
+	SupportUser(ctx context.Context, userID *string, orderID *string) (*model.SupportUser, error)
 }
 type SubscriptionResolver interface {
 	OrderUpdated(ctx context.Context, orderID string) (<-chan *model.Order, error)
+}
+type SupportUserResolver interface {
+	Wallet(ctx context.Context, obj *model.SupportUser) (*model.Wallet, error)
+	WalletTransactions(ctx context.Context, obj *model.SupportUser, first *int, after *string) (*model.WalletTransactionConnection, error)
+	Orders(ctx context.Context, obj *model.SupportUser, first *int, after *string, status *model.OrderStatus) (*model.OrderConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -306,6 +422,210 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateWalletPayload.Wallet(childComplexity), true
+
+	case "FailedJob.attempts":
+		if e.ComplexityRoot.FailedJob.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJob.Attempts(childComplexity), true
+	case "FailedJob.failedAt":
+		if e.ComplexityRoot.FailedJob.FailedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJob.FailedAt(childComplexity), true
+	case "FailedJob.id":
+		if e.ComplexityRoot.FailedJob.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJob.ID(childComplexity), true
+	case "FailedJob.kind":
+		if e.ComplexityRoot.FailedJob.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJob.Kind(childComplexity), true
+	case "FailedJob.lastError":
+		if e.ComplexityRoot.FailedJob.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJob.LastError(childComplexity), true
+
+	case "FailedJobConnection.edges":
+		if e.ComplexityRoot.FailedJobConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJobConnection.Edges(childComplexity), true
+	case "FailedJobConnection.nodes":
+		if e.ComplexityRoot.FailedJobConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJobConnection.Nodes(childComplexity), true
+	case "FailedJobConnection.pageInfo":
+		if e.ComplexityRoot.FailedJobConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJobConnection.PageInfo(childComplexity), true
+
+	case "FailedJobEdge.cursor":
+		if e.ComplexityRoot.FailedJobEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJobEdge.Cursor(childComplexity), true
+	case "FailedJobEdge.node":
+		if e.ComplexityRoot.FailedJobEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedJobEdge.Node(childComplexity), true
+
+	case "Mismatch.class":
+		if e.ComplexityRoot.Mismatch.Class == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.Class(childComplexity), true
+	case "Mismatch.createdAt":
+		if e.ComplexityRoot.Mismatch.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.CreatedAt(childComplexity), true
+	case "Mismatch.date":
+		if e.ComplexityRoot.Mismatch.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.Date(childComplexity), true
+	case "Mismatch.detail":
+		if e.ComplexityRoot.Mismatch.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.Detail(childComplexity), true
+	case "Mismatch.id":
+		if e.ComplexityRoot.Mismatch.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.ID(childComplexity), true
+	case "Mismatch.kind":
+		if e.ComplexityRoot.Mismatch.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.Kind(childComplexity), true
+	case "Mismatch.orderId":
+		if e.ComplexityRoot.Mismatch.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.OrderID(childComplexity), true
+	case "Mismatch.pagoAmount":
+		if e.ComplexityRoot.Mismatch.PagoAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.PagoAmount(childComplexity), true
+	case "Mismatch.paymentKey":
+		if e.ComplexityRoot.Mismatch.PaymentKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.PaymentKey(childComplexity), true
+	case "Mismatch.pgAmount":
+		if e.ComplexityRoot.Mismatch.PgAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.PgAmount(childComplexity), true
+	case "Mismatch.resolution":
+		if e.ComplexityRoot.Mismatch.Resolution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.Resolution(childComplexity), true
+	case "Mismatch.resolvedAt":
+		if e.ComplexityRoot.Mismatch.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.ResolvedAt(childComplexity), true
+	case "Mismatch.resolvedBy":
+		if e.ComplexityRoot.Mismatch.ResolvedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.ResolvedBy(childComplexity), true
+	case "Mismatch.rule":
+		if e.ComplexityRoot.Mismatch.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.Rule(childComplexity), true
+	case "Mismatch.runId":
+		if e.ComplexityRoot.Mismatch.RunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.RunID(childComplexity), true
+	case "Mismatch.status":
+		if e.ComplexityRoot.Mismatch.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.Status(childComplexity), true
+	case "Mismatch.transactionKey":
+		if e.ComplexityRoot.Mismatch.TransactionKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.TransactionKey(childComplexity), true
+	case "Mismatch.updatedAt":
+		if e.ComplexityRoot.Mismatch.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mismatch.UpdatedAt(childComplexity), true
+
+	case "MismatchConnection.edges":
+		if e.ComplexityRoot.MismatchConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MismatchConnection.Edges(childComplexity), true
+	case "MismatchConnection.nodes":
+		if e.ComplexityRoot.MismatchConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MismatchConnection.Nodes(childComplexity), true
+	case "MismatchConnection.pageInfo":
+		if e.ComplexityRoot.MismatchConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MismatchConnection.PageInfo(childComplexity), true
+
+	case "MismatchEdge.cursor":
+		if e.ComplexityRoot.MismatchEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MismatchEdge.Cursor(childComplexity), true
+	case "MismatchEdge.node":
+		if e.ComplexityRoot.MismatchEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MismatchEdge.Node(childComplexity), true
 
 	case "Mutation.adjustWallet":
 		if e.ComplexityRoot.Mutation.AdjustWallet == nil {
@@ -373,6 +693,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PayWithWallet(childComplexity, args["input"].(model.PayWithWalletInput)), true
+	case "Mutation.resolveMismatch":
+		if e.ComplexityRoot.Mutation.ResolveMismatch == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resolveMismatch_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResolveMismatch(childComplexity, args["input"].(model.ResolveMismatchInput)), true
+	case "Mutation.retryFailedJob":
+		if e.ComplexityRoot.Mutation.RetryFailedJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryFailedJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryFailedJob(childComplexity, args["input"].(model.RetryFailedJobInput)), true
+	case "Mutation.runReconciliation":
+		if e.ComplexityRoot.Mutation.RunReconciliation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runReconciliation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunReconciliation(childComplexity, args["input"].(model.RunReconciliationInput)), true
 	case "Mutation.upsertProduct":
 		if e.ComplexityRoot.Mutation.UpsertProduct == nil {
 			break
@@ -720,6 +1073,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Product.Stock(childComplexity), true
 
+	case "Query.failedJobs":
+		if e.ComplexityRoot.Query.FailedJobs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_failedJobs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FailedJobs(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.inDoubtPayments":
 		if e.ComplexityRoot.Query.InDoubtPayments == nil {
 			break
@@ -738,6 +1102,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.mismatches":
+		if e.ComplexityRoot.Query.Mismatches == nil {
+			break
+		}
+
+		args, err := ec.field_Query_mismatches_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Mismatches(childComplexity, args["status"].(*model.MismatchStatus), args["class"].(*model.MismatchClass), args["first"].(*int), args["after"].(*string)), true
 	case "Query.order":
 		if e.ComplexityRoot.Query.Order == nil {
 			break
@@ -777,6 +1152,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Products(childComplexity), true
+	case "Query.reconciliationRuns":
+		if e.ComplexityRoot.Query.ReconciliationRuns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_reconciliationRuns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReconciliationRuns(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.supportUser":
+		if e.ComplexityRoot.Query.SupportUser == nil {
+			break
+		}
+
+		args, err := ec.field_Query_supportUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SupportUser(childComplexity, args["userId"].(*string), args["orderId"].(*string)), true
 	case "Query.wallet":
 		if e.ComplexityRoot.Query.Wallet == nil {
 			break
@@ -795,6 +1192,132 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.WalletTransactions(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
+	case "ReconciliationRun.autoFixed":
+		if e.ComplexityRoot.ReconciliationRun.AutoFixed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.AutoFixed(childComplexity), true
+	case "ReconciliationRun.checked":
+		if e.ComplexityRoot.ReconciliationRun.Checked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.Checked(childComplexity), true
+	case "ReconciliationRun.clearingBalance":
+		if e.ComplexityRoot.ReconciliationRun.ClearingBalance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.ClearingBalance(childComplexity), true
+	case "ReconciliationRun.date":
+		if e.ComplexityRoot.ReconciliationRun.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.Date(childComplexity), true
+	case "ReconciliationRun.error":
+		if e.ComplexityRoot.ReconciliationRun.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.Error(childComplexity), true
+	case "ReconciliationRun.finishedAt":
+		if e.ComplexityRoot.ReconciliationRun.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.FinishedAt(childComplexity), true
+	case "ReconciliationRun.id":
+		if e.ComplexityRoot.ReconciliationRun.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.ID(childComplexity), true
+	case "ReconciliationRun.matched":
+		if e.ComplexityRoot.ReconciliationRun.Matched == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.Matched(childComplexity), true
+	case "ReconciliationRun.mismatchCount":
+		if e.ComplexityRoot.ReconciliationRun.MismatchCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.MismatchCount(childComplexity), true
+	case "ReconciliationRun.pgOwes":
+		if e.ComplexityRoot.ReconciliationRun.PgOwes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.PgOwes(childComplexity), true
+	case "ReconciliationRun.startedAt":
+		if e.ComplexityRoot.ReconciliationRun.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.StartedAt(childComplexity), true
+	case "ReconciliationRun.status":
+		if e.ComplexityRoot.ReconciliationRun.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRun.Status(childComplexity), true
+
+	case "ReconciliationRunConnection.edges":
+		if e.ComplexityRoot.ReconciliationRunConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRunConnection.Edges(childComplexity), true
+	case "ReconciliationRunConnection.nodes":
+		if e.ComplexityRoot.ReconciliationRunConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRunConnection.Nodes(childComplexity), true
+	case "ReconciliationRunConnection.pageInfo":
+		if e.ComplexityRoot.ReconciliationRunConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRunConnection.PageInfo(childComplexity), true
+
+	case "ReconciliationRunEdge.cursor":
+		if e.ComplexityRoot.ReconciliationRunEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRunEdge.Cursor(childComplexity), true
+	case "ReconciliationRunEdge.node":
+		if e.ComplexityRoot.ReconciliationRunEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationRunEdge.Node(childComplexity), true
+
+	case "ResolveMismatchPayload.mismatch":
+		if e.ComplexityRoot.ResolveMismatchPayload.Mismatch == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResolveMismatchPayload.Mismatch(childComplexity), true
+
+	case "RetryFailedJobPayload.job":
+		if e.ComplexityRoot.RetryFailedJobPayload.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetryFailedJobPayload.Job(childComplexity), true
+
+	case "RunReconciliationPayload.run":
+		if e.ComplexityRoot.RunReconciliationPayload.Run == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunReconciliationPayload.Run(childComplexity), true
+
 	case "Subscription.orderUpdated":
 		if e.ComplexityRoot.Subscription.OrderUpdated == nil {
 			break
@@ -806,6 +1329,41 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.OrderUpdated(childComplexity, args["orderId"].(string)), true
+
+	case "SupportUser.orders":
+		if e.ComplexityRoot.SupportUser.Orders == nil {
+			break
+		}
+
+		args, err := ec.field_SupportUser_orders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SupportUser.Orders(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].(*model.OrderStatus)), true
+	case "SupportUser.user":
+		if e.ComplexityRoot.SupportUser.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SupportUser.User(childComplexity), true
+	case "SupportUser.wallet":
+		if e.ComplexityRoot.SupportUser.Wallet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SupportUser.Wallet(childComplexity), true
+	case "SupportUser.walletTransactions":
+		if e.ComplexityRoot.SupportUser.WalletTransactions == nil {
+			break
+		}
+
+		args, err := ec.field_SupportUser_walletTransactions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SupportUser.WalletTransactions(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
 	case "UpsertProductPayload.product":
 		if e.ComplexityRoot.UpsertProductPayload.Product == nil {
@@ -960,6 +1518,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateWalletInput,
 		ec.unmarshalInputOrderItemInput,
 		ec.unmarshalInputPayWithWalletInput,
+		ec.unmarshalInputResolveMismatchInput,
+		ec.unmarshalInputRetryFailedJobInput,
+		ec.unmarshalInputRunReconciliationInput,
 		ec.unmarshalInputUpsertProductInput,
 	)
 	first := true
@@ -1112,6 +1673,108 @@ func (ec *executionContext) childFields_CreateWalletPayload(ctx context.Context,
 		return ec.fieldContext_CreateWalletPayload_wallet(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateWalletPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_FailedJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FailedJob_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_FailedJob_kind(ctx, field)
+	case "attempts":
+		return ec.fieldContext_FailedJob_attempts(ctx, field)
+	case "lastError":
+		return ec.fieldContext_FailedJob_lastError(ctx, field)
+	case "failedAt":
+		return ec.fieldContext_FailedJob_failedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FailedJob", field.Name)
+}
+
+func (ec *executionContext) childFields_FailedJobConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_FailedJobConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_FailedJobConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_FailedJobConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FailedJobConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_FailedJobEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_FailedJobEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_FailedJobEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FailedJobEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Mismatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Mismatch_id(ctx, field)
+	case "runId":
+		return ec.fieldContext_Mismatch_runId(ctx, field)
+	case "date":
+		return ec.fieldContext_Mismatch_date(ctx, field)
+	case "kind":
+		return ec.fieldContext_Mismatch_kind(ctx, field)
+	case "class":
+		return ec.fieldContext_Mismatch_class(ctx, field)
+	case "status":
+		return ec.fieldContext_Mismatch_status(ctx, field)
+	case "rule":
+		return ec.fieldContext_Mismatch_rule(ctx, field)
+	case "orderId":
+		return ec.fieldContext_Mismatch_orderId(ctx, field)
+	case "paymentKey":
+		return ec.fieldContext_Mismatch_paymentKey(ctx, field)
+	case "transactionKey":
+		return ec.fieldContext_Mismatch_transactionKey(ctx, field)
+	case "pagoAmount":
+		return ec.fieldContext_Mismatch_pagoAmount(ctx, field)
+	case "pgAmount":
+		return ec.fieldContext_Mismatch_pgAmount(ctx, field)
+	case "detail":
+		return ec.fieldContext_Mismatch_detail(ctx, field)
+	case "resolution":
+		return ec.fieldContext_Mismatch_resolution(ctx, field)
+	case "resolvedBy":
+		return ec.fieldContext_Mismatch_resolvedBy(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_Mismatch_resolvedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Mismatch_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Mismatch_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Mismatch", field.Name)
+}
+
+func (ec *executionContext) childFields_MismatchConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_MismatchConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_MismatchConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_MismatchConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MismatchConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_MismatchEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_MismatchEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_MismatchEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MismatchEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Order(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1286,6 +1949,96 @@ func (ec *executionContext) childFields_Product(ctx context.Context, field graph
 		return ec.fieldContext_Product_stock(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Product", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReconciliationRun_id(ctx, field)
+	case "date":
+		return ec.fieldContext_ReconciliationRun_date(ctx, field)
+	case "status":
+		return ec.fieldContext_ReconciliationRun_status(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ReconciliationRun_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_ReconciliationRun_finishedAt(ctx, field)
+	case "checked":
+		return ec.fieldContext_ReconciliationRun_checked(ctx, field)
+	case "matched":
+		return ec.fieldContext_ReconciliationRun_matched(ctx, field)
+	case "mismatchCount":
+		return ec.fieldContext_ReconciliationRun_mismatchCount(ctx, field)
+	case "autoFixed":
+		return ec.fieldContext_ReconciliationRun_autoFixed(ctx, field)
+	case "clearingBalance":
+		return ec.fieldContext_ReconciliationRun_clearingBalance(ctx, field)
+	case "pgOwes":
+		return ec.fieldContext_ReconciliationRun_pgOwes(ctx, field)
+	case "error":
+		return ec.fieldContext_ReconciliationRun_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationRun", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationRunConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ReconciliationRunConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ReconciliationRunConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ReconciliationRunConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationRunConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationRunEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ReconciliationRunEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ReconciliationRunEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationRunEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ResolveMismatchPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mismatch":
+		return ec.fieldContext_ResolveMismatchPayload_mismatch(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ResolveMismatchPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RetryFailedJobPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "job":
+		return ec.fieldContext_RetryFailedJobPayload_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetryFailedJobPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RunReconciliationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "run":
+		return ec.fieldContext_RunReconciliationPayload_run(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunReconciliationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SupportUser(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_SupportUser_user(ctx, field)
+	case "wallet":
+		return ec.fieldContext_SupportUser_wallet(ctx, field)
+	case "walletTransactions":
+		return ec.fieldContext_SupportUser_walletTransactions(ctx, field)
+	case "orders":
+		return ec.fieldContext_SupportUser_orders(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SupportUser", field.Name)
 }
 
 func (ec *executionContext) childFields_UpsertProductPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1568,6 +2321,48 @@ func (ec *executionContext) field_Mutation_payWithWallet_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_resolveMismatch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ResolveMismatchInput, error) {
+			return ec.unmarshalNResolveMismatchInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐResolveMismatchInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retryFailedJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RetryFailedJobInput, error) {
+			return ec.unmarshalNRetryFailedJobInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐRetryFailedJobInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_runReconciliation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RunReconciliationInput, error) {
+			return ec.unmarshalNRunReconciliationInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐRunReconciliationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_upsertProduct_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1596,6 +2391,28 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_failedJobs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_inDoubtPayments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1615,6 +2432,44 @@ func (ec *executionContext) field_Query_inDoubtPayments_args(ctx context.Context
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_mismatches_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.MismatchStatus, error) {
+			return ec.unmarshalOMismatchStatus2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "class",
+		func(ctx context.Context, v any) (*model.MismatchClass, error) {
+			return ec.unmarshalOMismatchClass2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchClass(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["class"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -1676,6 +2531,50 @@ func (ec *executionContext) field_Query_payment_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_reconciliationRuns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_supportUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_walletTransactions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1709,6 +2608,58 @@ func (ec *executionContext) field_Subscription_orderUpdated_args(ctx context.Con
 		return nil, err
 	}
 	args["orderId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SupportUser_orders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.OrderStatus, error) {
+			return ec.unmarshalOOrderStatus2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐOrderStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_SupportUser_walletTransactions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -1959,6 +2910,837 @@ func (ec *executionContext) fieldContext_CreateWalletPayload_wallet(_ context.Co
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Wallet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FailedJob_id(ctx context.Context, field graphql.CollectedField, obj *model.FailedJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJob_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJob_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailedJob", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _FailedJob_kind(ctx context.Context, field graphql.CollectedField, obj *model.FailedJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJob_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJob_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailedJob", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FailedJob_attempts(ctx context.Context, field graphql.CollectedField, obj *model.FailedJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJob_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJob_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailedJob", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FailedJob_lastError(ctx context.Context, field graphql.CollectedField, obj *model.FailedJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJob_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJob_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailedJob", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FailedJob_failedAt(ctx context.Context, field graphql.CollectedField, obj *model.FailedJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJob_failedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJob_failedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailedJob", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _FailedJobConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.FailedJobConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJobConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FailedJobEdge) graphql.Marshaler {
+			return ec.marshalNFailedJobEdge2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJobEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJobConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FailedJobConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FailedJobEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FailedJobConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.FailedJobConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJobConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FailedJob) graphql.Marshaler {
+			return ec.marshalNFailedJob2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJobConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FailedJobConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FailedJob(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FailedJobConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.FailedJobConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJobConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJobConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FailedJobConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FailedJobEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.FailedJobEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJobEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJobEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailedJobEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FailedJobEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.FailedJobEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailedJobEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FailedJob) graphql.Marshaler {
+			return ec.marshalNFailedJob2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailedJobEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FailedJobEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FailedJob(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mismatch_id(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_runId(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_runId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_runId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_date(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_kind(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MismatchKind) graphql.Marshaler {
+			return ec.marshalNMismatchKind2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type MismatchKind does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_class(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_class(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Class, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MismatchClass) graphql.Marshaler {
+			return ec.marshalNMismatchClass2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchClass(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_class(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type MismatchClass does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_status(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MismatchStatus) graphql.Marshaler {
+			return ec.marshalNMismatchStatus2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type MismatchStatus does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_rule(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_orderId(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_paymentKey(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_paymentKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_paymentKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_transactionKey(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_transactionKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TransactionKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_transactionKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_pagoAmount(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_pagoAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PagoAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_pagoAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_pgAmount(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_pgAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PgAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_pgAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_detail(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_resolution(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_resolution(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resolution, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_resolution(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_resolvedBy(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_resolvedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_resolvedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Mismatch_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Mismatch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mismatch_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mismatch_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mismatch", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _MismatchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MismatchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MismatchConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MismatchEdge) graphql.Marshaler {
+			return ec.marshalNMismatchEdge2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MismatchConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MismatchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MismatchEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MismatchConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.MismatchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MismatchConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Mismatch) graphql.Marshaler {
+			return ec.marshalNMismatch2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MismatchConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MismatchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mismatch(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MismatchConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.MismatchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MismatchConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MismatchConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MismatchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MismatchEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.MismatchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MismatchEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MismatchEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MismatchEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _MismatchEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.MismatchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MismatchEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Mismatch) graphql.Marshaler {
+			return ec.marshalNMismatch2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatch(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MismatchEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MismatchEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mismatch(ctx, field)
 		},
 	}
 	return fc, nil
@@ -2266,6 +4048,138 @@ func (ec *executionContext) fieldContext_Mutation_upsertProduct(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_upsertProduct_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_runReconciliation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_runReconciliation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RunReconciliation(ctx, fc.Args["input"].(model.RunReconciliationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RunReconciliationPayload) graphql.Marshaler {
+			return ec.marshalNRunReconciliationPayload2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐRunReconciliationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_runReconciliation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RunReconciliationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_runReconciliation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resolveMismatch(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resolveMismatch(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResolveMismatch(ctx, fc.Args["input"].(model.ResolveMismatchInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResolveMismatchPayload) graphql.Marshaler {
+			return ec.marshalNResolveMismatchPayload2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐResolveMismatchPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resolveMismatch(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ResolveMismatchPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resolveMismatch_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retryFailedJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryFailedJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryFailedJob(ctx, fc.Args["input"].(model.RetryFailedJobInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RetryFailedJobPayload) graphql.Marshaler {
+			return ec.marshalNRetryFailedJobPayload2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐRetryFailedJobPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryFailedJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetryFailedJobPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryFailedJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -3956,6 +5870,182 @@ func (ec *executionContext) fieldContext_Query_inDoubtPayments(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_reconciliationRuns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_reconciliationRuns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReconciliationRuns(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReconciliationRunConnection) graphql.Marshaler {
+			return ec.marshalNReconciliationRunConnection2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_reconciliationRuns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationRunConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_reconciliationRuns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_mismatches(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mismatches(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Mismatches(ctx, fc.Args["status"].(*model.MismatchStatus), fc.Args["class"].(*model.MismatchClass), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MismatchConnection) graphql.Marshaler {
+			return ec.marshalNMismatchConnection2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mismatches(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MismatchConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_mismatches_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_failedJobs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_failedJobs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FailedJobs(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FailedJobConnection) graphql.Marshaler {
+			return ec.marshalNFailedJobConnection2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJobConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_failedJobs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FailedJobConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_failedJobs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_supportUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_supportUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SupportUser(ctx, fc.Args["userId"].(*string), fc.Args["orderId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SupportUser) graphql.Marshaler {
+			return ec.marshalOSupportUser2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐSupportUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_supportUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SupportUser(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_supportUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4032,6 +6122,529 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _ReconciliationRun_id(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_date(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_status(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ReconciliationRunStatus) graphql.Marshaler {
+			return ec.marshalNReconciliationRunStatus2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type ReconciliationRunStatus does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_checked(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_checked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_checked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_matched(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_matched(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Matched, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_matched(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_mismatchCount(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_mismatchCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MismatchCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_mismatchCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_autoFixed(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_autoFixed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoFixed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_autoFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_clearingBalance(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_clearingBalance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClearingBalance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNMoney2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_clearingBalance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_pgOwes(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_pgOwes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PgOwes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNMoney2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_pgOwes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRun_error(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRun_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRun_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRun", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRunConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRunConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReconciliationRunEdge) graphql.Marshaler {
+			return ec.marshalNReconciliationRunEdge2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRunConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationRunEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationRunConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRunConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReconciliationRun) graphql.Marshaler {
+			return ec.marshalNReconciliationRun2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRunConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationRun(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationRunConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRunConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRunConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReconciliationRunEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRunEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRunEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRunEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationRunEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReconciliationRunEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ReconciliationRunEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationRunEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReconciliationRun) graphql.Marshaler {
+			return ec.marshalNReconciliationRun2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationRunEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReconciliationRunEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationRun(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ResolveMismatchPayload_mismatch(ctx context.Context, field graphql.CollectedField, obj *model.ResolveMismatchPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResolveMismatchPayload_mismatch(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mismatch, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Mismatch) graphql.Marshaler {
+			return ec.marshalNMismatch2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatch(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResolveMismatchPayload_mismatch(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ResolveMismatchPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mismatch(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetryFailedJobPayload_job(ctx context.Context, field graphql.CollectedField, obj *model.RetryFailedJobPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetryFailedJobPayload_job(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Job, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FailedJob) graphql.Marshaler {
+			return ec.marshalNFailedJob2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetryFailedJobPayload_job(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetryFailedJobPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FailedJob(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RunReconciliationPayload_run(ctx context.Context, field graphql.CollectedField, obj *model.RunReconciliationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunReconciliationPayload_run(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Run, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReconciliationRun) graphql.Marshaler {
+			return ec.marshalNReconciliationRun2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunReconciliationPayload_run(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RunReconciliationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationRun(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_orderUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -4070,6 +6683,158 @@ func (ec *executionContext) fieldContext_Subscription_orderUpdated(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_orderUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SupportUser_user(ctx context.Context, field graphql.CollectedField, obj *model.SupportUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SupportUser_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SupportUser_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SupportUser",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SupportUser_wallet(ctx context.Context, field graphql.CollectedField, obj *model.SupportUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SupportUser_wallet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SupportUser().Wallet(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Wallet) graphql.Marshaler {
+			return ec.marshalOWallet2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐWallet(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SupportUser_wallet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SupportUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Wallet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SupportUser_walletTransactions(ctx context.Context, field graphql.CollectedField, obj *model.SupportUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SupportUser_walletTransactions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.SupportUser().WalletTransactions(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WalletTransactionConnection) graphql.Marshaler {
+			return ec.marshalNWalletTransactionConnection2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐWalletTransactionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SupportUser_walletTransactions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SupportUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WalletTransactionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SupportUser_walletTransactions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SupportUser_orders(ctx context.Context, field graphql.CollectedField, obj *model.SupportUser) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SupportUser_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.SupportUser().Orders(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["status"].(*model.OrderStatus))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrderConnection) graphql.Marshaler {
+			return ec.marshalNOrderConnection2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐOrderConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SupportUser_orders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SupportUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SupportUser_orders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5984,6 +8749,124 @@ func (ec *executionContext) unmarshalInputPayWithWalletInput(ctx context.Context
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputResolveMismatchInput(ctx context.Context, obj any) (model.ResolveMismatchInput, error) {
+	var it model.ResolveMismatchInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"idempotencyKey", "mismatchId", "note"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "mismatchId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mismatchId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MismatchID = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRetryFailedJobInput(ctx context.Context, obj any) (model.RetryFailedJobInput, error) {
+	var it model.RetryFailedJobInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"idempotencyKey", "jobId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "jobId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jobId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JobID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRunReconciliationInput(ctx context.Context, obj any) (model.RunReconciliationInput, error) {
+	var it model.RunReconciliationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"idempotencyKey", "date"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "date":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("date"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Date = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUpsertProductInput(ctx context.Context, obj any) (model.UpsertProductInput, error) {
 	var it model.UpsertProductInput
 	if obj == nil {
@@ -6245,6 +9128,369 @@ func (ec *executionContext) _CreateWalletPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var failedJobImplementors = []string{"FailedJob"}
+
+func (ec *executionContext) _FailedJob(ctx context.Context, sel ast.SelectionSet, obj *model.FailedJob) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, failedJobImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FailedJob")
+		case "id":
+			out.Values[i] = ec._FailedJob_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._FailedJob_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._FailedJob_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._FailedJob_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failedAt":
+			out.Values[i] = ec._FailedJob_failedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var failedJobConnectionImplementors = []string{"FailedJobConnection"}
+
+func (ec *executionContext) _FailedJobConnection(ctx context.Context, sel ast.SelectionSet, obj *model.FailedJobConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, failedJobConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FailedJobConnection")
+		case "edges":
+			out.Values[i] = ec._FailedJobConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._FailedJobConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._FailedJobConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var failedJobEdgeImplementors = []string{"FailedJobEdge"}
+
+func (ec *executionContext) _FailedJobEdge(ctx context.Context, sel ast.SelectionSet, obj *model.FailedJobEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, failedJobEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FailedJobEdge")
+		case "cursor":
+			out.Values[i] = ec._FailedJobEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._FailedJobEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var mismatchImplementors = []string{"Mismatch"}
+
+func (ec *executionContext) _Mismatch(ctx context.Context, sel ast.SelectionSet, obj *model.Mismatch) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mismatchImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mismatch")
+		case "id":
+			out.Values[i] = ec._Mismatch_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runId":
+			out.Values[i] = ec._Mismatch_runId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "date":
+			out.Values[i] = ec._Mismatch_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._Mismatch_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "class":
+			out.Values[i] = ec._Mismatch_class(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._Mismatch_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rule":
+			out.Values[i] = ec._Mismatch_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._Mismatch_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "paymentKey":
+			out.Values[i] = ec._Mismatch_paymentKey(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "transactionKey":
+			out.Values[i] = ec._Mismatch_transactionKey(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pagoAmount":
+			out.Values[i] = ec._Mismatch_pagoAmount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pgAmount":
+			out.Values[i] = ec._Mismatch_pgAmount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._Mismatch_detail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolution":
+			out.Values[i] = ec._Mismatch_resolution(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "resolvedBy":
+			out.Values[i] = ec._Mismatch_resolvedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "resolvedAt":
+			out.Values[i] = ec._Mismatch_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Mismatch_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Mismatch_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var mismatchConnectionImplementors = []string{"MismatchConnection"}
+
+func (ec *executionContext) _MismatchConnection(ctx context.Context, sel ast.SelectionSet, obj *model.MismatchConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mismatchConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MismatchConnection")
+		case "edges":
+			out.Values[i] = ec._MismatchConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._MismatchConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._MismatchConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var mismatchEdgeImplementors = []string{"MismatchEdge"}
+
+func (ec *executionContext) _MismatchEdge(ctx context.Context, sel ast.SelectionSet, obj *model.MismatchEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mismatchEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MismatchEdge")
+		case "cursor":
+			out.Values[i] = ec._MismatchEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._MismatchEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -6310,6 +9556,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "upsertProduct":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_upsertProduct(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runReconciliation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_runReconciliation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolveMismatch":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resolveMismatch(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryFailedJob":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryFailedJob(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7230,6 +10497,94 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "reconciliationRuns":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_reconciliationRuns(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "mismatches":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_mismatches(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "failedJobs":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_failedJobs(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "supportUser":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_supportUser(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -7243,6 +10598,304 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reconciliationRunImplementors = []string{"ReconciliationRun"}
+
+func (ec *executionContext) _ReconciliationRun(ctx context.Context, sel ast.SelectionSet, obj *model.ReconciliationRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationRun")
+		case "id":
+			out.Values[i] = ec._ReconciliationRun_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "date":
+			out.Values[i] = ec._ReconciliationRun_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ReconciliationRun_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._ReconciliationRun_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._ReconciliationRun_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "checked":
+			out.Values[i] = ec._ReconciliationRun_checked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "matched":
+			out.Values[i] = ec._ReconciliationRun_matched(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mismatchCount":
+			out.Values[i] = ec._ReconciliationRun_mismatchCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "autoFixed":
+			out.Values[i] = ec._ReconciliationRun_autoFixed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clearingBalance":
+			out.Values[i] = ec._ReconciliationRun_clearingBalance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pgOwes":
+			out.Values[i] = ec._ReconciliationRun_pgOwes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ReconciliationRun_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reconciliationRunConnectionImplementors = []string{"ReconciliationRunConnection"}
+
+func (ec *executionContext) _ReconciliationRunConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ReconciliationRunConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationRunConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationRunConnection")
+		case "edges":
+			out.Values[i] = ec._ReconciliationRunConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._ReconciliationRunConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ReconciliationRunConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reconciliationRunEdgeImplementors = []string{"ReconciliationRunEdge"}
+
+func (ec *executionContext) _ReconciliationRunEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ReconciliationRunEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationRunEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationRunEdge")
+		case "cursor":
+			out.Values[i] = ec._ReconciliationRunEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ReconciliationRunEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var resolveMismatchPayloadImplementors = []string{"ResolveMismatchPayload"}
+
+func (ec *executionContext) _ResolveMismatchPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ResolveMismatchPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, resolveMismatchPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ResolveMismatchPayload")
+		case "mismatch":
+			out.Values[i] = ec._ResolveMismatchPayload_mismatch(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var retryFailedJobPayloadImplementors = []string{"RetryFailedJobPayload"}
+
+func (ec *executionContext) _RetryFailedJobPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RetryFailedJobPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retryFailedJobPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetryFailedJobPayload")
+		case "job":
+			out.Values[i] = ec._RetryFailedJobPayload_job(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var runReconciliationPayloadImplementors = []string{"RunReconciliationPayload"}
+
+func (ec *executionContext) _RunReconciliationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RunReconciliationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runReconciliationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RunReconciliationPayload")
+		case "run":
+			out.Values[i] = ec._RunReconciliationPayload_run(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7283,6 +10936,158 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var supportUserImplementors = []string{"SupportUser"}
+
+func (ec *executionContext) _SupportUser(ctx context.Context, sel ast.SelectionSet, obj *model.SupportUser) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, supportUserImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SupportUser")
+		case "user":
+			out.Values[i] = ec._SupportUser_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "wallet":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SupportUser_wallet(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "walletTransactions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SupportUser_walletTransactions(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "orders":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SupportUser_orders(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
 }
 
 var upsertProductPayloadImplementors = []string{"UpsertProductPayload"}
@@ -8076,6 +11881,68 @@ func (ec *executionContext) marshalNCreateWalletPayload2ᚖgithubᚗcomᚋpago�
 	return ec._CreateWalletPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNFailedJob2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJobᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FailedJob) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFailedJob2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJob(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFailedJob2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJob(ctx context.Context, sel ast.SelectionSet, v *model.FailedJob) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FailedJob(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFailedJobConnection2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJobConnection(ctx context.Context, sel ast.SelectionSet, v *model.FailedJobConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FailedJobConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFailedJobEdge2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJobEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FailedJobEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFailedJobEdge2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJobEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFailedJobEdge2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐFailedJobEdge(ctx context.Context, sel ast.SelectionSet, v *model.FailedJobEdge) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FailedJobEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8106,6 +11973,98 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNMismatch2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Mismatch) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMismatch2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatch(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMismatch2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatch(ctx context.Context, sel ast.SelectionSet, v *model.Mismatch) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Mismatch(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMismatchClass2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchClass(ctx context.Context, v any) (model.MismatchClass, error) {
+	var res model.MismatchClass
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMismatchClass2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchClass(ctx context.Context, sel ast.SelectionSet, v model.MismatchClass) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNMismatchConnection2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchConnection(ctx context.Context, sel ast.SelectionSet, v *model.MismatchConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._MismatchConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMismatchEdge2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MismatchEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMismatchEdge2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMismatchEdge2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchEdge(ctx context.Context, sel ast.SelectionSet, v *model.MismatchEdge) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._MismatchEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMismatchKind2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchKind(ctx context.Context, v any) (model.MismatchKind, error) {
+	var res model.MismatchKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMismatchKind2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchKind(ctx context.Context, sel ast.SelectionSet, v model.MismatchKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNMismatchStatus2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchStatus(ctx context.Context, v any) (model.MismatchStatus, error) {
+	var res model.MismatchStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMismatchStatus2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchStatus(ctx context.Context, sel ast.SelectionSet, v model.MismatchStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNMoney2int64(ctx context.Context, v any) (int64, error) {
@@ -8394,6 +12353,123 @@ func (ec *executionContext) marshalNProduct2ᚖgithubᚗcomᚋpagoᚋpagoᚋgrap
 		return graphql.Null
 	}
 	return ec._Product(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReconciliationRun2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReconciliationRun) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReconciliationRun2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRun(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReconciliationRun2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRun(ctx context.Context, sel ast.SelectionSet, v *model.ReconciliationRun) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReconciliationRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReconciliationRunConnection2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunConnection(ctx context.Context, sel ast.SelectionSet, v *model.ReconciliationRunConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReconciliationRunConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReconciliationRunEdge2ᚕᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReconciliationRunEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReconciliationRunEdge2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReconciliationRunEdge2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunEdge(ctx context.Context, sel ast.SelectionSet, v *model.ReconciliationRunEdge) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReconciliationRunEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReconciliationRunStatus2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunStatus(ctx context.Context, v any) (model.ReconciliationRunStatus, error) {
+	var res model.ReconciliationRunStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReconciliationRunStatus2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐReconciliationRunStatus(ctx context.Context, sel ast.SelectionSet, v model.ReconciliationRunStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNResolveMismatchInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐResolveMismatchInput(ctx context.Context, v any) (model.ResolveMismatchInput, error) {
+	res, err := ec.unmarshalInputResolveMismatchInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNResolveMismatchPayload2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐResolveMismatchPayload(ctx context.Context, sel ast.SelectionSet, v *model.ResolveMismatchPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ResolveMismatchPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRetryFailedJobInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐRetryFailedJobInput(ctx context.Context, v any) (model.RetryFailedJobInput, error) {
+	res, err := ec.unmarshalInputRetryFailedJobInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRetryFailedJobPayload2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐRetryFailedJobPayload(ctx context.Context, sel ast.SelectionSet, v *model.RetryFailedJobPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RetryFailedJobPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRunReconciliationInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐRunReconciliationInput(ctx context.Context, v any) (model.RunReconciliationInput, error) {
+	res, err := ec.unmarshalInputRunReconciliationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRunReconciliationPayload2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐRunReconciliationPayload(ctx context.Context, sel ast.SelectionSet, v *model.RunReconciliationPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RunReconciliationPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -8741,6 +12817,38 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) unmarshalOMismatchClass2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchClass(ctx context.Context, v any) (*model.MismatchClass, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.MismatchClass)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMismatchClass2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchClass(ctx context.Context, sel ast.SelectionSet, v *model.MismatchClass) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOMismatchStatus2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchStatus(ctx context.Context, v any) (*model.MismatchStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.MismatchStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMismatchStatus2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐMismatchStatus(ctx context.Context, sel ast.SelectionSet, v *model.MismatchStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOMoney2ᚖint64(ctx context.Context, v any) (*int64, error) {
 	if v == nil {
 		return nil, nil
@@ -8838,6 +12946,13 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOSupportUser2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐSupportUser(ctx context.Context, sel ast.SelectionSet, v *model.SupportUser) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SupportUser(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {

@@ -6,6 +6,8 @@ package graph
 
 import (
 	"time"
+
+	"github.com/pago/pago/payment"
 )
 
 //go:generate go tool gqlgen generate
@@ -13,6 +15,10 @@ import (
 // Resolver holds the services resolvers call.
 type Resolver struct {
 	Service Service
+	// Reconciler serves the reconciliation queues (operators).
+	Reconciler *payment.Reconciler
+	// DeadLetters serves the jobs that exhausted their retries (operators).
+	DeadLetters *payment.DeadLetters
 	// PollInterval is how often orderUpdated looks at its order (default 500 ms).
 	PollInterval time.Duration
 }

@@ -70,6 +70,30 @@ func (r *mutationResolver) UpsertProduct(ctx context.Context, input model.Upsert
 	return &model.UpsertProductPayload{Product: toGQLProduct(p)}, nil
 }
 
+func (r *mutationResolver) RunReconciliation(ctx context.Context, input model.RunReconciliationInput) (*model.RunReconciliationPayload, error) {
+	run, err := r.Reconciler.RunReconciliation(ctx, input.IdempotencyKey, payment.RunReconciliationInput{Date: input.Date})
+	if err != nil {
+		return nil, err
+	}
+	return &model.RunReconciliationPayload{Run: toGQLRun(run)}, nil
+}
+
+func (r *mutationResolver) ResolveMismatch(ctx context.Context, input model.ResolveMismatchInput) (*model.ResolveMismatchPayload, error) {
+	m, err := r.Reconciler.ResolveMismatch(ctx, input.IdempotencyKey, payment.ResolveMismatchInput{MismatchID: input.MismatchID, Note: input.Note})
+	if err != nil {
+		return nil, err
+	}
+	return &model.ResolveMismatchPayload{Mismatch: toGQLMismatch(m)}, nil
+}
+
+func (r *mutationResolver) RetryFailedJob(ctx context.Context, input model.RetryFailedJobInput) (*model.RetryFailedJobPayload, error) {
+	j, err := r.DeadLetters.RetryFailedJob(ctx, input.IdempotencyKey, payment.RetryFailedJobInput{JobID: input.JobID})
+	if err != nil {
+		return nil, err
+	}
+	return &model.RetryFailedJobPayload{Job: toGQLFailedJob(j)}, nil
+}
+
 func (r *orderResolver) Payments(ctx context.Context, obj *model.Order) ([]*model.Payment, error) {
 	ps, err := r.loadersFrom(ctx).payments.Load(ctx, obj.ID)
 	if err != nil {
@@ -182,6 +206,59 @@ func (r *queryResolver) InDoubtPayments(ctx context.Context, first *int, after *
 	return out, nil
 }
 
+func (r *queryResolver) ReconciliationRuns(ctx context.Context, first *int, after *string) (*model.ReconciliationRunConnection, error) {
+	c, err := r.Reconciler.Runs(ctx, toPage(first, after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.ReconciliationRunConnection{PageInfo: toGQLPageInfo(c.HasNextPage, c.Cursors)}
+	for i, run := range c.Items {
+		n := toGQLRun(run)
+		out.Nodes = append(out.Nodes, n)
+		out.Edges = append(out.Edges, &model.ReconciliationRunEdge{Cursor: c.Cursors[i], Node: n})
+	}
+	return out, nil
+}
+
+func (r *queryResolver) Mismatches(ctx context.Context, status *model.MismatchStatus, class *model.MismatchClass, first *int, after *string) (*model.MismatchConnection, error) {
+	c, err := r.Reconciler.Mismatches(ctx, fromGQLMismatchFilter(status, class), toPage(first, after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.MismatchConnection{PageInfo: toGQLPageInfo(c.HasNextPage, c.Cursors)}
+	for i, m := range c.Items {
+		n := toGQLMismatch(m)
+		out.Nodes = append(out.Nodes, n)
+		out.Edges = append(out.Edges, &model.MismatchEdge{Cursor: c.Cursors[i], Node: n})
+	}
+	return out, nil
+}
+
+func (r *queryResolver) FailedJobs(ctx context.Context, first *int, after *string) (*model.FailedJobConnection, error) {
+	c, err := r.DeadLetters.FailedJobs(ctx, toPage(first, after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.FailedJobConnection{PageInfo: toGQLPageInfo(c.HasNextPage, c.Cursors)}
+	for i, j := range c.Items {
+		n := toGQLFailedJob(j)
+		out.Nodes = append(out.Nodes, n)
+		out.Edges = append(out.Edges, &model.FailedJobEdge{Cursor: c.Cursors[i], Node: n})
+	}
+	return out, nil
+}
+
+func (r *queryResolver) SupportUser(ctx context.Context, userID *string, orderID *string) (*model.SupportUser, error) {
+	u, err := r.Service.SupportUser(ctx, deref(userID), deref(orderID))
+	if errors.Is(err, payment.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &model.SupportUser{User: toGQLUser(u)}, nil
+}
+
 func (r *subscriptionResolver) OrderUpdated(ctx context.Context, orderID string) (<-chan *model.Order, error) {
 	updates, err := r.Service.WatchOrder(ctx, orderID, r.PollInterval)
 	if err != nil {
@@ -201,6 +278,49 @@ func (r *subscriptionResolver) OrderUpdated(ctx context.Context, orderID string)
 	return out, nil
 }
 
+func (r *supportUserResolver) Wallet(ctx context.Context, obj *model.SupportUser) (*model.Wallet, error) {
+	w, err := r.Service.UserWallet(ctx, obj.User.ID)
+	if errors.Is(err, payment.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toGQLWallet(w), nil
+}
+
+func (r *supportUserResolver) WalletTransactions(ctx context.Context, obj *model.SupportUser, first *int, after *string) (*model.WalletTransactionConnection, error) {
+	c, err := r.Service.UserWalletTransactions(ctx, obj.User.ID, toPage(first, after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.WalletTransactionConnection{PageInfo: toGQLPageInfo(c.HasNextPage, c.Cursors)}
+	for i, t := range c.Items {
+		n := toGQLWalletTransaction(t)
+		out.Nodes = append(out.Nodes, n)
+		out.Edges = append(out.Edges, &model.WalletTransactionEdge{Cursor: c.Cursors[i], Node: n})
+	}
+	return out, nil
+}
+
+func (r *supportUserResolver) Orders(ctx context.Context, obj *model.SupportUser, first *int, after *string, status *model.OrderStatus) (*model.OrderConnection, error) {
+	var st payment.OrderStatus
+	if status != nil {
+		st = payment.OrderStatus(*status)
+	}
+	c, err := r.Service.UserOrders(ctx, obj.User.ID, st, toPage(first, after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.OrderConnection{PageInfo: toGQLPageInfo(c.HasNextPage, c.Cursors)}
+	for i, o := range c.Items {
+		n := r.toGQLOrder(o)
+		out.Nodes = append(out.Nodes, n)
+		out.Edges = append(out.Edges, &model.OrderEdge{Cursor: c.Cursors[i], Node: n})
+	}
+	return out, nil
+}
+
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Order() OrderResolver { return &orderResolver{r} }
@@ -211,10 +331,13 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
+func (r *Resolver) SupportUser() SupportUserResolver { return &supportUserResolver{r} }
+
 type (
 	mutationResolver     struct{ *Resolver }
 	orderResolver        struct{ *Resolver }
 	paymentResolver      struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }
+	supportUserResolver  struct{ *Resolver }
 )

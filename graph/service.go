@@ -30,6 +30,12 @@ type Service interface {
 	Payment(ctx context.Context, id string) (payment.Payment, error)
 	InDoubtPayments(ctx context.Context, page payment.Page) (payment.Connection[payment.Payment], error)
 
+	// Customer support (operators).
+	SupportUser(ctx context.Context, userID, orderID string) (payment.User, error)
+	UserWallet(ctx context.Context, userID string) (payment.Wallet, error)
+	UserWalletTransactions(ctx context.Context, userID string, page payment.Page) (payment.Connection[payment.WalletTransaction], error)
+	UserOrders(ctx context.Context, userID string, status payment.OrderStatus, page payment.Page) (payment.Connection[payment.Order], error)
+
 	// The loaders' batch reads (loaders.go): the caller already saw the parents.
 	PaymentsByOrders(ctx context.Context, orderIDs []string) (map[string][]payment.Payment, error)
 	PaymentEventsByPayments(ctx context.Context, paymentIDs []string) (map[string][]payment.PaymentEvent, error)

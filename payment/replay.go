@@ -84,6 +84,53 @@ type wireProduct struct {
 	UpdatedAt time.Time `json:"UpdatedAt"`
 }
 
+// The operators' results (stored since version 1).
+
+type wireRun struct {
+	ID              string     `json:"id"`
+	Date            string     `json:"date"`
+	Status          RunStatus  `json:"status"`
+	StartedAt       time.Time  `json:"startedAt"`
+	FinishedAt      *time.Time `json:"finishedAt,omitempty"`
+	Checked         int64      `json:"checked"`
+	Matched         int64      `json:"matched"`
+	MismatchCount   int64      `json:"mismatchCount"`
+	AutoFixed       int64      `json:"autoFixed"`
+	ClearingBalance int64      `json:"clearingBalance"`
+	PGOwes          int64      `json:"pgOwes"`
+	Error           string     `json:"error,omitempty"`
+}
+
+type wireMismatch struct {
+	ID             string         `json:"id"`
+	RunID          string         `json:"runId"`
+	Date           string         `json:"date"`
+	Kind           MismatchKind   `json:"kind"`
+	Class          MismatchClass  `json:"class"`
+	Status         MismatchStatus `json:"status"`
+	Rule           string         `json:"rule"`
+	OrderID        string         `json:"orderId,omitempty"`
+	PaymentKey     string         `json:"paymentKey,omitempty"`
+	TransactionKey string         `json:"transactionKey,omitempty"`
+	PagoAmount     *int64         `json:"pagoAmount,omitempty"`
+	PGAmount       *int64         `json:"pgAmount,omitempty"`
+	Detail         string         `json:"detail"`
+	Resolution     string         `json:"resolution,omitempty"`
+	ResolvedBy     string         `json:"resolvedBy,omitempty"`
+	ResolvedAt     *time.Time     `json:"resolvedAt,omitempty"`
+	LastSeenRun    string         `json:"lastSeenRun,omitempty"`
+	CreatedAt      time.Time      `json:"createdAt"`
+	UpdatedAt      time.Time      `json:"updatedAt"`
+}
+
+type wireFailedJob struct {
+	ID        int64     `json:"id"`
+	Kind      string    `json:"kind"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError"`
+	FailedAt  time.Time `json:"failedAt"`
+}
+
 type wireConfirm struct {
 	Order   wireOrder   `json:"Order"`
 	Payment wirePayment `json:"Payment"`
@@ -148,6 +195,12 @@ func encodeResult(result any) (json.RawMessage, error) {
 		w = toWireWallet(r)
 	case Product:
 		w = toWireProduct(r)
+	case ReconciliationRun:
+		w = wireRun(r)
+	case Mismatch:
+		w = wireMismatch(r)
+	case FailedJob:
+		w = wireFailedJob(r)
 	default:
 		return nil, fmt.Errorf("no stored shape for a %T result: add one in replay.go", result)
 	}
@@ -183,6 +236,21 @@ func decodeResult[T any](raw json.RawMessage) (T, error) {
 		var w wireProduct
 		if err = json.Unmarshal(raw, &w); err == nil {
 			*p = w.domain()
+		}
+	case *ReconciliationRun:
+		var w wireRun
+		if err = json.Unmarshal(raw, &w); err == nil {
+			*p = ReconciliationRun(w)
+		}
+	case *Mismatch:
+		var w wireMismatch
+		if err = json.Unmarshal(raw, &w); err == nil {
+			*p = Mismatch(w)
+		}
+	case *FailedJob:
+		var w wireFailedJob
+		if err = json.Unmarshal(raw, &w); err == nil {
+			*p = FailedJob(w)
 		}
 	default:
 		return v, fmt.Errorf("no stored shape for a %T result", v)

@@ -21,18 +21,23 @@ const (
 	EventApproved       EventCode = "APPROVED"         // IN_DOUBT → DONE
 	EventDeclined       EventCode = "DECLINED"         // IN_DOUBT → FAILED
 	EventTopUpRefunded  EventCode = "TOPUP_REFUNDED"   // IN_DOUBT → CANCELED
+	// Reconciliation's fixes: a payment the PG settled that pago had not.
+	EventFoundAtPG       EventCode = "FOUND_AT_PG"      // PENDING → IN_DOUBT
+	EventExpiredRefunded EventCode = "EXPIRED_REFUNDED" // IN_DOUBT → CANCELED: the order had expired
 )
 
 // eventMessages are the customer's words for each event.
 var eventMessages = map[EventCode]string{
-	EventPaidFromWallet: "Paid from the wallet.",
-	EventConfirmSent:    "The payment was sent for approval.",
-	EventNotSent:        "The payment gateway could not be reached; nothing was charged.",
-	EventReconfirmSent:  "The payment is being checked with the payment gateway.",
-	EventRefundDecided:  "The wallet cannot take this top-up; it is being refunded to the card.",
-	EventApproved:       "The payment was approved.",
-	EventDeclined:       "The payment was not approved.",
-	EventTopUpRefunded:  "The wallet could not take the top-up; it was refunded to the card.",
+	EventPaidFromWallet:  "Paid from the wallet.",
+	EventConfirmSent:     "The payment was sent for approval.",
+	EventNotSent:         "The payment gateway could not be reached; nothing was charged.",
+	EventReconfirmSent:   "The payment is being checked with the payment gateway.",
+	EventRefundDecided:   "The wallet cannot take this top-up; it is being refunded to the card.",
+	EventApproved:        "The payment was approved.",
+	EventDeclined:        "The payment was not approved.",
+	EventTopUpRefunded:   "The wallet could not take the top-up; it was refunded to the card.",
+	EventFoundAtPG:       "The payment gateway reported this payment; it is being settled.",
+	EventExpiredRefunded: "The order had expired before the payment arrived; it was refunded to the card.",
 }
 
 // Sources of transitions, recorded in the payment's history.
@@ -46,7 +51,7 @@ const (
 
 // confirmers are the sources that act on a confirm's answer or on the PG's
 // record of it; all of them may settle a payment in doubt.
-var confirmers = []string{SourceRedirect, SourceMutation, SourceProbe, SourceWebhook}
+var confirmers = []string{SourceRedirect, SourceMutation, SourceProbe, SourceWebhook, SourceReconciliation}
 
 type paymentMove struct {
 	from, to PaymentStatus
@@ -57,19 +62,21 @@ type paymentMove struct {
 // make, the event it records, and who may cause it. movePayment refuses
 // anything else.
 var paymentMoves = map[paymentMove][]string{
-	{PaymentPending, PaymentDone, EventPaidFromWallet}:    {SourceWallet},
-	{PaymentPending, PaymentInDoubt, EventConfirmSent}:    {SourceRedirect, SourceMutation},
-	{PaymentInDoubt, PaymentPending, EventNotSent}:        {SourceRedirect, SourceMutation},
-	{PaymentInDoubt, PaymentInDoubt, EventReconfirmSent}:  {SourceProbe},
-	{PaymentInDoubt, PaymentInDoubt, EventRefundDecided}:  confirmers,
-	{PaymentInDoubt, PaymentDone, EventApproved}:          confirmers,
-	{PaymentInDoubt, PaymentFailed, EventDeclined}:        confirmers,
-	{PaymentInDoubt, PaymentCanceled, EventTopUpRefunded}: confirmers,
+	{PaymentPending, PaymentDone, EventPaidFromWallet}:      {SourceWallet},
+	{PaymentPending, PaymentInDoubt, EventConfirmSent}:      {SourceRedirect, SourceMutation},
+	{PaymentInDoubt, PaymentPending, EventNotSent}:          {SourceRedirect, SourceMutation},
+	{PaymentInDoubt, PaymentInDoubt, EventReconfirmSent}:    {SourceProbe},
+	{PaymentInDoubt, PaymentInDoubt, EventRefundDecided}:    confirmers,
+	{PaymentInDoubt, PaymentDone, EventApproved}:            confirmers,
+	{PaymentInDoubt, PaymentFailed, EventDeclined}:          confirmers,
+	{PaymentInDoubt, PaymentCanceled, EventTopUpRefunded}:   confirmers,
+	{PaymentPending, PaymentInDoubt, EventFoundAtPG}:        {SourceReconciliation},
+	{PaymentInDoubt, PaymentCanceled, EventExpiredRefunded}: {SourceReconciliation},
 }
 
 // orderMoves is the order state machine and who may cause each move.
 var orderMoves = map[[2]OrderStatus][]string{
-	{OrderPending, OrderInDoubt}:  {SourceRedirect, SourceMutation},
+	{OrderPending, OrderInDoubt}:  {SourceRedirect, SourceMutation, SourceReconciliation},
 	{OrderInDoubt, OrderPending}:  {SourceRedirect, SourceMutation},
 	{OrderInDoubt, OrderPaid}:     confirmers,
 	{OrderInDoubt, OrderFailed}:   confirmers,

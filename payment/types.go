@@ -53,6 +53,8 @@ const (
 	AccountRevenue     AccountKind = "REVENUE"
 	AccountAdjustments AccountKind = "ADJUSTMENTS"
 	AccountRefunds     AccountKind = "REFUNDS"
+	AccountPGFees      AccountKind = "PG_FEES"
+	AccountBank        AccountKind = "BANK"
 )
 
 // The system accounts, created by the migrations.
@@ -61,6 +63,10 @@ const (
 	AccountIDRevenue     = "acc_revenue"
 	AccountIDAdjustments = "acc_adjustments"
 	AccountIDRefunds     = "acc_refunds"
+	// AccountIDPGFees collects the PG's fees; AccountIDMerchantBank what
+	// the PG paid out to pago's bank account (reconciliation books both).
+	AccountIDPGFees       = "acc_pg_fees"
+	AccountIDMerchantBank = "acc_merchant_bank"
 )
 
 // LedgerAccount is one account of the double-entry ledger.

@@ -80,3 +80,48 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// settlementPageSize is how many settlement rows one call asks for (Toss's
+// maximum is 5000).
+const settlementPageSize = 1000
+
+var _ payment.Settlements = Gateway{}
+
+// SettlementsSold implements payment.Settlements: every page of the rows
+// sold on date (KST), through the client's timeouts, retries and breaker.
+func (g Gateway) SettlementsSold(ctx context.Context, date string) ([]payment.SettlementLine, error) {
+	var out []payment.SettlementLine
+	for page := 1; ; page++ {
+		rows, err := g.Client.Settlements(ctx, SettlementsQuery{StartDate: date, EndDate: date, DateType: "soldDate",
+			Page: page, Size: settlementPageSize})
+		if err != nil {
+			return nil, fmt.Errorf("settlements of %s, page %d: %w", date, page, classify(err))
+		}
+		for _, r := range rows {
+			l, err := toSettlementLine(r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, l)
+		}
+		if len(rows) < settlementPageSize {
+			return out, nil
+		}
+	}
+}
+
+func toSettlementLine(r Settlement) (payment.SettlementLine, error) {
+	l := payment.SettlementLine{PaymentKey: r.PaymentKey, TransactionKey: r.TransactionKey, OrderID: r.OrderID,
+		SoldDate: r.SoldDate, PaidOutDate: r.PaidOutDate}
+	var err error
+	if l.Amount, err = r.Amount.Int64(); err != nil {
+		return l, fmt.Errorf("settlement %s/%s amount: %w", r.PaymentKey, r.TransactionKey, err)
+	}
+	if l.Fee, err = r.Fee.Int64(); err != nil {
+		return l, fmt.Errorf("settlement %s/%s fee: %w", r.PaymentKey, r.TransactionKey, err)
+	}
+	if l.PayOut, err = r.PayOutAmount.Int64(); err != nil {
+		return l, fmt.Errorf("settlement %s/%s payOutAmount: %w", r.PaymentKey, r.TransactionKey, err)
+	}
+	return l, nil
+}

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/pago/pago/payment"
 )
 
 // JobsConfig configures River.
@@ -83,5 +86,81 @@ func (s *Store) insertJob(ctx context.Context, args river.JobArgs, opts *river.I
 	if err != nil {
 		return fmt.Errorf("insert %s job: %w", args.Kind(), err)
 	}
+	return nil
+}
+
+var _ payment.JobQueue = (*Store)(nil)
+
+// FailedJobs implements payment.JobQueue: River's discarded jobs.
+func (s *Store) FailedJobs(ctx context.Context, beforeID int64, limit int) ([]payment.FailedJob, error) {
+	if s.jobs == nil {
+		return nil, errors.New("failed jobs: job queue not started")
+	}
+	params := river.NewJobListParams().States(rivertype.JobStateDiscarded).
+		OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(limit)
+	if beforeID > 0 {
+		after, err := s.jobs.JobGet(ctx, beforeID)
+		if err != nil {
+			return nil, notFoundJob(err)
+		}
+		params = params.After(river.JobListCursorFromJob(after))
+	}
+	res, err := s.jobs.JobList(ctx, params)
+	if err != nil {
+		return nil, fmt.Errorf("list failed jobs: %w", err)
+	}
+	out := make([]payment.FailedJob, len(res.Jobs))
+	for i, j := range res.Jobs {
+		out[i] = failedJobToDomain(j)
+	}
+	return out, nil
+}
+
+// RetryFailedJob implements payment.JobQueue.
+func (s *Store) RetryFailedJob(ctx context.Context, id int64) (payment.FailedJob, error) {
+	if s.jobs == nil {
+		return payment.FailedJob{}, errors.New("retry job: job queue not started")
+	}
+	j, err := s.jobs.JobGet(ctx, id)
+	if err != nil {
+		return payment.FailedJob{}, notFoundJob(err)
+	}
+	if j.State != rivertype.JobStateDiscarded {
+		return payment.FailedJob{}, &payment.Error{Code: payment.CodeInvalidState, Message: fmt.Sprintf("job %d is %s, not discarded", id, j.State)}
+	}
+	failed := failedJobToDomain(j)
+	if _, err := s.jobs.JobRetry(ctx, id); err != nil {
+		return payment.FailedJob{}, fmt.Errorf("retry job %d: %w", id, err)
+	}
+	return failed, nil
+}
+
+func notFoundJob(err error) error {
+	if errors.Is(err, river.ErrNotFound) {
+		return &payment.Error{Code: payment.CodeNotFound, Message: "job not found"}
+	}
+	return err
+}
+
+func failedJobToDomain(j *rivertype.JobRow) payment.FailedJob {
+	out := payment.FailedJob{ID: j.ID, Kind: j.Kind, Attempts: j.Attempt}
+	if n := len(j.Errors); n > 0 {
+		out.LastError, out.FailedAt = j.Errors[n-1].Error, j.Errors[n-1].At.UTC()
+	}
+	if j.FinalizedAt != nil {
+		out.FailedAt = j.FinalizedAt.UTC()
+	}
+	return out
+}
+
+// OpenJobInserts gives a command that works no jobs a River client that can
+// insert them (a reconciliation fix queues a probe as a safety net); it is
+// never started. Processes that run StartJobs do not need it.
+func (s *Store) OpenJobInserts(log *slog.Logger) error {
+	client, err := river.NewClient(s.riverDriver(), &river.Config{Logger: log})
+	if err != nil {
+		return fmt.Errorf("create river client: %w", err)
+	}
+	s.jobs = client
 	return nil
 }

@@ -58,6 +58,14 @@ func (s *Store) Violations(ctx context.Context) ([]payment.Violation, error) {
 		for _, r := range unpaid {
 			add("unpaid_orders_unpaid", "order %s is %s but payment %s is DONE", r.ID, r.Status, r.PaymentID)
 		}
+		clearing, err := tx.ClearingOffSettlement(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range clearing {
+			add("clearing_equals_owed", "PG payment %s: PG clearing holds %d for its settled lines, the PG still owes %d",
+				r.PaymentKey, -r.Clearing, r.Owed)
+		}
 		return nil
 	})
 	return out, err

@@ -20,6 +20,7 @@ type Metrics struct {
 	gqlDuration  *prometheus.HistogramVec
 	pgCalls      *prometheus.HistogramVec
 	breaker      *prometheus.GaugeVec
+	reconcile    reconcileMetrics
 }
 
 // NewMetrics registers pago's collectors plus the Go and process ones.
@@ -51,6 +52,7 @@ func NewMetrics() *Metrics {
 	m.SetBreakerState("closed")
 	m.Registry.MustRegister(m.httpRequests, m.httpDuration, m.gqlOps, m.gqlDuration, m.pgCalls, m.breaker,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reconcile = newReconcileMetrics(m.Registry)
 	return m
 }
 

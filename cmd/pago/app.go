@@ -29,8 +29,10 @@ type app struct {
 	locker  *store.Locker
 	handler http.Handler
 	service *payment.Service
-	sandbox *sandbox.Sandbox              // the in-process PG, when mounted
-	closers []func(context.Context) error // run in reverse order by close
+	// reconciler matches the PG's settlements against pago (reconcile.go).
+	reconciler *payment.Reconciler
+	sandbox    *sandbox.Sandbox              // the in-process PG, when mounted
+	closers    []func(context.Context) error // run in reverse order by close
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -114,35 +116,18 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	if opts.locker != nil {
 		svcLocker = opts.locker(locker)
 	}
-	pgClient, err := pg.New(pg.Config{
-		BaseURL:        cfg.PGBaseURL,
-		SecretKey:      string(cfg.PGSecretKey),
-		RequestTimeout: cfg.PGTimeout,
-		Breaker:        pg.BreakerConfig{ConsecutiveFailures: uint32(cfg.BreakerFailures), OpenTimeout: cfg.BreakerOpenTimeout},
-		Logger:         log.With("component", "pg"),
-		OnCall:         metrics.ObservePG,
-		OnBreakerStateChange: func(from, to string) {
-			log.Warn("PG circuit breaker", "from", from, "to", to)
-			metrics.SetBreakerState(to)
-		},
-	})
+	pgClient, err := newPGClient(cfg, log, metrics)
 	if err != nil {
-		return nil, fmt.Errorf("PG client: %w", err)
+		return nil, err
 	}
 	if err := checkJWTSecret(cfg.JWTSecret, false); err != nil {
 		return nil, fmt.Errorf("JWT secret, which also signs checkout links: %w", err)
 	}
 	links := web.NewCheckoutLinks([]byte(cfg.JWTSecret), cfg.PublicURL)
-	svc := payment.NewService(st, svcLocker, idem, now, payment.Config{
-		WalletLimit:    payment.Won(cfg.WalletLimit),
-		OrderTTL:       cfg.OrderTTL,
-		CheckoutURL:    links.URL,
-		Gateway:        pg.Gateway{Client: pgClient},
-		ProbeDelay:     cfg.ProbeDelay,
-		ConfirmTimeout: cfg.ConfirmTimeout,
-		ConfirmWait:    cfg.ConfirmWait,
-	}, log)
+	svc := newService(cfg, st, svcLocker, idem, now, links.URL, pgClient, log)
 	a.service = svc
+	reconciler := newReconciler(cfg, st, svc, pgClient, metrics)
+	a.reconciler = reconciler
 	if cfg.Dev() {
 		if seeded, err := svc.SeedProducts(ctx, demoProducts); err != nil {
 			return nil, err
@@ -156,9 +141,10 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	river.AddWorker(workers, &worker.ExpireOrder{Service: svc})
 	river.AddWorker(workers, &worker.ProbePayment{Service: svc, MaxDelay: cfg.ProbeMaxDelay})
 	river.AddWorker(workers, &worker.PGWebhook{Service: svc})
+	river.AddWorker(workers, &worker.Reconcile{Reconciler: reconciler})
 	if err := st.StartJobs(ctx, store.JobsConfig{
 		Workers:      workers,
-		PeriodicJobs: []*river.PeriodicJob{worker.PrunePeriodic(time.Hour)},
+		PeriodicJobs: []*river.PeriodicJob{worker.PrunePeriodic(time.Hour), worker.ReconcilePeriodic()},
 		Logger:       log.With("component", "river"),
 	}); err != nil {
 		return nil, err
@@ -170,7 +156,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		Metrics:       metrics,
 		Tokens:        web.NewTokens([]byte(cfg.JWTSecret), time.Now),
 		Users:         users,
-		Resolver:      &graph.Resolver{Service: svc},
+		Resolver:      &graph.Resolver{Service: svc, Reconciler: reconciler, DeadLetters: payment.NewDeadLetters(svc, st)},
 		PublicURL:     cfg.PublicURL,
 		Dev:           cfg.Dev(),
 		MaxDepth:      cfg.MaxQueryDepth,
@@ -212,4 +198,53 @@ func (a *app) inProcessSandbox(cfg Config, log *slog.Logger) http.Handler {
 	a.sandbox = sb
 	a.closers = append(a.closers, func(context.Context) error { sb.Close(); return nil })
 	return sb
+}
+
+// newPGClient is the PG client of cfg; metrics may be nil (commands).
+func newPGClient(cfg Config, log *slog.Logger, metrics *web.Metrics) (*pg.Client, error) {
+	pcfg := pg.Config{
+		BaseURL:        cfg.PGBaseURL,
+		SecretKey:      string(cfg.PGSecretKey),
+		RequestTimeout: cfg.PGTimeout,
+		Breaker:        pg.BreakerConfig{ConsecutiveFailures: uint32(cfg.BreakerFailures), OpenTimeout: cfg.BreakerOpenTimeout},
+		Logger:         log.With("component", "pg"),
+		OnBreakerStateChange: func(from, to string) {
+			log.Warn("PG circuit breaker", "from", from, "to", to)
+			if metrics != nil {
+				metrics.SetBreakerState(to)
+			}
+		},
+	}
+	if metrics != nil {
+		pcfg.OnCall = metrics.ObservePG
+	}
+	c, err := pg.New(pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("PG client: %w", err)
+	}
+	return c, nil
+}
+
+// newService is pago's money core on st, paying by card through pgClient.
+func newService(cfg Config, st *store.Store, locker payment.Locker, idem *payment.Idempotency, now payment.Clock,
+	checkoutURL func(string) string, pgClient *pg.Client, log *slog.Logger) *payment.Service {
+	return payment.NewService(st, locker, idem, now, payment.Config{
+		WalletLimit:    payment.Won(cfg.WalletLimit),
+		OrderTTL:       cfg.OrderTTL,
+		CheckoutURL:    checkoutURL,
+		Gateway:        pg.Gateway{Client: pgClient},
+		ProbeDelay:     cfg.ProbeDelay,
+		ConfirmTimeout: cfg.ConfirmTimeout,
+		ConfirmWait:    cfg.ConfirmWait,
+	}, log)
+}
+
+// newReconciler matches the PG's settlements (through pgClient) against
+// svc's payments; metrics may be nil (commands).
+func newReconciler(cfg Config, st *store.Store, svc *payment.Service, pgClient *pg.Client, metrics *web.Metrics) *payment.Reconciler {
+	rc := payment.ReconcilerConfig{Store: st, Settlements: pg.Gateway{Client: pgClient}, FeePerMille: cfg.PGFeePerMille}
+	if metrics != nil {
+		rc.Observer = metrics
+	}
+	return payment.NewReconciler(svc, rc)
 }

@@ -55,6 +55,9 @@ type Config struct {
 	ProbeMaxDelay        time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
 	BreakerFailures      int           // PAGO_PG_BREAKER_FAILURES: consecutive PG failures that open the breaker, default 5
 	BreakerOpenTimeout   time.Duration // PAGO_PG_BREAKER_OPEN_TIMEOUT: how long it stays open before probing, default 10s
+	// PAGO_PG_FEE_PER_MILLE: the PG's contracted card fee in thousandths, VAT
+	// included, default 32 (3.2 %); reconciliation corrects lines charged otherwise
+	PGFeePerMille int64
 
 	jwtSecretGenerated bool // dev only: the secret came from DataDir/jwt-secret
 }
@@ -128,6 +131,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxQueryComplexity:   num("PAGO_MAX_QUERY_COMPLEXITY", 300),
 		ShutdownTimeout:      dur("PAGO_SHUTDOWN_TIMEOUT", 30*time.Second),
 		WalletLimit:          int64(num("PAGO_WALLET_LIMIT", 100_000)),
+		PGFeePerMille:        int64(num("PAGO_PG_FEE_PER_MILLE", 32)),
 		OrderTTL:             dur("PAGO_ORDER_TTL", 30*time.Minute),
 		PGTimeout:            dur("PAGO_PG_TIMEOUT", 15*time.Second),
 		ConfirmTimeout:       dur("PAGO_CONFIRM_TIMEOUT", 20*time.Second),
@@ -314,7 +318,7 @@ func (c Config) logAttrs() []any {
 		"lock_expiry", c.LockExpiry.String(), "lock_wait", c.LockWait.String(),
 		"max_query_depth", c.MaxQueryDepth, "max_query_complexity", c.MaxQueryComplexity,
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel.String(),
-		"wallet_limit", c.WalletLimit, "order_ttl", c.OrderTTL.String(),
+		"wallet_limit", c.WalletLimit, "pg_fee_per_mille", c.PGFeePerMille, "order_ttl", c.OrderTTL.String(),
 		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(), "confirm_wait", c.ConfirmWait.String(),
 		"probe_delay", c.ProbeDelay.String(), "probe_max_delay", c.ProbeMaxDelay.String(),
 		"pg_breaker_failures", c.BreakerFailures, "pg_breaker_open_timeout", c.BreakerOpenTimeout.String(),

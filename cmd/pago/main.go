@@ -41,6 +41,9 @@ commands:
   migrate   apply database migrations and exit
   sandbox   run the Toss-compatible PG sandbox alone: pago sandbox --addr 127.0.0.1:8090
   verify    check every money invariant; exits non-zero on any violation
+  reconcile match one PG sold date's settlement against pago: pago reconcile
+            [--date YYYY-MM-DD] (default yesterday, KST); prints the items per
+            class and exits non-zero while MANUAL or UNKNOWN items are open
   token     print a bearer token: pago token --user NAME [--admin] [--ttl 24h]
   bench     measure payWithWallet over HTTP against a local server, and the raw
             database limit: pago bench wallet [--url http://127.0.0.1:8080]
@@ -66,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tokenCmd(rest, getenv, stdout)
 	case "verify":
 		return verifyCmd(ctx, rest, getenv, stdout, stderr)
+	case "reconcile":
+		return reconcileCmd(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":

@@ -37,6 +37,6 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if len(vs) > 0 {
 		return fmt.Errorf("%d %w", len(vs), errViolations)
 	}
-	fmt.Fprintln(stdout, "verify: ok — ledger balanced, wallets match their ledger and history, stock adds up, paid orders are paid")
+	fmt.Fprintln(stdout, "verify: ok — ledger balanced, wallets match their ledger and history, stock adds up, paid orders are paid, PG clearing holds what the PG owes")
 	return nil
 }

@@ -64,6 +64,62 @@ type CreateWalletPayload struct {
 	Wallet *Wallet `json:"wallet"`
 }
 
+// A background job that exhausted its retries.
+type FailedJob struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError"`
+	FailedAt  time.Time `json:"failedAt"`
+}
+
+type FailedJobConnection struct {
+	Edges    []*FailedJobEdge `json:"edges"`
+	Nodes    []*FailedJob     `json:"nodes"`
+	PageInfo *PageInfo        `json:"pageInfo"`
+}
+
+type FailedJobEdge struct {
+	Cursor string     `json:"cursor"`
+	Node   *FailedJob `json:"node"`
+}
+
+type Mismatch struct {
+	ID    string `json:"id"`
+	RunID string `json:"runId"`
+	// The sold date of the run that found it.
+	Date   string         `json:"date"`
+	Kind   MismatchKind   `json:"kind"`
+	Class  MismatchClass  `json:"class"`
+	Status MismatchStatus `json:"status"`
+	// The rule that classified it.
+	Rule           string  `json:"rule"`
+	OrderID        *string `json:"orderId,omitempty"`
+	PaymentKey     *string `json:"paymentKey,omitempty"`
+	TransactionKey *string `json:"transactionKey,omitempty"`
+	PagoAmount     *int64  `json:"pagoAmount,omitempty"`
+	PgAmount       *int64  `json:"pgAmount,omitempty"`
+	Detail         string  `json:"detail"`
+	// What was done: the fix (AUTO_FIXED) or the operator's note.
+	Resolution *string `json:"resolution,omitempty"`
+	// Who resolved it: an operator's name, or reconciliation.
+	ResolvedBy *string    `json:"resolvedBy,omitempty"`
+	ResolvedAt *time.Time `json:"resolvedAt,omitempty"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	UpdatedAt  time.Time  `json:"updatedAt"`
+}
+
+type MismatchConnection struct {
+	Edges    []*MismatchEdge `json:"edges"`
+	Nodes    []*Mismatch     `json:"nodes"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+type MismatchEdge struct {
+	Cursor string    `json:"cursor"`
+	Node   *Mismatch `json:"node"`
+}
+
 type Mutation struct {
 }
 
@@ -153,7 +209,7 @@ type PaymentEdge struct {
 type PaymentEvent struct {
 	From PaymentStatus `json:"from"`
 	To   PaymentStatus `json:"to"`
-	// What moved it: wallet, redirect, mutation, probe or webhook.
+	// What moved it: wallet, redirect, mutation, probe, webhook or reconciliation.
 	Source string `json:"source"`
 	// What happened, for code: PAID_FROM_WALLET, CONFIRM_SENT, NOT_SENT, RECONFIRM_SENT, REFUND_DECIDED, APPROVED, DECLINED, TOPUP_REFUNDED.
 	Code string `json:"code"`
@@ -175,7 +231,83 @@ type Product struct {
 type Query struct {
 }
 
+// The reconciliation of one PG sold date.
+type ReconciliationRun struct {
+	ID string `json:"id"`
+	// The PG's sold date (KST), YYYY-MM-DD.
+	Date       string                  `json:"date"`
+	Status     ReconciliationRunStatus `json:"status"`
+	StartedAt  time.Time               `json:"startedAt"`
+	FinishedAt *time.Time              `json:"finishedAt,omitempty"`
+	// Lines looked at: the PG's, and pago's payments the PG did not list.
+	Checked int `json:"checked"`
+	// Lines that agreed at once.
+	Matched int `json:"matched"`
+	// The date's mismatches, any class or status.
+	MismatchCount int `json:"mismatchCount"`
+	// The date's AUTO_FIXED mismatches.
+	AutoFixed int `json:"autoFixed"`
+	// What the PG-clearing account holds for the date's booked lines (negative: owed to pago).
+	ClearingBalance int64 `json:"clearingBalance"`
+	// What the PG still owes pago for the date (payouts not yet paid out). Clean: clearingBalance = -pgOwes.
+	PgOwes int64 `json:"pgOwes"`
+	// Why a FAILED run failed.
+	Error *string `json:"error,omitempty"`
+}
+
+type ReconciliationRunConnection struct {
+	Edges    []*ReconciliationRunEdge `json:"edges"`
+	Nodes    []*ReconciliationRun     `json:"nodes"`
+	PageInfo *PageInfo                `json:"pageInfo"`
+}
+
+type ReconciliationRunEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *ReconciliationRun `json:"node"`
+}
+
+type ResolveMismatchInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	MismatchID     string `json:"mismatchId"`
+	// Why it is resolved (1–1000 characters).
+	Note string `json:"note"`
+}
+
+type ResolveMismatchPayload struct {
+	Mismatch *Mismatch `json:"mismatch"`
+}
+
+type RetryFailedJobInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	JobID          string `json:"jobId"`
+}
+
+type RetryFailedJobPayload struct {
+	Job *FailedJob `json:"job"`
+}
+
+type RunReconciliationInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	// YYYY-MM-DD, the PG's sold date (KST); not in the future.
+	Date string `json:"date"`
+}
+
+type RunReconciliationPayload struct {
+	Run *ReconciliationRun `json:"run"`
+}
+
 type Subscription struct {
+}
+
+// A user's account as customer support sees it.
+type SupportUser struct {
+	User *User `json:"user"`
+	// Null before the user created one.
+	Wallet *Wallet `json:"wallet,omitempty"`
+	// The wallet's history, newest first.
+	WalletTransactions *WalletTransactionConnection `json:"walletTransactions"`
+	// The user's orders, newest first; each with its payments and their events.
+	Orders *OrderConnection `json:"orders"`
 }
 
 type UpsertProductInput struct {
@@ -226,6 +358,193 @@ type WalletTransactionConnection struct {
 type WalletTransactionEdge struct {
 	Cursor string             `json:"cursor"`
 	Node   *WalletTransaction `json:"node"`
+}
+
+// The design's three queues.
+type MismatchClass string
+
+const (
+	// A known cause, fixed by code through the normal state machine, and recorded.
+	MismatchClassAutoFixed MismatchClass = "AUTO_FIXED"
+	// A known cause whose fix needs a person.
+	MismatchClassManual MismatchClass = "MANUAL"
+	// No rule explains it: investigate.
+	MismatchClassUnknown MismatchClass = "UNKNOWN"
+)
+
+var AllMismatchClass = []MismatchClass{
+	MismatchClassAutoFixed,
+	MismatchClassManual,
+	MismatchClassUnknown,
+}
+
+func (e MismatchClass) IsValid() bool {
+	switch e {
+	case MismatchClassAutoFixed, MismatchClassManual, MismatchClassUnknown:
+		return true
+	}
+	return false
+}
+
+func (e MismatchClass) String() string {
+	return string(e)
+}
+
+func (e *MismatchClass) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MismatchClass(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MismatchClass", str)
+	}
+	return nil
+}
+
+func (e MismatchClass) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MismatchClass) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MismatchClass) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type MismatchKind string
+
+const (
+	// The PG settled something pago did not record (a sale, a cancel).
+	MismatchKindMissingInPago MismatchKind = "MISSING_IN_PAGO"
+	// pago has a payment the PG did not settle.
+	MismatchKindMissingAtPg   MismatchKind = "MISSING_AT_PG"
+	MismatchKindAmountDiffers MismatchKind = "AMOUNT_DIFFERS"
+	MismatchKindStatusDiffers MismatchKind = "STATUS_DIFFERS"
+	MismatchKindFeeDiffers    MismatchKind = "FEE_DIFFERS"
+	// The PG settled something for an order pago never created.
+	MismatchKindUnknownAtPg   MismatchKind = "UNKNOWN_AT_PG"
+	MismatchKindDuplicateAtPg MismatchKind = "DUPLICATE_AT_PG"
+	// PG clearing does not hold what the PG owes for a payment whose lines matched.
+	MismatchKindLedgerDiffers MismatchKind = "LEDGER_DIFFERS"
+)
+
+var AllMismatchKind = []MismatchKind{
+	MismatchKindMissingInPago,
+	MismatchKindMissingAtPg,
+	MismatchKindAmountDiffers,
+	MismatchKindStatusDiffers,
+	MismatchKindFeeDiffers,
+	MismatchKindUnknownAtPg,
+	MismatchKindDuplicateAtPg,
+	MismatchKindLedgerDiffers,
+}
+
+func (e MismatchKind) IsValid() bool {
+	switch e {
+	case MismatchKindMissingInPago, MismatchKindMissingAtPg, MismatchKindAmountDiffers, MismatchKindStatusDiffers, MismatchKindFeeDiffers, MismatchKindUnknownAtPg, MismatchKindDuplicateAtPg, MismatchKindLedgerDiffers:
+		return true
+	}
+	return false
+}
+
+func (e MismatchKind) String() string {
+	return string(e)
+}
+
+func (e *MismatchKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MismatchKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MismatchKind", str)
+	}
+	return nil
+}
+
+func (e MismatchKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MismatchKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MismatchKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type MismatchStatus string
+
+const (
+	MismatchStatusOpen     MismatchStatus = "OPEN"
+	MismatchStatusResolved MismatchStatus = "RESOLVED"
+)
+
+var AllMismatchStatus = []MismatchStatus{
+	MismatchStatusOpen,
+	MismatchStatusResolved,
+}
+
+func (e MismatchStatus) IsValid() bool {
+	switch e {
+	case MismatchStatusOpen, MismatchStatusResolved:
+		return true
+	}
+	return false
+}
+
+func (e MismatchStatus) String() string {
+	return string(e)
+}
+
+func (e *MismatchStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MismatchStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MismatchStatus", str)
+	}
+	return nil
+}
+
+func (e MismatchStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MismatchStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MismatchStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type OrderKind string
@@ -465,6 +784,63 @@ func (e *PaymentStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e PaymentStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ReconciliationRunStatus string
+
+const (
+	ReconciliationRunStatusRunning ReconciliationRunStatus = "RUNNING"
+	ReconciliationRunStatusDone    ReconciliationRunStatus = "DONE"
+	ReconciliationRunStatusFailed  ReconciliationRunStatus = "FAILED"
+)
+
+var AllReconciliationRunStatus = []ReconciliationRunStatus{
+	ReconciliationRunStatusRunning,
+	ReconciliationRunStatusDone,
+	ReconciliationRunStatusFailed,
+}
+
+func (e ReconciliationRunStatus) IsValid() bool {
+	switch e {
+	case ReconciliationRunStatusRunning, ReconciliationRunStatusDone, ReconciliationRunStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e ReconciliationRunStatus) String() string {
+	return string(e)
+}
+
+func (e *ReconciliationRunStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReconciliationRunStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReconciliationRunStatus", str)
+	}
+	return nil
+}
+
+func (e ReconciliationRunStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReconciliationRunStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReconciliationRunStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

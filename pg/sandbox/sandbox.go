@@ -83,6 +83,10 @@ type Sandbox struct {
 	orders      map[string][]*payment // by orderId, oldest first
 	idem        map[string]*idemEntry
 	record      []RecordEntry
+	// settlement faults (settlement_faults.go): by order id, and the
+	// sales of orders nobody created.
+	settleFaults map[string]map[SettlementFaultKind]bool
+	foreignLines []foreignLine
 }
 
 // New returns a Sandbox with cfg's defaults filled in.
@@ -163,6 +167,8 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /_sandbox/webhooks/resend", s.adminResendWebhook)
 	mux.HandleFunc("POST /_sandbox/config", s.adminConfig)
 	mux.HandleFunc("POST /_sandbox/reset", s.adminReset)
+	mux.HandleFunc("POST /_sandbox/settlement-faults", s.adminAddSettlementFault)
+	mux.HandleFunc("DELETE /_sandbox/settlement-faults", s.adminClearSettlementFaults)
 	return mux
 }
 
@@ -315,6 +321,7 @@ func (s *Sandbox) Reset() {
 	s.orders = map[string][]*payment{}
 	s.idem = map[string]*idemEntry{}
 	s.record = nil
+	s.settleFaults, s.foreignLines = nil, nil
 }
 
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -136,19 +136,46 @@ func (s *Sandbox) settlements(c *call) response {
 			}
 			fee := feeOf(amount)
 			supply, vat := vatOf(fee)
-			rows = append(rows, row{at: at, json: settlementJSON{
+			line := settlementJSON{
 				MID: mID, PaymentKey: p.key, TransactionKey: tx, OrderID: p.orderID,
 				Currency: "KRW", Method: *pj.Method, Amount: amount,
 				Fees: []feeJSON{{Type: "BASE", Fee: fee}}, Fee: fee,
 				SupplyAmount: supply, VAT: vat, PayOutAmount: amount - fee,
 				ApprovedAt: isoTime(p.approvedAt), SoldDate: at.In(kst).Format(time.DateOnly),
 				PaidOutDate: paid.Format(time.DateOnly), Card: pj.Card, Cancel: cancel,
-			}})
+			}
+			if cancel != nil {
+				rows = append(rows, row{at: at, json: line})
+				return
+			}
+			for _, l := range s.corruptSale(p.orderID, line) {
+				rows = append(rows, row{at: at, json: l})
+			}
 		}
 		add(p.approvedAt, p.amount, p.approveTxKey, nil)
 		for i, cn := range p.cancels {
 			add(cn.at, -cn.amount, cn.txKey, &pj.Cancels[i])
 		}
+	}
+	for _, f := range s.foreignLines {
+		paid := payoutDate(f.at.In(kst))
+		when := f.at
+		if dateType == "paidOutDate" {
+			when = paid
+		}
+		if when.Before(start) || when.After(end) {
+			continue
+		}
+		fee := feeOf(f.amount)
+		supply, vat := vatOf(fee)
+		method := "카드"
+		rows = append(rows, row{at: f.at, json: settlementJSON{
+			MID: mID, PaymentKey: f.paymentKey, TransactionKey: f.txKey, OrderID: f.orderID,
+			Currency: "KRW", Method: method, Amount: f.amount,
+			Fees: []feeJSON{{Type: "BASE", Fee: fee}}, Fee: fee, SupplyAmount: supply, VAT: vat,
+			PayOutAmount: f.amount - fee, ApprovedAt: isoTime(f.at), SoldDate: f.at.In(kst).Format(time.DateOnly),
+			PaidOutDate: paid.Format(time.DateOnly),
+		}})
 	}
 	s.mu.Unlock()
 

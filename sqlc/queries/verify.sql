@@ -44,3 +44,25 @@ HAVING COALESCE(SUM(p.amount), 0) <> o.amount;
 SELECT o.id, o.status, p.id AS payment_id
 FROM orders o JOIN payments p ON p.order_id = o.id
 WHERE p.status = 'DONE' AND o.status NOT IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED');
+
+-- name: ClearingOffSettlement :many
+-- PG payment keys whose booked settlement lines leave PG clearing holding
+-- something other than what the PG still owes for them (payouts not yet
+-- paid out): pago's postings the lines matched, plus fees and payouts, must
+-- sum to minus what is owed.
+SELECT k.payment_key,
+       CAST(COALESCE((SELECT SUM(e.amount) FROM ledger_entries e
+                      WHERE e.account_id = 'acc_pg_clearing' AND e.transaction_id IN (
+                          SELECT l.pago_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key
+                          UNION SELECT l.fee_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key
+                          UNION SELECT l.payout_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key)), 0) AS BIGINT) AS clearing,
+       CAST((SELECT COALESCE(SUM(l.pay_out), 0) FROM settlement_lines l
+             WHERE l.payment_key = k.payment_key AND l.payout_ledger_tx IS NULL) AS BIGINT) AS owed
+FROM (SELECT DISTINCT payment_key FROM settlement_lines) k
+WHERE CAST(COALESCE((SELECT SUM(e.amount) FROM ledger_entries e
+                     WHERE e.account_id = 'acc_pg_clearing' AND e.transaction_id IN (
+                         SELECT l.pago_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key
+                         UNION SELECT l.fee_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key
+                         UNION SELECT l.payout_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key)), 0) AS BIGINT)
+    <> -CAST((SELECT COALESCE(SUM(l.pay_out), 0) FROM settlement_lines l
+              WHERE l.payment_key = k.payment_key AND l.payout_ledger_tx IS NULL) AS BIGINT);

@@ -111,6 +111,58 @@ type Product struct {
 	UpdatedAt time.Time
 }
 
+type ReconciliationMismatch struct {
+	ID             string
+	RunID          string
+	SoldDate       string
+	Kind           string
+	Class          string
+	Status         string
+	Rule           string
+	OrderID        sql.NullString
+	PaymentKey     string
+	TransactionKey string
+	PagoAmount     sql.NullInt64
+	PgAmount       sql.NullInt64
+	Detail         string
+	LastSeenRun    string
+	Resolution     sql.NullString
+	ResolvedBy     sql.NullString
+	ResolvedAt     sql.NullTime
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type ReconciliationRun struct {
+	ID              string
+	SoldDate        string
+	Status          string
+	StartedAt       time.Time
+	FinishedAt      sql.NullTime
+	Checked         int64
+	Matched         int64
+	MismatchCount   int64
+	AutoFixed       int64
+	ClearingBalance int64
+	PgOwes          int64
+	Error           string
+}
+
+type SettlementLine struct {
+	PaymentKey     string
+	TransactionKey string
+	SoldDate       string
+	OrderID        string
+	Amount         int64
+	Fee            int64
+	PayOut         int64
+	PaidOutDate    string
+	PagoLedgerTx   sql.NullString
+	FeeLedgerTx    sql.NullString
+	PayoutLedgerTx sql.NullString
+	CreatedAt      time.Time
+}
+
 type User struct {
 	ID        string
 	Name      string

@@ -9,6 +9,58 @@ import (
 	"context"
 )
 
+const clearingOffSettlement = `-- name: ClearingOffSettlement :many
+SELECT k.payment_key,
+       CAST(COALESCE((SELECT SUM(e.amount) FROM ledger_entries e
+                      WHERE e.account_id = 'acc_pg_clearing' AND e.transaction_id IN (
+                          SELECT l.pago_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key
+                          UNION SELECT l.fee_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key
+                          UNION SELECT l.payout_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key)), 0) AS BIGINT) AS clearing,
+       CAST((SELECT COALESCE(SUM(l.pay_out), 0) FROM settlement_lines l
+             WHERE l.payment_key = k.payment_key AND l.payout_ledger_tx IS NULL) AS BIGINT) AS owed
+FROM (SELECT DISTINCT payment_key FROM settlement_lines) k
+WHERE CAST(COALESCE((SELECT SUM(e.amount) FROM ledger_entries e
+                     WHERE e.account_id = 'acc_pg_clearing' AND e.transaction_id IN (
+                         SELECT l.pago_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key
+                         UNION SELECT l.fee_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key
+                         UNION SELECT l.payout_ledger_tx FROM settlement_lines l WHERE l.payment_key = k.payment_key)), 0) AS BIGINT)
+    <> -CAST((SELECT COALESCE(SUM(l.pay_out), 0) FROM settlement_lines l
+              WHERE l.payment_key = k.payment_key AND l.payout_ledger_tx IS NULL) AS BIGINT)
+`
+
+type ClearingOffSettlementRow struct {
+	PaymentKey string
+	Clearing   int64
+	Owed       int64
+}
+
+// PG payment keys whose booked settlement lines leave PG clearing holding
+// something other than what the PG still owes for them (payouts not yet
+// paid out): pago's postings the lines matched, plus fees and payouts, must
+// sum to minus what is owed.
+func (q *Queries) ClearingOffSettlement(ctx context.Context) ([]ClearingOffSettlementRow, error) {
+	rows, err := q.db.QueryContext(ctx, clearingOffSettlement)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClearingOffSettlementRow{}
+	for rows.Next() {
+		var i ClearingOffSettlementRow
+		if err := rows.Scan(&i.PaymentKey, &i.Clearing, &i.Owed); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const paidOrdersWithoutPayment = `-- name: PaidOrdersWithoutPayment :many
 SELECT o.id, o.amount, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS paid
 FROM orders o
