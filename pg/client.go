@@ -34,7 +34,9 @@ const (
 	OutcomeOK             = "ok"              // success
 	OutcomeDeclined       = "declined"        // *Error for which IsDecline holds
 	OutcomeRejected       = "rejected"        // any other definite *Error from Toss
-	OutcomeUnavailable    = "unavailable"     // ErrUnavailable
+	OutcomeUnavailable    = "unavailable"     // ErrUnavailable (not misconfigured)
+	OutcomeMisconfigured  = "misconfigured"   // ErrMisconfigured (also ErrUnavailable)
+	OutcomeRetryable      = "retryable"       // ErrRetryable: retry under a new key
 	OutcomeUnknownOutcome = "unknown_outcome" // ErrUnknownOutcome
 	OutcomeInvalid        = "invalid"         // ErrInvalidArgument: nothing was sent
 	OutcomeCanceled       = "canceled"        // the caller's context ended first

@@ -10,7 +10,7 @@ import (
 )
 
 // Gateway adapts Client to payment.Gateway: Toss's types become payment's,
-// and errors are classified by the one rule payment relies on.
+// and errors are classified as classify documents.
 type Gateway struct{ Client *Client }
 
 var _ payment.Gateway = Gateway{}
@@ -61,12 +61,39 @@ func toGatewayPayment(p *Payment, err error) (payment.GatewayPayment, error) {
 }
 
 // classify maps the client's errors onto payment's gateway errors, keeping
-// the original in the chain for logs.
+// the original in the chain for logs. This is the error contract payment
+// relies on (see payment.Gateway):
+//
+//   - ErrGatewayUnknownOutcome: the operation may have taken effect; look it
+//     up. Timeouts, FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING,
+//     UNKNOWN_PAYMENT_ERROR, DUPLICATED_ORDER_ID, codes pago does not know,
+//     and any answer but a decline or ALREADY_PROCESSED_PAYMENT after an
+//     attempt that may have taken effect.
+//   - ErrGatewayRetryable: the PG said it failed temporarily and did
+//     nothing (PROVIDER_ERROR, CARD_PROCESSING_ERROR,
+//     FAILED_INTERNAL_SYSTEM_PROCESSING, FORBIDDEN_CONSECUTIVE_REQUEST on a
+//     mutation, cancel-side COMMON_ERROR...); that answer is stored under
+//     the key, so re-send under a new key after a look-up.
+//   - ErrGatewayUnavailable: nothing happened. The PG was not reached, the
+//     breaker is open, it throttled a read, or it refused pago's
+//     configuration (UNAUTHORIZED_KEY, INVALID_API_KEY, FORBIDDEN_REQUEST,
+//     NOT_FOUND_MERCHANT, INVALID_REQUEST, a bare 401/403/404 — logged at
+//     ERROR by the client). The customer sees PG_UNAVAILABLE and the order
+//     stays payable.
+//   - ErrGatewayAlreadyProcessed, ErrGatewayAlreadyCanceled,
+//     ErrGatewayNotFound: as named.
+//   - *payment.DeclinedError: a documented decline of the payment or the
+//     refund. Never a configuration error, never a 5xx.
+//
+// Anything else (an invalid argument, an undecodable look-up) is returned
+// as it is: not a decline, and for a mutation not an effect.
 func classify(err error) error {
 	var e *Error
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		return fmt.Errorf("%w: %w", payment.ErrGatewayUnknownOutcome, err)
+	case errors.Is(err, ErrRetryable):
+		return fmt.Errorf("%w: %w", payment.ErrGatewayRetryable, err)
 	case errors.Is(err, ErrUnavailable):
 		return fmt.Errorf("%w: %w", payment.ErrGatewayUnavailable, err)
 	case IsAlreadyProcessed(err):
@@ -75,7 +102,7 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", payment.ErrGatewayAlreadyCanceled, err)
 	case IsNotFound(err):
 		return fmt.Errorf("%w: %w", payment.ErrGatewayNotFound, err)
-	case errors.As(err, &e) && (e.IsDecline() || e.HTTPStatus/100 == 4):
+	case IsDecline(err) && errors.As(err, &e):
 		return &payment.DeclinedError{Code: e.Code, Message: e.Message}
 	}
 	return err
