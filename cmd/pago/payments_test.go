@@ -263,7 +263,8 @@ func TestWebhooksAreNotBelieved(t *testing.T) {
 		require.Equal(t, 200, s.postWebhook(forged("CANCELED", 12_000), map[string]string{"tosspayments-webhook-transmission-id": "whtrans_1"}))
 		require.Equal(t, 200, s.postWebhook(forged("CANCELED", 12_000), map[string]string{"tosspayments-webhook-transmission-id": "whtrans_1"}), "replayed")
 		require.Equal(t, 200, s.postWebhook(forged("DONE", 1), nil), "wrong amount")
-		require.Equal(t, 400, s.postWebhook(`{"eventType":"SOMETHING_ELSE","data":{}}`, nil))
+		require.Equal(t, 200, s.postWebhook(`{"eventType":"SOMETHING_ELSE","data":{}}`, nil), "kinds pago does not handle are acknowledged")
+		require.Equal(t, 200, s.postWebhook(`{"createdAt":"2024-01-01T00:00:00.000000","secret":"ps_x","status":"DONE","transactionKey":"t","orderId":"o"}`, nil), "DEPOSIT_CALLBACK is flat")
 		require.Equal(t, 400, s.postWebhook(`not json`, nil))
 		require.Equal(t, 400, s.postWebhook(`{"eventType":"PAYMENT_STATUS_CHANGED","data":{"paymentKey":"../../etc"}}`, nil))
 		time.Sleep(1500 * time.Millisecond) // let the webhook jobs run
