@@ -250,8 +250,8 @@ var codeClasses = map[string]Class{
 	"UNAPPROVED_ORDER_ID":                       ClassUnknown,
 }
 
-// ClassOf returns what an error answer means. A Toss code decides; an
-// answer without one (a proxy's page, a load balancer) is judged by its
+// ClassOf returns what an error answer means. A Toss code decides (one the
+// table does not know is ClassUnknown, except on a 429); an answer without one (a proxy's page, a load balancer) is judged by its
 // status: 429 is throttling, other 4xx mean pago talks to the wrong place
 // or with the wrong credentials, 5xx mean the PG is unavailable (reported
 // as ClassRetryLater; for a mutation the client still asks again with the
@@ -266,7 +266,6 @@ func ClassOf(status int, code string) Class {
 		return ClassThrottled
 	case code != "":
 		return ClassUnknown
-		return ClassThrottled
 	case status >= 400 && status < 500:
 		return ClassMisconfigured
 	case status >= 500:

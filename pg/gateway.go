@@ -15,10 +15,39 @@ type Gateway struct{ Client *Client }
 
 var _ payment.Gateway = Gateway{}
 
-// Confirm implements payment.Gateway.
+// CodeVirtualAccountNotSupported is the decline code of a confirm that
+// issued a virtual account: pago takes payments that settle at confirm
+// (cards, easy pay), and cancels the account before anything is deposited.
+const CodeVirtualAccountNotSupported = "VIRTUAL_ACCOUNT_NOT_SUPPORTED"
+
+// Confirm implements payment.Gateway. A confirm that issues a virtual
+// account (WAITING_FOR_DEPOSIT: the widget offered one although pago is
+// card-only) is cancelled at once — nothing has been deposited, so nothing
+// is refunded — and answered as a decline the customer can read. If that
+// cancel does not succeed, the outcome is unknown and the payment is left
+// for a look-up.
 func (g Gateway) Confirm(ctx context.Context, paymentKey, orderID string, amount int64, idemKey string) (payment.GatewayPayment, error) {
 	p, err := g.Client.Confirm(ctx, ConfirmRequest{PaymentKey: paymentKey, OrderID: orderID, Amount: amount}, idemKey)
+	if err == nil && p.Status == StatusWaitingForDeposit {
+		return g.refuseVirtualAccount(ctx, p, idemKey)
+	}
 	return toGatewayPayment(p, err)
+}
+
+func (g Gateway) refuseVirtualAccount(ctx context.Context, p *Payment, idemKey string) (payment.GatewayPayment, error) {
+	g.Client.log.Warn("confirm issued a virtual account, which pago does not take; cancelling it before any deposit. "+
+		"Offer cards only in the payment widget's variant in the Toss developer center",
+		"payment_key", p.PaymentKey, "order", p.OrderID)
+	c, err := g.Client.Cancel(ctx, p.PaymentKey,
+		CancelRequest{CancelReason: "pago accepts card payments only"}, IdempotencyKey("refuse-virtual-account", idemKey))
+	if err == nil && c.Status == StatusCanceled || IsAlreadyCanceled(err) {
+		return payment.GatewayPayment{}, &payment.DeclinedError{Code: CodeVirtualAccountNotSupported,
+			Message: "가상계좌 결제는 지원하지 않습니다. 카드로 결제해 주세요. · Virtual accounts are not accepted; please pay by card."}
+	}
+	if err == nil {
+		err = fmt.Errorf("cancel of virtual account %s left it %s", p.PaymentKey, c.Status)
+	}
+	return payment.GatewayPayment{}, fmt.Errorf("%w: refusing a virtual account: %w", payment.ErrGatewayUnknownOutcome, err)
 }
 
 // Payment implements payment.Gateway.

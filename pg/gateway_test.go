@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -275,4 +276,25 @@ func TestStoredErrorIsNotRetriedUnderTheSameKey(t *testing.T) {
 	reqs := f.requests()
 	require.Equal(t, "key-1", reqs[0].Header.Get("Idempotency-Key"))
 	require.Equal(t, "key-2", reqs[1].Header.Get("Idempotency-Key"))
+}
+
+// TestVirtualAccountIsRefused: pago is card-only. A confirm that issues a
+// virtual account is cancelled before any deposit and answered as a
+// decline; a cancel that fails leaves the outcome unknown, never failed.
+func TestVirtualAccountIsRefused(t *testing.T) {
+	va := strings.Replace(strings.Replace(paymentJSON, `"status": "DONE"`, `"status": "WAITING_FOR_DEPOSIT"`, 1), `"method": "카드"`, `"method": "가상계좌"`, 1)
+	canceled := strings.Replace(paymentJSON, `"status": "DONE"`, `"status": "CANCELED"`, 1)
+	f := newFakePG(t, step{status: 200, body: va}, step{status: 200, body: canceled})
+	_, err := pg.Gateway{Client: newClient(t, f.srv.URL, nil)}.Confirm(context.Background(), testPaymentKey, testOrderID, 15000, "k")
+	var d *payment.DeclinedError
+	require.ErrorAs(t, err, &d)
+	require.Equal(t, pg.CodeVirtualAccountNotSupported, d.Code)
+	reqs := f.requests()
+	require.Len(t, reqs, 2)
+	require.Equal(t, "/v1/payments/"+testPaymentKey+"/cancel", reqs[1].RequestURI)
+	require.NotEqual(t, "k", reqs[1].Header.Get("Idempotency-Key"))
+
+	f = newFakePG(t, step{status: 200, body: va}, step{status: 500, body: tossError("COMMON_ERROR", "x")})
+	_, err = pg.Gateway{Client: newClient(t, f.srv.URL, nil)}.Confirm(context.Background(), testPaymentKey, testOrderID, 15000, "k")
+	require.ErrorIs(t, err, payment.ErrGatewayUnknownOutcome)
 }
