@@ -21,8 +21,11 @@ const (
 )
 
 // TestCheckoutJSTypeChecks runs `tsc --checkJs` (strict) over
-// web/static/checkout.js against the official SDK's types, and over a
-// deliberately wrong fixture that must fail, proving the check can fail.
+// web/static/checkout.js against the official SDK's types, over the
+// sandbox's SDK (pg/sandbox/static/sdk.js, whose JSDoc declares it returns
+// the official TossPaymentsSDK, so a sandbox-only or missing method fails),
+// and over a deliberately wrong fixture that must fail, proving the check
+// can fail.
 // The packages are installed into a cache directory outside the
 // repository. Without node/npm or the registry the test skips, unless CI
 // is set: there it must run.
@@ -32,12 +35,13 @@ func TestCheckoutJSTypeChecks(t *testing.T) {
 	}
 	tsc := installTSC(t)
 
-	// One compiler run over both files (it takes seconds): checkout.js
-	// must have no error, the wrong fixture each of its three.
-	out, err := runTSC(t, tsc, "static/checkout.js", "testdata/tsc/wrong.js")
+	// One compiler run over all files (it takes seconds): checkout.js and
+	// sdk.js must have no error, the wrong fixture each of its three.
+	out, err := runTSC(t, tsc, "static/checkout.js", "../pg/sandbox/static/sdk.js", "testdata/tsc/wrong.js")
 	require.Error(t, err, "the wrong fixture must fail the check:\n%s", out)
 	for _, line := range strings.Split(out, "\n") {
 		require.NotContains(t, line, "checkout.js", "checkout.js does not type-check against %s:\n%s", tossSDKPackage, out)
+		require.NotContains(t, line, "sdk.js", "the sandbox's SDK differs from %s:\n%s", tossSDKPackage, out)
 	}
 	for _, want := range []string{
 		"wrong.js(8,", "Property 'currency' is missing",
