@@ -1,6 +1,6 @@
 // Command pago is the one pago binary: the server (serve), database
 // migrations (migrate), bearer tokens for developers (token), and the tools
-// later issues add (sandbox, reconcile, verify, bench).
+// later issues add (sandbox, verify, pg-check, bench).
 package main
 
 import (
@@ -40,6 +40,8 @@ commands:
   migrate   apply database migrations and exit
   sandbox   run the Toss-compatible PG sandbox alone: pago sandbox --addr 127.0.0.1:8090
   verify    check every money invariant; exits non-zero on any violation
+  pg-check  check a Toss-compatible endpoint with TEST keys: pago pg-check
+            [--base-url URL --secret-key test_gsk_… --client-key test_gck_…]
   token     print a bearer token: pago token --user NAME [--admin] [--ttl 24h]
   bench     measure payWithWallet over HTTP against a local server, and the raw
             database limit: pago bench wallet [--url http://127.0.0.1:8080]
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tokenCmd(rest, getenv, stdout)
 	case "verify":
 		return verifyCmd(ctx, rest, getenv, stdout, stderr)
+	case "pg-check":
+		return pgCheckCmd(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
