@@ -434,7 +434,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS(`#checkout`)))
 		require.NoError(t, err)
 		key := s.sbAuthenticate(id, 12_000)
-		tampered := attrs["data-success-url"] + "&" + url.Values{"paymentType": {"NORMAL"}, "orderId": {id},
+		tampered := attrs["data-success-url"] + "?" + url.Values{"paymentType": {"NORMAL"}, "orderId": {id},
 			"paymentKey": {key}, "amount": {"1200"}}.Encode()
 		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(tampered))
 		require.NoError(t, err)

@@ -101,7 +101,7 @@ func TestBrowserWidgetFlow(t *testing.T) {
 	))
 	errs, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async function () {
 			var out = [];
-			try { tp.payment({customerKey: "bad key!"}); out.push("none"); } catch (e) { out.push(e.code); }
+			try { TossPayments("test_ck_pago_sandbox").payment({customerKey: "bad key!"}); out.push("none"); } catch (e) { out.push(e.code); }
 			try { TossPayments("test_ck_x").widgets({customerKey: "@@ANONYMOUS"}); out.push("none"); } catch (e) { out.push(e.code); }
 			var abs = location.origin + "/a";
 			out.push(await widgets.requestPayment({orderId: "short", orderName: "x", successUrl: abs, failUrl: abs})
