@@ -16,7 +16,8 @@ type Config struct {
 	// sandbox's URL; a path prefix is kept. Required. It must not carry
 	// credentials, a query or a fragment.
 	BaseURL string
-	// SecretKey is the Toss secret key (test_sk_…, live_gsk_…). Required.
+	// SecretKey is the Toss secret key (test_gsk_…, live_gsk_…, or the
+	// API-individual test_sk_…, live_sk_…). Required; see CheckKeyPair.
 	// It is sent only in the Authorization header and never appears in logs
 	// or error strings; Config's String and LogValue mask it.
 	SecretKey string
@@ -65,9 +66,12 @@ type Config struct {
 }
 
 // BreakerConfig configures the circuit breaker that stops calls while the
-// PG is down. Only infrastructure failures count: network errors, timeouts,
-// 5xx and 429. Business answers such as declines count as successes, since
-// they prove the PG is up.
+// PG is down or refuses pago. Unavailability and misconfiguration count:
+// network errors, timeouts, 5xx, throttling (429,
+// FORBIDDEN_CONSECUTIVE_REQUEST) and configuration refusals
+// (UNAUTHORIZED_KEY, INVALID_API_KEY, a bare 401/403/404, ...). Business
+// answers such as declines and PROVIDER_ERROR count as successes, since
+// they prove the PG is up and pago's keys work.
 type BreakerConfig struct {
 	// ConsecutiveFailures opens the breaker after this many failed
 	// attempts in a row. Default 5.

@@ -234,6 +234,38 @@ func TestBreakerFailsFastAndRecovers(t *testing.T) {
 	s.verify()
 }
 
+// A PG that refuses pago's key is pago's misconfiguration, not the card's:
+// the customer gets PG_UNAVAILABLE with nothing internal in it, the order
+// stays payable, and once the key is right the same payment completes.
+func TestWrongPGKeyIsUnavailableNotDeclined(t *testing.T) {
+	s := startServer(t, cardEnv(t, storetest.SQLite(), nil))
+	alice := s.customer("alice")
+	prod := s.product("tea", 12_000, 10)
+	for _, code := range []string{"UNAUTHORIZED_KEY", "INVALID_API_KEY", "FORBIDDEN_REQUEST", "NOT_FOUND_MERCHANT"} {
+		o := alice.order(prod, 1)
+		key := s.authenticate(o, 12_000, sandbox.CardSuccess)
+		require.NoError(t, s.app.sandbox.Faults().Inject(sandbox.Fault{Op: sandbox.OpConfirm, Kind: sandbox.HTTPError, Code: code, Times: 1}))
+		resp := alice.do(confirmQ, map[string]any{"k": "c-" + code, "o": o, "pk": key, "a": 12_000})
+		require.Equal(t, "PG_UNAVAILABLE", resp.code(), code)
+		require.Equal(t, "PENDING", alice.orderStatus(o), code)
+		raw, _ := json.Marshal(resp.Errors)
+		for _, internal := range []string{code, "toss", "http://", "/v1/payments"} {
+			require.NotContains(t, string(raw), internal, "nothing internal reaches the customer")
+		}
+		require.Zero(t, s.app.sandbox.ConfirmCount(o))
+		if code == "UNAUTHORIZED_KEY" {
+			// Authentication is refused before Toss's idempotency store:
+			// with the key fixed (the fault is spent) the same payment
+			// completes. The other codes are stored under the
+			// Idempotency-Key; completing those payments needs payment/'s
+			// re-confirm under a new key.
+			resp = alice.do(confirmQ, map[string]any{"k": "c-after", "o": o, "pk": key, "a": 12_000})
+			require.Equal(t, "", resp.code())
+			require.Equal(t, "PAID", alice.orderStatus(o))
+		}
+	}
+}
+
 func (s *testServer) postWebhook(body string, headers map[string]string) int {
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/webhooks/pg", bytes.NewBufferString(body))
 	req.Header.Set("Content-Type", "application/json")

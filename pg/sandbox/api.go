@@ -96,6 +96,15 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, op string,
 		dropConnection(w)
 		return
 	}
+	if faulted && fault.Kind == HTTPError && isAuthCode(fault.Code) {
+		// A refused key is refused before the idempotency store, as real
+		// authentication is (the key is part of the scope): never stored.
+		if !s.sleep(r.Context(), fault.Latency) {
+			return
+		}
+		writeResponse(w, errResponse(fault.err()))
+		return
+	}
 
 	mutating := r.Method == http.MethodPost
 	scope := ""
@@ -157,6 +166,11 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, op string,
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// isAuthCode reports whether code is an authentication refusal.
+func isAuthCode(code string) bool {
+	return code == "UNAUTHORIZED_KEY" || code == "INCORRECT_BASIC_AUTH_FORMAT"
 }
 
 // checkAuth validates "Authorization: Basic base64(secretKey:)", padded or not.

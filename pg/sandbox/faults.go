@@ -32,7 +32,10 @@ const (
 	// HTTPError answers StatusCode with a Toss error body for Code without
 	// doing the operation. Like every Toss answer it is stored under the
 	// Idempotency-Key and replayed to a retry with the same key (Toss
-	// replays errors too); only a request with a new key executes.
+	// replays errors too); only a request with a new key executes. An
+	// authentication refusal (UNAUTHORIZED_KEY, INCORRECT_BASIC_AUTH_FORMAT)
+	// comes before the idempotency store, as real authentication does, and
+	// is never stored.
 	HTTPError FaultKind = "HTTPError"
 	// Decline makes a confirm fail with Code (default REJECT_CARD_PAYMENT):
 	// the payment becomes ABORTED. On other operations it is an error answer,

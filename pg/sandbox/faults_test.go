@@ -42,6 +42,18 @@ func TestFaultHTTPErrorIsStoredUnderTheKey(t *testing.T) {
 	}
 }
 
+func TestFaultAuthRefusalIsNotStored(t *testing.T) {
+	e := newEnv(t)
+	key := e.authenticated("order-fault-401", 10000, CardSuccess)
+	require.NoError(t, e.sb.Faults().Inject(Fault{Op: OpConfirm, Kind: HTTPError, Code: "UNAUTHORIZED_KEY", Times: 1}))
+	hdr := map[string]string{"Idempotency-Key": "k-401"}
+	res := e.confirm(key, "order-fault-401", 10000, hdr)
+	require.Equal(t, 401, res.status)
+	require.Equal(t, "UNAUTHORIZED_KEY", res.code())
+	res = e.confirm(key, "order-fault-401", 10000, hdr)
+	require.Equal(t, 200, res.status, "authentication comes before the idempotency store")
+}
+
 func TestOverlongIdempotencyKey(t *testing.T) {
 	e := newEnv(t)
 	key := e.authenticated("order-long-key", 10000, CardSuccess)
