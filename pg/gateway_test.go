@@ -212,20 +212,20 @@ func TestGatewayOutcomeTable(t *testing.T) {
 }
 
 // TestAfterAnUncertainAttemptOnlyDeclinesAreEvidence: when the first
-// confirm timed out (it may have charged the card), the retry's answer is
-// believed only if it is a decline or ALREADY_PROCESSED_PAYMENT. Anything
-// else — Toss's throttle, a configuration refusal, a temporary error — is
-// about the retry alone: the outcome stays unknown and the payment is
-// looked up, never failed.
+// confirm may have taken effect (here a load balancer's bare 502: the
+// request may have reached Toss behind it), the retry's answer is believed
+// only if it is a decline or ALREADY_PROCESSED_PAYMENT. Anything else —
+// Toss's throttle, a configuration refusal, a temporary error — is about
+// the retry alone: the outcome stays unknown and the payment is looked up,
+// never failed.
 func TestAfterAnUncertainAttemptOnlyDeclinesAreEvidence(t *testing.T) {
 	for _, r := range tossCodes {
 		if r.cancel {
 			continue
 		}
 		t.Run(r.code, func(t *testing.T) {
-			t.Parallel()
-			f := newFakePG(t, step{hang: 10 * time.Second}, step{status: r.status, body: tossError(r.code, "메시지")})
-			c := newClient(t, f.srv.URL, func(cfg *pg.Config) { cfg.RequestTimeout = 200 * time.Millisecond })
+			f := newFakePG(t, step{status: 502, body: "<html>bad gateway</html>"}, step{status: r.status, body: tossError(r.code, "메시지")})
+			c := newClient(t, f.srv.URL, nil)
 			_, err := pg.Gateway{Client: c}.Confirm(context.Background(), testPaymentKey, testOrderID, 15000, "k")
 			want := oUnknown
 			if r.want == oDecline || r.want == oProcessed {
@@ -235,6 +235,16 @@ func TestAfterAnUncertainAttemptOnlyDeclinesAreEvidence(t *testing.T) {
 			require.GreaterOrEqual(t, f.hits(), 2)
 		})
 	}
+}
+
+// TestTimeoutThenThrottleIsUnknown is the case: the first confirm
+// timed out, the retry was answered with Toss's throttle. The card may
+// have been charged by the first: in doubt, never declined.
+func TestTimeoutThenThrottleIsUnknown(t *testing.T) {
+	f := newFakePG(t, step{hang: 5 * time.Second}, step{status: 403, body: tossError("FORBIDDEN_CONSECUTIVE_REQUEST", "반복적인 요청")})
+	c := newClient(t, f.srv.URL, func(cfg *pg.Config) { cfg.RequestTimeout = 50 * time.Millisecond })
+	_, err := pg.Gateway{Client: c}.Confirm(context.Background(), testPaymentKey, testOrderID, 15000, "k")
+	require.Equal(t, oUnknown, outcomeOf(err), "%v", err)
 }
 
 func TestGatewayBareAnswers(t *testing.T) {
