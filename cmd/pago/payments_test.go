@@ -266,6 +266,34 @@ func TestWrongPGKeyIsUnavailableNotDeclined(t *testing.T) {
 	}
 }
 
+// Every kind Toss may send to the webhook URL is acknowledged at once, so
+// the PG never retries it for days nor e-mails the merchant.
+func TestOtherWebhookKindsAreAcknowledged(t *testing.T) {
+	s := startServer(t, cardEnv(t, storetest.SQLite(), nil))
+	for _, kind := range sandbox.WebhookKinds {
+		require.NoError(t, s.app.sandbox.SendWebhook(kind, "ord_other_kinds"))
+	}
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, a := range s.app.sandbox.WebhookAttempts() {
+			if a.OrderID == "ord_other_kinds" {
+				n++
+			}
+		}
+		return n >= len(sandbox.WebhookKinds)
+	}, 20*time.Second, 50*time.Millisecond)
+	seen := map[string]bool{}
+	for _, a := range s.app.sandbox.WebhookAttempts() {
+		if a.OrderID != "ord_other_kinds" {
+			continue
+		}
+		require.Equal(t, http.StatusOK, a.ResponseStatus, "%s: %s", a.Status, a.Error)
+		require.Zero(t, a.RetriedCount, a.Status)
+		seen[a.Status] = true
+	}
+	require.Len(t, seen, len(sandbox.WebhookKinds))
+}
+
 func (s *testServer) postWebhook(body string, headers map[string]string) int {
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/webhooks/pg", bytes.NewBufferString(body))
 	req.Header.Set("Content-Type", "application/json")
