@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -140,6 +141,9 @@ func (c *pgCheck) run(ctx context.Context) error {
 		}
 	}
 
+	// Basic auth is "secretKey:" — without the colon Toss refuses the format.
+	c.rawAuthCheck(ctx, run)
+
 	// Forced errors: TossPayments-Test-Code is answered before validation.
 	if forced, ferr := c.newClient(c.secret, func(cfg *pg.Config) {
 		cfg.HTTPClient = &http.Client{Transport: headerTransport{"TossPayments-Test-Code": pg.CodeRejectCardPayment}}
@@ -269,6 +273,30 @@ func (c *pgCheck) settlementChecks(ctx context.Context) {
 		return
 	}
 	c.ok("settlements", "%d rows from %s to %s", len(rows), weekAgo, today)
+}
+
+// rawAuthCheck sends a look-up whose Basic credentials lack the colon.
+func (c *pgCheck) rawAuthCheck(ctx context.Context, run string) {
+	const name = "auth: missing colon refused"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.base, "/")+"/v1/payments/orders/"+run+"-none", nil)
+	if err != nil {
+		c.fail(name, "%v", err)
+		return
+	}
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.secret)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.fail(name, "%v", err)
+		return
+	}
+	defer resp.Body.Close()
+	var body struct{ Code string }
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
+	if body.Code != "INCORRECT_BASIC_AUTH_FORMAT" && body.Code != pg.CodeUnauthorizedKey {
+		c.fail(name, "expected INCORRECT_BASIC_AUTH_FORMAT or UNAUTHORIZED_KEY, got %d %s", resp.StatusCode, body.Code)
+		return
+	}
+	c.ok(name, "%d %s (%s)", resp.StatusCode, body.Code, pg.ClassOf(resp.StatusCode, body.Code))
 }
 
 // sandboxAuthenticate makes an authenticated payment through pago's

@@ -34,7 +34,7 @@ func TestPGCheckPassesAgainstTheSandbox(t *testing.T) {
 	require.NoError(t, err, out.String())
 	require.NotContains(t, out.String(), "FAIL", out.String())
 	require.NotContains(t, out.String(), "skip", out.String())
-	for _, check := range []string{"key pair", "auth: key accepted", "auth: wrong key refused", "test code: forced decline",
+	for _, check := range []string{"key pair", "auth: key accepted", "auth: wrong key refused", "auth: missing colon refused", "test code: forced decline",
 		"replay: error under same key", "confirm: new key", "replay: success under same key", "repeated confirm, new key",
 		"look-up by orderId", "cancel: partial", "replay: cancel under same key", "cancel: already canceled", "settlements"} {
 		require.Contains(t, out.String(), "ok    "+check, out.String())

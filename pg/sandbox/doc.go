@@ -47,7 +47,7 @@
 //
 // Browser side (no external resources):
 //
-//	GET  /v2/standard, /v2/standard.js  the SDK: TossPayments(clientKey).widgets(...) / .payment(...)
+//	GET  /v2/standard, /v2/standard.js  the SDK: the official 2.8.1 surface, TossPayments(clientKey).widgets / .payment / .brandpay (rejects)
 //	GET  /sdk/request                   where requestPayment navigates; creates the READY payment, 303 to the pay page
 //	GET  /pay/{paymentKey}              hosted pay page: test cards and a cancel button
 //	POST /pay/{paymentKey}/authenticate card=<name>; 303 to successUrl?paymentType=NORMAL&amount&orderId&paymentKey
