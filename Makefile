@@ -18,7 +18,7 @@ run: ## run pago with embedded defaults (SQLite, in-process Redis and PG sandbox
 	$(GO) run ./cmd/pago serve
 
 .PHONY: test
-test: ## run every test (SQLite always; PostgreSQL+Redis when reachable, required when CI is set)
+test: ## run every test (SQLite always; PostgreSQL+Redis when reachable, required when CI is set; checkout.js type-checked against the pinned Toss SDK types via npm)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 $(SQLC):

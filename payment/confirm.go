@@ -207,6 +207,12 @@ func (s *Service) applyConfirm(ctx context.Context, call *Call, p Payment, o Ord
 		// Settled meanwhile, or the probe re-sent the confirm: where the
 		// payment stands now is the answer.
 		return s.current(ctx, p.ID, o)
+	case errors.Is(gerr, ErrGatewayRetryable):
+		// Refused for now and stored under this key at the PG: the probe
+		// looks the payment up and confirms again under the next attempt's
+		// key once this attempt is certainly over.
+		s.log.WarnContext(ctx, "confirm failed temporarily at the PG; the probe re-confirms under a new key", "payment", p.ID, "err", gerr)
+		return ConfirmResult{}, ErrPaymentInDoubt
 	case errors.Is(gerr, ErrGatewayAlreadyProcessed):
 		look, err := s.lookUp(ctx, p)
 		if err != nil {
@@ -295,9 +301,9 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// revertToPending undoes a confirm that never reached the PG: the payment
+// revertToPending undoes a confirm that the PG did not perform: the payment
 // and the order go back to PENDING, so the customer can confirm again (the
-// same payment key, the same PG Idempotency-Key). It reports false, and
+// same payment key, the next attempt's Idempotency-Key). It reports false, and
 // changes nothing, when the payment was settled meanwhile or the probe has
 // re-sent its confirm (ConfirmAttempt > 0): that one may have reached the
 // PG, so the payment stays IN_DOUBT for the probe to settle.
@@ -312,6 +318,10 @@ func (s *Service) revertToPending(ctx context.Context, p Payment, o Order, sourc
 		if cur.Status != PaymentInDoubt || cur.ConfirmAttempt != p.ConfirmAttempt {
 			return nil // settled, or re-sent by the probe: leave it
 		}
+		// The next confirm goes under a new key: the PG may have stored an
+		// answer under this one (a misconfiguration refusal is stored and
+		// replayed per key), and that attempt is over.
+		cur.ConfirmAttempt++
 		cur.ConfirmSentAt = nil
 		if err := s.movePayment(ctx, q, &cur, PaymentPending, EventNotSent, source, cause.Error(), now); err != nil {
 			return err

@@ -8,7 +8,9 @@ import (
 
 // Gateway is what payment needs of the PG (pg implements it for Toss).
 // Its errors follow one rule: an error that is not ErrGatewayUnknownOutcome
-// means the PG did not perform the operation.
+// means the PG did not perform the operation. ErrGatewayUnavailable
+// includes the PG refusing pago's configuration (wrong keys): nothing
+// happened and the order stays payable.
 type Gateway interface {
 	// Confirm approves an authenticated payment. idemKey makes a retry of
 	// the same confirm the same confirm at the PG.
@@ -54,6 +56,12 @@ var (
 	// ErrGatewayUnknownOutcome: the request may have been performed; only a
 	// later look-up tells.
 	ErrGatewayUnknownOutcome = errors.New("payment gateway outcome unknown")
+	// ErrGatewayRetryable: the PG answered that the operation failed for a
+	// temporary reason (e.g. PROVIDER_ERROR) and did not perform it. The
+	// PG stores that answer under the idempotency key and replays it to
+	// every retry with the same key, so retrying with the same key can
+	// never succeed: look the payment up, then re-send under a NEW key.
+	ErrGatewayRetryable = errors.New("payment gateway failed temporarily; retry with a new key")
 	// ErrGatewayNotFound: the PG has no such payment.
 	ErrGatewayNotFound = errors.New("payment gateway has no such payment")
 	// ErrGatewayAlreadyProcessed: a confirm of a payment the PG already

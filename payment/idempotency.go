@@ -96,7 +96,7 @@ func (c *Call) complete(ctx context.Context, q Queries, resp replayEnvelope) (bo
 	return ok, nil
 }
 
-// ValidateIdempotencyKey checks API.md's rule: 1–255 printable characters.
+// ValidateIdempotencyKey checks docs/api.md's rule: 1–255 printable characters.
 func ValidateIdempotencyKey(key string) error {
 	if key == "" || len(key) > 255 || !utf8.ValidString(key) {
 		return BadInput("idempotencyKey", "idempotencyKey must be 1–255 printable characters")

@@ -22,7 +22,7 @@ const (
 // MismatchKind is the cause of a mismatch.
 type MismatchKind string
 
-// Mismatch kinds (API.md), plus LEDGER_DIFFERS: the PG-clearing account
+// Mismatch kinds (docs/api.md), plus LEDGER_DIFFERS: the PG-clearing account
 // does not hold what the PG owes for a payment after its lines matched.
 const (
 	KindMissingInPago MismatchKind = "MISSING_IN_PAGO"

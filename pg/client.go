@@ -34,7 +34,9 @@ const (
 	OutcomeOK             = "ok"              // success
 	OutcomeDeclined       = "declined"        // *Error for which IsDecline holds
 	OutcomeRejected       = "rejected"        // any other definite *Error from Toss
-	OutcomeUnavailable    = "unavailable"     // ErrUnavailable
+	OutcomeUnavailable    = "unavailable"     // ErrUnavailable (not misconfigured)
+	OutcomeMisconfigured  = "misconfigured"   // ErrMisconfigured (also ErrUnavailable)
+	OutcomeRetryable      = "retryable"       // ErrRetryable: retry under a new key
 	OutcomeUnknownOutcome = "unknown_outcome" // ErrUnknownOutcome
 	OutcomeInvalid        = "invalid"         // ErrInvalidArgument: nothing was sent
 	OutcomeCanceled       = "canceled"        // the caller's context ended first
@@ -129,8 +131,11 @@ func (c *Client) BreakerState() string { return c.breaker.State().String() }
 // sends the same key and Toss replays the first response instead of
 // charging twice. Because Toss scopes keys by URL and method but not by
 // body, scope must name the operation and pagoKey must be unique per
-// operation (e.g. IdempotencyKey("confirm", orderID)). The result is
-// "pago-" plus 64 hex digits, well under Toss's 300-character limit.
+// operation (e.g. IdempotencyKey("confirm", orderID)). Toss also replays
+// an error answer to the same key, so a caller re-sending after
+// ErrRetryable must derive a new key (e.g. with a generation number in
+// pagoKey). The result is "pago-" plus 64 hex digits, well under Toss's
+// 300-character limit.
 func IdempotencyKey(scope, pagoKey string) string {
 	sum := sha256.Sum256([]byte(scope + "\x00" + pagoKey))
 	return "pago-" + hex.EncodeToString(sum[:])

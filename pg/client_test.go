@@ -100,7 +100,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 func TestRetryOn5xxThenSuccessReusesKey(t *testing.T) {
 	f := newFakePG(t,
-		step{status: 500, body: tossError("FAILED_INTERNAL_SYSTEM_PROCESSING", "내부 시스템 처리 작업이 실패했습니다.")},
+		step{status: 500, body: "<html>internal server error</html>"},
 		step{status: 502, body: "<html>bad gateway</html>"},
 		step{status: 200, body: paymentJSON},
 	)
@@ -145,7 +145,7 @@ func TestDeclineIsNotRetried(t *testing.T) {
 func TestErrorClassification(t *testing.T) {
 	type want struct {
 		hits                                           int
-		unknown, unavailable                           bool
+		unknown, unavailable, misconfigured, retryable bool
 		decline, alreadyProcessed, alreadyCanceled, nf bool
 	}
 	confirm := func(c *pg.Client) error { _, err := c.Confirm(context.Background(), confirmReq(), "k"); return err }
@@ -174,15 +174,23 @@ func TestErrorClassification(t *testing.T) {
 		{"invalid card", 400, "INVALID_CARD_EXPIRATION", confirm, want{hits: 1, decline: true}},
 		{"limit", 400, "EXCEED_MAX_PAYMENT_AMOUNT", confirm, want{hits: 1, decline: true}},
 		{"below minimum", 400, "BELOW_MINIMUM_AMOUNT", confirm, want{hits: 1, decline: true}},
-		{"bad key is not a decline", 401, "UNAUTHORIZED_KEY", confirm, want{hits: 1}},
-		{"invalid request", 400, "INVALID_REQUEST", cancel, want{hits: 1}},
+		{"bad key is not a decline", 401, "UNAUTHORIZED_KEY", confirm, want{hits: 1, unavailable: true, misconfigured: true}},
+		{"invalid request", 400, "INVALID_REQUEST", cancel, want{hits: 1, unavailable: true, misconfigured: true}},
 		{"unknown payment error: no blind retry", 500, "UNKNOWN_PAYMENT_ERROR", confirm, want{hits: 1, unknown: true}},
 		{"payment internal: no blind retry", 500, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING", confirm, want{hits: 1, unknown: true}},
 		{"payment internal on a read is retried", 500, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING", get, want{hits: 3, unavailable: true}},
-		{"provider error outlasts budget", 400, "PROVIDER_ERROR", confirm, want{hits: 3, unknown: true}},
-		{"card processing outlasts budget", 400, "CARD_PROCESSING_ERROR", confirm, want{hits: 3, unknown: true}},
+		// Toss replays a stored error to a repeated key: never retried
+		// under the same key, the caller re-sends under a new one.
+		{"provider error: new key", 400, "PROVIDER_ERROR", confirm, want{hits: 1, retryable: true}},
+		{"card processing: new key", 400, "CARD_PROCESSING_ERROR", confirm, want{hits: 1, retryable: true}},
+		{"internal failure on confirm: new key", 500, "FAILED_INTERNAL_SYSTEM_PROCESSING", confirm, want{hits: 1, retryable: true}},
+		{"Toss's throttle on a confirm: new key", 403, "FORBIDDEN_CONSECUTIVE_REQUEST", confirm, want{hits: 1, retryable: true}},
+		{"Toss's throttle on a read is retried", 403, "FORBIDDEN_CONSECUTIVE_REQUEST", get, want{hits: 3, unavailable: true}},
+		{"duplicated order id: look up", 400, "DUPLICATED_ORDER_ID", confirm, want{hits: 1, unknown: true}},
+		{"unknown code on a confirm: look up", 400, "SOMETHING_NEW", confirm, want{hits: 1, unknown: true}},
 		{"in flight outlasts budget", 409, "IDEMPOTENT_REQUEST_PROCESSING", confirm, want{hits: 3, unknown: true}},
-		{"cancel 5xx outlasts budget", 500, "COMMON_ERROR", cancel, want{hits: 3, unknown: true}},
+		{"cancel 5xx: new key", 500, "COMMON_ERROR", cancel, want{hits: 1, retryable: true}},
+		{"bare 5xx on a cancel outlasts budget", 502, "", cancel, want{hits: 3, unknown: true}},
 		{"rate limited: nothing happened", 429, "TOO_MANY_REQUESTS", confirm, want{hits: 3, unavailable: true}},
 		{"read 5xx outlasts budget", 503, "", get, want{hits: 3, unavailable: true}},
 	}
@@ -198,6 +206,8 @@ func TestErrorClassification(t *testing.T) {
 			require.Equal(t, tt.want.hits, f.hits(), "attempts")
 			require.Equal(t, tt.want.unknown, errors.Is(err, pg.ErrUnknownOutcome), "ErrUnknownOutcome: %v", err)
 			require.Equal(t, tt.want.unavailable, errors.Is(err, pg.ErrUnavailable), "ErrUnavailable: %v", err)
+			require.Equal(t, tt.want.misconfigured, errors.Is(err, pg.ErrMisconfigured), "ErrMisconfigured: %v", err)
+			require.Equal(t, tt.want.retryable, errors.Is(err, pg.ErrRetryable), "ErrRetryable: %v", err)
 			require.Equal(t, tt.want.decline, pg.IsDecline(err), "IsDecline")
 			require.Equal(t, tt.want.alreadyProcessed, pg.IsAlreadyProcessed(err), "IsAlreadyProcessed")
 			require.Equal(t, tt.want.alreadyCanceled, pg.IsAlreadyCanceled(err), "IsAlreadyCanceled")
@@ -291,10 +301,11 @@ func TestTimeoutThenNonTossAnswerIsInDoubt(t *testing.T) {
 }
 
 func TestPossibleEffectIsNotForgottenByLaterAttempts(t *testing.T) {
-	// A 503 may have been processed; the 429s after it say nothing about
-	// that attempt, so the confirm stays in doubt.
+	// A 503 from a load balancer may have been processed behind it; the
+	// 429s after it say nothing about that attempt, so the confirm stays
+	// in doubt.
 	f := newFakePG(t,
-		step{status: 503, body: tossError("FAILED_INTERNAL_SYSTEM_PROCESSING", "x")},
+		step{status: 503, body: "<html>service unavailable</html>"},
 		step{status: 429, body: tossError("TOO_MANY_REQUESTS", "y")},
 	)
 	c := newClient(t, f.srv.URL, nil)

@@ -16,7 +16,8 @@ type Config struct {
 	// sandbox's URL; a path prefix is kept. Required. It must not carry
 	// credentials, a query or a fragment.
 	BaseURL string
-	// SecretKey is the Toss secret key (test_sk_…, live_gsk_…). Required.
+	// SecretKey is the Toss secret key (test_gsk_…, live_gsk_…, or the
+	// API-individual test_sk_…, live_sk_…). Required; see CheckKeyPair.
 	// It is sent only in the Authorization header and never appears in logs
 	// or error strings; Config's String and LogValue mask it.
 	SecretKey string
@@ -65,9 +66,12 @@ type Config struct {
 }
 
 // BreakerConfig configures the circuit breaker that stops calls while the
-// PG is down. Only infrastructure failures count: network errors, timeouts,
-// 5xx and 429. Business answers such as declines count as successes, since
-// they prove the PG is up.
+// PG is down or refuses pago. Unavailability and misconfiguration count:
+// network errors, timeouts, 5xx, throttling (429,
+// FORBIDDEN_CONSECUTIVE_REQUEST) and configuration refusals
+// (UNAUTHORIZED_KEY, INVALID_API_KEY, a bare 401/403/404, ...). Business
+// answers such as declines and PROVIDER_ERROR count as successes, since
+// they prove the PG is up and pago's keys work.
 type BreakerConfig struct {
 	// ConsecutiveFailures opens the breaker after this many failed
 	// attempts in a row. Default 5.
@@ -201,4 +205,99 @@ func (cfg Config) LogValue() slog.Value {
 		slog.Duration("breaker_open_timeout", cfg.Breaker.OpenTimeout),
 		slog.Any("breaker_half_open_max_requests", cfg.Breaker.HalfOpenMaxRequests),
 	)
+}
+
+// KeyKind describes a Toss API key from its prefix (docs/toss.md §1).
+type KeyKind struct {
+	// Live is true for live_ keys (real money), false for test_ keys.
+	Live bool
+	// Widget is true for the payment-widget pair (gck/gsk), false for the
+	// "API individual" pair (ck/sk).
+	Widget bool
+	// Secret is true for a secret key, false for a client key.
+	Secret bool
+}
+
+// env names a key's environment for messages.
+func (k KeyKind) env() string {
+	if k.Live {
+		return "live"
+	}
+	return "test"
+}
+
+// kind names a key's integration for messages.
+func (k KeyKind) kind() string {
+	if k.Widget {
+		return "payment-widget"
+	}
+	return "API-individual"
+}
+
+// ParseKeyKind reads a key's kind from its prefix: test_ck_, test_sk_,
+// test_gck_, test_gsk_ and their live_ twins. Any other key is an error.
+func ParseKeyKind(key string) (KeyKind, error) {
+	env, rest, ok := strings.Cut(key, "_")
+	if !ok || (env != "test" && env != "live") {
+		return KeyKind{}, fmt.Errorf("does not start with test_ or live_")
+	}
+	k := KeyKind{Live: env == "live"}
+	switch {
+	case strings.HasPrefix(rest, "gck_"):
+		k.Widget = true
+	case strings.HasPrefix(rest, "gsk_"):
+		k.Widget, k.Secret = true, true
+	case strings.HasPrefix(rest, "ck_"):
+	case strings.HasPrefix(rest, "sk_"):
+		k.Secret = true
+	default:
+		return KeyKind{}, fmt.Errorf("is not a Toss key (%s_ck_, %s_sk_, %s_gck_ or %s_gsk_)", env, env, env, env)
+	}
+	return k, nil
+}
+
+// CheckKeyPair reports whether clientKey and secretKey can work together:
+// a client key and a secret key, of the same environment (test_ or live_)
+// and the same integration (gck with gsk, ck with sk). Toss answers a
+// mismatched pair with INVALID_API_KEY or UNAUTHORIZED_KEY on every call,
+// and the browser SDK throws on the wrong kind, so a mismatch is refused
+// before anything starts. Messages never quote the keys.
+func CheckKeyPair(clientKey, secretKey string) error {
+	ck, err := ParseKeyKind(clientKey)
+	if err != nil {
+		return fmt.Errorf("the client key %s", err)
+	}
+	if ck.Secret {
+		return fmt.Errorf("the client key is a secret key (%s): use the client key (%s) shown next to it in the developer center, and never put a secret key in a page", maskedKey(clientKey), clientPrefix(ck))
+	}
+	sk, err := ParseKeyKind(secretKey)
+	if err != nil {
+		return fmt.Errorf("the secret key %s", err)
+	}
+	if !sk.Secret {
+		return fmt.Errorf("the secret key is a client key: use the secret key (%s) shown next to it in the developer center", secretPrefix(sk))
+	}
+	if ck.Live != sk.Live {
+		return fmt.Errorf("the client key is a %s key but the secret key is a %s key: copy both keys from the same environment (%s_… or %s_…) of the developer center",
+			ck.env(), sk.env(), ck.env(), sk.env())
+	}
+	if ck.Widget != sk.Widget {
+		return fmt.Errorf("the client key is a %s key (%s) but the secret key is an %s key (%s): use the %s secret key (%s) with this client key",
+			ck.kind(), clientPrefix(ck), sk.kind(), secretPrefix(sk), ck.kind(), secretPrefix(ck))
+	}
+	return nil
+}
+
+func clientPrefix(k KeyKind) string {
+	if k.Widget {
+		return k.env() + "_gck_…"
+	}
+	return k.env() + "_ck_…"
+}
+
+func secretPrefix(k KeyKind) string {
+	if k.Widget {
+		return k.env() + "_gsk_…"
+	}
+	return k.env() + "_sk_…"
 }

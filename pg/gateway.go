@@ -10,15 +10,44 @@ import (
 )
 
 // Gateway adapts Client to payment.Gateway: Toss's types become payment's,
-// and errors are classified by the one rule payment relies on.
+// and errors are classified as classify documents.
 type Gateway struct{ Client *Client }
 
 var _ payment.Gateway = Gateway{}
 
-// Confirm implements payment.Gateway.
+// CodeVirtualAccountNotSupported is the decline code of a confirm that
+// issued a virtual account: pago takes payments that settle at confirm
+// (cards, easy pay), and cancels the account before anything is deposited.
+const CodeVirtualAccountNotSupported = "VIRTUAL_ACCOUNT_NOT_SUPPORTED"
+
+// Confirm implements payment.Gateway. A confirm that issues a virtual
+// account (WAITING_FOR_DEPOSIT: the widget offered one although pago is
+// card-only) is cancelled at once — nothing has been deposited, so nothing
+// is refunded — and answered as a decline the customer can read. If that
+// cancel does not succeed, the outcome is unknown and the payment is left
+// for a look-up.
 func (g Gateway) Confirm(ctx context.Context, paymentKey, orderID string, amount int64, idemKey string) (payment.GatewayPayment, error) {
 	p, err := g.Client.Confirm(ctx, ConfirmRequest{PaymentKey: paymentKey, OrderID: orderID, Amount: amount}, idemKey)
+	if err == nil && p.Status == StatusWaitingForDeposit {
+		return g.refuseVirtualAccount(ctx, p, idemKey)
+	}
 	return toGatewayPayment(p, err)
+}
+
+func (g Gateway) refuseVirtualAccount(ctx context.Context, p *Payment, idemKey string) (payment.GatewayPayment, error) {
+	g.Client.log.Warn("confirm issued a virtual account, which pago does not take; cancelling it before any deposit. "+
+		"Offer cards only in the payment widget's variant in the Toss developer center",
+		"payment_key", p.PaymentKey, "order", p.OrderID)
+	c, err := g.Client.Cancel(ctx, p.PaymentKey,
+		CancelRequest{CancelReason: "pago accepts card payments only"}, IdempotencyKey("refuse-virtual-account", idemKey))
+	if err == nil && c.Status == StatusCanceled || IsAlreadyCanceled(err) {
+		return payment.GatewayPayment{}, &payment.DeclinedError{Code: CodeVirtualAccountNotSupported,
+			Message: "가상계좌 결제는 지원하지 않습니다. 카드로 결제해 주세요. · Virtual accounts are not accepted; please pay by card."}
+	}
+	if err == nil {
+		err = fmt.Errorf("cancel of virtual account %s left it %s", p.PaymentKey, c.Status)
+	}
+	return payment.GatewayPayment{}, fmt.Errorf("%w: refusing a virtual account: %w", payment.ErrGatewayUnknownOutcome, err)
 }
 
 // Payment implements payment.Gateway.
@@ -61,12 +90,39 @@ func toGatewayPayment(p *Payment, err error) (payment.GatewayPayment, error) {
 }
 
 // classify maps the client's errors onto payment's gateway errors, keeping
-// the original in the chain for logs.
+// the original in the chain for logs. This is the error contract payment
+// relies on (see payment.Gateway):
+//
+//   - ErrGatewayUnknownOutcome: the operation may have taken effect; look it
+//     up. Timeouts, FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING,
+//     UNKNOWN_PAYMENT_ERROR, DUPLICATED_ORDER_ID, codes pago does not know,
+//     and any answer but a decline or ALREADY_PROCESSED_PAYMENT after an
+//     attempt that may have taken effect.
+//   - ErrGatewayRetryable: the PG said it failed temporarily and did
+//     nothing (PROVIDER_ERROR, CARD_PROCESSING_ERROR,
+//     FAILED_INTERNAL_SYSTEM_PROCESSING, FORBIDDEN_CONSECUTIVE_REQUEST on a
+//     mutation, cancel-side COMMON_ERROR...); that answer is stored under
+//     the key, so re-send under a new key after a look-up.
+//   - ErrGatewayUnavailable: nothing happened. The PG was not reached, the
+//     breaker is open, it throttled a read, or it refused pago's
+//     configuration (UNAUTHORIZED_KEY, INVALID_API_KEY, FORBIDDEN_REQUEST,
+//     NOT_FOUND_MERCHANT, INVALID_REQUEST, a bare 401/403/404 — logged at
+//     ERROR by the client). The customer sees PG_UNAVAILABLE and the order
+//     stays payable.
+//   - ErrGatewayAlreadyProcessed, ErrGatewayAlreadyCanceled,
+//     ErrGatewayNotFound: as named.
+//   - *payment.DeclinedError: a documented decline of the payment or the
+//     refund. Never a configuration error, never a 5xx.
+//
+// Anything else (an invalid argument, an undecodable look-up) is returned
+// as it is: not a decline, and for a mutation not an effect.
 func classify(err error) error {
 	var e *Error
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		return fmt.Errorf("%w: %w", payment.ErrGatewayUnknownOutcome, err)
+	case errors.Is(err, ErrRetryable):
+		return fmt.Errorf("%w: %w", payment.ErrGatewayRetryable, err)
 	case errors.Is(err, ErrUnavailable):
 		return fmt.Errorf("%w: %w", payment.ErrGatewayUnavailable, err)
 	case IsAlreadyProcessed(err):
@@ -75,7 +131,7 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", payment.ErrGatewayAlreadyCanceled, err)
 	case IsNotFound(err):
 		return fmt.Errorf("%w: %w", payment.ErrGatewayNotFound, err)
-	case errors.As(err, &e) && (e.IsDecline() || e.HTTPStatus/100 == 4):
+	case IsDecline(err) && errors.As(err, &e):
 		return &payment.DeclinedError{Code: e.Code, Message: e.Message}
 	}
 	return err

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // maxResponseBody caps what the client reads: a settlements page of 5000
@@ -52,12 +53,14 @@ func (cl call) mutating() bool { return cl.method != http.MethodGet }
 type class int
 
 const (
-	classOK        class = iota
-	classDefinite        // the PG answered and the answer settles the call
-	classRetryable       // transient; try again if budget allows
-	classUnknown         // a mutation may have taken effect and retrying will not tell us more
-	classRejected        // the breaker refused the attempt; nothing was sent
-	classCanceled        // the caller's context ended
+	classOK            class = iota
+	classDefinite            // the PG answered and the answer settles the call
+	classRetryable           // transient; try again with the same key if budget allows
+	classUnknown             // a mutation may have taken effect and retrying will not tell us more
+	classNewKey              // the PG refused for now and stored that answer under the key (ErrRetryable)
+	classMisconfigured       // the PG refused pago's configuration (ErrMisconfigured)
+	classRejected            // the breaker refused the attempt; nothing was sent
+	classCanceled            // the caller's context ended
 )
 
 // result is the outcome of one attempt.
@@ -107,8 +110,17 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 		c.log.Debug("pg call succeeded", attrs...)
 	case OutcomeUnknownOutcome:
 		c.log.Error("pg call outcome unknown", append(attrs, slog.String("err", err.Error()))...)
+	case OutcomeMisconfigured:
+		// Every payment fails until an operator acts: say so loudly.
+		var e *Error
+		errors.As(err, &e)
+		c.log.Error("pg refused pago's configuration; payments cannot be confirmed until it is fixed",
+			append(attrs, slog.Int("status", e.HTTPStatus), slog.String("code", e.Code),
+				slog.String("fix", misconfigHint(e.Code)), slog.String("err", err.Error()))...)
 	case OutcomeUnavailable:
 		c.log.Warn("pg call failed: unavailable", append(attrs, slog.String("err", err.Error()))...)
+	case OutcomeRetryable:
+		c.log.Warn("pg call failed temporarily; retry under a new idempotency key", append(attrs, slog.String("err", err.Error()))...)
 	default:
 		c.log.Info("pg call failed", append(attrs, slog.String("err", err.Error()))...)
 	}
@@ -121,16 +133,19 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 // retry is the attempt loop. It stops at the first definite answer, after
 // MaxAttempts, when the next backoff would outlive ctx, or when the breaker
 // refuses, and turns the last result into the error the caller can act on.
+//
+// A mutation is retried only with its own Idempotency-Key and only when
+// that can tell us more: after a transport failure, a bare 5xx or 429 from
+// in front of the PG, or IDEMPOTENT_REQUEST_PROCESSING. Any other answer
+// with a Toss code is stored by Toss under the key and would only be
+// replayed, so it ends the call.
 func (c *Client) retry(ctx context.Context, cl call, out any) error {
 	effect := false // some attempt may have taken effect at the PG
+	delays := c.newBackOff()
 	for attempt := 1; ; attempt++ {
 		r := c.attempt(ctx, cl, out)
-		if cl.mutating() && effect && r.class == classDefinite && r.code == "" {
-			// An earlier attempt may have taken effect, and this answer did
-			// not come from Toss's payment logic (no Toss code: a proxy, a
-			// load balancer). Toss itself would have replayed the earlier
-			// outcome for the same key; this answer cannot overrule it.
-			r.class = classUnknown
+		if cl.mutating() && effect {
+			r = afterUncertainAttempt(r)
 		}
 		effect = effect || r.effect
 		switch r.class {
@@ -140,6 +155,10 @@ func (c *Client) retry(ctx context.Context, cl call, out any) error {
 			return r.err
 		case classUnknown:
 			return fmt.Errorf("%w: %w", ErrUnknownOutcome, r.err)
+		case classNewKey:
+			return fmt.Errorf("%w: %w", ErrRetryable, r.err)
+		case classMisconfigured:
+			return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrMisconfigured, r.err)
 		case classRejected, classCanceled:
 			return c.giveUp(cl, effect, attempt, r)
 		}
@@ -148,7 +167,7 @@ func (c *Client) retry(ctx context.Context, cl call, out any) error {
 		if attempt >= c.cfg.MaxAttempts {
 			return c.giveUp(cl, effect, attempt, r)
 		}
-		delay := c.backoff(attempt)
+		delay := delays.NextBackOff()
 		if r.retryAfter > 0 {
 			if r.retryAfter > c.cfg.RetryMaxDelay {
 				return c.giveUp(cl, effect, attempt, r)
@@ -177,6 +196,42 @@ func (c *Client) retry(ctx context.Context, cl call, out any) error {
 	}
 }
 
+// afterUncertainAttempt judges an answer to a mutation that was sent again
+// after an attempt that may have taken effect. Toss answers a repeated key
+// with the first attempt's stored response, so a decline or
+// ALREADY_PROCESSED_PAYMENT (or ALREADY_CANCELED_PAYMENT) settles it. Any
+// other answer — a throttle, a configuration refusal, a temporary error, a
+// page from a proxy — may be about this attempt alone and says nothing
+// about the first: the outcome stays unknown.
+func afterUncertainAttempt(r result) result {
+	if r.class == classDefinite && r.code != "" {
+		switch ClassOf(r.status, r.code) {
+		case ClassDecline, ClassAlreadyProcessed, ClassAlreadyCanceled:
+			return r
+		}
+	}
+	if r.class == classDefinite || r.class == classNewKey || r.class == classMisconfigured {
+		r.class = classUnknown
+	}
+	return r
+}
+
+// newBackOff returns the delays between attempts: full jitter over an
+// exponentially growing ceiling, so that many clients retrying after one
+// PG hiccup do not arrive together. Retry n sleeps a random duration in
+// [0, min(RetryMaxDelay, RetryBaseDelay·2^(n-1))]: the backoff package
+// draws from [0, 2·interval] when RandomizationFactor is 1.
+func (c *Client) newBackOff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     c.cfg.RetryBaseDelay / 2,
+		RandomizationFactor: 1,
+		Multiplier:          2,
+		MaxInterval:         c.cfg.RetryMaxDelay / 2,
+	}
+	b.Reset()
+	return b
+}
+
 // giveUp turns the last non-definite result into the caller's error. For a
 // mutation that may have taken effect on any attempt, only
 // ErrUnknownOutcome is honest. Otherwise nothing happened at the PG:
@@ -193,19 +248,6 @@ func (c *Client) giveUp(cl call, effect bool, attempts int, r result) error {
 	default:
 		return fmt.Errorf("%w: %w", ErrUnavailable, r.err)
 	}
-}
-
-// backoff returns the delay before retry number attempt (1-based): full
-// jitter over an exponentially growing ceiling, so that many clients
-// retrying after one PG hiccup do not arrive together.
-func (c *Client) backoff(attempt int) time.Duration {
-	ceiling := c.cfg.RetryMaxDelay
-	if shift := attempt - 1; shift < 32 {
-		if d := c.cfg.RetryBaseDelay << shift; d > 0 && d < ceiling {
-			ceiling = d
-		}
-	}
-	return rand.N(ceiling + 1)
 }
 
 // attempt sends one HTTP request through the breaker and classifies what
@@ -315,38 +357,11 @@ func (c *Client) undecodable(cl call, status int, err error) result {
 	return result{class: classDefinite, err: err, status: status}
 }
 
-// classifyStatus decides what a non-2xx response means (docs/toss.md §6).
+// classifyStatus decides what a non-2xx response means (errors.go's table,
+// docs/toss.md §6).
 func (c *Client) classifyStatus(cl call, resp *http.Response, e *Error) result {
 	r := result{err: e, status: e.HTTPStatus, code: e.Code}
-	switch {
-	case e.HTTPStatus == http.StatusTooManyRequests:
-		// Rate limited: the PG refused to process the request at all.
-		r.class, r.infra = classRetryable, true
-		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
-	case e.Code == CodeIdempotentRequestProcessing:
-		// A request with this key is still in flight at the PG: it may
-		// yet succeed, and asking again later with the same key gets its
-		// answer.
-		r.class, r.effect = classRetryable, true
-	case e.Code == CodeProviderError || e.Code == CodeCardProcessingError:
-		// Temporary issuer/provider trouble. Toss says retry with the same
-		// key; its outcome is not settled until a retry answers.
-		r.class, r.effect = classRetryable, true
-	case e.HTTPStatus >= 500:
-		r.infra, r.effect = true, true
-		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
-		if cl.mutating() && (e.Code == CodeUnknownPaymentError || e.Code == CodeFailedPaymentInternalSystemProcessing) {
-			// Toss: the payment may or may not be done; look it up before
-			// trying again. Retrying blindly is exactly what not to do.
-			r.class = classUnknown
-		} else {
-			r.class = classRetryable
-		}
-	case e.HTTPStatus >= 400:
-		// A business answer: declines, ALREADY_PROCESSED_PAYMENT, bad
-		// requests, bad keys. Retrying cannot change it.
-		r.class = classDefinite
-	default:
+	if e.HTTPStatus < 400 {
 		// 1xx/3xx: the API never sends these. For a mutation we cannot
 		// tell what happened; for a read it is just an error.
 		if cl.mutating() {
@@ -354,6 +369,61 @@ func (c *Client) classifyStatus(cl call, resp *http.Response, e *Error) result {
 		} else {
 			r.class = classDefinite
 		}
+		return r
+	}
+	switch ClassOf(e.HTTPStatus, e.Code) {
+	case ClassThrottled:
+		// The PG refused to process the request at all. A 429 comes from
+		// in front of Toss and a read has no key, so asking again is safe;
+		// Toss's own FORBIDDEN_CONSECUTIVE_REQUEST on a mutation may be
+		// stored under the key, so that one needs a new key.
+		r.infra = true
+		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+		if cl.mutating() && e.Code == CodeForbiddenConsecutiveRequest {
+			r.class = classNewKey
+		} else {
+			r.class = classRetryable
+		}
+	case ClassInFlight:
+		// A request with this key is still in flight at the PG: it may
+		// yet succeed, and asking again later with the same key gets its
+		// answer.
+		r.class, r.effect = classRetryable, true
+	case ClassRetryLater:
+		r.infra = e.HTTPStatus >= 500
+		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+		switch {
+		case e.Code == "":
+			// A bare 5xx from a proxy or load balancer: Toss's idempotency
+			// store never saw an answer, so the same key is right. The
+			// request may have reached Toss behind it.
+			r.class, r.effect = classRetryable, cl.mutating()
+		case cl.mutating():
+			// Toss stored this failure under the key; a same-key retry
+			// would get it replayed. The caller looks up, then re-sends
+			// under a new key.
+			r.class = classNewKey
+		default:
+			r.class = classRetryable
+		}
+	case ClassMisconfigured:
+		r.class, r.infra = classMisconfigured, true
+	case ClassUnknown:
+		switch {
+		case cl.mutating():
+			// Toss: the payment may or may not be done (or a code we do
+			// not know). Look it up; never retry blindly.
+			r.class, r.effect = classUnknown, true
+			r.infra = e.HTTPStatus >= 500
+		case e.HTTPStatus >= 500:
+			r.class, r.infra = classRetryable, true
+		default:
+			r.class = classDefinite
+		}
+	default:
+		// Declines, ALREADY_PROCESSED_PAYMENT, ALREADY_CANCELED_PAYMENT,
+		// NOT_FOUND_PAYMENT: business answers; retrying cannot change them.
+		r.class = classDefinite
 	}
 	return r
 }
@@ -424,6 +494,10 @@ func outcomeOf(err error) string {
 		return OutcomeOK
 	case errors.Is(err, ErrUnknownOutcome):
 		return OutcomeUnknownOutcome
+	case errors.Is(err, ErrMisconfigured):
+		return OutcomeMisconfigured
+	case errors.Is(err, ErrRetryable):
+		return OutcomeRetryable
 	case errors.Is(err, ErrUnavailable):
 		return OutcomeUnavailable
 	case errors.Is(err, ErrInvalidArgument):

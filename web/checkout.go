@@ -55,6 +55,12 @@ func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	// "cancel order" button, say) is protected against CSRF from day one.
 	cop := http.NewCrossOriginProtection()
 	html := func(h http.HandlerFunc) http.Handler { return cop.Handler(noStore(withCSP(csp, h))) }
+	mux.Handle("GET /checkout/{orderId}/{sig}", html(p.checkout))
+	mux.Handle("GET /checkout/{orderId}/{sig}/success", html(p.success))
+	mux.Handle("GET /checkout/{orderId}/{sig}/fail", html(p.fail))
+	mux.Handle("GET /checkout/{orderId}/{sig}/status", cop.Handler(noStore(http.HandlerFunc(p.status))))
+	// Links from before the signature moved into the path (?t=): a customer
+	// who was at the PG during the upgrade still comes back to a page.
 	mux.Handle("GET /checkout/success", html(p.success))
 	mux.Handle("GET /checkout/fail", html(p.fail))
 	mux.Handle("GET /checkout/{orderId}", html(p.checkout))
@@ -119,6 +125,26 @@ func (p checkoutPages) internalError(w http.ResponseWriter, r *http.Request, wha
 	}))
 }
 
+// link returns the order id and signature a request carries: from the
+// path (/checkout/{orderId}/{sig}/…), or from the query of a link made
+// before they moved there (?t=, and for the PG's redirects ?orderId=). A
+// redirect whose appended orderId names another order than its path is
+// refused: an empty id never verifies.
+func link(r *http.Request) (orderID, sig string) {
+	q := r.URL.Query()
+	orderID, sig = r.PathValue("orderId"), r.PathValue("sig")
+	if sig == "" {
+		sig = q.Get("t")
+	}
+	switch qid := q.Get("orderId"); {
+	case orderID == "":
+		orderID = qid
+	case qid != "" && qid != orderID:
+		return "", ""
+	}
+	return orderID, sig
+}
+
 // order returns the order a signed link names. It answers the request
 // itself (404 or 500) and returns false when there is none.
 func (p checkoutPages) order(w http.ResponseWriter, r *http.Request, id, sig string) (payment.Order, bool) {
@@ -138,10 +164,11 @@ func (p checkoutPages) order(w http.ResponseWriter, r *http.Request, id, sig str
 	return o, true
 }
 
-// checkout is GET /checkout/{orderId}?t=: the summary and the PG widget
+// checkout is GET /checkout/{orderId}/{sig}: the summary and the PG widget
 // while the order is PENDING, where it stands otherwise.
 func (p checkoutPages) checkout(w http.ResponseWriter, r *http.Request) {
-	o, ok := p.order(w, r, r.PathValue("orderId"), r.URL.Query().Get("t"))
+	id, sig := link(r)
+	o, ok := p.order(w, r, id, sig)
 	if !ok {
 		return
 	}
@@ -196,14 +223,15 @@ func (p checkoutPages) standing(o payment.Order) views.ResultView {
 var amountPattern = regexp.MustCompile(`^[1-9][0-9]{0,15}$`)
 
 // success is the PG's success redirect:
-// GET /checkout/success?t&paymentKey&orderId&amount(&paymentType). It
+// GET /checkout/{orderId}/{sig}/success?paymentKey&orderId&amount(&paymentType). It
 // checks the amount against the order, then confirms with the PG under the
 // key "redirect:"+paymentKey, so a reload (or a second tab) replays the
 // first confirm instead of sending another.
 func (p checkoutPages) success(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	orderID, paymentKey, rawAmount := q.Get("orderId"), q.Get("paymentKey"), q.Get("amount")
-	if !p.links.Verify(orderID, q.Get("t")) {
+	orderID, sig := link(r)
+	paymentKey, rawAmount := q.Get("paymentKey"), q.Get("amount")
+	if !p.links.Verify(orderID, sig) {
 		p.notFound(w, r)
 		return
 	}
@@ -213,7 +241,7 @@ func (p checkoutPages) success(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	amount, _ := strconv.ParseInt(rawAmount, 10, 64)
-	o, ok := p.order(w, r, orderID, q.Get("t"))
+	o, ok := p.order(w, r, orderID, sig)
 	if !ok {
 		return
 	}
@@ -310,12 +338,13 @@ func (p checkoutPages) confirmFailed(w http.ResponseWriter, r *http.Request, o p
 // the URL, so anyone can put anything there.
 const maxPGMessage = 300
 
-// fail is the PG's fail redirect: GET /checkout/fail?t&code&message&orderId.
+// fail is the PG's fail redirect: GET /checkout/{orderId}/{sig}/fail?code&message&orderId.
 // The PG's message is shown as text (templ escapes it); nothing on the page
 // is believed beyond the order pago reads itself.
 func (p checkoutPages) fail(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	o, ok := p.order(w, r, q.Get("orderId"), q.Get("t"))
+	id, sig := link(r)
+	o, ok := p.order(w, r, id, sig)
 	if !ok {
 		return
 	}
@@ -338,11 +367,11 @@ func (p checkoutPages) fail(w http.ResponseWriter, r *http.Request) {
 	render(w, r, http.StatusOK, views.Result(v))
 }
 
-// status is GET /checkout/{orderId}/status?t=: {"status": "PAID"} for the
-// processing page's poll.
+// status is GET /checkout/{orderId}/{sig}/status: {"status": "PAID"} for
+// the processing page's poll.
 func (p checkoutPages) status(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("orderId")
-	if !p.links.Verify(id, r.URL.Query().Get("t")) {
+	id, sig := link(r)
+	if !p.links.Verify(id, sig) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return
 	}

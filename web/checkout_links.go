@@ -12,8 +12,13 @@ import (
 // no bearer token (the customer arrives from the SPA, or back from the PG),
 // so the link itself is the credential: an HMAC over the order id that only
 // pago can compute. One signature covers every page of an order — checkout,
-// the PG's success and fail redirects and the status poll — because the PG
-// appends the orderId to the redirect URLs and cannot carry anything else.
+// the PG's success and fail redirects and the status poll.
+//
+// The order id and signature travel in the path
+// (/checkout/{orderId}/{sig}/success), never in the query: the PG appends
+// its own query parameters (paymentKey, orderId, amount, or code, message)
+// to the redirect URLs, and whether it merges them into an existing query
+// is not documented. A path it cannot disturb.
 type CheckoutLinks struct {
 	key       []byte
 	publicURL string
@@ -42,26 +47,32 @@ func (l *CheckoutLinks) Verify(orderID, t string) bool {
 	return hmac.Equal(got, l.mac("checkout:"+orderID))
 }
 
+// base is the signed path prefix of orderID's pages.
+func (l *CheckoutLinks) base(orderID string) string {
+	return "/checkout/" + url.PathEscape(orderID) + "/" + l.Sign(orderID)
+}
+
 // URL is the signed checkout page of orderID.
 func (l *CheckoutLinks) URL(orderID string) string {
-	return l.publicURL + "/checkout/" + url.PathEscape(orderID) + "?t=" + l.Sign(orderID)
+	return l.publicURL + l.base(orderID)
 }
 
 // SuccessURL and FailURL are the redirect targets handed to the PG; it
-// appends orderId (and paymentKey, amount or code, message) to them.
+// appends its query (paymentKey, orderId, amount or code, message, orderId)
+// to them. They carry no query of their own.
 func (l *CheckoutLinks) SuccessURL(orderID string) string {
-	return l.publicURL + "/checkout/success?t=" + l.Sign(orderID)
+	return l.publicURL + l.base(orderID) + "/success"
 }
 
 // FailURL: see SuccessURL.
 func (l *CheckoutLinks) FailURL(orderID string) string {
-	return l.publicURL + "/checkout/fail?t=" + l.Sign(orderID)
+	return l.publicURL + l.base(orderID) + "/fail"
 }
 
 // StatusURL is the JSON status the processing page polls (same origin, so
 // relative).
 func (l *CheckoutLinks) StatusURL(orderID string) string {
-	return "/checkout/" + url.PathEscape(orderID) + "/status?t=" + l.Sign(orderID)
+	return l.base(orderID) + "/status"
 }
 
 // CustomerKey is the PG's customerKey for userID: stable per user, so the

@@ -10,9 +10,15 @@ import (
 func TestCheckoutLinks(t *testing.T) {
 	l := NewCheckoutLinks([]byte("secret-0123456789abcdef0123456789ab"), "https://pay.example.com/")
 	sig := l.Sign("ord_1")
-	require.Equal(t, "https://pay.example.com/checkout/ord_1?t="+sig, l.URL("ord_1"))
-	require.Equal(t, "https://pay.example.com/checkout/success?t="+sig, l.SuccessURL("ord_1"))
-	require.Equal(t, "https://pay.example.com/checkout/fail?t="+sig, l.FailURL("ord_1"))
+	// The signature is in the path: the PG appends its own query to the
+	// redirect URLs, and pago's links carry none it could disturb.
+	require.Equal(t, "https://pay.example.com/checkout/ord_1/"+sig, l.URL("ord_1"))
+	require.Equal(t, "https://pay.example.com/checkout/ord_1/"+sig+"/success", l.SuccessURL("ord_1"))
+	require.Equal(t, "https://pay.example.com/checkout/ord_1/"+sig+"/fail", l.FailURL("ord_1"))
+	require.Equal(t, "/checkout/ord_1/"+sig+"/status", l.StatusURL("ord_1"))
+	for _, u := range []string{l.URL("ord_1"), l.SuccessURL("ord_1"), l.FailURL("ord_1"), l.StatusURL("ord_1")} {
+		require.NotContains(t, u, "?")
+	}
 	require.True(t, l.Verify("ord_1", sig))
 	for _, bad := range []struct{ id, t string }{
 		{"ord_2", sig}, {"ord_1", ""}, {"ord_1", sig + "A"}, {"ord_1", strings.ToUpper(sig)}, {"", l.Sign("")}, {"ord_1", "!!"},

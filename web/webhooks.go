@@ -25,6 +25,13 @@ const maxWebhookBody = 256 << 10
 // says which payment to re-fetch from the PG, and that happens in a job so
 // the PG gets its 200 at once. Deliveries are deduplicated by the PG's
 // transmission id (or the body's hash when there is none).
+//
+// Every other kind the PG may send to the same URL — DEPOSIT_CALLBACK (a
+// flat body without eventType), CANCEL_STATUS_CHANGED, BILLING_DELETED,
+// brandpay and payout events, kinds added later — is acknowledged with 200
+// and logged: the PG retries anything else for days and then e-mails the
+// merchant, and pago has nothing to do with them (it is card-only; see
+// README "Payment methods").
 func pgWebhook(acc WebhookAcceptor) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
@@ -45,7 +52,7 @@ func pgWebhook(acc WebhookAcceptor) http.Handler {
 			return
 		}
 		if ev.EventType != "PAYMENT_STATUS_CHANGED" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported eventType"})
+			acknowledgeOther(w, r, ev.EventType, body)
 			return
 		}
 		dedupe := r.Header.Get("tosspayments-webhook-transmission-id")
@@ -65,4 +72,31 @@ func pgWebhook(acc WebhookAcceptor) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+}
+
+// acknowledgeOther answers 200 to a webhook pago does not act on, and logs
+// what it was. A DEPOSIT_CALLBACK means the merchant's Toss settings offer
+// virtual accounts, which pago does not support: worth a warning.
+func acknowledgeOther(w http.ResponseWriter, r *http.Request, eventType string, body []byte) {
+	log := logger(r.Context())
+	id := r.Header.Get("tosspayments-webhook-transmission-id")
+	if eventType == "" {
+		var flat struct {
+			OrderID string `json:"orderId"`
+			Status  string `json:"status"`
+			Secret  string `json:"secret"`
+		}
+		_ = json.Unmarshal(body, &flat)
+		if flat.Secret != "" || flat.OrderID != "" {
+			log.WarnContext(r.Context(), "DEPOSIT_CALLBACK webhook acknowledged and ignored: pago takes cards only; "+
+				"disable virtual accounts in the payment widget's settings in the Toss developer center",
+				"transmission_id", id, "order", flat.OrderID, "status", flat.Status)
+		} else {
+			log.WarnContext(r.Context(), "webhook without eventType acknowledged and ignored", "transmission_id", id)
+		}
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		return
+	}
+	log.InfoContext(r.Context(), "webhook kind pago does not handle acknowledged", "event_type", eventType, "transmission_id", id)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }

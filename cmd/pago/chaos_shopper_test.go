@@ -413,8 +413,7 @@ func (s *shopper) redirect(orderID, paymentKey string, amount int64) string {
 	if err != nil {
 		return "BAD_CHECKOUT_URL"
 	}
-	q := url.Values{"t": {u.Query().Get("t")}, "paymentKey": {paymentKey}, "orderId": {orderID},
-		"amount": {strconv.FormatInt(amount, 10)}}
+	q := url.Values{"paymentKey": {paymentKey}, "orderId": {orderID}, "amount": {strconv.FormatInt(amount, 10)}}
 	for attempt := 0; attempt < 40; attempt++ {
 		if attempt > 0 {
 			time.Sleep(250 * time.Millisecond)
@@ -424,7 +423,7 @@ func (s *shopper) redirect(orderID, paymentKey string, amount int64) string {
 			continue
 		}
 		p := live[rand.IntN(len(live))]
-		resp, err := s.run.http.Get(p.url + "/checkout/success?" + q.Encode())
+		resp, err := s.run.http.Get(p.url + u.EscapedPath() + "/success?" + q.Encode())
 		if err != nil {
 			continue
 		}

@@ -121,7 +121,7 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 
 	t.Run("checkoutUrl is signed", func(t *testing.T) {
 		require.Equal(t, links.URL(id), link)
-		require.Equal(t, s.URL+"/checkout/"+id+"?t="+sig, link)
+		require.Equal(t, s.URL+"/checkout/"+id+"/"+sig, link, "the signature is in the path, no query of pago's own")
 	})
 
 	t.Run("checkout page", func(t *testing.T) {
@@ -135,7 +135,8 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 		require.Contains(t, body, `src="`+s.URL+`/sandbox/v2/standard"`)
 		require.Contains(t, body, `data-amount="24000"`)
 		require.Contains(t, body, "₩24,000")
-		require.Contains(t, body, `data-success-url="`+s.URL+`/checkout/success?t=`+sig+`"`)
+		require.Contains(t, body, `data-success-url="`+s.URL+`/checkout/`+id+`/`+sig+`/success"`)
+		require.Contains(t, body, `data-fail-url="`+s.URL+`/checkout/`+id+`/`+sig+`/fail"`)
 		require.Contains(t, body, `data-client-key="test_gck_pago_sandbox"`)
 		require.NotContains(t, body, alice.id, "the user id stays out of the page; customerKey is derived")
 		require.NotContains(t, body, string(s.cfg.PGSecretKey))
@@ -147,14 +148,20 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 	t.Run("bad or missing signature is 404", func(t *testing.T) {
 		other, _ := alice.createCheckout(checkoutOrderQ, map[string]any{"p": prod, "q": 1})
 		for name, u := range map[string]string{
-			"missing":        s.URL + "/checkout/" + id,
-			"empty":          s.URL + "/checkout/" + id + "?t=",
-			"garbage":        s.URL + "/checkout/" + id + "?t=not-a-signature",
-			"flipped":        s.URL + "/checkout/" + id + "?t=" + flipSig(sig),
-			"other order's":  s.URL + "/checkout/" + id + "?t=" + links.Sign(other),
-			"other secret's": web.NewCheckoutLinks([]byte("another-secret-0123456789abcdef0123"), s.URL).URL(id),
-			"success":        s.URL + "/checkout/success?t=" + links.Sign(other) + "&orderId=" + id + "&paymentKey=k&amount=24000",
-			"fail":           s.URL + "/checkout/fail?t=" + links.Sign(other) + "&orderId=" + id + "&code=X&message=y",
+			"missing":                              s.URL + "/checkout/" + id,
+			"empty":                                s.URL + "/checkout/" + id + "?t=",
+			"path garbage":                         s.URL + "/checkout/" + id + "/not-a-signature",
+			"path flipped":                         s.URL + "/checkout/" + id + "/" + flipSig(sig),
+			"path other's":                         s.URL + "/checkout/" + id + "/" + links.Sign(other),
+			"path success":                         s.URL + "/checkout/" + id + "/" + links.Sign(other) + "/success?orderId=" + id + "&paymentKey=k&amount=24000",
+			"path fail":                            s.URL + "/checkout/" + id + "/" + links.Sign(other) + "/fail?orderId=" + id + "&code=X&message=y",
+			"appended orderId names another order": links.SuccessURL(other) + "?orderId=" + id + "&paymentKey=k&amount=24000",
+			"garbage":                              s.URL + "/checkout/" + id + "?t=not-a-signature",
+			"flipped":                              s.URL + "/checkout/" + id + "?t=" + flipSig(sig),
+			"other order's":                        s.URL + "/checkout/" + id + "?t=" + links.Sign(other),
+			"other secret's":                       web.NewCheckoutLinks([]byte("another-secret-0123456789abcdef0123"), s.URL).URL(id),
+			"success":                              s.URL + "/checkout/success?t=" + links.Sign(other) + "&orderId=" + id + "&paymentKey=k&amount=24000",
+			"fail":                                 s.URL + "/checkout/fail?t=" + links.Sign(other) + "&orderId=" + id + "&code=X&message=y",
 		} {
 			status, _, body := getPage(t, u)
 			require.Equal(t, http.StatusNotFound, status, name)
@@ -171,9 +178,9 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 	})
 
 	t.Run("fail page escapes the PG's message", func(t *testing.T) {
-		q := url.Values{"t": {sig}, "orderId": {id}, "code": {`PAY_PROCESS_CANCELED"><b>`},
+		q := url.Values{"orderId": {id}, "code": {`PAY_PROCESS_CANCELED"><b>`},
 			"message": {`<script>alert(1)</script><img src=x onerror=alert(2)>취소`}}
-		status, _, body := getPage(t, s.URL+"/checkout/fail?"+q.Encode())
+		status, _, body := getPage(t, links.FailURL(id)+"?"+q.Encode())
 		require.Equal(t, http.StatusOK, status)
 		require.Contains(t, body, `data-testid="status-failed"`)
 		require.Contains(t, body, "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;취소")
@@ -187,13 +194,26 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 
 	t.Run("success with a non-integer amount is 400", func(t *testing.T) {
 		for _, amount := range []string{"", "24000.0", "24000.5", "2.4e4", "+24000", "-24000", "024000", "0x5DC0", "24,000", "99999999999999999999"} {
-			q := url.Values{"t": {sig}, "orderId": {id}, "paymentKey": {"tgen_x"}, "amount": {amount}}
-			status, _, body := getPage(t, s.URL+"/checkout/success?"+q.Encode())
+			q := url.Values{"orderId": {id}, "paymentKey": {"tgen_x"}, "amount": {amount}}
+			status, _, body := getPage(t, links.SuccessURL(id)+"?"+q.Encode())
 			require.Equal(t, http.StatusBadRequest, status, amount)
 			require.Contains(t, body, `data-testid="status-error"`, amount)
 		}
 		require.Equal(t, "PENDING", alice.orderStatus(id))
 		require.Zero(t, s.sbConfirmCount(id))
+	})
+
+	t.Run("links from before the signature moved into the path still work", func(t *testing.T) {
+		status, _, body := getPage(t, s.URL+"/checkout/"+id+"?t="+sig)
+		require.Equal(t, http.StatusOK, status)
+		require.Contains(t, body, `data-testid="pay-button"`)
+		q := url.Values{"t": {sig}, "orderId": {id}, "code": {"PAY_PROCESS_CANCELED"}, "message": {"취소"}}
+		status, _, body = getPage(t, s.URL+"/checkout/fail?"+q.Encode())
+		require.Equal(t, http.StatusOK, status)
+		require.Contains(t, body, `data-testid="status-failed"`)
+		status, _, body = getPage(t, s.URL+"/checkout/"+id+"/status?t="+sig)
+		require.Equal(t, http.StatusOK, status)
+		require.JSONEq(t, `{"status":"PENDING"}`, body)
 	})
 
 	t.Run("status needs the signature", func(t *testing.T) {
@@ -211,7 +231,7 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 		key := s.sbAuthenticate(id, 24_000)
 		success := func(amount string) (int, string) {
 			q := url.Values{"paymentType": {"NORMAL"}, "orderId": {id}, "paymentKey": {key}, "amount": {amount}}
-			status, _, body := getPage(t, links.SuccessURL(id)+"&"+q.Encode())
+			status, _, body := getPage(t, links.SuccessURL(id)+"?"+q.Encode())
 			return status, body
 		}
 		status, body := success("100")
@@ -238,7 +258,7 @@ func TestCheckoutPagesHTTP(t *testing.T) {
 		require.Contains(t, body, "Wallet top-up")
 		key := s.sbAuthenticate(top, 30_000)
 		q := url.Values{"paymentType": {"NORMAL"}, "orderId": {top}, "paymentKey": {key}, "amount": {"30000"}}
-		status, _, body := getPage(t, links.SuccessURL(top)+"&"+q.Encode())
+		status, _, body := getPage(t, links.SuccessURL(top)+"?"+q.Encode())
 		require.Equal(t, http.StatusOK, status)
 		require.Contains(t, body, `data-testid="wallet-credited"`)
 		require.EqualValues(t, 30_000, bob.balance())
@@ -356,7 +376,8 @@ func TestCheckoutBrowser(t *testing.T) {
 		saveScreenshot(t, ctx, "success-paid")
 		loc, err := chromedp.Run(ctx, chromedp.Location())
 		require.NoError(t, err)
-		require.True(t, strings.HasPrefix(loc, s.URL+"/checkout/success?"), loc)
+		require.True(t, strings.HasPrefix(loc, s.URL+"/checkout/"+id+"/"), loc)
+		require.Contains(t, loc, "/success?", "the PG appended its query to a URL that had none")
 		require.Equal(t, "₩24,000", pageText(t, ctx, byTestID("amount")))
 		require.Equal(t, "PAID", alice.orderStatus(id))
 		require.Equal(t, 1, s.sbConfirmCount(id))
@@ -413,7 +434,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS(`#checkout`)))
 		require.NoError(t, err)
 		key := s.sbAuthenticate(id, 12_000)
-		tampered := attrs["data-success-url"] + "&" + url.Values{"paymentType": {"NORMAL"}, "orderId": {id},
+		tampered := attrs["data-success-url"] + "?" + url.Values{"paymentType": {"NORMAL"}, "orderId": {id},
 			"paymentKey": {key}, "amount": {"1200"}}.Encode()
 		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(tampered))
 		require.NoError(t, err)

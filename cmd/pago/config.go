@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pago/pago/pg"
 	"github.com/pago/pago/store"
 )
 
@@ -204,6 +205,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.PGBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		errs = append(errs, fmt.Errorf("PAGO_PG_BASE_URL=%q is not an http(s) URL", c.PGBaseURL))
 	}
+	if c.PGClientKey != "" && c.PGSecretKey != "" {
+		errs = append(errs, checkPGKeys(c.PGClientKey, string(c.PGSecretKey))...)
+	}
 	switch c.PGMode {
 	case "toss":
 		c.PGScriptURL = str("PAGO_PG_SCRIPT_URL", "https://js.tosspayments.com/v2/standard")
@@ -334,4 +338,19 @@ func redactURL(raw string) string {
 		parts[i] = store.Redact(strings.TrimSpace(p))
 	}
 	return strings.Join(parts, ",")
+}
+
+// checkPGKeys refuses a client and secret key that cannot work together:
+// with a mismatched pair every confirm fails at the PG. pago's checkout
+// renders the payment widget, so the pair must be the widget's.
+func checkPGKeys(clientKey, secretKey string) []error {
+	if err := pg.CheckKeyPair(clientKey, secretKey); err != nil {
+		return []error{fmt.Errorf("PAGO_PG_CLIENT_KEY and PAGO_PG_SECRET_KEY are not a pair: %w", err)}
+	}
+	if k, _ := pg.ParseKeyKind(clientKey); !k.Widget {
+		return []error{errors.New("PAGO_PG_CLIENT_KEY and PAGO_PG_SECRET_KEY are API-individual keys (…_ck_…/…_sk_…): " +
+			"pago's checkout renders the payment widget, which needs the payment-widget keys (test_gck_…/test_gsk_…, " +
+			"or live_gck_…/live_gsk_…) from the developer center's 결제위젯 연동 키 section")}
+	}
+	return nil
 }

@@ -37,6 +37,15 @@ func TestConfigValidation(t *testing.T) {
 		{"bad addr", map[string]string{"PAGO_ADDR": "8080"}, "PAGO_ADDR=\"8080\" is not a listen address"},
 		{"bad PG mode", map[string]string{"PAGO_PG_MODE": "paypal"}, "PAGO_PG_MODE=\"paypal\" is not valid"},
 		{"toss needs keys", map[string]string{"PAGO_PG_MODE": "toss"}, "needs PAGO_PG_SECRET_KEY"},
+		{"toss with a widget pair", map[string]string{"PAGO_PG_MODE": "toss", "PAGO_PG_CLIENT_KEY": "live_gck_a", "PAGO_PG_SECRET_KEY": "live_gsk_b"}, ""},
+		{"keys of two environments", map[string]string{"PAGO_PG_MODE": "toss", "PAGO_PG_CLIENT_KEY": "test_gck_a", "PAGO_PG_SECRET_KEY": "live_gsk_b"},
+			"PAGO_PG_CLIENT_KEY and PAGO_PG_SECRET_KEY are not a pair: the client key is a test key but the secret key is a live key: copy both keys from the same environment"},
+		{"widget client key with an API secret key", map[string]string{"PAGO_PG_MODE": "toss", "PAGO_PG_CLIENT_KEY": "test_gck_a", "PAGO_PG_SECRET_KEY": "test_sk_b"},
+			"use the payment-widget secret key (test_gsk_…)"},
+		{"API-individual pair", map[string]string{"PAGO_PG_MODE": "toss", "PAGO_PG_CLIENT_KEY": "test_ck_a", "PAGO_PG_SECRET_KEY": "test_sk_b"},
+			"pago's checkout renders the payment widget, which needs the payment-widget keys"},
+		{"sandbox keys are checked too", map[string]string{"PAGO_PG_SECRET_KEY": "live_gsk_b"},
+			"the client key is a test key but the secret key is a live key"},
 		{"bad complexity", map[string]string{"PAGO_MAX_QUERY_COMPLEXITY": "-1"}, "not a positive integer"},
 		{"bad public URL", map[string]string{"PAGO_PUBLIC_URL": "localhost"}, "is not an http(s) URL"},
 	}
@@ -272,4 +281,13 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, len(files), n, "each migration applied once")
 	})
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	for _, cmd := range []string{"sandbox", "serve"} {
+		var stderr strings.Builder
+		err := run(context.Background(), []string{cmd, "--help"}, func(string) string { return "" }, io.Discard, &stderr)
+		require.NoError(t, err, cmd)
+		require.Contains(t, stderr.String(), "Usage of "+cmd, cmd)
+	}
 }

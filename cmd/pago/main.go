@@ -1,7 +1,8 @@
 // Command pago is the one pago binary: the server (serve), database
 // migrations (migrate), the PG sandbox on its own (sandbox), the money
-// invariants check (verify), bearer tokens for developers (token) and the
-// wallet benchmark (bench). `pago help` lists them.
+// invariants check (verify), reconciliation of a PG sold date (reconcile),
+// a conformance check of a Toss-compatible PG (pg-check), bearer tokens for
+// developers (token) and the wallet benchmark (bench). `pago help` lists them.
 package main
 
 import (
@@ -44,6 +45,8 @@ commands:
   reconcile match one PG sold date's settlement against pago: pago reconcile
             [--date YYYY-MM-DD] (default yesterday, KST); prints the items per
             class and exits non-zero while MANUAL or UNKNOWN items are open
+  pg-check  check a Toss-compatible endpoint with TEST keys: pago pg-check
+            [--base-url URL --secret-key test_gsk_… --client-key test_gck_…]
   token     print a bearer token: pago token --user NAME [--admin] [--ttl 24h]
   bench     measure payWithWallet over HTTP against a local server, and the raw
             database limit: pago bench wallet [--url http://127.0.0.1:8080]
@@ -71,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return verifyCmd(ctx, rest, getenv, stdout, stderr)
 	case "reconcile":
 		return reconcileCmd(ctx, rest, getenv, stdout, stderr)
+	case "pg-check":
+		return pgCheckCmd(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":

@@ -26,6 +26,9 @@ func sandboxCmd(ctx context.Context, args []string, getenv func(string) string, 
 	secretKey := fs.String("secret-key", sandbox.DefaultSecretKey, "the secret key pago must send (PAGO_PG_SECRET_KEY)")
 	clientKey := fs.String("client-key", sandbox.DefaultClientKey, "the client key checkout pages use (PAGO_PG_CLIENT_KEY)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h/--help: the flag set printed the usage
+		}
 		return usageError{err.Error()}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("component", "sandbox")

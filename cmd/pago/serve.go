@@ -15,6 +15,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h/--help: the flag set printed the usage
+		}
 		return usageError{err.Error()}
 	}
 	cfg, err := loadConfig(getenv)

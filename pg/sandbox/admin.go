@@ -143,6 +143,23 @@ func (s *Sandbox) adminResendWebhook(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
+// POST /_sandbox/webhooks/send {kind, orderId} sends a webhook of another
+// kind than PAYMENT_STATUS_CHANGED (see WebhookKinds).
+func (s *Sandbox) adminSendWebhook(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Kind    string `json:"kind"`
+		OrderID string `json:"orderId"`
+	}
+	if !decodeAdmin(w, r, &in) {
+		return
+	}
+	if err := s.SendWebhook(in.Kind, in.OrderID); err != nil {
+		adminError(w, http.StatusBadRequest, "INVALID_REQUEST", err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
 // POST /_sandbox/config {webhookUrl, slowCardDelay} changes settings of a
 // running sandbox; absent fields stay as they are.
 func (s *Sandbox) adminConfig(w http.ResponseWriter, r *http.Request) {

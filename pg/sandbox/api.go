@@ -54,10 +54,14 @@ type call struct {
 //  1. Basic auth.
 //  2. TossPayments-Test-Code: answered before any other validation, as Toss
 //     does, and never stored under an Idempotency-Key.
-//  3. Faults that prevent the operation (HTTPError, ConnReset). They come
-//     before the idempotency check so a retry with the same key executes.
+//  3. ConnReset: the request never reached the PG, so it comes before the
+//     idempotency check and a retry with the same key executes.
 //  4. Idempotency-Key (POST only): replay or 409 while in flight.
-//  5. Fault latency, then the operation, then storing its answer.
+//  5. Fault latency, then the operation — or the error answer of an
+//     HTTPError or Decline fault instead of it — then storing the answer
+//     under the key. Toss stores error answers too and replays them to
+//     every request with the same key, so a faulted confirm never succeeds
+//     under its key: only a new key executes again.
 //  6. Writing the answer, or dropping the connection (CommitThenDrop).
 //
 // orderIDOf tells which order the request concerns, for fault filters.
@@ -85,12 +89,17 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, op string,
 	if faulted {
 		s.log.Info("fault injected", "op", op, "orderId", orderID, "kind", fault.Kind)
 	}
-	if faulted && (fault.Kind == HTTPError || fault.Kind == ConnReset) {
+	if faulted && fault.Kind == ConnReset {
 		if !s.sleep(r.Context(), fault.Latency) {
 			return
 		}
-		if fault.Kind == ConnReset {
-			dropConnection(w)
+		dropConnection(w)
+		return
+	}
+	if faulted && fault.Kind == HTTPError && isAuthCode(fault.Code) {
+		// A refused key is refused before the idempotency store, as real
+		// authentication is (the key is part of the scope): never stored.
+		if !s.sleep(r.Context(), fault.Latency) {
 			return
 		}
 		writeResponse(w, errResponse(fault.err()))
@@ -101,7 +110,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, op string,
 	scope := ""
 	if key := r.Header.Get("Idempotency-Key"); mutating && key != "" {
 		if len(key) > maxIdempotencyKey {
-			writeResponse(w, errResponse(newError("INVALID_REQUEST", "멱등키는 300자 이하여야 합니다.")))
+			writeResponse(w, errResponse(newError("INVALID_IDEMPOTENCY_KEY", "")))
 			return
 		}
 		c.idemKey = key
@@ -136,6 +145,8 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, op string,
 	}
 	var resp response
 	switch {
+	case faulted && fault.Kind == HTTPError:
+		resp = errResponse(fault.err())
 	case faulted && fault.Kind == Decline && op != OpConfirm:
 		resp = errResponse(fault.err())
 	case faulted && fault.Kind == Decline:
@@ -155,6 +166,11 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, op string,
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// isAuthCode reports whether code is an authentication refusal.
+func isAuthCode(code string) bool {
+	return code == "UNAUTHORIZED_KEY" || code == "INCORRECT_BASIC_AUTH_FORMAT"
 }
 
 // checkAuth validates "Authorization: Basic base64(secretKey:)", padded or not.

@@ -254,7 +254,7 @@ func TestIdempotentReplay(t *testing.T) {
 		long[i] = 'k'
 	}
 	res = e.confirm(other, "order-idem-2", 20000, map[string]string{"Idempotency-Key": string(long)})
-	require.Equal(t, "INVALID_REQUEST", res.code())
+	require.Equal(t, "INVALID_IDEMPOTENCY_KEY", res.code())
 }
 
 func TestIdempotencyInFlight(t *testing.T) {

@@ -28,11 +28,11 @@ const merchantPage = `<!doctype html>
     .then(function () { return "resolved"; }, function (e) { return e.name + ":" + e.code; });
   widgets.setAmount({currency: "KRW", value: 15000})
     .then(function () { return widgets.renderPaymentMethods({selector: "#payment-method", variantKey: "DEFAULT"}); })
-    .then(function () { return widgets.renderAgreement({selector: "#agreement"}); })
+    .then(function () { return widgets.renderAgreement({selector: "#agreement", variantKey: "AGREEMENT"}); })
     .then(function () { document.body.dataset.ready = "yes"; });
   document.getElementById("pay").addEventListener("click", function () {
     widgets.requestPayment({orderId: "order-chrome-1", orderName: "티셔츠",
-      successUrl: "/shop/success?x=1", failUrl: "/shop/fail", customerName: "홍길동"});
+      successUrl: location.origin + "/shop/success?x=1", failUrl: location.origin + "/shop/fail", customerName: "홍길동"});
   });
 </script></body></html>`
 
@@ -101,22 +101,34 @@ func TestBrowserWidgetFlow(t *testing.T) {
 	))
 	errs, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async function () {
 			var out = [];
-			try { tp.payment({customerKey: "bad key!"}); out.push("none"); } catch (e) { out.push(e.code); }
+			try { TossPayments("test_ck_pago_sandbox").payment({customerKey: "bad key!"}); out.push("none"); } catch (e) { out.push(e.code); }
 			try { TossPayments("test_ck_x").widgets({customerKey: "@@ANONYMOUS"}); out.push("none"); } catch (e) { out.push(e.code); }
-			out.push(await widgets.requestPayment({orderId: "short", orderName: "x", successUrl: "/a", failUrl: "/b"})
+			var abs = location.origin + "/a";
+			out.push(await widgets.requestPayment({orderId: "short", orderName: "x", successUrl: abs, failUrl: abs})
 				.catch(function (e) { return e.code; }));
-			out.push(await tp.payment({customerKey: "@@ANONYMOUS"}).requestPayment({method: "CARD",
-				amount: {currency: "KRW", value: 1.5}, orderId: "order-chrome-2", orderName: "x", successUrl: "/a", failUrl: "/b"})
+			var api = TossPayments("test_ck_pago_sandbox").payment({customerKey: "@@ANONYMOUS"});
+			out.push(await api.requestPayment({method: "CARD",
+				amount: {currency: "KRW", value: 1.5}, orderId: "order-chrome-2", orderName: "x", successUrl: abs, failUrl: abs})
 				.catch(function (e) { return e.code; }));
+			// What the real SDK refuses, the sandbox refuses too.
+			out.push(await widgets.setAmount({value: 1000}).catch(function (e) { return e.name; }));
+			out.push(await widgets.requestPayment({orderId: "order-chrome-4", orderName: "x", successUrl: "/a", failUrl: abs})
+				.catch(function (e) { return e.name; }));
+			out.push(await widgets.renderPaymentMethods({selector: "#payment-method", variantKey: "NOPE"}).catch(function (e) { return e.name; }));
+			out.push(await widgets.renderPaymentMethods({selector: "#payment-method"}).catch(function (e) { return e.name; }));
+			try { tp.payment({customerKey: "user-1"}); out.push("none"); } catch (e) { out.push(e.name); }
+			out.push(typeof widgets.updateAmount + "/" + typeof tp.brandpay + "/" + typeof widgets.renderPaymentWindow);
 			return out.join(",");
 		})()`, chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
-	require.Equal(t, "INVALID_CUSTOMER_KEY,INVALID_CLIENT_KEY,INVALID_ORDER_ID,INVALID_AMOUNT_VALUE", errs)
+	require.Equal(t, "INVALID_CUSTOMER_KEY,INVALID_CLIENT_KEY,INVALID_ORDER_ID,INVALID_AMOUNT_VALUE,"+
+		"InvalidAmountCurrencyError,IncorrectSuccessUrlFormatError,InvalidVariantKeyError,PaymentMethodsWidgetAlreadyRenderedError,"+
+		"InvalidClientKeyError,undefined/function/function", errs)
 
 	// The payment-window flow reaches the pay page too; cancel goes to failUrl.
-	_, err = chromedp.Run(ctx, chromedp.Evaluate[int](`TossPayments("test_gck_pago_sandbox").payment({customerKey: "user-1"}).requestPayment({
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[int](`TossPayments("test_ck_pago_sandbox").payment({customerKey: "user-1"}).requestPayment({
 			method: "CARD", amount: {currency: "KRW", value: 3000}, orderId: "order-chrome-3",
-			orderName: "x", successUrl: "/shop/success", failUrl: "/sandbox/v2/standard"}); 1`))
+			orderName: "x", successUrl: location.origin + "/shop/success", failUrl: location.origin + "/sandbox/v2/standard"}); 1`))
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.WaitVisible(css(`[data-testid="pay-cancel"]`)),

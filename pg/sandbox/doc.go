@@ -27,11 +27,14 @@
 //
 // Every REST request goes through the same pipeline: Basic auth, then the
 // TossPayments-Test-Code header (which answers with that error before any
-// other validation), then faults that skip the operation (HTTPError,
-// ConnReset), then the Idempotency-Key (POST only; scope = key + secret key
-// + path + method; the first answer, errors included, is replayed for 15
-// days of sandbox clock; 409 IDEMPOTENT_REQUEST_PROCESSING while the first is
-// in flight), then fault latency, the operation, and the answer.
+// other validation), then a ConnReset fault (the request never arrived),
+// then the Idempotency-Key (POST only; at most 300 characters, else 400
+// INVALID_IDEMPOTENCY_KEY; scope = key + secret key + path + method; the
+// first answer, errors included — an HTTPError or Decline fault's too — is
+// replayed for 15 days of sandbox clock; 409 IDEMPOTENT_REQUEST_PROCESSING
+// while the first is in flight), then fault latency, the operation (or the
+// fault's error answer instead of it), and the answer. Throttling is Toss's
+// own 403 FORBIDDEN_CONSECUTIVE_REQUEST, never a 429.
 //
 // Error choices where Toss is undocumented: a confirm whose amount differs
 // from the authenticated one is 400 INVALID_REQUEST and leaves the payment
@@ -44,7 +47,7 @@
 //
 // Browser side (no external resources):
 //
-//	GET  /v2/standard, /v2/standard.js  the SDK: TossPayments(clientKey).widgets(...) / .payment(...)
+//	GET  /v2/standard, /v2/standard.js  the SDK: the official 2.8.1 surface, TossPayments(clientKey).widgets / .payment / .brandpay (rejects)
 //	GET  /sdk/request                   where requestPayment navigates; creates the READY payment, 303 to the pay page
 //	GET  /pay/{paymentKey}              hosted pay page: test cards and a cancel button
 //	POST /pay/{paymentKey}/authenticate card=<name>; 303 to successUrl?paymentType=NORMAL&amount&orderId&paymentKey
@@ -61,6 +64,7 @@
 //	POST /_sandbox/config               {webhookUrl?, slowCardDelay?}
 //	GET  /_sandbox/webhooks             webhook delivery attempts
 //	POST /_sandbox/webhooks/resend      {paymentKey}
+//	POST /_sandbox/webhooks/send        {kind, orderId}: DEPOSIT_CALLBACK (flat, no eventType), CANCEL_STATUS_CHANGED, ...
 //	POST /_sandbox/reset                forget everything
 //
 // # Test cards

@@ -46,6 +46,8 @@ func errorInfo(code string) (int, string) {
 		return http.StatusBadRequest, "카드사에서 오류가 발생했습니다."
 	case "INVALID_REQUEST":
 		return http.StatusBadRequest, "잘못된 요청입니다."
+	case "INVALID_IDEMPOTENCY_KEY":
+		return http.StatusBadRequest, "멱등키가 올바르지 않습니다. 300자 이하로 보내주세요."
 	case "INVALID_API_KEY":
 		return http.StatusBadRequest, "잘못된 시크릿키 연동 정보 입니다."
 	case "BELOW_MINIMUM_AMOUNT":
@@ -63,10 +65,12 @@ func errorInfo(code string) (int, string) {
 	case "REJECT_CARD_PAYMENT":
 		return http.StatusForbidden, "한도초과 혹은 잔액부족으로 결제에 실패했습니다."
 	case "REJECT_CARD_COMPANY", "REJECT_ACCOUNT_PAYMENT", "FORBIDDEN_REQUEST", "EXCEED_MAX_AUTH_COUNT",
-		"INVALID_PASSWORD", "FDS_ERROR", "NOT_AVAILABLE_BANK", "FORBIDDEN_CONSECUTIVE_REQUEST",
+		"INVALID_PASSWORD", "FDS_ERROR", "NOT_AVAILABLE_BANK",
 		"NOT_CANCELABLE_PAYMENT", "EXCEED_MAX_REFUND_DUE", "NOT_ALLOWED_PARTIAL_REFUND",
 		"NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT":
 		return http.StatusForbidden, "요청을 처리할 수 없습니다."
+	case "FORBIDDEN_CONSECUTIVE_REQUEST":
+		return http.StatusForbidden, "반복적인 요청은 허용되지 않습니다. 잠시 후 다시 시도해주세요."
 	case "NOT_CANCELABLE_AMOUNT":
 		return http.StatusForbidden, "취소 할 수 없는 금액 입니다."
 	case "NOT_FOUND_PAYMENT":
@@ -77,8 +81,6 @@ func errorInfo(code string) (int, string) {
 		return http.StatusNotFound, "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다."
 	case "IDEMPOTENT_REQUEST_PROCESSING":
 		return http.StatusConflict, "이전 멱등 요청이 처리중 입니다."
-	case "TOO_MANY_REQUESTS":
-		return http.StatusTooManyRequests, "요청량이 많습니다. 잠시 후 다시 시도해주세요."
 	case "FAILED_INTERNAL_SYSTEM_PROCESSING":
 		return http.StatusInternalServerError, "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요."
 	case "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING":

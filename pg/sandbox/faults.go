@@ -30,12 +30,16 @@ const (
 	// work and only the answer is lost. Lookups just stop.
 	Latency FaultKind = "Latency"
 	// HTTPError answers StatusCode with a Toss error body for Code without
-	// doing the operation and without storing the answer under the
-	// Idempotency-Key, so a retry with the same key executes for real.
+	// doing the operation. Like every Toss answer it is stored under the
+	// Idempotency-Key and replayed to a retry with the same key (Toss
+	// replays errors too); only a request with a new key executes. An
+	// authentication refusal (UNAUTHORIZED_KEY, INCORRECT_BASIC_AUTH_FORMAT)
+	// comes before the idempotency store, as real authentication does, and
+	// is never stored.
 	HTTPError FaultKind = "HTTPError"
 	// Decline makes a confirm fail with Code (default REJECT_CARD_PAYMENT):
-	// the payment becomes ABORTED. On other operations it is an error answer
-	// that, unlike HTTPError, is stored under the Idempotency-Key.
+	// the payment becomes ABORTED. On other operations it is an error answer,
+	// stored under the Idempotency-Key like HTTPError.
 	Decline FaultKind = "Decline"
 	// ConnReset closes the connection without answering and without doing
 	// the operation.
@@ -82,8 +86,10 @@ type Fault struct {
 	// StatusCode and Code shape the error of HTTPError and Decline; Message
 	// overrides the stock message. A missing status is Toss's for the code; a
 	// missing HTTPError code follows the status (5xx or none:
-	// FAILED_INTERNAL_SYSTEM_PROCESSING, 429: TOO_MANY_REQUESTS, else
-	// PROVIDER_ERROR); a missing Decline code is REJECT_CARD_PAYMENT.
+	// FAILED_INTERNAL_SYSTEM_PROCESSING, 403 or 429:
+	// FORBIDDEN_CONSECUTIVE_REQUEST, Toss's throttle, which Toss sends as
+	// 403; else PROVIDER_ERROR); a missing Decline code is
+	// REJECT_CARD_PAYMENT.
 	StatusCode int    `json:"statusCode,omitempty"`
 	Code       string `json:"code,omitempty"`
 	Message    string `json:"message,omitempty"`
@@ -168,8 +174,9 @@ func (f Fault) normalize() (Fault, error) {
 	case f.Kind == HTTPError && f.Code == "":
 		// Pick the code a client would see with that status from Toss.
 		switch {
-		case f.StatusCode == http.StatusTooManyRequests:
-			f.Code = "TOO_MANY_REQUESTS"
+		case f.StatusCode == http.StatusTooManyRequests || f.StatusCode == http.StatusForbidden:
+			// Toss throttles with its own code and a 403, never a 429.
+			f.Code, f.StatusCode = "FORBIDDEN_CONSECUTIVE_REQUEST", http.StatusForbidden
 		case f.StatusCode == 0 || f.StatusCode >= 500:
 			f.Code = "FAILED_INTERNAL_SYSTEM_PROCESSING"
 		default:

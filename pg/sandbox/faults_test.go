@@ -4,28 +4,64 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
-func TestFaultHTTPErrorIsRetryableWithSameKey(t *testing.T) {
-	e := newEnv(t)
-	key := e.authenticated("order-fault-500", 10000, CardSuccess)
-	require.NoError(t, e.sb.Faults().Inject(Fault{Op: OpConfirm, Kind: HTTPError, StatusCode: 500, Times: 2}))
-	hdr := map[string]string{"Idempotency-Key": "k-500"}
+// TestFaultHTTPErrorIsStoredUnderTheKey: Toss replays the first answer to
+// a repeated Idempotency-Key, errors included, so an error answer is never
+// followed by a success under the same key; a new key executes.
+func TestFaultHTTPErrorIsStoredUnderTheKey(t *testing.T) {
+	for _, f := range []Fault{
+		{Op: OpConfirm, Kind: HTTPError, StatusCode: 500, Times: 1},
+		{Op: OpConfirm, Kind: HTTPError, Code: "PROVIDER_ERROR", Times: 1},
+		{Op: OpConfirm, Kind: HTTPError, Code: "FORBIDDEN_CONSECUTIVE_REQUEST", Times: 1},
+	} {
+		e := newEnv(t)
+		key := e.authenticated("order-fault-500", 10000, CardSuccess)
+		require.NoError(t, e.sb.Faults().Inject(f))
+		hdr := map[string]string{"Idempotency-Key": "k-500"}
 
-	for range 2 {
-		res := e.confirm(key, "order-fault-500", 10000, hdr)
-		require.Equal(t, 500, res.status)
-		require.Equal(t, "FAILED_INTERNAL_SYSTEM_PROCESSING", res.code())
-		require.Equal(t, StatusInProgress, e.get(key).body["status"])
+		first := e.confirm(key, "order-fault-500", 10000, hdr)
+		require.GreaterOrEqual(t, first.status, 400)
+		for range 2 {
+			res := e.confirm(key, "order-fault-500", 10000, hdr)
+			require.Equal(t, first.status, res.status, "the error is replayed under its key")
+			require.Equal(t, first.code(), res.code())
+			require.Equal(t, StatusInProgress, e.get(key).body["status"])
+		}
+		require.Empty(t, e.sb.Faults().Rules(), "Times counted down to removal")
+		require.Zero(t, e.sb.ConfirmCount("order-fault-500"))
+
+		res := e.confirm(key, "order-fault-500", 10000, map[string]string{"Idempotency-Key": "k-501"})
+		require.Equal(t, 200, res.status, "a new key executes")
+		require.Equal(t, 1, e.sb.ConfirmCount("order-fault-500"))
 	}
-	res := e.confirm(key, "order-fault-500", 10000, hdr)
-	require.Equal(t, 200, res.status, "the fault was not stored under the key")
-	require.Equal(t, 1, e.sb.ConfirmCount("order-fault-500"))
-	require.Empty(t, e.sb.Faults().Rules(), "Times counted down to removal")
+}
+
+func TestFaultAuthRefusalIsNotStored(t *testing.T) {
+	e := newEnv(t)
+	key := e.authenticated("order-fault-401", 10000, CardSuccess)
+	require.NoError(t, e.sb.Faults().Inject(Fault{Op: OpConfirm, Kind: HTTPError, Code: "UNAUTHORIZED_KEY", Times: 1}))
+	hdr := map[string]string{"Idempotency-Key": "k-401"}
+	res := e.confirm(key, "order-fault-401", 10000, hdr)
+	require.Equal(t, 401, res.status)
+	require.Equal(t, "UNAUTHORIZED_KEY", res.code())
+	res = e.confirm(key, "order-fault-401", 10000, hdr)
+	require.Equal(t, 200, res.status, "authentication comes before the idempotency store")
+}
+
+func TestOverlongIdempotencyKey(t *testing.T) {
+	e := newEnv(t)
+	key := e.authenticated("order-long-key", 10000, CardSuccess)
+	res := e.confirm(key, "order-long-key", 10000, map[string]string{"Idempotency-Key": strings.Repeat("k", 301)})
+	require.Equal(t, 400, res.status)
+	require.Equal(t, "INVALID_IDEMPOTENCY_KEY", res.code())
+	res = e.confirm(key, "order-long-key", 10000, map[string]string{"Idempotency-Key": strings.Repeat("k", 300)})
+	require.Equal(t, 200, res.status)
 }
 
 func TestFaultHTTPErrorDefaults(t *testing.T) {
@@ -35,7 +71,8 @@ func TestFaultHTTPErrorDefaults(t *testing.T) {
 		code   string
 	}{
 		{Fault{Kind: HTTPError}, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING"},
-		{Fault{Kind: HTTPError, StatusCode: 429}, 429, "TOO_MANY_REQUESTS"},
+		{Fault{Kind: HTTPError, StatusCode: 429}, 403, "FORBIDDEN_CONSECUTIVE_REQUEST"},
+		{Fault{Kind: HTTPError, Code: "FORBIDDEN_CONSECUTIVE_REQUEST"}, 403, "FORBIDDEN_CONSECUTIVE_REQUEST"},
 		{Fault{Kind: HTTPError, Code: "PROVIDER_ERROR"}, 400, "PROVIDER_ERROR"},
 		{Fault{Kind: HTTPError, StatusCode: 503, Code: "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING"}, 503, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING"},
 	}

@@ -97,7 +97,7 @@ func (pg *pages) request(w http.ResponseWriter, r *http.Request) {
 			"code": {code}, "message": {msg}, "orderId": {q.Get("orderId")},
 		}), http.StatusSeeOther)
 	}
-	if q.Get("clientKey") != pg.s.cfg.ClientKey {
+	if ck := q.Get("clientKey"); ck != pg.s.cfg.ClientKey && ck != apiClientKey(pg.s.cfg.ClientKey) {
 		fail("INVALID_CLIENT_KEY", "클라이언트 키가 올바르지 않습니다.")
 		return
 	}
@@ -253,4 +253,11 @@ func withQuery(u string, vals url.Values) string {
 	}
 	p.RawQuery += vals.Encode()
 	return p.String()
+}
+
+// apiClientKey is the "API individual" twin of a widget client key
+// (test_gck_x → test_ck_x): the sandbox merchant has both, as a Toss
+// merchant does, since the SDK's payment() and brandpay() refuse widget keys.
+func apiClientKey(widgetKey string) string {
+	return strings.Replace(widgetKey, "_gck_", "_ck_", 1)
 }

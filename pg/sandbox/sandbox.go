@@ -165,6 +165,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /_sandbox/authenticate", s.adminAuthenticate)
 	mux.HandleFunc("GET /_sandbox/webhooks", s.adminWebhooks)
 	mux.HandleFunc("POST /_sandbox/webhooks/resend", s.adminResendWebhook)
+	mux.HandleFunc("POST /_sandbox/webhooks/send", s.adminSendWebhook)
 	mux.HandleFunc("POST /_sandbox/config", s.adminConfig)
 	mux.HandleFunc("POST /_sandbox/reset", s.adminReset)
 	mux.HandleFunc("POST /_sandbox/settlement-faults", s.adminAddSettlementFault)

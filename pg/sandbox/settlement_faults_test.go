@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The settlement-fault API corrupts the report as API.md specifies, only
+// The settlement-fault API corrupts the report as docs/api.md specifies, only
 // for the orders named, and DELETE restores it.
 func TestSettlementFaults(t *testing.T) {
 	e := newEnv(t)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,7 +19,7 @@ type WebhookAttempt struct {
 	TransmissionID string    `json:"transmissionId"`
 	PaymentKey     string    `json:"paymentKey"`
 	OrderID        string    `json:"orderId"`
-	Status         string    `json:"status"` // the payment status the event announces
+	Status         string    `json:"status"` // the payment status the event announces, or the kind of another webhook
 	RetriedCount   int       `json:"retriedCount"`
 	URL            string    `json:"url"`
 	ResponseStatus int       `json:"responseStatus"` // 0 when the request failed
@@ -190,4 +192,73 @@ func (h *webhooks) post(ev event, retry int) bool {
 	_ = resp.Body.Close()
 	att.ResponseStatus = resp.StatusCode
 	return resp.StatusCode == http.StatusOK
+}
+
+// Webhook kinds the sandbox can send besides the PAYMENT_STATUS_CHANGED it
+// sends on its own (docs/toss.md §7). A merchant registers a URL for several
+// kinds, so a receiver must cope with all of them.
+const (
+	WebhookDepositCallback       = "DEPOSIT_CALLBACK"
+	WebhookCancelStatusChanged   = "CANCEL_STATUS_CHANGED"
+	WebhookBillingDeleted        = "BILLING_DELETED"
+	WebhookMethodUpdated         = "METHOD_UPDATED"
+	WebhookCustomerStatusChanged = "CUSTOMER_STATUS_CHANGED"
+	WebhookPayoutChanged         = "payout.changed"
+	WebhookSellerChanged         = "seller.changed"
+)
+
+// WebhookKinds lists the kinds SendWebhook accepts.
+var WebhookKinds = []string{
+	WebhookDepositCallback, WebhookCancelStatusChanged, WebhookBillingDeleted,
+	WebhookMethodUpdated, WebhookCustomerStatusChanged, WebhookPayoutChanged, WebhookSellerChanged,
+}
+
+// webhookBody builds a body of kind shaped as Toss sends it. DEPOSIT_CALLBACK
+// is flat and has no eventType; payouts and sellers carry entityBody.
+func webhookBody(kind, orderID string, at time.Time) ([]byte, error) {
+	created := at.In(kst).Format("2006-01-02T15:04:05.000000")
+	var v any
+	switch kind {
+	case WebhookDepositCallback:
+		v = map[string]any{"createdAt": created, "secret": "ps_" + randomString(20), "status": "DONE",
+			"transactionKey": randomString(32), "orderId": orderID}
+	case WebhookCancelStatusChanged:
+		v = map[string]any{"eventType": kind, "createdAt": created, "data": map[string]any{
+			"transactionKey": randomString(32), "cancelReason": "sandbox", "cancelAmount": 1000,
+			"cancelStatus": "DONE", "canceledAt": isoTime(at)}}
+	case WebhookBillingDeleted:
+		v = map[string]any{"eventType": kind, "createdAt": created, "data": map[string]any{
+			"billingKey": "bln_" + randomString(20), "reason": nil}}
+	case WebhookMethodUpdated:
+		v = map[string]any{"eventType": kind, "createdAt": created, "data": map[string]any{
+			"customerKey": "cus_sandbox", "methodKey": "mk_" + randomString(20), "status": "ENABLED"}}
+	case WebhookCustomerStatusChanged:
+		v = map[string]any{"eventType": kind, "createdAt": created, "data": map[string]any{
+			"customerKey": "cus_sandbox", "status": "PASSWORD_CHANGED", "changedAt": isoTime(at)}}
+	case WebhookPayoutChanged, WebhookSellerChanged:
+		v = map[string]any{"eventType": kind, "createdAt": isoTime(at), "version": "2022-11-16",
+			"eventId": "evt_" + randomString(20), "entityType": strings.TrimSuffix(kind, ".changed"),
+			"entityBody": map[string]any{"status": "COMPLETED"}}
+	default:
+		return nil, fmt.Errorf("unknown webhook kind %q: want one of %s", kind, strings.Join(WebhookKinds, ", "))
+	}
+	return json.Marshal(v)
+}
+
+// SendWebhook delivers one webhook of kind (see WebhookKinds) about
+// orderID, with Toss's transmission headers and retries, as Toss would when
+// the merchant registered the URL for that kind. It is how tests prove a
+// receiver acknowledges kinds it does not act on.
+func (s *Sandbox) SendWebhook(kind, orderID string) error {
+	body, err := webhookBody(kind, orderID, s.Now())
+	if err != nil {
+		return err
+	}
+	h := s.hooks
+	if h.target() == "" || h.ctx.Err() != nil {
+		return fmt.Errorf("no webhook URL configured")
+	}
+	h.wg.Add(1)
+	go h.deliver(event{id: "whtrans_" + randomString(20), orderID: orderID, status: kind, body: body}, 0)
+	return nil
 }

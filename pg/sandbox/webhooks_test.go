@@ -166,3 +166,29 @@ func TestCloseStopsWebhookRetries(t *testing.T) {
 		t.Fatal("Close did not stop the pending retry")
 	}
 }
+
+// TestOtherWebhookKinds: the sandbox sends the other kinds Toss sends to a
+// registered URL, DEPOSIT_CALLBACK flat and without eventType.
+func TestOtherWebhookKinds(t *testing.T) {
+	rc, url := newReceiver(t)
+	e := newEnv(t, func(c *Config) { c.WebhookURL = url })
+	for _, kind := range WebhookKinds {
+		require.NoError(t, e.sb.SendWebhook(kind, "order-other-kinds"))
+	}
+	require.Error(t, e.sb.SendWebhook("NOT_A_KIND", "order-other-kinds"))
+	require.Eventually(t, func() bool { return len(rc.deliveries()) == len(WebhookKinds) }, 5*time.Second, 5*time.Millisecond)
+	seen := map[string]bool{}
+	for _, d := range rc.deliveries() {
+		require.True(t, strings.HasPrefix(d.header.Get("tosspayments-webhook-transmission-id"), "whtrans_"))
+		if et, ok := d.body["eventType"].(string); ok {
+			seen[et] = true
+			continue
+		}
+		require.Equal(t, "order-other-kinds", d.body["orderId"], "DEPOSIT_CALLBACK is flat")
+		require.NotEmpty(t, d.body["secret"])
+		seen[WebhookDepositCallback] = true
+	}
+	for _, kind := range WebhookKinds {
+		require.True(t, seen[kind], kind)
+	}
+}
