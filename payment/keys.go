@@ -31,3 +31,7 @@ func ConfirmKey(p Payment) string {
 // topUpRefundKey is the Idempotency-Key of the cancel that gives back a
 // top-up the wallet could not take: one per payment.
 func topUpRefundKey(p Payment) string { return "pago-refund-" + p.ID }
+
+// voidKey is the Idempotency-Key of the cancel that refuses a payment pago
+// does not take (a virtual account awaiting its deposit): one per payment.
+func voidKey(p Payment) string { return "pago-void-" + p.ID }

@@ -201,3 +201,39 @@ func TestDeclineAnswerComesFromTheFailureColumns(t *testing.T) {
 	require.Equal(t, "NOT_FOUND_PAYMENT_SESSION", de.PGCode)
 	require.False(t, strings.HasPrefix(de.Message, de.PGCode), "the message is words, not CODE: words")
 }
+
+// depositGateway is a PG at which the customer chose a virtual account: the
+// confirm's answer was lost and look-ups say WAITING_FOR_DEPOSIT.
+type depositGateway struct {
+	lostAnswerGateway
+	canceled []string
+}
+
+func (g *depositGateway) PaymentByOrderID(_ context.Context, orderID string) (payment.GatewayPayment, error) {
+	return payment.GatewayPayment{PaymentKey: "pk_1", OrderID: orderID, Status: payment.GatewayWaitingDeposit, TotalAmount: 5_000}, nil
+}
+
+func (g *depositGateway) Cancel(_ context.Context, key string, _ *int64, _, idemKey string) (payment.GatewayPayment, error) {
+	g.canceled = append(g.canceled, idemKey)
+	return payment.GatewayPayment{PaymentKey: key, Status: payment.GatewayCanceled, TotalAmount: 5_000}, nil
+}
+
+// A virtual account found waiting for its deposit (pago takes cards only)
+// is canceled at the PG and fails the payment, instead of staying IN_DOUBT
+// until the probe gives up while the order holds its stock.
+func TestAVirtualAccountWaitingForDepositIsRefused(t *testing.T) {
+	st := &memStore{db: newMemDB(newSim(1))}
+	gw := &depositGateway{lostAnswerGateway: lostAnswerGateway{staleGateway{cancels: map[string]bool{}}}}
+	svc, ctx := newTestService(t, st, gw, payment.Config{})
+	o := topUpOrder(t, svc, ctx, "o", 5_000)
+	_, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	require.ErrorIs(t, err, payment.ErrPaymentInDoubt)
+	ps, err := svc.OrderPayments(ctx, o.ID)
+	require.NoError(t, err)
+	require.NoError(t, svc.ProbePayment(context.Background(), ps[0].ID))
+	p, err := svc.Payment(ctx, ps[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, payment.PaymentFailed, p.Status)
+	require.Equal(t, payment.CodeVirtualAccountNotSupported, p.FailureCode)
+	require.Len(t, gw.canceled, 1)
+}

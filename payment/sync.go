@@ -109,9 +109,30 @@ func (s *Service) nextAttempt(ctx context.Context, paymentID string) (Payment, e
 func (s *Service) lookUp(ctx context.Context, p Payment) (GatewayPayment, error) {
 	truth, err := s.cfg.Gateway.PaymentByOrderID(ctx, p.OrderID)
 	if err == nil && truth.PaymentKey != "" && truth.PaymentKey != p.PGPaymentKey {
-		return s.cfg.Gateway.Payment(ctx, p.PGPaymentKey)
+		truth, err = s.cfg.Gateway.Payment(ctx, p.PGPaymentKey)
+	}
+	if err == nil && truth.Status == GatewayWaitingDeposit {
+		return s.refuseVirtualAccount(ctx, p)
 	}
 	return truth, err
+}
+
+// CodeVirtualAccountNotSupported is the failure code of a payment the
+// customer made by virtual account: pago takes cards only.
+const CodeVirtualAccountNotSupported = "VIRTUAL_ACCOUNT_NOT_SUPPORTED"
+
+// refuseVirtualAccount cancels at the PG a virtual-account payment waiting
+// for its deposit (nothing was deposited, so nothing is refunded) and
+// returns the record settle fails the payment (and its order) from, as a
+// confirm answered WAITING_FOR_DEPOSIT is: pago takes cards only.
+func (s *Service) refuseVirtualAccount(ctx context.Context, p Payment) (GatewayPayment, error) {
+	s.log.WarnContext(ctx, "virtual-account payment refused: pago takes cards only", "payment", p.ID, "order", p.OrderID)
+	got, err := s.cfg.Gateway.Cancel(ctx, p.PGPaymentKey, nil, "virtual accounts are not supported", voidKey(p))
+	if err != nil && !errors.Is(err, ErrGatewayAlreadyCanceled) {
+		return GatewayPayment{}, fmt.Errorf("cancel virtual-account payment %s: %w", p.PGPaymentKey, err)
+	}
+	return GatewayPayment{PaymentKey: p.PGPaymentKey, OrderID: p.OrderID, Status: GatewayCanceled, TotalAmount: got.TotalAmount,
+		FailureCode: CodeVirtualAccountNotSupported, FailureMessage: "virtual accounts are not accepted; please pay by card"}, nil
 }
 
 // AcceptWebhook queues a PG webhook about paymentKey, once per dedupeKey.
@@ -142,6 +163,9 @@ func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error 
 		return err
 	}
 	truth, err := s.cfg.Gateway.Payment(ctx, paymentKey)
+	if err == nil && truth.Status == GatewayWaitingDeposit {
+		truth, err = s.refuseVirtualAccount(ctx, p)
+	}
 	if err != nil {
 		return fmt.Errorf("re-fetch %s: %w", paymentKey, err)
 	}
