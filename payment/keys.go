@@ -28,9 +28,14 @@ func ConfirmKey(p Payment) string {
 	return p.PGIdempotencyKey + "-a" + strconv.FormatInt(p.ConfirmAttempt, 10)
 }
 
-// topUpRefundKey is the Idempotency-Key of the cancel that gives back a
-// top-up the wallet could not take: one per payment.
-func topUpRefundKey(p Payment) string { return "pago-refund-" + p.ID }
+// topUpRefundKey is the Idempotency-Key of attempt n of the full cancel
+// that gives back a top-up the wallet could not take (cancelInFull).
+func topUpRefundKey(p Payment, attempt int) string {
+	if attempt == 0 {
+		return "pago-refund-" + p.ID
+	}
+	return "pago-refund-" + p.ID + "-r" + strconv.Itoa(attempt)
+}
 
 // voidKey is the Idempotency-Key of the cancel that refuses a payment pago
 // does not take (a virtual account awaiting its deposit): one per payment.

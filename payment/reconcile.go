@@ -682,8 +682,8 @@ func fixAdoptSale(ctx context.Context, r *Reconciler, f *lineFacts) (fixResult, 
 // re-run after a crash is the same cancel.
 func (r *Reconciler) refundExpired(ctx context.Context, p Payment, o Order) (fixResult, error) {
 	s := r.svc
-	_, err := s.cfg.Gateway.Cancel(ctx, p.PGPaymentKey, nil, "order expired before the payment reached pago", topUpRefundKey(p))
-	if err != nil && !errors.Is(err, ErrGatewayAlreadyCanceled) {
+	err := s.cancelInFull(ctx, p, "order expired before the payment reached pago")
+	if err != nil {
 		return fixResult{}, fmt.Errorf("refund %s at the PG: %w", p.PGPaymentKey, err)
 	}
 	err = s.store.InTx(ctx, func(q Queries) error {

@@ -223,8 +223,7 @@ func (s *Service) refundTopUp(ctx context.Context, paymentID string, o Order, so
 	if err != nil {
 		return ConfirmResult{}, fmt.Errorf("decide refund of top-up %s: %w", paymentID, err)
 	}
-	if _, err := s.cfg.Gateway.Cancel(ctx, p.PGPaymentKey, nil, "wallet limit exceeded: top-up refunded", topUpRefundKey(p)); err != nil &&
-		!errors.Is(err, ErrGatewayAlreadyCanceled) {
+	if err := s.cancelInFull(ctx, p, "wallet limit exceeded: top-up refunded"); err != nil {
 		// Decided and recorded: the probe carries it out.
 		s.log.WarnContext(ctx, "top-up refund at the PG failed; the probe retries", "payment", p.ID, "err", err)
 		return ConfirmResult{}, ErrPaymentInDoubt
@@ -250,6 +249,25 @@ func (s *Service) refundTopUp(ctx context.Context, paymentID string, o Order, so
 	}
 	s.log.WarnContext(ctx, "top-up refunded: the wallet could not take it", "payment", paymentID, "order", o.ID)
 	return s.current(ctx, paymentID, o)
+}
+
+// cancelInFull cancels all of p at the PG. A full cancel is idempotent at
+// the PG by the payment itself (a second one is ALREADY_CANCELED_PAYMENT),
+// so after an answer the PG stores under its key (PROVIDER_ERROR, say) it
+// is retried under the next derived key; a crash restarts from the first
+// key, whose stored answer leads to the next one again.
+func (s *Service) cancelInFull(ctx context.Context, p Payment, reason string) error {
+	var err error
+	for attempt := range 3 {
+		_, err = s.cfg.Gateway.Cancel(ctx, p.PGPaymentKey, nil, reason, topUpRefundKey(p, attempt))
+		if err == nil || errors.Is(err, ErrGatewayAlreadyCanceled) {
+			return nil
+		}
+		if !errors.Is(err, ErrGatewayRetryable) {
+			return err
+		}
+	}
+	return err
 }
 
 // current is where a payment and its order o stand now. It reads the order
