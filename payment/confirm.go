@@ -125,12 +125,15 @@ func (s *Service) sendIntent(ctx context.Context, p *Payment, o *Order, fresh bo
 				return fmt.Errorf("record payment: %w", err)
 			}
 		}
-		cur, err := q.LockPayment(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		if cur.Status != PaymentPending {
-			return errorf(CodeRequestInProgress, "payment %s is being confirmed", p.ID)
+		cur := *p // inserted just now: this transaction holds its row
+		if !fresh {
+			var err error
+			if cur, err = q.LockPayment(ctx, p.ID); err != nil {
+				return err
+			}
+			if cur.Status != PaymentPending {
+				return errorf(CodeRequestInProgress, "payment %s is being confirmed", p.ID)
+			}
 		}
 		cur.ConfirmSentAt = &now
 		if err := s.movePayment(ctx, q, &cur, PaymentInDoubt, EventConfirmSent, source, "", now); err != nil {

@@ -237,3 +237,82 @@ func TestAVirtualAccountWaitingForDepositIsRefused(t *testing.T) {
 	require.Equal(t, payment.CodeVirtualAccountNotSupported, p.FailureCode)
 	require.Len(t, gw.canceled, 1)
 }
+
+// countingQueries counts the reads of orders and payments and the
+// transactions a request makes.
+type countingQueries struct {
+	payment.Queries
+	c *counts
+}
+
+type counts struct {
+	mu                                  sync.Mutex
+	orderReads, paymentReads, txs, keys int
+}
+
+func (c *counts) add(f *int) { c.mu.Lock(); *f++; c.mu.Unlock() }
+
+func (q countingQueries) Order(ctx context.Context, id string) (payment.Order, error) {
+	q.c.add(&q.c.orderReads)
+	return q.Queries.Order(ctx, id)
+}
+
+func (q countingQueries) Payment(ctx context.Context, id string) (payment.Payment, error) {
+	q.c.add(&q.c.paymentReads)
+	return q.Queries.Payment(ctx, id)
+}
+
+func (q countingQueries) PaymentByPGKey(ctx context.Context, key string) (payment.Payment, error) {
+	q.c.add(&q.c.paymentReads)
+	return q.Queries.PaymentByPGKey(ctx, key)
+}
+
+func (q countingQueries) LockPayment(ctx context.Context, id string) (payment.Payment, error) {
+	q.c.add(&q.c.paymentReads)
+	return q.Queries.LockPayment(ctx, id)
+}
+
+func (q countingQueries) ClaimIdempotencyKey(ctx context.Context, r payment.IdempotencyRecord) (bool, error) {
+	q.c.add(&q.c.keys)
+	return q.Queries.ClaimIdempotencyKey(ctx, r)
+}
+
+type countingStore struct {
+	countingQueries
+	st payment.Store
+}
+
+func (s countingStore) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	s.c.add(&s.c.txs)
+	return s.st.InTx(ctx, func(q payment.Queries) error { return fn(countingQueries{q, s.c}) })
+}
+
+func (s countingStore) Ping(ctx context.Context) error { return s.st.Ping(ctx) }
+
+// A successful card confirm reads its order once and its payment once (the
+// look-up by key finds none; settle reads it under its row lock) and
+// commits three times: the idempotency claim, the intent, and the settle
+// with the answer. It read the order 4 times and the payment 3 times and
+// committed 4 times before the confirm path was straightened. (A top-up
+// adds one read-only transaction: the wallet to lock.)
+func TestASuccessfulConfirmReadsEachRowOnce(t *testing.T) {
+	mem := &memStore{db: newMemDB(newSim(1))}
+	c := &counts{}
+	st := countingStore{countingQueries{mem, c}, mem}
+	gw := &staleGateway{cancels: map[string]bool{}}
+	svc, ctx := newTestService(t, st, gw, payment.Config{})
+	ops, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "ops", true)
+	require.NoError(t, err)
+	prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 5_000, Stock: 3})
+	require.NoError(t, err)
+	o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase, Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
+	require.NoError(t, err)
+	*c = counts{}
+	res, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPaid, res.Order.Status)
+	require.Equal(t, 1, c.orderReads, "order reads")
+	require.Equal(t, 2, c.paymentReads, "payment reads: the look-up by key (none) and settle's locked read")
+	require.Equal(t, 1, c.keys, "idempotency claims")
+	require.Equal(t, 2, c.txs, "transactions after the claim: intent, settle")
+}
