@@ -473,6 +473,36 @@ func TestCheckoutBrowser(t *testing.T) {
 		require.Equal(t, 1, s.sbConfirmCount(id))
 	})
 
+	t.Run("slow card with default settings: processing at once, then paid without a reload", func(t *testing.T) {
+		// Default PAGO_CONFIRM_TIMEOUT (20 s) and PAGO_CONFIRM_WAIT (2 s): the
+		// PG holds its answer 12 s, and the customer must not stare at a
+		// frozen page meanwhile (it used to be 10–13 s of nothing).
+		env := testEnv(t, storetest.SQLite(), nil)
+		slow := startServer(t, env)
+		const hold = 15 * time.Second
+		slow.app.sandbox.SetSlowCardDelay(hold)
+		bob := slow.customer("bob")
+		id, link := bob.createCheckout(checkoutOrderQ, map[string]any{"p": slow.product("black-tea", 9_000, 5), "q": 1})
+		ctx := newTab(t, b)
+		start := time.Now()
+		payInBrowser(t, ctx, link, "slow", "")
+		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-processing"))))
+		// A frozen page would answer only with the PG, after its hold; the
+		// whole walk through the widget took less (the wait bound itself is
+		// PAGO_CONFIRM_WAIT, pinned by payment's tests without a browser).
+		require.Less(t, time.Since(start), hold, "the success page answered before the PG did")
+		saveScreenshot(t, ctx, "slow-card-processing")
+		// The PG's webhook (or its late answer) settles it; the page polls.
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker = true`))
+		require.NoError(t, err)
+		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-paid"))))
+		kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker === true`))
+		require.NoError(t, err)
+		require.True(t, kept, "the page must update without reloading")
+		require.Equal(t, "PAID", bob.orderStatus(id))
+		require.Equal(t, 1, slow.sbConfirmCount(id))
+	})
+
 	t.Run("wallet top-up by card", func(t *testing.T) {
 		ctx := newTab(t, b)
 		bob := s.customer("bob")
