@@ -190,7 +190,14 @@ func Run[T any](ctx context.Context, idem *Idempotency, userID, key, operation s
 			// answer, not ours, is the one the key will replay.
 			return zero, ErrRequestInProgress
 		case serr != nil:
-			return zero, errors.Join(err, fmt.Errorf("record idempotent error: %w", serr))
+			// Not recorded, so not the key's answer: a retry may get another
+			// one. The caller hears a failure to retry, never the domain code
+			// (the chaos suite saw INSUFFICIENT_BALANCE answered, then
+			// INVALID_STATE replayed for the same key).
+			if rerr := idem.store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), userID, key, rec.Owner); rerr != nil {
+				serr = errors.Join(serr, rerr)
+			}
+			return zero, fmt.Errorf("record the answer %s for idempotency key: %w", de.Code, serr)
 		}
 		return zero, err
 	}

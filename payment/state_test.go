@@ -316,3 +316,33 @@ func TestASuccessfulConfirmReadsEachRowOnce(t *testing.T) {
 	require.Equal(t, 1, c.keys, "idempotency claims")
 	require.Equal(t, 2, c.txs, "transactions after the claim: intent, settle")
 }
+
+// failingAnswers cannot record idempotent answers, as a database that
+// dropped the connection at that moment.
+type failingAnswers struct{ payment.Store }
+
+func (f failingAnswers) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	return f.Store.InTx(ctx, func(q payment.Queries) error { return fn(failingAnswersQ{q}) })
+}
+
+type failingAnswersQ struct{ payment.Queries }
+
+func (failingAnswersQ) CompleteIdempotencyKey(context.Context, string, string, string, []byte, time.Time) (bool, error) {
+	return false, errors.Join(payment.ErrTransient, errors.New("connection reset"))
+}
+
+// A domain answer that could not be recorded is not given as the key's
+// answer: the caller hears a failure to retry, and the retry is free to
+// run again.
+func TestAnAnswerNotRecordedIsNotGiven(t *testing.T) {
+	mem := &memStore{db: newMemDB(newSim(1))}
+	svc, ctx := newTestService(t, failingAnswers{mem}, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
+	_, err := svc.PayWithWallet(ctx, "k", "ord_01JD0000000000000000000000")
+	var de *payment.Error
+	require.False(t, errors.As(err, &de), "a domain code was answered without being recorded: %v", err)
+	require.ErrorIs(t, err, payment.ErrTransient)
+
+	ok := payment.NewService(mem, openLocker{}, payment.NewIdempotency(mem, time.Now, time.Minute), time.Now, payment.Config{}, slog.New(slog.DiscardHandler))
+	_, err = ok.PayWithWallet(ctx, "k", "ord_01JD0000000000000000000000")
+	require.ErrorIs(t, err, payment.ErrNotFound, "the key was released: the retry runs")
+}
