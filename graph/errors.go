@@ -26,9 +26,12 @@ var passthroughCodes = map[string]bool{
 // presentError is the one place domain errors become GraphQL errors: a
 // *payment.Error keeps its code and message (with fields and pgCode), and
 // anything else is logged and masked as INTERNAL.
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+func presentError(log *slog.Logger, suggestions bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if !suggestions {
+			gqlErr.Message = withoutSuggestions(gqlErr.Message)
+		}
 		var de *payment.Error
 		if errors.As(err, &de) {
 			gqlErr.Message = de.Message
@@ -40,10 +43,6 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 				ext["pgCode"] = de.PGCode
 			}
 			gqlErr.Extensions = ext
-			return gqlErr
-		}
-		if gqlErr.Rule == depthRuleName || gqlErr.Rule == "MaxIntrospectionDepth" {
-			gqlErr.Extensions = map[string]any{"code": string(payment.CodeQueryTooComplex)}
 			return gqlErr
 		}
 		if code, ok := gqlErr.Extensions["code"].(string); ok && passthroughCodes[code] {
