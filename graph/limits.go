@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -80,6 +81,10 @@ func (l limits) MutateOperationContext(ctx context.Context, oc *graphql.Operatio
 	}
 	return nil
 }
+
+// QUERY_TOO_COMPLEX is a request error like a validation failure: HTTP 422
+// on POST, an "error" message on the websocket.
+func init() { errcode.RegisterErrorType(string(payment.CodeQueryTooComplex), errcode.KindProtocol) }
 
 func tooComplex(msg string) *gqlerror.Error {
 	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(payment.CodeQueryTooComplex)}}

@@ -148,6 +148,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxSubscriptionsPerConn: num("PAGO_MAX_SUBSCRIPTIONS_PER_CONNECTION", 10),
 		MaxSubscriptionsPerUser: num("PAGO_MAX_SUBSCRIPTIONS_PER_USER", 25),
 		MaxOpenOrders:           num("PAGO_MAX_OPEN_ORDERS", 20),
+		MaxReservedUnits:        num("PAGO_MAX_RESERVED_UNITS", 1000),
 		MetricsToken:            secret(str("PAGO_METRICS_TOKEN", "")),
 		MetricsAddr:             str("PAGO_METRICS_ADDR", ""),
 		SandboxAdminToken:       secret(str("PAGO_SANDBOX_ADMIN_TOKEN", "")),
