@@ -207,17 +207,21 @@ func (b *syncBuffer) String() string {
 
 // rawPost sends body to /graphql as it is.
 func (s *testServer) rawPost(body []byte, token string) (int, []byte) {
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
-	require.NoError(s.t, err)
+	return postGraphQL(s.t, s.URL, body, token)
+}
+
+func postGraphQL(t testing.TB, base string, body []byte, token string) (int, []byte) {
+	req, err := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := httpClient.Do(req)
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	return resp.StatusCode, out
 }
 
