@@ -13,8 +13,7 @@ import (
 // The bench runs end to end on tiny numbers, and leaves a database that
 // pago verify finds clean.
 func TestBenchWallet(t *testing.T) {
-	// The bench holds every order it will pay open up front.
-	env := testEnv(t, storetest.SQLite(), map[string]string{"PAGO_MAX_OPEN_ORDERS": "100000", "PAGO_MAX_RESERVED_UNITS": "100000"})
+	env := testEnv(t, storetest.SQLite(), nil)
 	s := startServer(t, env)
 	var out, errOut strings.Builder
 	err := run(context.Background(), []string{"bench", "wallet", "--url", s.URL,
