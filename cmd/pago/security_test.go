@@ -262,6 +262,7 @@ func TestAttacksFromOutside(t *testing.T) {
 			{"NUL in cursor", mustJSON(map[string]any{"query": `query($a: String) { orders(after: $a) { nodes { id } } }`, "variables": map[string]any{"a": nulCursor}}), "BAD_USER_INPUT", 200},
 			{"NUL in an id", mustJSON(map[string]any{"query": `query($id: ID!) { order(id: $id) { id } }`, "variables": map[string]any{"id": "ord_\x00"}}), "BAD_USER_INPUT", 200},
 			{"NUL in a key", mustJSON(map[string]any{"query": `mutation { createWallet(input: {idempotencyKey: "k\u0000"}) { wallet { id } } }`}), "BAD_USER_INPUT", 200},
+			{"money as an object", mustJSON(map[string]any{"query": `mutation($a: Money) { createOrder(input: {idempotencyKey: "m1", kind: WALLET_TOPUP, amount: $a}) { order { id } } }`, "variables": map[string]any{"a": map[string]any{"x": 1}}}), "BAD_USER_INPUT", 200},
 			{"bidi key", mustJSON(map[string]any{"query": `mutation($k: String!) { createWallet(input: {idempotencyKey: $k}) { wallet { id } } }`, "variables": map[string]any{"k": "k\u202e"}}), "BAD_USER_INPUT", 200},
 		} {
 			status, body := s.rawPost([]byte(tc.body), tok)
