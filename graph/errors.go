@@ -53,7 +53,12 @@ func presentError(log *slog.Logger, suggestions bool) graphql.ErrorPresenterFunc
 			gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}
 			return gqlErr
 		}
-		log.ErrorContext(ctx, "graphql error", "err", err, "path", gqlErr.Path.String())
+		// Bounded: an error may quote what a client sent.
+		msg := err.Error()
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "…"
+		}
+		log.ErrorContext(ctx, "graphql error", "err", msg, "path", gqlErr.Path.String())
 		gqlErr.Message = "internal error"
 		gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}
 		return gqlErr
