@@ -21,6 +21,16 @@ run: ## run pago with embedded defaults (SQLite, in-process Redis and PG sandbox
 test: ## run every test (SQLite always; PostgreSQL+Redis when reachable, required when CI is set; checkout.js type-checked against the pinned Toss SDK types via npm)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+# FUZZTIME is per target; `make test` replays the seed corpus only.
+FUZZTIME ?= 1m
+FUZZ_TARGETS := FuzzGraphQL FuzzGraphQLBody FuzzWebhook FuzzCheckoutPages
+
+.PHONY: fuzz
+fuzz: ## fuzz the GraphQL endpoint, webhooks and checkout pages of a running pago, FUZZTIME each (default 1m)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 ./cmd/pago; \
+	done
+
 $(SQLC):
 	@mkdir -p bin
 	CGO_ENABLED=0 GOBIN=$(CURDIR)/bin $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)

@@ -26,16 +26,15 @@ var passthroughCodes = map[string]bool{
 // presentError is the one place domain errors become GraphQL errors: a
 // *payment.Error keeps its code and message (with fields and pgCode), and
 // anything else is logged and masked as INTERNAL.
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+func presentError(log *slog.Logger, suggestions bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if !suggestions {
+			gqlErr.Message = withoutSuggestions(gqlErr.Message)
+		}
 		var de *payment.Error
 		if errors.As(err, &de) {
 			gqlErr.Message, gqlErr.Extensions = de.Message, extensions(de)
-			return gqlErr
-		}
-		if gqlErr.Rule == depthRuleName || gqlErr.Rule == "MaxIntrospectionDepth" {
-			gqlErr.Extensions = map[string]any{"code": string(payment.CodeQueryTooComplex)}
 			return gqlErr
 		}
 		if code, ok := gqlErr.Extensions["code"].(string); ok && passthroughCodes[code] {
@@ -46,7 +45,12 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}
 			return gqlErr
 		}
-		log.ErrorContext(ctx, "graphql error", "err", err, "path", gqlErr.Path.String())
+		// Bounded: an error may quote what a client sent.
+		msg := err.Error()
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "…"
+		}
+		log.ErrorContext(ctx, "graphql error", "err", msg, "path", gqlErr.Path.String())
 		gqlErr.Message = "internal error"
 		gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}
 		return gqlErr

@@ -33,6 +33,11 @@ type HandlerConfig struct {
 	// LoaderWait is how long the list loaders collect keys before they read
 	// (default 2 ms).
 	LoaderWait time.Duration
+	// Suggestions keeps gqlparser's "Did you mean …?" in validation errors
+	// (dev); without it they are cut, so guesses do not spell out the schema.
+	Suggestions bool
+	// Subscriptions caps live subscriptions per connection and per user.
+	Subscriptions SubscriptionLimits
 }
 
 // maxTokens bounds the lexer's work on one query document, before any
@@ -44,16 +49,26 @@ const maxTokens = 10_000
 // transports here at all: both can be sent cross-site without a preflight.
 // The websocket transport accepts same-origin connections only.
 func NewHandler(cfg HandlerConfig) http.Handler {
-	es := NewExecutableSchema(Config{Resolvers: cfg.Resolver})
+	es := NewExecutableSchema(Config{Resolvers: cfg.Resolver, Complexity: complexityRoot()})
 	srv := handler.New(es)
+	subs := newSubscriptions(cfg.Subscriptions)
 	srv.AddTransport(transport.Websocket{
+		Implementation:        closeCodes{transport.CoderWebsocketImplementation{}},
 		KeepAlivePingInterval: 10 * time.Second,
+		InitTimeout:           10 * time.Second,
+		// The acknowledgement carries no payload: echoing the init payload
+		// would send the bearer token back down the socket.
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			ctx = withConnCount(ctx)
 			if cfg.WebsocketAuth == nil {
-				return ctx, &p, nil
+				return ctx, nil, nil
 			}
-			ctx, err := cfg.WebsocketAuth(ctx, p.Authorization())
-			return ctx, &p, err
+			authed, err := cfg.WebsocketAuth(ctx, p.Authorization())
+			if err != nil {
+				ctx = transport.WithWebsocketCloseCode(ctx, closeUnauthorized)
+				return transport.AppendCloseReason(ctx, "Unauthorized"), nil, err
+			}
+			return authed, nil, nil
 		},
 	})
 	srv.AddTransport(transport.POST{})
@@ -61,9 +76,26 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.SetValidationRulesFn(validationRules(cfg.MaxDepth))
+	srv.SetValidationRulesFn(validationRules(cfg.Introspection))
 	srv.SetParserTokenLimit(maxTokens)
-	srv.Use(limits{es: es, MaxComplexity: cfg.MaxComplexity})
+	srv.Use(newLimits(es, cfg.MaxDepth, cfg.MaxComplexity))
+	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
+		fc := graphql.GetFieldContext(ctx)
+		if fc == nil {
+			return next(ctx)
+		}
+		if len(fc.Args) > 0 {
+			if name, bad := argsProblem(fc.Args); bad {
+				return nil, badArgument(name)
+			}
+		}
+		if fc.Object == "Subscription" {
+			if err := subs.acquire(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return next(ctx)
+	})
 	if cfg.Observe != nil {
 		srv.AroundResponses(observe(cfg.Observe))
 	}
@@ -72,7 +104,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		wait = defaultLoaderWait
 	}
 	srv.AroundResponses(withLoaders(cfg.Resolver.Service, wait))
-	srv.SetErrorPresenter(presentError(cfg.Logger))
+	srv.SetErrorPresenter(presentError(cfg.Logger, cfg.Suggestions))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 	return srv
 }

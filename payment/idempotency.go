@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -96,13 +97,19 @@ func (c *Call) complete(ctx context.Context, q Queries, resp replayEnvelope) (bo
 	return ok, nil
 }
 
-// ValidateIdempotencyKey checks docs/api.md's rule: 1–255 printable characters.
+// ValidateIdempotencyKey checks docs/api.md's rule: 1–255 printable characters
+// (at most 255 bytes). Printable is unicode.IsPrint: letters, marks,
+// numbers, punctuation, symbols and the ASCII space; so no control
+// characters (U+0085 included), line or paragraph separators (U+2028),
+// format characters (bidi overrides such as U+202E, the BOM, zero-width
+// spaces and joiners), other spaces, private-use or unassigned code points.
+// Such keys look equal to others in logs and screens while they are not.
 func ValidateIdempotencyKey(key string) error {
 	if key == "" || len(key) > 255 || !utf8.ValidString(key) {
 		return BadInput("idempotencyKey", "idempotencyKey must be 1–255 printable characters")
 	}
 	for _, r := range key {
-		if r < 0x20 || r == 0x7f {
+		if !unicode.IsPrint(r) {
 			return BadInput("idempotencyKey", "idempotencyKey must be 1–255 printable characters")
 		}
 	}

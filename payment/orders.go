@@ -138,6 +138,9 @@ func (s *Service) CreateOrder(ctx context.Context, key string, in CreateOrderInp
 	return Run(ctx, s.idem, u.ID, key, "createOrder", in, func(ctx context.Context, call *Call) (Order, error) {
 		var o Order
 		err := s.store.InTx(ctx, func(q Queries) error {
+			if err := s.checkOpenOrders(ctx, q, u.ID, in); err != nil {
+				return err
+			}
 			now := s.now().UTC()
 			o = Order{ID: NewID("ord", now), UserID: u.ID, Kind: in.Kind, Status: OrderPending,
 				ExpiresAt: now.Add(s.cfg.OrderTTL), CreatedAt: now, UpdatedAt: now, RefundedAmount: Won(0)}
@@ -189,6 +192,50 @@ func (s *Service) CreateOrder(ctx context.Context, key string, in CreateOrderInp
 		})
 		return o, err
 	})
+}
+
+// CodeTooManyOpenOrders refuses an order past the caller's caps on unpaid
+// orders and the stock they reserve.
+const CodeTooManyOpenOrders Code = "TOO_MANY_OPEN_ORDERS"
+
+// checkOpenOrders applies Config.MaxOpenOrders and MaxReservedUnits to the
+// caller's PENDING orders plus in. The count is read in the order's
+// transaction; concurrent creates may pass it together by a few orders.
+func (s *Service) checkOpenOrders(ctx context.Context, q Queries, userID string, in CreateOrderInput) error {
+	if s.cfg.MaxOpenOrders <= 0 && s.cfg.MaxReservedUnits <= 0 {
+		return nil
+	}
+	limit := s.cfg.MaxOpenOrders
+	if limit <= 0 {
+		limit = 1000
+	}
+	open, err := q.Orders(ctx, userID, OrderPending, "~", limit+1)
+	if err != nil {
+		return fmt.Errorf("count open orders: %w", err)
+	}
+	if s.cfg.MaxOpenOrders > 0 && len(open) >= s.cfg.MaxOpenOrders {
+		return errorf(CodeTooManyOpenOrders, "you have %d unpaid orders; pay or cancel one first", len(open))
+	}
+	if s.cfg.MaxReservedUnits <= 0 || in.Kind != OrderPurchase {
+		return nil
+	}
+	var units int64
+	for _, it := range in.Items {
+		units += it.Quantity
+	}
+	for _, o := range open {
+		full, err := q.Order(ctx, o.ID)
+		if err != nil {
+			return fmt.Errorf("count reserved units: %w", err)
+		}
+		for _, it := range full.Items {
+			units += it.Quantity
+		}
+	}
+	if units > s.cfg.MaxReservedUnits {
+		return errorf(CodeTooManyOpenOrders, "unpaid orders may hold at most %d units; pay or cancel one first", s.cfg.MaxReservedUnits)
+	}
+	return nil
 }
 
 // CancelOrder cancels the caller's PENDING order and returns its stock.

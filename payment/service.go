@@ -36,6 +36,11 @@ type Config struct {
 	// MaxConflictRetries bounds how often a conditional write that lost a
 	// race is retried before the caller is told to retry (default 8).
 	MaxConflictRetries int
+	// MaxOpenOrders caps a user's PENDING orders, and MaxReservedUnits the
+	// units of stock they hold, so that unpaid orders cannot take all of a
+	// product's stock; 0 = no cap.
+	MaxOpenOrders    int
+	MaxReservedUnits int64
 }
 
 // Service is pago's money core: wallets, ledger, products, orders and their

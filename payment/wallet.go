@@ -47,7 +47,9 @@ func beforeID(kind, after string) (string, error) {
 func decodeCursor(kind, cursor string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	v, ok := strings.CutPrefix(string(b), kind+":")
-	if err != nil || !ok || v == "" {
+	// Cursors carry ids and sequence numbers: anything else (a NUL, which
+	// PostgreSQL's text cannot hold) is a forged cursor, not a store fault.
+	if err != nil || !ok || v == "" || strings.ContainsFunc(v, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		return "", BadInput("after", "after is not a cursor from this list")
 	}
 	return v, nil

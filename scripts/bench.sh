@@ -45,6 +45,9 @@ export PAGO_REDIS_PREFIX="pagobench:$RUN:"
 export PAGO_JWT_SECRET=$(openssl rand -hex 32)
 export PAGO_LOG_LEVEL=warn
 export PAGO_WALLET_LIMIT=10000000
+# The bench holds every order it will pay open up front.
+export PAGO_MAX_OPEN_ORDERS=10000000
+export PAGO_MAX_RESERVED_UNITS=10000000
 export PAGO_DATA_DIR="$WORK/data"
 export PAGO_ADDR=$ADDR
 

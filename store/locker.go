@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -28,6 +30,13 @@ type LockerConfig struct {
 	Expiry time.Duration
 	// MaxWait bounds how long Lock waits before ErrLockBusy.
 	MaxWait time.Duration
+	// Logger, when set, hears about Redis going down (ERROR, again every
+	// minute while it stays down) and coming back (INFO); OpenLocker then
+	// starts even when Redis is down, and the locker recovers by itself
+	// when it returns. Without a Logger, OpenLocker fails if Redis is down.
+	Logger *slog.Logger
+	// HealthInterval is how often the health watch pings Redis (default 2s).
+	HealthInterval time.Duration
 }
 
 // Locker implements payment.Locker with redsync.
@@ -36,7 +45,17 @@ type Locker struct {
 	rs      *redsync.Redsync
 	clients []*goredislib.Client
 	mini    *miniredis.Miniredis
+	// down is set by the health watch while Redis does not answer: Lock
+	// then fails at once with ErrLocksUnavailable instead of waiting out
+	// MaxWait and answering "busy".
+	down atomic.Bool
+	stop chan struct{}
+	done chan struct{}
 }
+
+// ErrLocksUnavailable means Redis, which holds the wallet locks, does not
+// answer: a server fault (INTERNAL, logged), not a busy wallet.
+var ErrLocksUnavailable = errors.New("redis unreachable: wallet locks unavailable")
 
 var _ payment.Locker = (*Locker)(nil)
 
@@ -67,10 +86,54 @@ func OpenLocker(ctx context.Context, cfg LockerConfig) (*Locker, error) {
 	}
 	l.rs = redsync.New(pools...)
 	if err := l.Ping(ctx); err != nil {
-		l.Close()
-		return nil, err
+		if cfg.Logger == nil {
+			l.Close()
+			return nil, err
+		}
+		l.down.Store(true)
+		cfg.Logger.Error("redis is down at start: pago starts, but /readyz says not ready and wallet payments fail until it answers",
+			"err", err)
+	}
+	if cfg.Logger != nil {
+		l.stop, l.done = make(chan struct{}), make(chan struct{})
+		go l.watch()
 	}
 	return l, nil
+}
+
+// watch pings Redis every HealthInterval and logs when it goes down and
+// comes back; go-redis reconnects by itself.
+func (l *Locker) watch() {
+	defer close(l.done)
+	every := l.cfg.HealthInterval
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var lastLoud time.Time
+	if l.down.Load() {
+		lastLoud = time.Now()
+	}
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := l.Ping(ctx)
+		cancel()
+		switch {
+		case err != nil && (!l.down.Load() || time.Since(lastLoud) >= time.Minute):
+			l.down.Store(true)
+			lastLoud = time.Now()
+			l.cfg.Logger.Error("redis is down: wallet payments fail until it answers", "err", err)
+		case err == nil && l.down.Load():
+			l.down.Store(false)
+			l.cfg.Logger.Info("redis is back: wallet locks available again")
+		}
+	}
 }
 
 // Lock implements payment.Locker. Waiters retry after a short jittered delay
@@ -84,11 +147,23 @@ func (l *Locker) Lock(ctx context.Context, name string) (payment.Lock, error) {
 		// redsync calls this from the one goroutine that takes the lock.
 		redsync.WithRetryDelayFunc(func(int) time.Duration { return retry.NextBackOff() }),
 	)
+	if l.down.Load() {
+		// Ask once more, briefly: the watch may not have seen it come back.
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		err := l.Ping(pctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w (%v)", name, ErrLocksUnavailable, err)
+		}
+	}
 	waitCtx, cancel := context.WithTimeout(ctx, l.cfg.MaxWait)
 	defer cancel()
 	if err := m.LockContext(waitCtx); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if l.Ping(ctx) != nil {
+			return nil, fmt.Errorf("lock %s: %w: %v", name, ErrLocksUnavailable, err)
 		}
 		var taken *redsync.ErrTaken
 		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &taken) || errors.Is(err, redsync.ErrFailed) {
@@ -142,6 +217,11 @@ func (l *Locker) InProcess() bool { return l.mini != nil }
 
 // Close disconnects and stops the in-process Redis, if any.
 func (l *Locker) Close() error {
+	if l.stop != nil {
+		close(l.stop)
+		<-l.done
+		l.stop = nil
+	}
 	for _, c := range l.clients {
 		c.Close()
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"time"
@@ -67,7 +68,9 @@ func (m *Metrics) ObserveGraphQL(operation, outcome string, d time.Duration) {
 	m.gqlDuration.WithLabelValues(operation).Observe(d.Seconds())
 }
 
-func (m *Metrics) handler() http.Handler {
+// Handler serves the metrics in Prometheus's text format, to anyone: mount
+// it behind bearerOnly or on a listener only the monitoring network reaches.
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
@@ -85,4 +88,17 @@ func (m *Metrics) SetBreakerState(state string) {
 		}
 		m.breaker.WithLabelValues(s).Set(v)
 	}
+}
+
+// bearerOnly lets a request through only with "Authorization: Bearer token".
+func bearerOnly(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -35,7 +35,7 @@ type Config struct {
 	Users     UserEnsurer
 	Resolver  *graph.Resolver
 	PublicURL string
-	// Dev turns on introspection and the playground.
+	// Dev turns on introspection, schema suggestions and the playground.
 	Dev           bool
 	MaxDepth      int
 	MaxComplexity int
@@ -47,6 +47,14 @@ type Config struct {
 	Webhooks WebhookAcceptor
 	// Checkout serves the checkout pages when its Service is set.
 	Checkout CheckoutConfig
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	MetricsToken string
+	// MetricsPublic serves GET /metrics without a token (dev). Production
+	// mounts it only behind MetricsToken, or on a separate listener that
+	// serves Metrics.Handler.
+	MetricsPublic bool
+	// Subscriptions caps live GraphQL subscriptions.
+	Subscriptions graph.SubscriptionLimits
 }
 
 // maxGraphQLBody bounds a GraphQL request body; no legitimate operation is near it.
@@ -61,28 +69,36 @@ func New(cfg Config) http.Handler {
 		Introspection: cfg.Dev,
 		MaxDepth:      cfg.MaxDepth,
 		MaxComplexity: cfg.MaxComplexity,
+		Suggestions:   cfg.Dev,
+		Subscriptions: cfg.Subscriptions,
 		Observe:       cfg.Metrics.ObserveGraphQL,
 		WebsocketAuth: func(ctx context.Context, authorization string) (context.Context, error) {
 			if authorization == "" {
 				return ctx, nil // anonymous; resolvers needing a user refuse
 			}
-			ctx, err := auth.authenticate(ctx, authorization)
+			authed, err := auth.authenticate(ctx, authorization)
 			if err != nil {
+				logger(ctx).InfoContext(ctx, "websocket authentication failed", "err", err)
 				return ctx, payment.ErrUnauthenticated
 			}
-			return ctx, nil
+			return authed, nil
 		},
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /graphql", http.MaxBytesHandler(requireJSON(auth.middleware(gql)), maxGraphQLBody))
+	mux.Handle("POST /graphql", requireJSON(graphQLBody(maxGraphQLBody, auth.middleware(gql))))
 	mux.Handle("GET /graphql", websocketOnly(gql))
 	mux.Handle("POST /webhooks/pg", pgWebhook(cfg.Webhooks))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", readiness(cfg.Ready))
-	mux.Handle("GET /metrics", cfg.Metrics.handler())
+	switch {
+	case cfg.MetricsToken != "":
+		mux.Handle("GET /metrics", bearerOnly(cfg.MetricsToken, cfg.Metrics.Handler()))
+	case cfg.MetricsPublic:
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	mux.Handle("GET /static/", http.FileServerFS(static))
 	if cfg.Dev {
 		pg := withCSP(playgroundCSP, playground.Handler("pago", "/graphql", cspNonce))

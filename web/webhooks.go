@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/pago/pago/payment"
 )
@@ -33,6 +35,7 @@ const maxWebhookBody = 256 << 10
 // merchant, and pago has nothing to do with them (it is card-only; see
 // README "Payment methods").
 func pgWebhook(acc WebhookAcceptor) http.Handler {
+	co := &coalescer{acc: acc, window: webhookWindow, keys: map[string]*coalesced{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 		if err != nil {
@@ -60,7 +63,7 @@ func pgWebhook(acc WebhookAcceptor) http.Handler {
 			sum := sha256.Sum256(body)
 			dedupe = "sha256:" + hex.EncodeToString(sum[:])
 		}
-		if err := acc.AcceptWebhook(r.Context(), dedupe, ev.Data.PaymentKey); err != nil {
+		if err := co.accept(r.Context(), dedupe, ev.Data.PaymentKey); err != nil {
 			var de *payment.Error
 			if errors.As(err, &de) && de.Code == payment.CodeBadUserInput {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": de.Message})
@@ -99,4 +102,76 @@ func acknowledgeOther(w http.ResponseWriter, r *http.Request, eventType string, 
 	}
 	log.InfoContext(r.Context(), "webhook kind pago does not handle acknowledged", "event_type", eventType, "transmission_id", id)
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// webhookWindow is how often one payment key may cost a PG look-up.
+const webhookWindow = 5 * time.Second
+
+// coalescer bounds the PG look-ups webhooks cause: payment webhooks are
+// unsigned, so anyone can send them, and each one with a fresh
+// transmission id would be one more look-up at the PG. Per payment key,
+// the first webhook in a window is accepted at once; the ones after it
+// within the window share one look-up at the window's end (so a second
+// status change inside the window is still read), however many arrive.
+type coalescer struct {
+	acc    WebhookAcceptor
+	window time.Duration
+	mu     sync.Mutex
+	keys   map[string]*coalesced
+}
+
+type coalesced struct {
+	last     time.Time   // when the latest look-up for this key was accepted
+	trailing *time.Timer // the look-up at the window's end, if one is due
+}
+
+// maxCoalescedKeys bounds the map; past it, stale keys are dropped.
+const maxCoalescedKeys = 10_000
+
+func (c *coalescer) accept(ctx context.Context, dedupe, paymentKey string) error {
+	now := time.Now()
+	c.mu.Lock()
+	e := c.keys[paymentKey]
+	if e != nil && now.Sub(e.last) < c.window {
+		if e.trailing == nil {
+			e.trailing = time.AfterFunc(e.last.Add(c.window).Sub(now), func() { c.flush(paymentKey) })
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	if err := c.acc.AcceptWebhook(ctx, dedupe, paymentKey); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.keys) >= maxCoalescedKeys {
+		for k, old := range c.keys {
+			if old.trailing == nil && now.Sub(old.last) >= c.window {
+				delete(c.keys, k)
+			}
+		}
+	}
+	if e := c.keys[paymentKey]; e != nil {
+		e.last = now
+	} else {
+		c.keys[paymentKey] = &coalesced{last: now}
+	}
+	return nil
+}
+
+// flush accepts the trailing look-up of a window.
+func (c *coalescer) flush(paymentKey string) {
+	now := time.Now()
+	c.mu.Lock()
+	if e := c.keys[paymentKey]; e != nil {
+		e.trailing, e.last = nil, now
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dedupe := "coalesced:" + paymentKey + ":" + now.UTC().Format(time.RFC3339Nano)
+	if err := c.acc.AcceptWebhook(ctx, dedupe, paymentKey); err != nil {
+		logger(ctx).ErrorContext(ctx, "accept coalesced webhook", "payment_key", paymentKey, "err", err)
+	}
 }

@@ -28,6 +28,7 @@ type app struct {
 	store   *store.Store
 	locker  *store.Locker
 	handler http.Handler
+	metrics *web.Metrics
 	service *payment.Service
 	// reconciler matches the PG's settlements against pago (reconcile.go).
 	reconciler *payment.Reconciler
@@ -98,6 +99,9 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	}
 	locker, err := store.OpenLocker(ctx, store.LockerConfig{
 		URLs: redisURLs, Prefix: cfg.RedisPrefix, Expiry: cfg.LockExpiry, MaxWait: cfg.LockWait,
+		// With a logger the locker starts while Redis is down, says so at
+		// ERROR, reports not ready and recovers when Redis answers again.
+		Logger: log.With("component", "redis"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
@@ -109,6 +113,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	}
 
 	metrics := web.NewMetrics()
+	a.metrics = metrics
 	now := func() time.Time { return time.Now().UTC() }
 	users := payment.NewUsers(st, now)
 	idem := payment.NewIdempotency(st, now, cfg.IdempotencyLease)
@@ -165,9 +170,12 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 			{Name: "database", Ping: st.Ping},
 			{Name: "redis", Ping: locker.Ping},
 		},
-		Sandbox:  a.inProcessSandbox(cfg, log),
-		Webhooks: svc,
-		Checkout: web.CheckoutConfig{Service: svc, Links: links, PGScriptURL: cfg.PGScriptURL, PGClientKey: cfg.PGClientKey},
+		Sandbox:       a.inProcessSandbox(cfg, log),
+		Webhooks:      svc,
+		Checkout:      web.CheckoutConfig{Service: svc, Links: links, PGScriptURL: cfg.PGScriptURL, PGClientKey: cfg.PGClientKey},
+		MetricsToken:  string(cfg.MetricsToken),
+		MetricsPublic: cfg.Dev(),
+		Subscriptions: graph.SubscriptionLimits{PerConnection: cfg.MaxSubscriptionsPerConn, PerUser: cfg.MaxSubscriptionsPerUser},
 	})
 	return a, nil
 }
@@ -193,7 +201,10 @@ func (a *app) inProcessSandbox(cfg Config, log *slog.Logger) http.Handler {
 		ClientKey:  cfg.PGClientKey,
 		BasePath:   "/sandbox",
 		WebhookURL: cfg.PublicURL + "/webhooks/pg",
-		Logger:     log.With("component", "sandbox"),
+		AdminToken: string(cfg.SandboxAdminToken),
+		// The pay page sends customers back to pago only.
+		RedirectOrigins: []string{cfg.PublicURL},
+		Logger:          log.With("component", "sandbox"),
 	})
 	a.sandbox = sb
 	a.closers = append(a.closers, func(context.Context) error { sb.Close(); return nil })
@@ -234,8 +245,10 @@ func newService(cfg Config, st *store.Store, locker payment.Locker, idem *paymen
 		CheckoutURL:    checkoutURL,
 		Gateway:        pg.Gateway{Client: pgClient},
 		ProbeDelay:     cfg.ProbeDelay,
-		ConfirmTimeout: cfg.ConfirmTimeout,
-		ConfirmWait:    cfg.ConfirmWait,
+		ConfirmTimeout:   cfg.ConfirmTimeout,
+		ConfirmWait:      cfg.ConfirmWait,
+		MaxOpenOrders:    cfg.MaxOpenOrders,
+		MaxReservedUnits: int64(cfg.MaxReservedUnits),
 	}, log)
 }
 

@@ -45,17 +45,37 @@ type Config struct {
 	LockExpiry           time.Duration // PAGO_LOCK_EXPIRY: wallet lock lease, default 8s
 	LockWait             time.Duration // PAGO_LOCK_WAIT: longest wait for a wallet lock, default 5s
 	MaxQueryDepth        int           // PAGO_MAX_QUERY_DEPTH: default 10
-	MaxQueryComplexity   int           // PAGO_MAX_QUERY_COMPLEXITY: default 300
-	ShutdownTimeout      time.Duration // PAGO_SHUTDOWN_TIMEOUT: default 30s
-	WalletLimit          int64         // PAGO_WALLET_LIMIT: balance ceiling of new wallets in won, default 100000
-	OrderTTL             time.Duration // PAGO_ORDER_TTL: how long a PENDING order holds stock, default 30m
-	PGTimeout            time.Duration // PAGO_PG_TIMEOUT: one PG request attempt, default 15s
-	ConfirmTimeout       time.Duration // PAGO_CONFIRM_TIMEOUT: a whole confirm with retries, default 20s
-	ConfirmWait          time.Duration // PAGO_CONFIRM_WAIT: how long a customer waits for a confirm before "processing", default 2s
-	ProbeDelay           time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
-	ProbeMaxDelay        time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
-	BreakerFailures      int           // PAGO_PG_BREAKER_FAILURES: consecutive PG failures that open the breaker, default 5
-	BreakerOpenTimeout   time.Duration // PAGO_PG_BREAKER_OPEN_TIMEOUT: how long it stays open before probing, default 10s
+	MaxQueryComplexity   int           // PAGO_MAX_QUERY_COMPLEXITY: default 1000
+	// PAGO_MAX_SUBSCRIPTIONS_PER_CONNECTION and _PER_USER: live
+	// subscriptions one websocket / one user may hold, default 10 and 25
+	MaxSubscriptionsPerConn int
+	MaxSubscriptionsPerUser int
+	// PAGO_MAX_OPEN_ORDERS: unpaid (PENDING) orders one user may hold at
+	// once, so that nobody can reserve all of a product's stock, default 20
+	MaxOpenOrders int
+	// PAGO_MAX_RESERVED_UNITS: units of stock one user's unpaid orders may
+	// hold together, default 1000
+	MaxReservedUnits int
+	// PAGO_METRICS_TOKEN: when set, GET /metrics needs "Authorization:
+	// Bearer <token>"; required for /metrics on the main listener in production
+	MetricsToken secret
+	// PAGO_METRICS_ADDR: a separate listener serving only /metrics (e.g.
+	// 127.0.0.1:9090, for a private network), without a token
+	MetricsAddr string
+	// PAGO_SANDBOX_ADMIN_TOKEN: when set, the in-process sandbox's
+	// /_sandbox/ admin API needs it as a bearer token; unset, it answers
+	// loopback callers only
+	SandboxAdminToken  secret
+	ShutdownTimeout    time.Duration // PAGO_SHUTDOWN_TIMEOUT: default 30s
+	WalletLimit        int64         // PAGO_WALLET_LIMIT: balance ceiling of new wallets in won, default 100000
+	OrderTTL           time.Duration // PAGO_ORDER_TTL: how long a PENDING order holds stock, default 30m
+	PGTimeout          time.Duration // PAGO_PG_TIMEOUT: one PG request attempt, default 15s
+	ConfirmTimeout     time.Duration // PAGO_CONFIRM_TIMEOUT: a whole confirm with retries, default 20s
+	ConfirmWait        time.Duration // PAGO_CONFIRM_WAIT: how long a customer waits for a confirm before "processing", default 2s
+	ProbeDelay         time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
+	ProbeMaxDelay      time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
+	BreakerFailures    int           // PAGO_PG_BREAKER_FAILURES: consecutive PG failures that open the breaker, default 5
+	BreakerOpenTimeout time.Duration // PAGO_PG_BREAKER_OPEN_TIMEOUT: how long it stays open before probing, default 10s
 	// PAGO_PG_FEE_PER_MILLE: the PG's contracted card fee in thousandths, VAT
 	// included, default 32 (3.2 %); reconciliation corrects lines charged otherwise
 	PGFeePerMille int64
@@ -115,32 +135,39 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	c := Config{
-		Env:                  str("PAGO_ENV", "dev"),
-		Addr:                 str("PAGO_ADDR", ":8080"),
-		DataDir:              str("PAGO_DATA_DIR", "data"),
-		RedisURL:             str("PAGO_REDIS_URL", ""),
-		RedisPrefix:          str("PAGO_REDIS_PREFIX", "pago:"),
-		JWTSecret:            secret(str("PAGO_JWT_SECRET", "")),
-		PGMode:               str("PAGO_PG_MODE", "sandbox"),
-		PGSecretKey:          secret(str("PAGO_PG_SECRET_KEY", "")),
-		PGClientKey:          str("PAGO_PG_CLIENT_KEY", ""),
-		IdempotencyRetention: dur("PAGO_IDEMPOTENCY_RETENTION", 15*24*time.Hour),
-		IdempotencyLease:     dur("PAGO_IDEMPOTENCY_LEASE", 2*time.Minute),
-		LockExpiry:           dur("PAGO_LOCK_EXPIRY", 8*time.Second),
-		LockWait:             dur("PAGO_LOCK_WAIT", 5*time.Second),
-		MaxQueryDepth:        num("PAGO_MAX_QUERY_DEPTH", 10),
-		MaxQueryComplexity:   num("PAGO_MAX_QUERY_COMPLEXITY", 300),
-		ShutdownTimeout:      dur("PAGO_SHUTDOWN_TIMEOUT", 30*time.Second),
-		WalletLimit:          int64(num("PAGO_WALLET_LIMIT", 100_000)),
-		PGFeePerMille:        int64(num("PAGO_PG_FEE_PER_MILLE", 32)),
-		OrderTTL:             dur("PAGO_ORDER_TTL", 30*time.Minute),
-		PGTimeout:            dur("PAGO_PG_TIMEOUT", 15*time.Second),
-		ConfirmTimeout:       dur("PAGO_CONFIRM_TIMEOUT", 20*time.Second),
-		ConfirmWait:          dur("PAGO_CONFIRM_WAIT", 2*time.Second),
-		ProbeDelay:           dur("PAGO_PROBE_DELAY", 15*time.Second),
-		ProbeMaxDelay:        dur("PAGO_PROBE_MAX_DELAY", 30*time.Second),
-		BreakerFailures:      num("PAGO_PG_BREAKER_FAILURES", 5),
-		BreakerOpenTimeout:   dur("PAGO_PG_BREAKER_OPEN_TIMEOUT", 10*time.Second),
+		Env:                     str("PAGO_ENV", "dev"),
+		Addr:                    str("PAGO_ADDR", ":8080"),
+		DataDir:                 str("PAGO_DATA_DIR", "data"),
+		RedisURL:                str("PAGO_REDIS_URL", ""),
+		RedisPrefix:             str("PAGO_REDIS_PREFIX", "pago:"),
+		JWTSecret:               secret(str("PAGO_JWT_SECRET", "")),
+		PGMode:                  str("PAGO_PG_MODE", "sandbox"),
+		PGSecretKey:             secret(str("PAGO_PG_SECRET_KEY", "")),
+		PGClientKey:             str("PAGO_PG_CLIENT_KEY", ""),
+		IdempotencyRetention:    dur("PAGO_IDEMPOTENCY_RETENTION", 15*24*time.Hour),
+		IdempotencyLease:        dur("PAGO_IDEMPOTENCY_LEASE", 2*time.Minute),
+		LockExpiry:              dur("PAGO_LOCK_EXPIRY", 8*time.Second),
+		LockWait:                dur("PAGO_LOCK_WAIT", 5*time.Second),
+		MaxQueryDepth:           num("PAGO_MAX_QUERY_DEPTH", 10),
+		MaxQueryComplexity:      num("PAGO_MAX_QUERY_COMPLEXITY", 1000),
+		MaxSubscriptionsPerConn: num("PAGO_MAX_SUBSCRIPTIONS_PER_CONNECTION", 10),
+		MaxSubscriptionsPerUser: num("PAGO_MAX_SUBSCRIPTIONS_PER_USER", 25),
+		MaxOpenOrders:           num("PAGO_MAX_OPEN_ORDERS", 20),
+		MaxReservedUnits:        num("PAGO_MAX_RESERVED_UNITS", 1000),
+		MetricsToken:            secret(str("PAGO_METRICS_TOKEN", "")),
+		MetricsAddr:             str("PAGO_METRICS_ADDR", ""),
+		SandboxAdminToken:       secret(str("PAGO_SANDBOX_ADMIN_TOKEN", "")),
+		ShutdownTimeout:         dur("PAGO_SHUTDOWN_TIMEOUT", 30*time.Second),
+		WalletLimit:             int64(num("PAGO_WALLET_LIMIT", 100_000)),
+		OrderTTL:                dur("PAGO_ORDER_TTL", 30*time.Minute),
+		PGTimeout:               dur("PAGO_PG_TIMEOUT", 15*time.Second),
+		ConfirmTimeout:          dur("PAGO_CONFIRM_TIMEOUT", 20*time.Second),
+		ConfirmWait:             dur("PAGO_CONFIRM_WAIT", 2*time.Second),
+		PGFeePerMille:           int64(num("PAGO_PG_FEE_PER_MILLE", 32)),
+		ProbeDelay:              dur("PAGO_PROBE_DELAY", 15*time.Second),
+		ProbeMaxDelay:           dur("PAGO_PROBE_MAX_DELAY", 30*time.Second),
+		BreakerFailures:         num("PAGO_PG_BREAKER_FAILURES", 5),
+		BreakerOpenTimeout:      dur("PAGO_PG_BREAKER_OPEN_TIMEOUT", 10*time.Second),
 	}
 	c.DatabaseURL = str("PAGO_DATABASE_URL", "sqlite:"+filepath.Join(c.DataDir, "pago.db"))
 
@@ -226,8 +253,18 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	if c.Env == "production" {
-		if c.PGMode == "sandbox" && getenv("PAGO_PG_MODE") == "" {
-			errs = append(errs, errors.New("PAGO_PG_MODE must be set explicitly when PAGO_ENV=production (toss, or sandbox for a staging system)"))
+		// The sandbox is a test tool: its admin API can read every order and
+		// repoint webhooks, and its test cards approve anything.
+		if c.PGMode == "sandbox" {
+			errs = append(errs, errors.New("PAGO_PG_MODE=sandbox is not allowed when PAGO_ENV=production: use PAGO_PG_MODE=toss (with Toss's test keys for a staging system)"))
+		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, errors.New("PAGO_METRICS_TOKEN is shorter than 16 bytes: generate one with `openssl rand -hex 16`"))
+	}
+	if c.MetricsAddr != "" {
+		if _, p, ok := strings.Cut(c.MetricsAddr, ":"); !ok || p == "" {
+			errs = append(errs, fmt.Errorf("PAGO_METRICS_ADDR=%q is not a listen address: use host:port, e.g. 127.0.0.1:9090", c.MetricsAddr))
 		}
 	}
 	if len(errs) > 0 {
@@ -321,6 +358,9 @@ func (c Config) logAttrs() []any {
 		"idempotency_retention", c.IdempotencyRetention.String(), "idempotency_lease", c.IdempotencyLease.String(),
 		"lock_expiry", c.LockExpiry.String(), "lock_wait", c.LockWait.String(),
 		"max_query_depth", c.MaxQueryDepth, "max_query_complexity", c.MaxQueryComplexity,
+		"max_subscriptions_per_connection", c.MaxSubscriptionsPerConn, "max_subscriptions_per_user", c.MaxSubscriptionsPerUser,
+		"max_open_orders", c.MaxOpenOrders, "max_reserved_units", c.MaxReservedUnits, "metrics_token", c.MetricsToken, "metrics_addr", c.MetricsAddr,
+		"sandbox_admin_token", c.SandboxAdminToken,
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel.String(),
 		"wallet_limit", c.WalletLimit, "pg_fee_per_mille", c.PGFeePerMille, "order_ttl", c.OrderTTL.String(),
 		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(), "confirm_wait", c.ConfirmWait.String(),

@@ -48,6 +48,15 @@ func TestConfigValidation(t *testing.T) {
 			"the client key is a test key but the secret key is a live key"},
 		{"bad complexity", map[string]string{"PAGO_MAX_QUERY_COMPLEXITY": "-1"}, "not a positive integer"},
 		{"bad public URL", map[string]string{"PAGO_PUBLIC_URL": "localhost"}, "is not an http(s) URL"},
+		{"production refuses the sandbox", map[string]string{"PAGO_ENV": "production", "PAGO_PG_MODE": "sandbox",
+			"PAGO_JWT_SECRET": strings.Repeat("s", 32)}, "PAGO_PG_MODE=sandbox is not allowed when PAGO_ENV=production"},
+		{"production refuses the default sandbox", map[string]string{"PAGO_ENV": "production",
+			"PAGO_JWT_SECRET": strings.Repeat("s", 32)}, "PAGO_PG_MODE=sandbox is not allowed"},
+		{"production with toss", map[string]string{"PAGO_ENV": "production", "PAGO_PG_MODE": "toss",
+			"PAGO_PG_SECRET_KEY": "test_gsk_x", "PAGO_PG_CLIENT_KEY": "test_gck_x", "PAGO_JWT_SECRET": strings.Repeat("s", 32)}, ""},
+		{"short metrics token", map[string]string{"PAGO_METRICS_TOKEN": "short"}, "PAGO_METRICS_TOKEN is shorter"},
+		{"bad metrics addr", map[string]string{"PAGO_METRICS_ADDR": "9090"}, "PAGO_METRICS_ADDR"},
+		{"bad open orders cap", map[string]string{"PAGO_MAX_OPEN_ORDERS": "0"}, "not a positive integer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,7 +234,9 @@ func TestPlaygroundIsSelfContained(t *testing.T) {
 	}
 
 	// Production has neither playground nor introspection.
-	p := startServer(t, testEnv(t, storetest.SQLite(), map[string]string{"PAGO_ENV": "production", "PAGO_PG_MODE": "sandbox"}))
+	// (Production refuses the sandbox: a toss-mode server that never calls the PG.)
+	p := startServer(t, testEnv(t, storetest.SQLite(), map[string]string{"PAGO_ENV": "production",
+		"PAGO_PG_MODE": "toss", "PAGO_PG_SECRET_KEY": "test_gsk_x", "PAGO_PG_CLIENT_KEY": "test_gck_x"}))
 	resp, err = http.Get(p.URL + "/playground")
 	require.NoError(t, err)
 	resp.Body.Close()

@@ -45,6 +45,10 @@ func testEnv(t testing.TB, eng storetest.Engine, extra map[string]string) map[st
 		"PAGO_REDIS_PREFIX": storetest.RedisPrefix(),
 		"PAGO_JWT_SECRET":   "test-secret-0123456789abcdef0123456789abcdef",
 		"PAGO_LOG_LEVEL":    "warn",
+		// Many tests hold hundreds of unpaid orders on purpose (concurrent
+		// payments, the bench); TestOpenOrderCaps tests the caps.
+		"PAGO_MAX_OPEN_ORDERS":    "100000",
+		"PAGO_MAX_RESERVED_UNITS": "1000000",
 	}
 	for k, v := range extra {
 		env[k] = v

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/pago/pago/pg/sandbox"
@@ -17,7 +18,7 @@ import (
 // sandboxCmd runs the Toss-compatible PG on its own port, so that real
 // network timeouts and process crashes can be tested: point pago at it with
 // PAGO_PG_BASE_URL. For tests and development only: its /_sandbox/ admin
-// routes take no credentials.
+// routes answer loopback callers only, or holders of --admin-token.
 func sandboxCmd(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -25,6 +26,8 @@ func sandboxCmd(ctx context.Context, args []string, getenv func(string) string, 
 	webhook := fs.String("webhook-url", "", "where to POST PAYMENT_STATUS_CHANGED webhooks (e.g. http://localhost:8080/webhooks/pg)")
 	secretKey := fs.String("secret-key", sandbox.DefaultSecretKey, "the secret key pago must send (PAGO_PG_SECRET_KEY)")
 	clientKey := fs.String("client-key", sandbox.DefaultClientKey, "the client key checkout pages use (PAGO_PG_CLIENT_KEY)")
+	adminToken := fs.String("admin-token", "", "bearer token the /_sandbox/ admin API requires; without one it answers loopback callers only")
+	redirects := fs.String("redirect-origins", "", "comma-separated origins (e.g. https://shop.example) the pay page may send customers back to, besides loopback hosts")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil // -h/--help: the flag set printed the usage
@@ -32,7 +35,14 @@ func sandboxCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return usageError{err.Error()}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("component", "sandbox")
-	sb := sandbox.New(sandbox.Config{SecretKey: *secretKey, ClientKey: *clientKey, WebhookURL: *webhook, Logger: log})
+	var origins []string
+	for _, o := range strings.Split(*redirects, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	sb := sandbox.New(sandbox.Config{SecretKey: *secretKey, ClientKey: *clientKey, WebhookURL: *webhook, Logger: log,
+		AdminToken: *adminToken, RedirectOrigins: origins})
 	defer sb.Close()
 
 	ln, err := net.Listen("tcp", *addr)

@@ -49,8 +49,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			a.close(context.Background())
+			return fmt.Errorf("listen on %s: %w (set PAGO_METRICS_ADDR to another address)", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics listener", "addr", mln.Addr().String())
+	}
 	log.Info("pago is ready", "url", cfg.PublicURL, "graphql", cfg.PublicURL+"/graphql", "playground", cfg.PublicURL+"/playground")
 
 	select {

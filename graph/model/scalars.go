@@ -49,13 +49,38 @@ func UnmarshalMoney(v any) (int64, error) {
 	return n, nil
 }
 
+// badMoney says what the client sent in GraphQL's terms, never Go's (no
+// "map[string]interface {}" reaches a client).
 func badMoney(v any) error {
-	s := fmt.Sprintf("%v", v)
-	if f, ok := v.(float64); ok && !math.IsInf(f, 0) {
-		s = strconv.FormatFloat(f, 'g', -1, 64)
+	var got string
+	switch x := v.(type) {
+	case nil:
+		got = "null"
+	case string:
+		got = "a string"
+	case bool:
+		got = "a boolean"
+	case map[string]any:
+		got = "an object"
+	case []any:
+		got = "a list"
+	case json.Number:
+		got = "the number " + shorten(string(x))
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			got = "a number out of range"
+		} else {
+			got = "the number " + shorten(strconv.FormatFloat(x, 'g', -1, 64))
+		}
+	default:
+		got = "another type"
 	}
+	return &payment.Error{Code: payment.CodeBadUserInput, Message: "Money must be an integer number of minor units, got " + got}
+}
+
+func shorten(s string) string {
 	if len(s) > 40 {
-		s = s[:40] + "…"
+		return s[:40] + "…"
 	}
-	return &payment.Error{Code: payment.CodeBadUserInput, Message: fmt.Sprintf("Money must be an integer number of minor units, got %T %s", v, s)}
+	return s
 }

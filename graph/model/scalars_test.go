@@ -41,3 +41,14 @@ func TestUnmarshalMoney(t *testing.T) {
 	MarshalMoney(1234).MarshalGQL(&b)
 	require.Equal(t, "1234", b.String())
 }
+
+// Money errors named Go types ("map[string]interface {}") to clients.
+func TestMoneyErrorsSpeakGraphQL(t *testing.T) {
+	for _, in := range []any{map[string]any{"a": 1}, []any{1}, "100", true, nil, 10.5, json.Number("1e3"), struct{}{}} {
+		_, err := UnmarshalMoney(in)
+		require.ErrorIs(t, err, payment.ErrBadUserInput)
+		for _, goName := range []string{"map[", "interface {}", "[]interface", "json.Number", "float64", "struct", "%!"} {
+			require.NotContains(t, err.Error(), goName, "%#v", in)
+		}
+	}
+}

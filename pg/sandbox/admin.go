@@ -1,16 +1,67 @@
 package sandbox
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
-// The /_sandbox/ routes let a test in another process script the sandbox.
-// They take no credentials: the sandbox is a test tool and must not be
-// exposed beyond the machine or CI network running the tests.
+// The /_sandbox/ routes let a test in another process script the sandbox:
+// they read every payment, inject faults, move the clock and repoint
+// webhooks. adminOnly keeps them to the machine running the tests, or to
+// holders of Config.AdminToken.
+
+// adminOnly lets a request through with the admin token when one is
+// configured; without one, only from a loopback address, to a loopback
+// host name (not a DNS-rebound one), and not through a proxy that says it
+// forwards someone else's request.
+func (s *Sandbox) adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := s.cfg.AdminToken; tok != "" {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+tok)) != 1 {
+				adminError(w, http.StatusUnauthorized, "UNAUTHORIZED_KEY", "the sandbox admin API needs its bearer token")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !loopbackRequest(r) {
+			adminError(w, http.StatusForbidden, "FORBIDDEN_REQUEST", "the sandbox admin API answers loopback callers only")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func loopbackRequest(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil || !isLoopbackHost(host) {
+		return false
+	}
+	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Real-Ip") != "" {
+		return false
+	}
+	name := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		name = h
+	}
+	return isLoopbackHost(name)
+}
+
+// isLoopbackHost tells localhost names and loopback addresses.
+func isLoopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeResponse(w, jsonResponse(status, v))

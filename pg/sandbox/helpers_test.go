@@ -41,7 +41,8 @@ func newEnv(t *testing.T, mods ...func(*Config)) *env {
 	t.Helper()
 	// 2024-01-01T16:00:00Z is 2024-01-02 01:00 in Seoul: dates differ by zone.
 	clock := &fakeClock{t: time.Date(2024, 1, 1, 16, 0, 0, 0, time.UTC)}
-	cfg := Config{BasePath: "/sandbox", Now: clock.Now, WebhookRetryDelays: []time.Duration{}}
+	cfg := Config{BasePath: "/sandbox", Now: clock.Now, WebhookRetryDelays: []time.Duration{},
+		RedirectOrigins: []string{"http://shop.test"}}
 	for _, m := range mods {
 		m(&cfg)
 	}

@@ -92,14 +92,22 @@ func (pg *pages) request(w http.ResponseWriter, r *http.Request) {
 			"successUrl과 failUrl은 http(s) 절대 URL이어야 합니다.", "", "")
 		return
 	}
+	// Without a valid client key nobody vouches for failUrl: answering with
+	// a redirect there would make the sandbox an open redirect.
+	if ck := q.Get("clientKey"); ck != pg.s.cfg.ClientKey && ck != apiClientKey(pg.s.cfg.ClientKey) {
+		pg.message(w, http.StatusBadRequest, "잘못된 결제 요청",
+			"INVALID_CLIENT_KEY: 클라이언트 키가 올바르지 않습니다.", "", "")
+		return
+	}
+	if !pg.allowedRedirect(success) || !pg.allowedRedirect(failURL) {
+		pg.message(w, http.StatusBadRequest, "잘못된 결제 요청",
+			"successUrl과 failUrl은 등록된 상점 주소여야 합니다.", "", "")
+		return
+	}
 	fail := func(code, msg string) {
 		http.Redirect(w, r, withQuery(failURL, url.Values{
 			"code": {code}, "message": {msg}, "orderId": {q.Get("orderId")},
 		}), http.StatusSeeOther)
-	}
-	if ck := q.Get("clientKey"); ck != pg.s.cfg.ClientKey && ck != apiClientKey(pg.s.cfg.ClientKey) {
-		fail("INVALID_CLIENT_KEY", "클라이언트 키가 올바르지 않습니다.")
-		return
 	}
 	if c := q.Get("currency"); c != "" && c != "KRW" {
 		fail("NOT_SUPPORTED_CURRENCY", "샌드박스는 KRW만 지원합니다.")
@@ -233,6 +241,26 @@ func (pg *pages) receipt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pg.render(w, http.StatusOK, "receipt.html", map[string]any{"P": v})
+}
+
+// allowedRedirect tells whether u's origin is one of Config.RedirectOrigins
+// or a loopback host, as Toss sends customers back only
+// to the merchant's registered domains.
+func (pg *pages) allowedRedirect(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	if isLoopbackHost(p.Hostname()) {
+		return true
+	}
+	origin := strings.ToLower(p.Scheme + "://" + p.Host)
+	for _, o := range pg.s.cfg.RedirectOrigins {
+		if strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
 }
 
 // absoluteHTTP reports whether u is an absolute http(s) URL.

@@ -146,11 +146,15 @@ func TestPayPageFailures(t *testing.T) {
 	key := strings.TrimPrefix(loc, "/sandbox/pay/")
 	require.Equal(t, StatusReady, e.get(key).body["status"])
 
-	// Bad requests from a page that bypassed the SDK go back to failUrl.
+	// Bad requests from a page that bypassed the SDK go back to failUrl,
+	// except with a wrong client key: nobody vouches for that failUrl, so
+	// the sandbox explains instead of redirecting (no open redirect).
 	bad := url.Values{"clientKey": {"test_gck_other"}, "amount": {"1000"}, "orderId": {"order-pagefail-3"},
 		"orderName": {"x"}, "successUrl": {"http://shop.test/ok"}, "failUrl": {"http://shop.test/fail"}}
-	resp, _ = fetch(t, c, "GET", e.base+"/sdk/request?"+bad.Encode(), nil)
-	require.Equal(t, "INVALID_CLIENT_KEY", failQuery(resp).Get("code"))
+	resp, page := fetch(t, c, "GET", e.base+"/sdk/request?"+bad.Encode(), nil)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Empty(t, resp.Header.Get("Location"))
+	require.Contains(t, page, "INVALID_CLIENT_KEY")
 	bad.Set("clientKey", DefaultClientKey)
 	bad.Set("orderId", "short")
 	resp, _ = fetch(t, c, "GET", e.base+"/sdk/request?"+bad.Encode(), nil)

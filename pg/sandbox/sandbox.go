@@ -58,6 +58,14 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives operational logs. Default discards them.
 	Logger *slog.Logger
+	// AdminToken, when set, is the bearer token the /_sandbox/ admin API
+	// requires. Without one, the admin API answers loopback callers only
+	// (and never a request a browser sends cross-site).
+	AdminToken string
+	// RedirectOrigins are the origins (scheme://host[:port]) successUrl and
+	// failUrl may point at besides loopback hosts, like the domains a
+	// merchant registers with Toss.
+	RedirectOrigins []string
 }
 
 // Sandbox is the emulated PG. Create it with New; it is safe for concurrent use.
@@ -152,24 +160,28 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("GET /static/pay.css", s.pages.serveCSS)
 	mux.HandleFunc("GET /sdk/request", s.pages.request)
 	mux.HandleFunc("GET /pay/{paymentKey}", s.pages.pay)
-	mux.HandleFunc("POST /pay/{paymentKey}/authenticate", s.pages.authenticate)
-	mux.HandleFunc("POST /pay/{paymentKey}/cancel", s.pages.cancel)
+	// The pay page's buttons are form posts: another site must not be able
+	// to press them in the customer's browser.
+	csrf := http.NewCrossOriginProtection()
+	mux.Handle("POST /pay/{paymentKey}/authenticate", csrf.Handler(http.HandlerFunc(s.pages.authenticate)))
+	mux.Handle("POST /pay/{paymentKey}/cancel", csrf.Handler(http.HandlerFunc(s.pages.cancel)))
 	mux.HandleFunc("GET /receipt/{paymentKey}", s.pages.receipt)
 
-	mux.HandleFunc("GET /_sandbox/faults", s.adminListFaults)
-	mux.HandleFunc("POST /_sandbox/faults", s.adminAddFault)
-	mux.HandleFunc("DELETE /_sandbox/faults", s.adminClearFaults)
-	mux.HandleFunc("GET /_sandbox/record", s.adminRecord)
-	mux.HandleFunc("GET /_sandbox/clock", s.adminClock)
-	mux.HandleFunc("POST /_sandbox/clock", s.adminClock)
-	mux.HandleFunc("POST /_sandbox/authenticate", s.adminAuthenticate)
-	mux.HandleFunc("GET /_sandbox/webhooks", s.adminWebhooks)
-	mux.HandleFunc("POST /_sandbox/webhooks/resend", s.adminResendWebhook)
-	mux.HandleFunc("POST /_sandbox/webhooks/send", s.adminSendWebhook)
-	mux.HandleFunc("POST /_sandbox/config", s.adminConfig)
-	mux.HandleFunc("POST /_sandbox/reset", s.adminReset)
-	mux.HandleFunc("POST /_sandbox/settlement-faults", s.adminAddSettlementFault)
-	mux.HandleFunc("DELETE /_sandbox/settlement-faults", s.adminClearSettlementFaults)
+	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.adminOnly(csrf.Handler(h))) }
+	admin("GET /_sandbox/faults", s.adminListFaults)
+	admin("POST /_sandbox/faults", s.adminAddFault)
+	admin("DELETE /_sandbox/faults", s.adminClearFaults)
+	admin("GET /_sandbox/record", s.adminRecord)
+	admin("GET /_sandbox/clock", s.adminClock)
+	admin("POST /_sandbox/clock", s.adminClock)
+	admin("POST /_sandbox/authenticate", s.adminAuthenticate)
+	admin("GET /_sandbox/webhooks", s.adminWebhooks)
+	admin("POST /_sandbox/webhooks/resend", s.adminResendWebhook)
+	admin("POST /_sandbox/config", s.adminConfig)
+	admin("POST /_sandbox/reset", s.adminReset)
+	admin("POST /_sandbox/webhooks/send", s.adminSendWebhook)
+	admin("POST /_sandbox/settlement-faults", s.adminAddSettlementFault)
+	admin("DELETE /_sandbox/settlement-faults", s.adminClearSettlementFaults)
 	return mux
 }
 
