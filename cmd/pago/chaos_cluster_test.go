@@ -327,7 +327,9 @@ func (c *cluster) pagoCmd(ctx context.Context, args ...string) (string, error) {
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Env = append(os.Environ(), execEnv+"=1", "PAGO_DATABASE_URL="+c.dbURL,
-		"PAGO_DATA_DIR="+filepath.Join(c.dir, "tools"), "PAGO_JWT_SECRET="+c.secret, "PAGO_LOG_LEVEL=warn")
+		"PAGO_DATA_DIR="+filepath.Join(c.dir, "tools"), "PAGO_JWT_SECRET="+c.secret, "PAGO_LOG_LEVEL=warn",
+		// reconcile talks to the PG and settles through the same locks
+		"PAGO_PG_BASE_URL="+c.sandboxURL, "PAGO_REDIS_URL=redis://"+c.redisAddr, "PAGO_REDIS_PREFIX=chaos:")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
