@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // PayWithWalletResult is what paying from the wallet changed.
@@ -15,9 +16,16 @@ type PayWithWalletResult struct {
 
 // PayWithWallet pays the caller's PENDING purchase from its wallet: the
 // debit, the order's move to PAID, the payment, its event and the ledger
-// entries are one transaction, run under the wallet's mutex. The debit is
+// entries are applied together, under the wallet's mutex. The debit is
 // conditional on balance and version, so the mutex is never what keeps the
 // balance right.
+//
+// Payments of one wallet that arrive together on this instance are applied
+// in one transaction under one hold of the lock (payBatch): a hot wallet
+// then costs one lock, one wallet read and one commit per batch instead of
+// per payment. Each payment keeps its own savepoint and idempotency record,
+// so a refusal (INSUFFICIENT_BALANCE, an order no longer PENDING) fails
+// only itself and every caller gets its own answer.
 func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWithWalletResult, error) {
 	u, err := caller(ctx)
 	if err != nil {
@@ -28,62 +36,195 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 	}
 	type input struct{ OrderID string }
 	return Run(ctx, s.idem, u.ID, key, "payWithWallet", input{orderID}, func(ctx context.Context, call *Call) (PayWithWalletResult, error) {
-		var res PayWithWalletResult
 		o, err := s.ownOrder(ctx, s.store, u, orderID)
 		if err != nil {
-			return res, err
+			return PayWithWalletResult{}, err
 		}
 		if o.UserID != u.ID {
-			return res, errorf(CodeForbidden, "only the order's owner pays it")
+			return PayWithWalletResult{}, errorf(CodeForbidden, "only the order's owner pays it")
 		}
 		if o.Kind != OrderPurchase {
-			return res, errorf(CodeInvalidState, "a %s order is paid by card, not from the wallet", o.Kind)
+			return PayWithWalletResult{}, errorf(CodeInvalidState, "a %s order is paid by card, not from the wallet", o.Kind)
 		}
 		if o.Status != OrderPending {
-			return res, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
+			return PayWithWalletResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
 		}
 		w, err := s.store.WalletByUser(ctx, u.ID)
 		if errors.Is(err, ErrNotFound) {
-			return res, errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
+			return PayWithWalletResult{}, errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
 		}
 		if err != nil {
-			return res, err
+			return PayWithWalletResult{}, err
 		}
-		err = s.withWalletLock(ctx, w.ID, func() error {
-			return s.store.InTx(ctx, func(q Queries) error {
-				now := s.now().UTC()
-				ok, err := q.TransitionOrder(ctx, o.ID, OrderPending, OrderPaid, now)
-				if err != nil {
-					return fmt.Errorf("mark order %s paid: %w", o.ID, err)
-				}
-				if !ok {
-					cur, err := q.Order(ctx, o.ID)
-					if err != nil {
-						return err
-					}
-					return errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
-				}
-				wallet, err := s.moveWallet(ctx, q, walletMove{
-					walletID: w.ID, amount: -o.Amount.Amount, typ: WalletPayment, orderID: o.ID,
-					counter: AccountIDRevenue, ledgerKind: "WALLET_PAYMENT", desc: "wallet payment for " + o.ID,
+		op := &walletPay{order: o, call: call, ready: make(chan struct{})}
+		s.payBatched(ctx, w.ID, op)
+		return op.res, op.err
+	})
+}
+
+// maxBatch bounds the payments of one batch: each is a savepoint, and
+// PostgreSQL keeps a transaction's first 64 subtransactions in shared
+// memory; past that every snapshot elsewhere gets slower.
+const maxBatch = 32
+
+// errBatchAbandoned answers the payments of a batch whose leader died
+// before telling them the outcome: retryable, and a retry replays whatever
+// was committed.
+var errBatchAbandoned = &Error{Code: CodeRequestInProgress, Message: "the payment was interrupted; retry shortly"}
+
+// walletPay is one payment waiting in, or applied by, a batch.
+type walletPay struct {
+	order Order
+	call  *Call
+	res   PayWithWalletResult
+	err   error
+	// ready is closed when the payment is done or its goroutine is to
+	// lead the next batch (lead).
+	ready chan struct{}
+	lead  bool
+}
+
+// walletBatches queues payments per wallet. The first payment of an idle
+// wallet leads: it takes up to maxBatch queued payments (its own first),
+// applies them, answers them, and hands the lead to the oldest payment
+// still queued, whose goroutine runs the next batch. Payments arriving
+// while a batch runs therefore form the next one: group commit, with no
+// added wait when the wallet is idle.
+type walletBatches struct {
+	mu     sync.Mutex
+	queues map[string]*walletQueue
+}
+
+type walletQueue struct {
+	ops  []*walletPay
+	busy bool // a batch is running or its leader is waking
+}
+
+// payBatched applies op in a batch of walletID's payments and sets its
+// res and err.
+func (s *Service) payBatched(ctx context.Context, walletID string, op *walletPay) {
+	b := &s.batches
+	b.mu.Lock()
+	q := b.queues[walletID]
+	if q == nil {
+		q = &walletQueue{}
+		b.queues[walletID] = q
+	}
+	q.ops = append(q.ops, op)
+	if q.busy {
+		b.mu.Unlock()
+		s.cfg.Await(ctx, op.ready)
+		if !op.lead {
+			return // another goroutine applied it
+		}
+		b.mu.Lock()
+	}
+	q.busy = true
+	batch := q.ops[:min(len(q.ops), maxBatch)]
+	q.ops = q.ops[len(batch):]
+	b.mu.Unlock()
+
+	answered := false
+	defer func() {
+		// Runs on a panic too (a crash in the simulation): the followers
+		// must not wait for a leader that is gone.
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, p := range batch {
+			if !answered {
+				p.res, p.err = PayWithWalletResult{}, errBatchAbandoned
+			}
+			if p != op {
+				close(p.ready)
+			}
+		}
+		if len(q.ops) > 0 {
+			next := q.ops[0]
+			next.lead = true
+			close(next.ready)
+			return
+		}
+		q.busy = false
+		delete(b.queues, walletID)
+	}()
+	// The batch answers other callers: the leader's client leaving must not
+	// roll their payments back.
+	s.payBatch(context.WithoutCancel(ctx), walletID, batch)
+	answered = true
+}
+
+// payBatch applies batch in one transaction under walletID's lock, each
+// payment in its own savepoint. A lost version race (another instance
+// wrote the wallet) rolls the whole batch back and retries it.
+func (s *Service) payBatch(ctx context.Context, walletID string, batch []*walletPay) {
+	err := s.withWalletLock(ctx, walletID, func() error {
+		return s.store.InTx(ctx, func(q Queries) error {
+			w, err := q.Wallet(ctx, walletID)
+			if err != nil {
+				return err
+			}
+			for _, p := range batch {
+				p.res, p.err = PayWithWalletResult{}, nil
+				var res PayWithWalletResult
+				err := q.InSavepoint(ctx, func(q Queries) error {
+					var err error
+					res, err = s.payOne(ctx, q, w, p)
+					return err
 				})
-				if err != nil {
+				var de *Error
+				switch {
+				case err == nil:
+					p.res, w = res, res.Wallet
+				case errors.Is(err, ErrConflict):
+					return err
+				case errors.As(err, &de):
+					p.err = err // this payment's own answer; the others go on
+				default:
 					return err
 				}
-				p := Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodWallet, Status: PaymentDone,
-					Amount: o.Amount, RefundedAmount: Money{0, o.Amount.Currency}, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
-				if err := q.InsertPayment(ctx, p); err != nil {
-					return fmt.Errorf("insert payment: %w", err)
-				}
-				if err := q.InsertPaymentEvent(ctx, PaymentEvent{ID: NewID("pev", now), PaymentID: p.ID,
-					FromStatus: PaymentPending, ToStatus: PaymentDone, Source: "wallet", Detail: "paid from wallet " + w.ID, CreatedAt: now}); err != nil {
-					return fmt.Errorf("insert payment event: %w", err)
-				}
-				o.Status, o.UpdatedAt = OrderPaid, now
-				res = PayWithWalletResult{Order: o, Payment: p, Wallet: wallet}
-				return call.Complete(ctx, q, res)
-			})
+			}
+			return nil
 		})
-		return res, err
 	})
+	if err != nil {
+		for _, p := range batch {
+			p.res, p.err = PayWithWalletResult{}, err
+		}
+	}
+}
+
+// payOne applies one payment from wallet state w inside q's transaction.
+func (s *Service) payOne(ctx context.Context, q Queries, w Wallet, p *walletPay) (PayWithWalletResult, error) {
+	o := p.order
+	now := s.now().UTC()
+	ok, err := q.TransitionOrder(ctx, o.ID, OrderPending, OrderPaid, now)
+	if err != nil {
+		return PayWithWalletResult{}, fmt.Errorf("mark order %s paid: %w", o.ID, err)
+	}
+	if !ok {
+		cur, err := q.Order(ctx, o.ID)
+		if err != nil {
+			return PayWithWalletResult{}, err
+		}
+		return PayWithWalletResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
+	}
+	wallet, err := s.moveWalletFrom(ctx, q, w, walletMove{
+		walletID: w.ID, amount: -o.Amount.Amount, typ: WalletPayment, orderID: o.ID,
+		counter: AccountIDRevenue, ledgerKind: "WALLET_PAYMENT", desc: "wallet payment for " + o.ID,
+	})
+	if err != nil {
+		return PayWithWalletResult{}, err
+	}
+	pay := Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodWallet, Status: PaymentDone,
+		Amount: o.Amount, RefundedAmount: Money{0, o.Amount.Currency}, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
+	if err := q.InsertPayment(ctx, pay); err != nil {
+		return PayWithWalletResult{}, fmt.Errorf("insert payment: %w", err)
+	}
+	if err := q.InsertPaymentEvent(ctx, PaymentEvent{ID: NewID("pev", now), PaymentID: pay.ID,
+		FromStatus: PaymentPending, ToStatus: PaymentDone, Source: "wallet", Detail: "paid from wallet " + w.ID, CreatedAt: now}); err != nil {
+		return PayWithWalletResult{}, fmt.Errorf("insert payment event: %w", err)
+	}
+	o.Status, o.UpdatedAt = OrderPaid, now
+	res := PayWithWalletResult{Order: o, Payment: pay, Wallet: wallet}
+	return res, p.call.Complete(ctx, q, res)
 }

@@ -29,6 +29,10 @@ type Config struct {
 	// MaxConflictRetries bounds how often a conditional write that lost a
 	// race is retried before the caller is told to retry (default 8).
 	MaxConflictRetries int
+	// Await blocks until ready is closed: a batched wallet payment waiting
+	// for its batch (pay.go). Default: a channel receive; the simulation
+	// parks the actor in its scheduler instead.
+	Await func(ctx context.Context, ready <-chan struct{})
 }
 
 // Service is pago's money core: wallets, ledger, products, orders and their
@@ -40,6 +44,8 @@ type Service struct {
 	now    Clock
 	cfg    Config
 	log    *slog.Logger
+	// batches queues wallet payments per wallet (pay.go).
+	batches walletBatches
 }
 
 // NewService returns the service with cfg's zero values defaulted.
@@ -59,10 +65,14 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	if cfg.ConfirmTimeout == 0 {
 		cfg.ConfirmTimeout = 20 * time.Second
 	}
+	if cfg.Await == nil {
+		cfg.Await = func(_ context.Context, ready <-chan struct{}) { <-ready }
+	}
 	if cfg.CheckoutURL == nil {
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }
 	}
-	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log}
+	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log,
+		batches: walletBatches{queues: map[string]*walletQueue{}}}
 }
 
 // CheckoutURL is the link where the order's owner pays it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -51,6 +52,8 @@ type memTx struct {
 	waitsFor *memTx
 	aborted  error
 	done     bool
+	// savepoints counts InSavepoint calls: two or more is a batch.
+	savepoints int
 }
 
 // tombstone marks a deleted row in a write set.
@@ -289,6 +292,44 @@ func (st *memStore) InTx(ctx context.Context, fn func(q payment.Queries) error) 
 	if a != nil {
 		delete(db.open, a)
 	}
+	return err
+}
+
+// InSavepoint implements payment.Queries: fn's writes are undone when it
+// fails, as ROLLBACK TO SAVEPOINT does, which also releases the row locks
+// taken since and clears an error that aborted the transaction meanwhile.
+func (st *memStore) InSavepoint(ctx context.Context, fn func(q payment.Queries) error) error {
+	if st.tx == nil {
+		return st.InTx(ctx, fn)
+	}
+	db, tx := st.db, st.tx
+	var writes map[string]any
+	var jobs int
+	if err := st.exec("store.Savepoint", func(tx *memTx) error {
+		writes, jobs = maps.Clone(tx.writes), len(tx.jobs)
+		return nil
+	}); err != nil {
+		return err
+	}
+	tx.savepoints++
+	if tx.savepoints == 2 {
+		db.s.count("db: two savepoints in one transaction")
+	}
+	err := fn(st)
+	if err == nil {
+		return nil
+	}
+	db.s.yield("store.RollbackToSavepoint")
+	if tx.done {
+		return errors.New("rollback to savepoint: transaction already ended")
+	}
+	for k := range tx.writes {
+		if _, kept := writes[k]; !kept && db.locks[k] == tx {
+			delete(db.locks, k)
+		}
+	}
+	tx.writes, tx.jobs, tx.aborted = writes, tx.jobs[:jobs], nil
+	db.s.count("db: rolled back to a savepoint")
 	return err
 }
 

@@ -158,8 +158,16 @@ func (s *Service) moveWallet(ctx context.Context, q Queries, m walletMove) (Wall
 	if err != nil {
 		return Wallet{}, err
 	}
+	return s.moveWalletFrom(ctx, q, w, m)
+}
+
+// moveWalletFrom is moveWallet from a wallet state w already read in q's
+// transaction (a batch knows it from the move before). A stale w is
+// ErrConflict, as in moveWallet.
+func (s *Service) moveWalletFrom(ctx context.Context, q Queries, w Wallet, m walletMove) (Wallet, error) {
 	now := s.now().UTC()
 	var ok bool
+	var err error
 	switch {
 	case m.amount < 0:
 		if w.Balance.Amount < -m.amount {
