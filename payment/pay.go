@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -113,7 +114,7 @@ func (s *Service) payBatched(ctx context.Context, walletID string, op *walletPay
 	q.ops = append(q.ops, op)
 	if q.busy {
 		b.mu.Unlock()
-		s.cfg.Await(ctx, op.ready)
+		s.awaitBatch(ctx, walletID, q, op)
 		if !op.lead {
 			return // another goroutine applied it
 		}
@@ -138,19 +139,51 @@ func (s *Service) payBatched(ctx context.Context, walletID string, op *walletPay
 				close(p.ready)
 			}
 		}
-		if len(q.ops) > 0 {
-			next := q.ops[0]
-			next.lead = true
-			close(next.ready)
-			return
-		}
-		q.busy = false
-		delete(b.queues, walletID)
+		b.handOffLocked(walletID, q)
 	}()
 	// The batch answers other callers: the leader's client leaving must not
 	// roll their payments back.
 	s.payBatch(context.WithoutCancel(ctx), walletID, batch)
 	answered = true
+}
+
+// awaitBatch waits until op is applied or its goroutine is to lead. If the
+// wait unwinds instead (the simulation kills a process there), op leaves
+// the queue, and a lead handed to it passes on: no payment may wait for a
+// goroutine that is gone.
+func (s *Service) awaitBatch(ctx context.Context, walletID string, q *walletQueue, op *walletPay) {
+	waited := false
+	defer func() {
+		if waited {
+			return
+		}
+		b := &s.batches
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		i := slices.Index(q.ops, op)
+		if i < 0 {
+			return // in a running batch, whose leader answers it
+		}
+		q.ops = slices.Delete(q.ops, i, i+1)
+		if op.lead {
+			b.handOffLocked(walletID, q)
+		}
+	}()
+	s.cfg.Await(ctx, op.ready)
+	waited = true
+}
+
+// handOffLocked wakes the oldest queued payment of q to lead the next
+// batch, or marks the wallet idle.
+func (b *walletBatches) handOffLocked(walletID string, q *walletQueue) {
+	if len(q.ops) > 0 {
+		next := q.ops[0]
+		next.lead = true
+		close(next.ready)
+		return
+	}
+	q.busy = false
+	delete(b.queues, walletID)
 }
 
 // payBatch applies batch in one transaction under walletID's lock, each

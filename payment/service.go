@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -46,6 +47,9 @@ type Service struct {
 	log    *slog.Logger
 	// batches queues wallet payments per wallet (pay.go).
 	batches walletBatches
+	// hub serves orderUpdated from the order feed once WatchOrders runs.
+	hubMu sync.Mutex
+	hub   *orderHub
 }
 
 // NewService returns the service with cfg's zero values defaulted.

@@ -39,6 +39,11 @@ type Store struct {
 	jobs   *river.Client[*sql.Tx] // set by StartJobs; nil in commands that run no jobs
 	tx     *bun.Tx                // non-nil in the Store handed to an InTx callback
 	sp     *int                   // savepoints taken in tx, to name the next
+	dsn    string                 // PostgreSQL: for the connection that LISTENs
+	local  *localFeed             // SQLite: this process's order changes
+	// changed collects the orders whose status the open transaction
+	// changed, announced on local when it commits (SQLite).
+	changed *[]string
 }
 
 var _ payment.Store = (*Store)(nil)
@@ -78,7 +83,8 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database %s: %w", engine, Redact(databaseURL), err)
 	}
-	return &Store{db: db, engine: engine, q: queries.New(db.DB)}, nil
+	return &Store{db: db, engine: engine, q: queries.New(db.DB), dsn: dsn,
+		local: &localFeed{listeners: map[int]func(string){}}}, nil
 }
 
 // parseURL tells the engine and the driver's DSN.
@@ -153,13 +159,17 @@ func (s *Store) InTx(ctx context.Context, fn func(q payment.Queries) error) erro
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	txs := &Store{db: s.db, engine: s.engine, q: s.q.WithTx(tx.Tx), jobs: s.jobs, tx: &tx, sp: new(int)}
+	txs := &Store{db: s.db, engine: s.engine, q: s.q.WithTx(tx.Tx), jobs: s.jobs, tx: &tx, sp: new(int),
+		dsn: s.dsn, local: s.local, changed: new([]string)}
 	if err := fn(txs); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if len(*txs.changed) > 0 {
+		s.local.publish(*txs.changed)
 	}
 	return nil
 }

@@ -142,6 +142,11 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		ConfirmTimeout: cfg.ConfirmTimeout,
 	}, log)
 	a.service = svc
+	// orderUpdated subscribers are served by one watcher per instance
+	// (LISTEN/NOTIFY on PostgreSQL), stopped with the app.
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	svc.WatchOrders(watchCtx, st)
+	a.closers = append(a.closers, func(context.Context) error { stopWatch(); return nil })
 	if cfg.Dev() {
 		if seeded, err := svc.SeedProducts(ctx, payment.DemoProducts); err != nil {
 			return nil, err
