@@ -302,3 +302,16 @@ func (s *Service) LockWallet(ctx context.Context, userID string, fn func() error
 	}
 	return s.withWalletLock(ctx, w.ID, fn)
 }
+
+// DebitWalletRaw debits walletID by amount inside q's transaction with
+// nothing around it: no idempotency, lock or order — one wallet read, the
+// conditional UPDATE, the ledger transaction and the history row. It is the
+// floor `pago bench` compares payWithWallet against, on the very code
+// payments use. ErrConflict when the version moved; retry in a new
+// transaction.
+func (s *Service) DebitWalletRaw(ctx context.Context, q Queries, walletID string, amount int64) (Wallet, error) {
+	return s.moveWallet(ctx, q, walletMove{
+		walletID: walletID, amount: -amount, typ: WalletPayment,
+		counter: AccountIDRevenue, ledgerKind: "WALLET_PAYMENT", desc: "pago bench raw debit",
+	})
+}

@@ -88,14 +88,8 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	a.store = st
 	a.closers = append(a.closers, func(context.Context) error { return st.Close() })
 
-	var redisURLs []string
-	for _, u := range strings.Split(cfg.RedisURL, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			redisURLs = append(redisURLs, u)
-		}
-	}
 	locker, err := store.OpenLocker(ctx, store.LockerConfig{
-		URLs: redisURLs, Prefix: cfg.RedisPrefix, Expiry: cfg.LockExpiry, MaxWait: cfg.LockWait,
+		URLs: splitURLs(cfg.RedisURL), Prefix: cfg.RedisPrefix, Expiry: cfg.LockExpiry, MaxWait: cfg.LockWait,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
@@ -188,6 +182,17 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		Checkout: web.CheckoutConfig{Service: svc, Links: links, PGScriptURL: cfg.PGScriptURL, PGClientKey: cfg.PGClientKey},
 	})
 	return a, nil
+}
+
+// splitURLs splits PAGO_REDIS_URL's comma-separated list.
+func splitURLs(list string) []string {
+	var urls []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
 }
 
 // close stops the job queue and closes connections, newest first.
