@@ -26,7 +26,8 @@ type PayWithWalletResult struct {
 // then costs one lock, one wallet read and one commit per batch instead of
 // per payment. Each payment keeps its own savepoint and idempotency record,
 // so a refusal (INSUFFICIENT_BALANCE, an order no longer PENDING) fails
-// only itself and every caller gets its own answer.
+// only itself and every caller gets its own answer. The idempotency record
+// is written in that same transaction (RunInTx): no separate claim commit.
 func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWithWalletResult, error) {
 	u, err := caller(ctx)
 	if err != nil {
@@ -36,7 +37,7 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 		return PayWithWalletResult{}, err
 	}
 	type input struct{ OrderID string }
-	return Run(ctx, s.idem, u.ID, key, "payWithWallet", input{orderID}, func(ctx context.Context, call *Call) (PayWithWalletResult, error) {
+	return RunInTx(ctx, s.idem, u.ID, key, "payWithWallet", input{orderID}, func(ctx context.Context, call *TxCall) (PayWithWalletResult, error) {
 		o, err := s.ownOrder(ctx, s.store, u, orderID)
 		if err != nil {
 			return PayWithWalletResult{}, err
@@ -76,7 +77,7 @@ var errBatchAbandoned = &Error{Code: CodeRequestInProgress, Message: "the paymen
 // walletPay is one payment waiting in, or applied by, a batch.
 type walletPay struct {
 	order Order
-	call  *Call
+	call  *TxCall
 	res   PayWithWalletResult
 	err   error
 	// ready is closed when the payment is done or its goroutine is to
@@ -210,8 +211,20 @@ func (s *Service) payBatch(ctx context.Context, walletID string, batch []*wallet
 					p.res, w = res, res.Wallet
 				case errors.Is(err, ErrConflict):
 					return err
+				case errors.Is(err, errKeyTaken):
+					p.err = err // a duplicate finished first: RunInTx replays it
+				case errors.As(err, &de) && replayable(de.Code):
+					// This payment's own answer, stored with the batch; the
+					// others go on.
+					p.err = err
+					switch ferr := p.call.Fail(ctx, q, de); {
+					case errors.Is(ferr, errKeyTaken):
+						p.err = ferr
+					case ferr != nil:
+						return ferr
+					}
 				case errors.As(err, &de):
-					p.err = err // this payment's own answer; the others go on
+					p.err = err // retryable: nothing stored
 				default:
 					return err
 				}

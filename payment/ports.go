@@ -103,6 +103,10 @@ type IdempotencyQueries interface {
 	// CompleteIdempotencyKey stores the response; false if owner lost the key.
 	CompleteIdempotencyKey(ctx context.Context, userID, key, owner string, response []byte, now time.Time) (bool, error)
 	ReleaseIdempotencyKey(ctx context.Context, userID, key, owner string) error
+	// InsertIdempotencyDone records a DONE key with its response in one
+	// step (RunInTx); false if the key exists, after waiting for an
+	// uncommitted duplicate to end.
+	InsertIdempotencyDone(ctx context.Context, r IdempotencyRecord) (bool, error)
 	PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 }
 

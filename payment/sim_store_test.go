@@ -435,6 +435,22 @@ func (st *memStore) IdempotencyKey(_ context.Context, userID, key string) (payme
 	return r, err
 }
 
+// InsertIdempotencyDone implements payment.IdempotencyQueries: INSERT …
+// ON CONFLICT DO NOTHING, which waits for an uncommitted duplicate.
+func (st *memStore) InsertIdempotencyDone(_ context.Context, r payment.IdempotencyRecord) (bool, error) {
+	var ok bool
+	err := st.exec("store.InsertIdempotencyDone", func(tx *memTx) error {
+		if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
+			return &dbError{"insert on idempotency_keys violates foreign key to users: " + r.UserID}
+		}
+		r.Status = payment.IdemDone
+		var err error
+		ok, err = st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
+		return err
+	})
+	return ok, err
+}
+
 // TakeOverIdempotencyKey implements payment.IdempotencyQueries.
 func (st *memStore) TakeOverIdempotencyKey(_ context.Context, r payment.IdempotencyRecord, now time.Time) (bool, error) {
 	var ok bool
