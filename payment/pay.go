@@ -187,9 +187,14 @@ func (b *walletBatches) handOffLocked(walletID string, q *walletQueue) {
 	delete(b.queues, walletID)
 }
 
-// payBatch applies batch in one transaction under walletID's lock, each
-// payment in its own savepoint. A lost version race (another instance
-// wrote the wallet) rolls the whole batch back and retries it.
+// payBatch applies batch in one transaction under walletID's lock. Each
+// payment, in its own savepoint, moves its order to PAID and records its
+// answer under its key; the balance is decided in memory from the wallet
+// read at the start. The wallet's debit for the whole batch and every
+// payment's ledger, history, payment and event rows are then written with
+// one statement each (WriteWalletPayments), conditional on the version
+// read: a lost race (another instance wrote the wallet) rolls the whole
+// batch back and retries it.
 func (s *Service) payBatch(ctx context.Context, walletID string, batch []*walletPay) {
 	err := s.withWalletLock(ctx, walletID, func() error {
 		return s.store.InTx(ctx, func(q Queries) error {
@@ -197,20 +202,26 @@ func (s *Service) payBatch(ctx context.Context, walletID string, batch []*wallet
 			if err != nil {
 				return err
 			}
+			write := WalletPaymentsWrite{WalletID: w.ID, Version: w.Version, Now: s.now().UTC()}
 			for _, p := range batch {
 				p.res, p.err = PayWithWalletResult{}, nil
 				var res PayWithWalletResult
+				var rows WalletPaymentsWrite
 				err := q.InSavepoint(ctx, func(q Queries) error {
 					var err error
-					res, err = s.payOne(ctx, q, w, p)
+					res, rows, err = s.payOne(ctx, q, w, p)
 					return err
 				})
 				var de *Error
 				switch {
 				case err == nil:
 					p.res, w = res, res.Wallet
-				case errors.Is(err, ErrConflict):
-					return err
+					write.Debit += p.order.Amount.Amount
+					write.Count++
+					write.Ledger = append(write.Ledger, rows.Ledger...)
+					write.History = append(write.History, rows.History...)
+					write.Payments = append(write.Payments, rows.Payments...)
+					write.Events = append(write.Events, rows.Events...)
 				case errors.Is(err, errKeyTaken):
 					p.err = err // a duplicate finished first: RunInTx replays it
 				case errors.As(err, &de) && replayable(de.Code):
@@ -229,6 +240,16 @@ func (s *Service) payBatch(ctx context.Context, walletID string, batch []*wallet
 					return err
 				}
 			}
+			if write.Count == 0 {
+				return nil
+			}
+			ok, err := q.WriteWalletPayments(ctx, write)
+			if err != nil {
+				return fmt.Errorf("write wallet payments: %w", err)
+			}
+			if !ok {
+				return ErrConflict
+			}
 			return nil
 		})
 	})
@@ -239,38 +260,48 @@ func (s *Service) payBatch(ctx context.Context, walletID string, batch []*wallet
 	}
 }
 
-// payOne applies one payment from wallet state w inside q's transaction.
-func (s *Service) payOne(ctx context.Context, q Queries, w Wallet, p *walletPay) (PayWithWalletResult, error) {
+// payOne decides one payment from wallet state w inside q's transaction:
+// it refuses what the balance does not cover, moves the order to PAID and
+// records the answer; the rows it returns are written with the batch's.
+func (s *Service) payOne(ctx context.Context, q Queries, w Wallet, p *walletPay) (PayWithWalletResult, WalletPaymentsWrite, error) {
+	var rows WalletPaymentsWrite
 	o := p.order
+	amount := o.Amount.Amount
+	if w.Balance.Amount < amount {
+		return PayWithWalletResult{}, rows, errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", w.Balance, o.Amount)
+	}
 	now := s.now().UTC()
 	ok, err := q.TransitionOrder(ctx, o.ID, OrderPending, OrderPaid, now)
 	if err != nil {
-		return PayWithWalletResult{}, fmt.Errorf("mark order %s paid: %w", o.ID, err)
+		return PayWithWalletResult{}, rows, fmt.Errorf("mark order %s paid: %w", o.ID, err)
 	}
 	if !ok {
 		cur, err := q.Order(ctx, o.ID)
 		if err != nil {
-			return PayWithWalletResult{}, err
+			return PayWithWalletResult{}, rows, err
 		}
-		return PayWithWalletResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
+		return PayWithWalletResult{}, rows, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
 	}
-	wallet, err := s.moveWalletFrom(ctx, q, w, walletMove{
-		walletID: w.ID, amount: -o.Amount.Amount, typ: WalletPayment, orderID: o.ID,
-		counter: AccountIDRevenue, ledgerKind: "WALLET_PAYMENT", desc: "wallet payment for " + o.ID,
-	})
-	if err != nil {
-		return PayWithWalletResult{}, err
-	}
+	ltx := LedgerTransaction{ID: NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "wallet payment for " + o.ID,
+		CreatedAt: now, Entries: []LedgerEntry{
+			{ID: NewID("ent", now), AccountID: w.AccountID, Amount: -amount},
+			{ID: NewID("ent", now), AccountID: AccountIDRevenue, Amount: amount},
+		}}
+	w.Version++
+	w.Balance.Amount -= amount
+	w.UpdatedAt = now
+	hist := WalletTransaction{ID: NewID("wtx", now), WalletID: w.ID, Seq: w.Version, Type: WalletPayment,
+		Amount: Money{-amount, w.Balance.Currency}, BalanceAfter: w.Balance, OrderID: o.ID, LedgerTransactionID: ltx.ID, CreatedAt: now}
 	pay := Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodWallet, Status: PaymentDone,
 		Amount: o.Amount, RefundedAmount: Money{0, o.Amount.Currency}, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
-	if err := q.InsertPayment(ctx, pay); err != nil {
-		return PayWithWalletResult{}, fmt.Errorf("insert payment: %w", err)
-	}
-	if err := q.InsertPaymentEvent(ctx, PaymentEvent{ID: NewID("pev", now), PaymentID: pay.ID,
-		FromStatus: PaymentPending, ToStatus: PaymentDone, Source: "wallet", Detail: "paid from wallet " + w.ID, CreatedAt: now}); err != nil {
-		return PayWithWalletResult{}, fmt.Errorf("insert payment event: %w", err)
-	}
+	ev := PaymentEvent{ID: NewID("pev", now), PaymentID: pay.ID, FromStatus: PaymentPending, ToStatus: PaymentDone,
+		Source: "wallet", Detail: "paid from wallet " + w.ID, CreatedAt: now}
 	o.Status, o.UpdatedAt = OrderPaid, now
-	res := PayWithWalletResult{Order: o, Payment: pay, Wallet: wallet}
-	return res, p.call.Complete(ctx, q, res)
+	res := PayWithWalletResult{Order: o, Payment: pay, Wallet: w}
+	if err := p.call.Complete(ctx, q, res); err != nil {
+		return PayWithWalletResult{}, rows, err
+	}
+	rows = WalletPaymentsWrite{Ledger: []LedgerTransaction{ltx}, History: []WalletTransaction{hist},
+		Payments: []Payment{pay}, Events: []PaymentEvent{ev}}
+	return res, rows, nil
 }

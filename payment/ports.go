@@ -45,6 +45,24 @@ type WalletQueries interface {
 	// WalletTransactions lists newest first, seq < beforeSeq.
 	WalletTransactions(ctx context.Context, walletID string, beforeSeq int64, limit int) ([]WalletTransaction, error)
 	InsertLedgerTransaction(ctx context.Context, t LedgerTransaction) error
+	// WriteWalletPayments writes a batch of wallet payments decided in
+	// memory: the wallet's debit by w.Debit and w.Count versions,
+	// conditional on w.Version and the balance (false: the version moved),
+	// then their ledger transactions, history, payments and events.
+	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (bool, error)
+}
+
+// WalletPaymentsWrite is what a batch of wallet payments writes at once.
+type WalletPaymentsWrite struct {
+	WalletID string
+	Version  int64 // read at the start of the batch
+	Debit    int64 // the batch's total
+	Count    int64 // payments: the wallet's version moves by this much
+	Now      time.Time
+	Ledger   []LedgerTransaction
+	History  []WalletTransaction
+	Payments []Payment
+	Events   []PaymentEvent
 }
 
 // OrderQueries persist products, orders and payments.

@@ -586,6 +586,60 @@ func (st *memStore) DebitWallet(_ context.Context, id string, version, amount in
 	return ok, err
 }
 
+// WriteWalletPayments implements payment.WalletQueries as
+// store/walletbatch.go: one conditional debit of the wallet by the batch's
+// total and count, then every row.
+func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+	if st.tx == nil {
+		var ok bool
+		err := st.InTx(ctx, func(q payment.Queries) error {
+			var err error
+			ok, err = q.WriteWalletPayments(ctx, w)
+			return err
+		})
+		return ok, err
+	}
+	var ok bool
+	err := st.exec("store.WriteWalletPayments", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "wal/"+w.WalletID, func(v any) bool {
+			cur := v.(payment.Wallet)
+			return cur.Version == w.Version && cur.Balance.Amount >= w.Debit
+		}, func(v any) (any, error) {
+			cur := v.(payment.Wallet)
+			cur.Balance.Amount -= w.Debit
+			cur.Version += w.Count
+			cur.UpdatedAt = w.Now
+			return cur, st.db.checkWallet(cur)
+		})
+		return err
+	})
+	if err != nil || !ok {
+		return false, err
+	}
+	for _, t := range w.Ledger {
+		if err := st.InsertLedgerTransaction(ctx, t); err != nil {
+			return false, err
+		}
+	}
+	for _, t := range w.History {
+		if err := st.InsertWalletTransaction(ctx, t); err != nil {
+			return false, err
+		}
+	}
+	for _, p := range w.Payments {
+		if err := st.InsertPayment(ctx, p); err != nil {
+			return false, err
+		}
+	}
+	for _, e := range w.Events {
+		if err := st.InsertPaymentEvent(ctx, e); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 // CreditWallet implements payment.WalletQueries as sqlc/queries/wallets.sql:
 // WHERE id = $id AND version = $version AND balance + $amount <= balance_limit.
 func (st *memStore) CreditWallet(_ context.Context, id string, version, amount int64, now time.Time) (bool, error) {
