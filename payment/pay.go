@@ -51,15 +51,8 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 		if o.Status != OrderPending {
 			return PayWithWalletResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
 		}
-		w, err := s.store.WalletByUser(ctx, u.ID)
-		if errors.Is(err, ErrNotFound) {
-			return PayWithWalletResult{}, errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
-		}
-		if err != nil {
-			return PayWithWalletResult{}, err
-		}
 		op := &walletPay{order: o, call: call, ready: make(chan struct{})}
-		s.payBatched(ctx, w.ID, op)
+		s.payBatched(ctx, u.ID, op) // one wallet per user: its payments batch together
 		return op.res, op.err
 	})
 }
@@ -86,7 +79,8 @@ type walletPay struct {
 	lead  bool
 }
 
-// walletBatches queues payments per wallet. The first payment of an idle
+// walletBatches queues payments per wallet (by its owner: one wallet per
+// user). The first payment of an idle
 // wallet leads: it takes up to maxBatch queued payments (its own first),
 // applies them, answers them, and hands the lead to the oldest payment
 // still queued, whose goroutine runs the next batch. Payments arriving
@@ -102,20 +96,20 @@ type walletQueue struct {
 	busy bool // a batch is running or its leader is waking
 }
 
-// payBatched applies op in a batch of walletID's payments and sets its
-// res and err.
-func (s *Service) payBatched(ctx context.Context, walletID string, op *walletPay) {
+// payBatched applies op in a batch of the payments from userID's wallet and
+// sets its res and err.
+func (s *Service) payBatched(ctx context.Context, userID string, op *walletPay) {
 	b := &s.batches
 	b.mu.Lock()
-	q := b.queues[walletID]
+	q := b.queues[userID]
 	if q == nil {
 		q = &walletQueue{}
-		b.queues[walletID] = q
+		b.queues[userID] = q
 	}
 	q.ops = append(q.ops, op)
 	if q.busy {
 		b.mu.Unlock()
-		s.awaitBatch(ctx, walletID, q, op)
+		s.awaitBatch(ctx, userID, q, op)
 		if !op.lead {
 			return // another goroutine applied it
 		}
@@ -140,11 +134,11 @@ func (s *Service) payBatched(ctx context.Context, walletID string, op *walletPay
 				close(p.ready)
 			}
 		}
-		b.handOffLocked(walletID, q)
+		b.handOffLocked(userID, q)
 	}()
 	// The batch answers other callers: the leader's client leaving must not
 	// roll their payments back.
-	s.payBatch(context.WithoutCancel(ctx), walletID, batch)
+	s.payBatch(context.WithoutCancel(ctx), userID, batch)
 	answered = true
 }
 
@@ -152,7 +146,7 @@ func (s *Service) payBatched(ctx context.Context, walletID string, op *walletPay
 // wait unwinds instead (the simulation kills a process there), op leaves
 // the queue, and a lead handed to it passes on: no payment may wait for a
 // goroutine that is gone.
-func (s *Service) awaitBatch(ctx context.Context, walletID string, q *walletQueue, op *walletPay) {
+func (s *Service) awaitBatch(ctx context.Context, userID string, q *walletQueue, op *walletPay) {
 	waited := false
 	defer func() {
 		if waited {
@@ -167,7 +161,7 @@ func (s *Service) awaitBatch(ctx context.Context, walletID string, q *walletQueu
 		}
 		q.ops = slices.Delete(q.ops, i, i+1)
 		if op.lead {
-			b.handOffLocked(walletID, q)
+			b.handOffLocked(userID, q)
 		}
 	}()
 	s.cfg.Await(ctx, op.ready)
@@ -176,7 +170,7 @@ func (s *Service) awaitBatch(ctx context.Context, walletID string, q *walletQueu
 
 // handOffLocked wakes the oldest queued payment of q to lead the next
 // batch, or marks the wallet idle.
-func (b *walletBatches) handOffLocked(walletID string, q *walletQueue) {
+func (b *walletBatches) handOffLocked(userID string, q *walletQueue) {
 	if len(q.ops) > 0 {
 		next := q.ops[0]
 		next.lead = true
@@ -184,10 +178,10 @@ func (b *walletBatches) handOffLocked(walletID string, q *walletQueue) {
 		return
 	}
 	q.busy = false
-	delete(b.queues, walletID)
+	delete(b.queues, userID)
 }
 
-// payBatch applies batch in one transaction under walletID's lock. Each
+// payBatch applies batch in one transaction under the wallet's lock. Each
 // payment, in its own savepoint, moves its order to PAID and records its
 // answer under its key; the balance is decided in memory from the wallet
 // read at the start. The wallet's debit for the whole batch and every
@@ -195,8 +189,25 @@ func (b *walletBatches) handOffLocked(walletID string, q *walletQueue) {
 // one statement each (WriteWalletPayments), conditional on the version
 // read: a lost race (another instance wrote the wallet) rolls the whole
 // batch back and retries it.
-func (s *Service) payBatch(ctx context.Context, walletID string, batch []*walletPay) {
-	err := s.withWalletLock(ctx, walletID, func() error {
+func (s *Service) payBatch(ctx context.Context, userID string, batch []*walletPay) {
+	err := s.payBatchOf(ctx, userID, batch)
+	if err != nil {
+		for _, p := range batch {
+			p.res, p.err = PayWithWalletResult{}, err
+		}
+	}
+}
+
+func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*walletPay) error {
+	wallet, err := s.store.WalletByUser(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
+	}
+	if err != nil {
+		return err
+	}
+	walletID := wallet.ID
+	return s.withWalletLock(ctx, walletID, func() error {
 		return s.store.InTx(ctx, func(q Queries) error {
 			w, err := q.Wallet(ctx, walletID)
 			if err != nil {
@@ -253,11 +264,6 @@ func (s *Service) payBatch(ctx context.Context, walletID string, batch []*wallet
 			return nil
 		})
 	})
-	if err != nil {
-		for _, p := range batch {
-			p.res, p.err = PayWithWalletResult{}, err
-		}
-	}
 }
 
 // payOne decides one payment from wallet state w inside q's transaction:
