@@ -8,7 +8,9 @@ import (
 )
 
 // RunInTx is Run for operations that touch only the database: the claim
-// and the effect are one transaction. There is no RUNNING record: fn's
+// and the effect are one transaction, and fn must be safe to run for a key
+// that already has an answer (its effect then rolls back: the key's insert
+// fails it). There is no RUNNING record: fn's
 // transaction inserts the key as DONE with its answer (TxCall.Complete or
 // TxCall.Fail), so a payment costs one commit instead of two. A concurrent
 // duplicate is never a second effect: its insert waits for the first
@@ -30,9 +32,10 @@ func RunInTx[T any](ctx context.Context, idem *Idempotency, userID, key, operati
 	if err != nil {
 		return zero, err
 	}
-	if res, err, found := replayExisting[T](ctx, idem, userID, key, operation, hash); found {
-		return res, err
-	}
+	// No read of the key first: a fresh request (the common case) goes
+	// straight to its transaction, whose insert finds a used key; a retry
+	// of a finished request ends there, or in a domain error fn returns
+	// because the effect is already done, and replays.
 	call := &TxCall{idem: idem, rec: IdempotencyRecord{UserID: userID, Key: key, Operation: operation, RequestHash: hash,
 		Owner: NewID("own", idem.now().UTC())}}
 	res, err := fn(ctx, call)
@@ -50,6 +53,13 @@ func RunInTx[T any](ctx context.Context, idem *Idempotency, userID, key, operati
 	}
 	var de *Error
 	if !errors.As(err, &de) || !replayable(de.Code) {
+		if errors.As(err, &de) {
+			// A transient refusal (a busy lock, say): if the key already
+			// has an answer, that answer is the one to give.
+			if res, rerr, found := replayExisting[T](ctx, idem, userID, key, operation, hash); found {
+				return res, rerr
+			}
+		}
 		return zero, err // nothing was stored: retry with the same key
 	}
 	saveCtx := context.WithoutCancel(ctx) // the answer is stored even if the client left
