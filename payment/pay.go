@@ -215,14 +215,27 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 			}
 			write := WalletPaymentsWrite{WalletID: w.ID, Version: w.Version, Now: s.now().UTC()}
 			for _, p := range batch {
-				p.res, p.err = PayWithWalletResult{}, nil
+				// A retried batch starts over: nothing of the attempt rolled
+				// back is recorded, the key's record included.
+				p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
 				var res PayWithWalletResult
 				var rows WalletPaymentsWrite
-				err := q.InSavepoint(ctx, func(q Queries) error {
-					var err error
+				if len(batch) == 1 {
+					// Alone, the transaction is the payment's savepoint: a
+					// failure rolls it back whole, and RunInTx stores a
+					// refusal in one of its own. One statement fewer for a
+					// wallet that is not hot.
 					res, rows, err = s.payOne(ctx, q, w, p)
-					return err
-				})
+					if err != nil {
+						return err
+					}
+				} else {
+					err = q.InSavepoint(ctx, func(q Queries) error {
+						var err error
+						res, rows, err = s.payOne(ctx, q, w, p)
+						return err
+					})
+				}
 				var de *Error
 				switch {
 				case err == nil:
