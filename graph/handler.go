@@ -44,8 +44,8 @@ type HandlerConfig struct {
 // other limit can look at it.
 const maxTokens = 10_000
 
-// NewHandler returns the GraphQL endpoint: POST with a JSON body and
-// graphql-ws subscriptions. GET queries and multipart uploads are not
+// NewHandler returns the GraphQL endpoint: POST with a JSON body, and
+// subscriptions over graphql-ws or Server-Sent Events. GET queries and multipart uploads are not
 // transports here at all: both can be sent cross-site without a preflight.
 // The websocket transport accepts same-origin connections only.
 func NewHandler(cfg HandlerConfig) http.Handler {
@@ -71,6 +71,10 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 			return authed, nil, nil
 		},
 	})
+	// Subscriptions over Server-Sent Events (the graphql-sse protocol's
+	// distinct-connections mode: a POST with Accept: text/event-stream),
+	// for clients that cannot use websockets. Authenticated like any POST.
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: 10 * time.Second})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if cfg.Introspection {

@@ -415,15 +415,9 @@ func (s *Service) SeedProducts(ctx context.Context, ps []UpsertProductInput) (bo
 	return seeded, err
 }
 
-// WatchOrder sends the caller's order now and again whenever its status
-// changes, until it is final or ctx ends. It polls the database, so an
-// update made by any instance (or a job) is seen: nothing lives in one
-// process's memory.
-func (s *Service) WatchOrder(ctx context.Context, orderID string, every time.Duration) (<-chan Order, error) {
-	o, err := s.Order(ctx, orderID)
-	if err != nil {
-		return nil, err
-	}
+// pollOrder is WatchOrder without a feed: it reads the order every `every`.
+func (s *Service) pollOrder(ctx context.Context, o Order, every time.Duration) <-chan Order {
+	orderID := o.ID
 	if every <= 0 {
 		every = 500 * time.Millisecond
 	}
@@ -459,7 +453,7 @@ func (s *Service) WatchOrder(ctx context.Context, orderID string, every time.Dur
 			}
 		}
 	}()
-	return out, nil
+	return out
 }
 
 // Final tells whether an order can still change by itself (payment or

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 )
 
 // PayWithWalletResult is what paying from the wallet changed.
@@ -15,9 +17,17 @@ type PayWithWalletResult struct {
 
 // PayWithWallet pays the caller's PENDING purchase from its wallet: the
 // debit, the order's move to PAID, the payment, its event and the ledger
-// entries are one transaction, run under the wallet's mutex. The debit is
+// entries are applied together, under the wallet's mutex. The debit is
 // conditional on balance and version, so the mutex is never what keeps the
 // balance right.
+//
+// Payments of one wallet that arrive together on this instance are applied
+// in one transaction under one hold of the lock (payBatch): a hot wallet
+// then costs one lock, one wallet read and one commit per batch instead of
+// per payment. Each payment keeps its own savepoint and idempotency record,
+// so a refusal (INSUFFICIENT_BALANCE, an order no longer PENDING) fails
+// only itself and every caller gets its own answer. The idempotency record
+// is written in that same transaction (RunInTx): no separate claim commit.
 func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWithWalletResult, error) {
 	u, err := caller(ctx)
 	if err != nil {
@@ -27,62 +37,291 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 		return PayWithWalletResult{}, err
 	}
 	type input struct{ OrderID string }
-	return Run(ctx, s.idem, u.ID, key, "payWithWallet", input{orderID}, func(ctx context.Context, call *Call) (PayWithWalletResult, error) {
-		var res PayWithWalletResult
+	return RunInTx(ctx, s.idem, u.ID, key, "payWithWallet", input{orderID}, func(ctx context.Context, call *TxCall) (PayWithWalletResult, error) {
 		o, err := s.ownOrder(ctx, s.store, u, orderID)
 		if err != nil {
-			return res, err
+			return PayWithWalletResult{}, err
 		}
 		if o.UserID != u.ID {
-			return res, errorf(CodeForbidden, "only the order's owner pays it")
+			return PayWithWalletResult{}, errorf(CodeForbidden, "only the order's owner pays it")
 		}
 		if o.Kind != OrderPurchase {
-			return res, errorf(CodeInvalidState, "a %s order is paid by card, not from the wallet", o.Kind)
+			return PayWithWalletResult{}, errorf(CodeInvalidState, "a %s order is paid by card, not from the wallet", o.Kind)
 		}
 		if o.Status != OrderPending {
-			return res, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
+			return PayWithWalletResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
 		}
-		w, err := s.store.WalletByUser(ctx, u.ID)
-		if errors.Is(err, ErrNotFound) {
-			return res, errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
+		op := &walletPay{order: o, call: call, ready: make(chan struct{})}
+		s.payBatched(ctx, u.ID, op) // one wallet per user: its payments batch together
+		return op.res, op.err
+	})
+}
+
+// maxBatch bounds the payments of one batch: each is a savepoint, and
+// PostgreSQL keeps a transaction's first 64 subtransactions in shared
+// memory; past that every snapshot elsewhere gets slower.
+const maxBatch = 32
+
+// errBatchAbandoned answers the payments of a batch whose leader died
+// before telling them the outcome: retryable, and a retry replays whatever
+// was committed.
+var errBatchAbandoned = &Error{Code: CodeRequestInProgress, Message: "the payment was interrupted; retry shortly"}
+
+// walletPay is one payment waiting in, or applied by, a batch.
+type walletPay struct {
+	order Order
+	call  *TxCall
+	res   PayWithWalletResult
+	err   error
+	// ready is closed when the payment is done or its goroutine is to
+	// lead the next batch (lead).
+	ready chan struct{}
+	lead  bool
+}
+
+// walletBatches queues payments per wallet (by its owner: one wallet per
+// user). The first payment of an idle
+// wallet leads: it takes up to maxBatch queued payments (its own first),
+// applies them, answers them, and hands the lead to the oldest payment
+// still queued, whose goroutine runs the next batch. Payments arriving
+// while a batch runs therefore form the next one: group commit, with no
+// added wait when the wallet is idle.
+type walletBatches struct {
+	mu     sync.Mutex
+	queues map[string]*walletQueue
+}
+
+type walletQueue struct {
+	ops  []*walletPay
+	busy bool // a batch is running or its leader is waking
+}
+
+// payBatched applies op in a batch of the payments from userID's wallet and
+// sets its res and err.
+func (s *Service) payBatched(ctx context.Context, userID string, op *walletPay) {
+	b := &s.batches
+	b.mu.Lock()
+	q := b.queues[userID]
+	if q == nil {
+		q = &walletQueue{}
+		b.queues[userID] = q
+	}
+	q.ops = append(q.ops, op)
+	if q.busy {
+		b.mu.Unlock()
+		s.awaitBatch(ctx, userID, q, op)
+		if !op.lead {
+			return // another goroutine applied it
 		}
-		if err != nil {
-			return res, err
+		b.mu.Lock()
+	}
+	q.busy = true
+	batch := q.ops[:min(len(q.ops), maxBatch)]
+	q.ops = q.ops[len(batch):]
+	b.mu.Unlock()
+
+	answered := false
+	defer func() {
+		// Runs on a panic too (a crash in the simulation): the followers
+		// must not wait for a leader that is gone.
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, p := range batch {
+			if !answered {
+				p.res, p.err = PayWithWalletResult{}, errBatchAbandoned
+			}
+			if p != op {
+				close(p.ready)
+			}
 		}
-		err = s.withWalletLock(ctx, w.ID, func() error {
-			return s.store.InTx(ctx, func(q Queries) error {
-				now := s.now().UTC()
-				o := o // a retry after a lost race starts from the order as read
-				ok, err := s.moveOrder(ctx, q, &o, OrderPaid, SourceWallet, now)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					cur, err := q.Order(ctx, o.ID)
+		b.handOffLocked(userID, q)
+	}()
+	// The batch answers other callers: the leader's client leaving must not
+	// roll their payments back.
+	s.payBatch(context.WithoutCancel(ctx), userID, batch)
+	answered = true
+}
+
+// awaitBatch waits until op is applied or its goroutine is to lead. If the
+// wait unwinds instead (the simulation kills a process there), op leaves
+// the queue, and a lead handed to it passes on: no payment may wait for a
+// goroutine that is gone.
+func (s *Service) awaitBatch(ctx context.Context, userID string, q *walletQueue, op *walletPay) {
+	waited := false
+	defer func() {
+		if waited {
+			return
+		}
+		b := &s.batches
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		i := slices.Index(q.ops, op)
+		if i < 0 {
+			return // in a running batch, whose leader answers it
+		}
+		q.ops = slices.Delete(q.ops, i, i+1)
+		if op.lead {
+			b.handOffLocked(userID, q)
+		}
+	}()
+	s.cfg.Await(ctx, op.ready)
+	waited = true
+}
+
+// handOffLocked wakes the oldest queued payment of q to lead the next
+// batch, or marks the wallet idle.
+func (b *walletBatches) handOffLocked(userID string, q *walletQueue) {
+	if len(q.ops) > 0 {
+		next := q.ops[0]
+		next.lead = true
+		close(next.ready)
+		return
+	}
+	q.busy = false
+	delete(b.queues, userID)
+}
+
+// payBatch applies batch in one transaction under the wallet's lock. Each
+// payment, in its own savepoint, moves its order to PAID and records its
+// answer under its key; the balance is decided in memory from the wallet
+// read at the start. The wallet's debit for the whole batch and every
+// payment's ledger, history, payment and event rows are then written with
+// one statement each (WriteWalletPayments), conditional on the version
+// read: a lost race (another instance wrote the wallet) rolls the whole
+// batch back and retries it.
+func (s *Service) payBatch(ctx context.Context, userID string, batch []*walletPay) {
+	err := s.payBatchOf(ctx, userID, batch)
+	if err != nil {
+		for _, p := range batch {
+			p.res, p.err = PayWithWalletResult{}, err
+		}
+	}
+}
+
+func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*walletPay) error {
+	wallet, err := s.store.WalletByUser(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
+	}
+	if err != nil {
+		return err
+	}
+	walletID := wallet.ID
+	return s.withWalletLock(ctx, walletID, func() error {
+		return s.store.InTx(ctx, func(q Queries) error {
+			w, err := q.Wallet(ctx, walletID)
+			if err != nil {
+				return err
+			}
+			write := WalletPaymentsWrite{WalletID: w.ID, Version: w.Version, Now: s.now().UTC()}
+			for _, p := range batch {
+				// A retried batch starts over: nothing of the attempt rolled
+				// back is recorded, the key's record included.
+				p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
+				var res PayWithWalletResult
+				var rows WalletPaymentsWrite
+				if len(batch) == 1 {
+					// Alone, the transaction is the payment's savepoint: a
+					// failure rolls it back whole, and RunInTx stores a
+					// refusal in one of its own. One statement fewer for a
+					// wallet that is not hot.
+					res, rows, err = s.payOne(ctx, q, w, p)
 					if err != nil {
 						return err
 					}
-					return errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
+				} else {
+					err = q.InSavepoint(ctx, func(q Queries) error {
+						var err error
+						res, rows, err = s.payOne(ctx, q, w, p)
+						return err
+					})
 				}
-				wallet, err := s.moveWallet(ctx, q, walletMove{
-					walletID: w.ID, amount: -o.Amount.Amount, typ: WalletPayment, orderID: o.ID,
-					counter: AccountIDRevenue, ledgerKind: "WALLET_PAYMENT", desc: "wallet payment for " + o.ID,
-				})
-				if err != nil {
+				var de *Error
+				switch {
+				case err == nil:
+					p.res, w = res, res.Wallet
+					write.Debit += p.order.Amount.Amount
+					write.Count++
+					write.Ledger = append(write.Ledger, rows.Ledger...)
+					write.History = append(write.History, rows.History...)
+					write.Payments = append(write.Payments, rows.Payments...)
+					write.Events = append(write.Events, rows.Events...)
+				case errors.Is(err, errKeyTaken):
+					p.err = err // a duplicate finished first: RunInTx replays it
+				case errors.As(err, &de) && replayable(de.Code):
+					// This payment's own answer, stored with the batch; the
+					// others go on.
+					p.err = err
+					switch ferr := p.call.Fail(ctx, q, de); {
+					case errors.Is(ferr, errKeyTaken):
+						p.err = ferr
+					case ferr != nil:
+						return ferr
+					}
+				case errors.As(err, &de):
+					p.err = err // retryable: nothing stored
+				default:
 					return err
 				}
-				p := Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodWallet, Status: PaymentDone,
-					Amount: o.Amount, RefundedAmount: Money{0, o.Amount.Currency}, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
-				if err := q.InsertPayment(ctx, p); err != nil {
-					return fmt.Errorf("insert payment: %w", err)
-				}
-				if err := s.recordEvent(ctx, q, p, PaymentPending, EventPaidFromWallet, SourceWallet, "wallet "+w.ID, now); err != nil {
-					return err
-				}
-				res = PayWithWalletResult{Order: o, Payment: p, Wallet: wallet}
-				return call.Complete(ctx, q, res)
-			})
+			}
+			if write.Count == 0 {
+				return nil
+			}
+			ok, err := q.WriteWalletPayments(ctx, write)
+			if err != nil {
+				return fmt.Errorf("write wallet payments: %w", err)
+			}
+			if !ok {
+				return ErrConflict
+			}
+			return nil
 		})
-		return res, err
 	})
+}
+
+// payOne decides one payment from wallet state w inside q's transaction:
+// it refuses what the balance does not cover, moves the order to PAID and
+// records the answer; the rows it returns are written with the batch's.
+func (s *Service) payOne(ctx context.Context, q Queries, w Wallet, p *walletPay) (PayWithWalletResult, WalletPaymentsWrite, error) {
+	var rows WalletPaymentsWrite
+	o := p.order
+	amount := o.Amount.Amount
+	if w.Balance.Amount < amount {
+		return PayWithWalletResult{}, rows, errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", w.Balance, o.Amount)
+	}
+	now := s.now().UTC()
+	ok, err := s.moveOrder(ctx, q, &o, OrderPaid, SourceWallet, now)
+	if err != nil {
+		return PayWithWalletResult{}, rows, err
+	}
+	if !ok {
+		cur, err := q.Order(ctx, o.ID)
+		if err != nil {
+			return PayWithWalletResult{}, rows, err
+		}
+		return PayWithWalletResult{}, rows, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
+	}
+	ltx := LedgerTransaction{ID: NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "wallet payment for " + o.ID,
+		CreatedAt: now, Entries: []LedgerEntry{
+			{ID: NewID("ent", now), AccountID: w.AccountID, Amount: -amount},
+			{ID: NewID("ent", now), AccountID: AccountIDRevenue, Amount: amount},
+		}}
+	w.Version++
+	w.Balance.Amount -= amount
+	w.UpdatedAt = now
+	hist := WalletTransaction{ID: NewID("wtx", now), WalletID: w.ID, Seq: w.Version, Type: WalletPayment,
+		Amount: Money{-amount, w.Balance.Currency}, BalanceAfter: w.Balance, OrderID: o.ID, LedgerTransactionID: ltx.ID, CreatedAt: now}
+	pay := Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodWallet, Status: PaymentDone,
+		Amount: o.Amount, RefundedAmount: Money{0, o.Amount.Currency}, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
+	ev, err := newEvent(pay, PaymentPending, EventPaidFromWallet, SourceWallet, "wallet "+w.ID, now)
+	if err != nil {
+		return PayWithWalletResult{}, rows, err
+	}
+	res := PayWithWalletResult{Order: o, Payment: pay, Wallet: w}
+	if err := p.call.Complete(ctx, q, res); err != nil {
+		return PayWithWalletResult{}, rows, err
+	}
+	rows = WalletPaymentsWrite{Ledger: []LedgerTransaction{ltx}, History: []WalletTransaction{hist},
+		Payments: []Payment{pay}, Events: []PaymentEvent{ev}}
+	return res, rows, nil
 }

@@ -27,6 +27,11 @@ type Queries interface {
 	OrderQueries
 	// Violations recomputes every invariant and returns what is broken.
 	Violations(ctx context.Context) ([]Violation, error)
+	// InSavepoint runs fn inside a savepoint of the open transaction: when fn
+	// fails, what it wrote is rolled back and the transaction stays usable
+	// (the error is fn's; a failed rollback is another, non-domain error).
+	// Outside a transaction it is InTx.
+	InSavepoint(ctx context.Context, fn func(q Queries) error) error
 }
 
 // WalletQueries persist wallets and the ledger. Debit and credit are
@@ -43,6 +48,24 @@ type WalletQueries interface {
 	// WalletTransactions lists newest first, seq < beforeSeq.
 	WalletTransactions(ctx context.Context, walletID string, beforeSeq int64, limit int) ([]WalletTransaction, error)
 	InsertLedgerTransaction(ctx context.Context, t LedgerTransaction) error
+	// WriteWalletPayments writes a batch of wallet payments decided in
+	// memory: the wallet's debit by w.Debit and w.Count versions,
+	// conditional on w.Version and the balance (false: the version moved),
+	// then their ledger transactions, history, payments and events.
+	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (bool, error)
+}
+
+// WalletPaymentsWrite is what a batch of wallet payments writes at once.
+type WalletPaymentsWrite struct {
+	WalletID string
+	Version  int64 // read at the start of the batch
+	Debit    int64 // the batch's total
+	Count    int64 // payments: the wallet's version moves by this much
+	Now      time.Time
+	Ledger   []LedgerTransaction
+	History  []WalletTransaction
+	Payments []Payment
+	Events   []PaymentEvent
 }
 
 // OrderQueries persist products, orders and payments.
@@ -105,6 +128,10 @@ type IdempotencyQueries interface {
 	// CompleteIdempotencyKey stores the response; false if owner lost the key.
 	CompleteIdempotencyKey(ctx context.Context, userID, key, owner string, response []byte, now time.Time) (bool, error)
 	ReleaseIdempotencyKey(ctx context.Context, userID, key, owner string) error
+	// InsertIdempotencyDone records a DONE key with its response in one
+	// step (RunInTx); false if the key exists, after waiting for an
+	// uncommitted duplicate to end.
+	InsertIdempotencyDone(ctx context.Context, r IdempotencyRecord) (bool, error)
 	PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 }
 

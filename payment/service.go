@@ -41,6 +41,10 @@ type Config struct {
 	// product's stock; 0 = no cap.
 	MaxOpenOrders    int
 	MaxReservedUnits int64
+	// Await blocks until ready is closed: a batched wallet payment waiting
+	// for its batch (pay.go). Default: a channel receive; the simulation
+	// parks the actor in its scheduler instead.
+	Await func(ctx context.Context, ready <-chan struct{})
 }
 
 // Service is pago's money core: wallets, ledger, products, orders and their
@@ -55,6 +59,11 @@ type Service struct {
 	// inflight counts PG calls still running for callers that stopped
 	// waiting (ConfirmWait); Drain waits for them at shutdown.
 	inflight sync.WaitGroup
+	// batches queues wallet payments per wallet (pay.go).
+	batches walletBatches
+	// hub serves orderUpdated from the order feed once WatchOrders runs.
+	hubMu sync.Mutex
+	hub   *orderHub
 }
 
 // NewService returns the service with cfg's zero values defaulted.
@@ -77,10 +86,14 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	if cfg.ConfirmWait == 0 {
 		cfg.ConfirmWait = 2 * time.Second
 	}
+	if cfg.Await == nil {
+		cfg.Await = func(_ context.Context, ready <-chan struct{}) { <-ready }
+	}
 	if cfg.CheckoutURL == nil {
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }
 	}
-	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log}
+	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log,
+		batches: walletBatches{queues: map[string]*walletQueue{}}}
 }
 
 // Drain waits until the PG calls that outlived their callers' wait have

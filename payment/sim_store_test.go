@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -51,6 +52,8 @@ type memTx struct {
 	waitsFor *memTx
 	aborted  error
 	done     bool
+	// savepoints counts InSavepoint calls: two or more is a batch.
+	savepoints int
 }
 
 // tombstone marks a deleted row in a write set.
@@ -300,6 +303,44 @@ func (st *memStore) InTx(ctx context.Context, fn func(q payment.Queries) error) 
 	return err
 }
 
+// InSavepoint implements payment.Queries: fn's writes are undone when it
+// fails, as ROLLBACK TO SAVEPOINT does, which also releases the row locks
+// taken since and clears an error that aborted the transaction meanwhile.
+func (st *memStore) InSavepoint(ctx context.Context, fn func(q payment.Queries) error) error {
+	if st.tx == nil {
+		return st.InTx(ctx, fn)
+	}
+	db, tx := st.db, st.tx
+	var writes map[string]any
+	var jobs int
+	if err := st.exec("store.Savepoint", func(tx *memTx) error {
+		writes, jobs = maps.Clone(tx.writes), len(tx.jobs)
+		return nil
+	}); err != nil {
+		return err
+	}
+	tx.savepoints++
+	if tx.savepoints == 2 {
+		db.s.count("db: two savepoints in one transaction")
+	}
+	err := fn(st)
+	if err == nil {
+		return nil
+	}
+	db.s.yield("store.RollbackToSavepoint")
+	if tx.done {
+		return errors.New("rollback to savepoint: transaction already ended")
+	}
+	for k := range tx.writes {
+		if _, kept := writes[k]; !kept && db.locks[k] == tx {
+			delete(db.locks, k)
+		}
+	}
+	tx.writes, tx.jobs, tx.aborted = writes, tx.jobs[:jobs], nil
+	db.s.count("db: rolled back to a savepoint")
+	return err
+}
+
 // crashed is the database noticing a's connection drop: its open
 // transaction rolls back.
 func (db *memDB) crashed(a *actor) {
@@ -400,6 +441,22 @@ func (st *memStore) IdempotencyKey(_ context.Context, userID, key string) (payme
 		return nil
 	})
 	return r, err
+}
+
+// InsertIdempotencyDone implements payment.IdempotencyQueries: INSERT …
+// ON CONFLICT DO NOTHING, which waits for an uncommitted duplicate.
+func (st *memStore) InsertIdempotencyDone(_ context.Context, r payment.IdempotencyRecord) (bool, error) {
+	var ok bool
+	err := st.exec("store.InsertIdempotencyDone", func(tx *memTx) error {
+		if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
+			return &dbError{msg: "insert on idempotency_keys violates foreign key to users: " + r.UserID}
+		}
+		r.Status = payment.IdemDone
+		var err error
+		ok, err = st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
+		return err
+	})
+	return ok, err
 }
 
 // TakeOverIdempotencyKey implements payment.IdempotencyQueries.
@@ -535,6 +592,60 @@ func (st *memStore) DebitWallet(_ context.Context, id string, version, amount in
 		return err
 	})
 	return ok, err
+}
+
+// WriteWalletPayments implements payment.WalletQueries as
+// store/walletbatch.go: one conditional debit of the wallet by the batch's
+// total and count, then every row.
+func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+	if st.tx == nil {
+		var ok bool
+		err := st.InTx(ctx, func(q payment.Queries) error {
+			var err error
+			ok, err = q.WriteWalletPayments(ctx, w)
+			return err
+		})
+		return ok, err
+	}
+	var ok bool
+	err := st.exec("store.WriteWalletPayments", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "wal/"+w.WalletID, func(v any) bool {
+			cur := v.(payment.Wallet)
+			return cur.Version == w.Version && cur.Balance.Amount >= w.Debit
+		}, func(v any) (any, error) {
+			cur := v.(payment.Wallet)
+			cur.Balance.Amount -= w.Debit
+			cur.Version += w.Count
+			cur.UpdatedAt = w.Now
+			return cur, st.db.checkWallet(cur)
+		})
+		return err
+	})
+	if err != nil || !ok {
+		return false, err
+	}
+	for _, t := range w.Ledger {
+		if err := st.InsertLedgerTransaction(ctx, t); err != nil {
+			return false, err
+		}
+	}
+	for _, t := range w.History {
+		if err := st.InsertWalletTransaction(ctx, t); err != nil {
+			return false, err
+		}
+	}
+	for _, p := range w.Payments {
+		if err := st.InsertPayment(ctx, p); err != nil {
+			return false, err
+		}
+	}
+	for _, e := range w.Events {
+		if err := st.InsertPaymentEvent(ctx, e); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // CreditWallet implements payment.WalletQueries as sqlc/queries/wallets.sql:

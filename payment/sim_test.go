@@ -145,6 +145,8 @@ func TestSimulation(t *testing.T) {
 // simulation exists for, and those that found the bugs it fixed.
 var mustReach = []string{
 	"db: row lock wait",
+	"db: two savepoints in one transaction", // a batch of wallet payments
+	"db: rolled back to a savepoint",        // one of a batch refused alone
 	"lock: second holder let in",
 	"lock: lease lapsed under its holder",
 	"log: wallet update lost a race; retrying",
@@ -330,6 +332,17 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay,
 		ConfirmWait: -1, // the scheduler owns every goroutine: wait for the outcome
+		// A payment waiting for its wallet's batch parks in the scheduler.
+		Await: func(_ context.Context, ready <-chan struct{}) {
+			s.wait("wallet batch", func() bool {
+				select {
+				case <-ready:
+					return true
+				default:
+					return false
+				}
+			}, time.Time{})
+		},
 	}, log)
 	w := &world{s: s, k: k, db: db, store: store, pg: pg, svc: svc, calls: map[string]*keyCalls{}}
 	pg.onChange = w.sendWebhook

@@ -133,18 +133,28 @@ func (s *Service) movePayment(ctx context.Context, q Queries, p *Payment, to Pay
 // recordEvent appends to p's history its move from → p.Status. Only
 // movePayment and a payment created settled (a wallet payment) call it.
 func (s *Service) recordEvent(ctx context.Context, q Queries, p Payment, from PaymentStatus, event EventCode, source, detail string, now time.Time) error {
+	e, err := newEvent(p, from, event, source, detail, now)
+	if err != nil {
+		return err
+	}
+	if err := q.InsertPaymentEvent(ctx, e); err != nil {
+		return fmt.Errorf("payment event: %w", err)
+	}
+	return nil
+}
+
+// newEvent is the history entry of p's move from → p.Status, checked
+// against the machine; a batch of wallet payments writes them together.
+func newEvent(p Payment, from PaymentStatus, event EventCode, source, detail string, now time.Time) (PaymentEvent, error) {
 	if !canMovePayment(from, p.Status, event, source) {
-		return illegalMove("payment", p.ID, from, p.Status, source)
+		return PaymentEvent{}, illegalMove("payment", p.ID, from, p.Status, source)
 	}
 	msg := eventMessages[event]
 	if p.Status == PaymentFailed && p.FailureMessage != "" {
 		msg = p.FailureMessage
 	}
-	if err := q.InsertPaymentEvent(ctx, PaymentEvent{ID: NewID("pev", now), PaymentID: p.ID, FromStatus: from, ToStatus: p.Status,
-		Source: source, Code: event, Message: msg, Detail: detail, CreatedAt: now}); err != nil {
-		return fmt.Errorf("payment event: %w", err)
-	}
-	return nil
+	return PaymentEvent{ID: NewID("pev", now), PaymentID: p.ID, FromStatus: from, ToStatus: p.Status,
+		Source: source, Code: event, Message: msg, Detail: detail, CreatedAt: now}, nil
 }
 
 // moveOrder moves o from its status to to, conditional on the database

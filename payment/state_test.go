@@ -331,18 +331,31 @@ func (failingAnswersQ) CompleteIdempotencyKey(context.Context, string, string, s
 	return false, errors.Join(payment.ErrTransient, errors.New("connection reset"))
 }
 
+func (failingAnswersQ) InsertIdempotencyDone(context.Context, payment.IdempotencyRecord) (bool, error) {
+	return false, errors.Join(payment.ErrTransient, errors.New("connection reset"))
+}
+
 // A domain answer that could not be recorded is not given as the key's
 // answer: the caller hears a failure to retry, and the retry is free to
 // run again.
 func TestAnAnswerNotRecordedIsNotGiven(t *testing.T) {
 	mem := &memStore{db: newMemDB(newSim(1))}
 	svc, ctx := newTestService(t, failingAnswers{mem}, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
-	_, err := svc.PayWithWallet(ctx, "k", "ord_01JD0000000000000000000000")
-	var de *payment.Error
-	require.False(t, errors.As(err, &de), "a domain code was answered without being recorded: %v", err)
-	require.ErrorIs(t, err, payment.ErrTransient)
-
 	ok := payment.NewService(mem, openLocker{}, payment.NewIdempotency(mem, time.Now, time.Minute), time.Now, payment.Config{}, slog.New(slog.DiscardHandler))
-	_, err = ok.PayWithWallet(ctx, "k", "ord_01JD0000000000000000000000")
-	require.ErrorIs(t, err, payment.ErrNotFound, "the key was released: the retry runs")
+	for name, op := range map[string]func(*payment.Service) error{
+		"payWithWallet (claim and effect in one transaction)": func(s *payment.Service) error {
+			_, err := s.PayWithWallet(ctx, "k1", "ord_01JD0000000000000000000000")
+			return err
+		},
+		"cancelOrder (claim, then effect)": func(s *payment.Service) error {
+			_, err := s.CancelOrder(ctx, "k2", "ord_01JD0000000000000000000000")
+			return err
+		},
+	} {
+		err := op(svc)
+		var de *payment.Error
+		require.False(t, errors.As(err, &de), "%s: a domain code was answered without being recorded: %v", name, err)
+		require.ErrorIs(t, err, payment.ErrTransient, name)
+		require.ErrorIs(t, op(ok), payment.ErrNotFound, "%s: nothing stands for the key: the retry runs", name)
+	}
 }

@@ -160,8 +160,16 @@ func (s *Service) moveWallet(ctx context.Context, q Queries, m walletMove) (Wall
 	if err != nil {
 		return Wallet{}, err
 	}
+	return s.moveWalletFrom(ctx, q, w, m)
+}
+
+// moveWalletFrom is moveWallet from a wallet state w already read in q's
+// transaction (a batch knows it from the move before). A stale w is
+// ErrConflict, as in moveWallet.
+func (s *Service) moveWalletFrom(ctx context.Context, q Queries, w Wallet, m walletMove) (Wallet, error) {
 	now := s.now().UTC()
 	var ok bool
+	var err error
 	switch {
 	case m.amount < 0:
 		if w.Balance.Amount < -m.amount {
@@ -295,4 +303,17 @@ func (s *Service) lockWallet(ctx context.Context, userID string, fn func() error
 		return err
 	}
 	return s.withWalletLock(ctx, w.ID, fn)
+}
+
+// DebitWalletRaw debits walletID by amount inside q's transaction with
+// nothing around it: no idempotency, lock or order — one wallet read, the
+// conditional UPDATE, the ledger transaction and the history row. It is the
+// floor `pago bench` compares payWithWallet against, on the very code
+// payments use. ErrConflict when the version moved; retry in a new
+// transaction.
+func (s *Service) DebitWalletRaw(ctx context.Context, q Queries, walletID string, amount int64) (Wallet, error) {
+	return s.moveWallet(ctx, q, walletMove{
+		walletID: walletID, amount: -amount, typ: WalletPayment,
+		counter: AccountIDRevenue, ledgerKind: "WALLET_PAYMENT", desc: "pago bench raw debit",
+	})
 }

@@ -62,3 +62,12 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, userID, key, owner st
 func (s *Store) PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
 	return s.q.PruneIdempotencyKeys(ctx, before.UTC())
 }
+
+// InsertIdempotencyDone implements payment.IdempotencyQueries.
+func (s *Store) InsertIdempotencyDone(ctx context.Context, r payment.IdempotencyRecord) (bool, error) {
+	n, err := s.q.InsertIdempotencyDone(ctx, queries.InsertIdempotencyDoneParams{
+		UserID: r.UserID, Key: r.Key, Operation: r.Operation, RequestHash: r.RequestHash, Owner: r.Owner,
+		Response: sql.NullString{String: string(r.Response), Valid: true}, Now: r.CreatedAt.UTC(),
+	})
+	return n == 1, err
+}

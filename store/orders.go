@@ -129,12 +129,18 @@ func orderToDomain(r queries.Order) payment.Order {
 // TransitionOrder implements payment.OrderQueries.
 func (s *Store) TransitionOrder(ctx context.Context, id string, from, to payment.OrderStatus, now time.Time) (bool, error) {
 	n, err := s.q.TransitionOrder(ctx, queries.TransitionOrderParams{ID: id, FromStatus: string(from), ToStatus: string(to), Now: now.UTC()})
+	if n == 1 && err == nil && from != to {
+		s.orderChanged(id)
+	}
 	return n == 1, dbErr(err, "row")
 }
 
 // ExpireOrder implements payment.OrderQueries.
 func (s *Store) ExpireOrder(ctx context.Context, id string, now time.Time) (bool, error) {
 	n, err := s.q.ExpireOrder(ctx, queries.ExpireOrderParams{ID: id, Now: now.UTC()})
+	if n == 1 && err == nil {
+		s.orderChanged(id)
+	}
 	return n == 1, dbErr(err, "row")
 }
 

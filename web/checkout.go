@@ -23,6 +23,8 @@ type CheckoutService interface {
 	// verified the order's signed link.
 	OrderForCheckout(ctx context.Context, id string) (payment.Order, error)
 	ConfirmPayment(ctx context.Context, key, source string, in payment.ConfirmInput) (payment.ConfirmResult, error)
+	// OrderAgain orders a FAILED order's items again, for another card.
+	OrderAgain(ctx context.Context, orderID string) (payment.Order, error)
 }
 
 // CheckoutConfig configures the customer-facing checkout pages. They are
@@ -65,6 +67,8 @@ func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	mux.Handle("GET /checkout/fail", html(p.fail))
 	mux.Handle("GET /checkout/{orderId}", html(p.checkout))
 	mux.Handle("GET /checkout/{orderId}/status", cop.Handler(noStore(http.HandlerFunc(p.status))))
+	mux.Handle("POST /checkout/{orderId}/{sig}/again", html(p.again))
+	mux.Handle("POST /checkout/{orderId}/again", html(p.again)) // links from before the signature moved into the path
 }
 
 // checkoutCSP is pageCSP opened for the PG's SDK. The in-process sandbox is
@@ -295,6 +299,7 @@ func (p checkoutPages) confirmFailed(w http.ResponseWriter, r *http.Request, o p
 	case payment.CodePaymentDeclined:
 		logger(ctx).InfoContext(ctx, "checkout: payment declined", "order", o.ID, "pg_code", de.PGCode)
 		base.State, base.OrderStatus, base.Code, base.Message = views.StateFailed, string(payment.OrderFailed), de.PGCode, de.Message
+		base.AgainURL = p.links.AgainURL(o.ID)
 		render(w, r, http.StatusOK, views.Result(base))
 	case payment.CodeBalanceLimitExceeded:
 		// A top-up the PG approved that the wallet could no longer hold
@@ -364,7 +369,46 @@ func (p checkoutPages) fail(w http.ResponseWriter, r *http.Request) {
 	}
 	v := p.standing(o)
 	v.State, v.Code, v.Message = views.StateFailed, code, msg
+	if o.Status == payment.OrderPending {
+		v.RetryURL = p.links.URL(o.ID) // nothing was charged; the order still holds its items
+	} else {
+		v.AgainURL = p.links.AgainURL(o.ID)
+	}
 	render(w, r, http.StatusOK, views.Result(v))
+}
+
+// again is POST /checkout/{orderId}/{sig}/again, the declined page's "pay
+// with another card": a new order for the same items (payment.OrderAgain
+// says what becomes of the old one and its stock), then its checkout page.
+func (p checkoutPages) again(w http.ResponseWriter, r *http.Request) {
+	id, sig := link(r)
+	if !p.links.Verify(id, sig) {
+		p.notFound(w, r)
+		return
+	}
+	o, err := p.svc.OrderAgain(r.Context(), id)
+	var de *payment.Error
+	switch {
+	case err == nil:
+		http.Redirect(w, r, p.links.URL(o.ID), http.StatusSeeOther)
+	case errors.Is(err, payment.ErrNotFound) || errors.Is(err, payment.ErrBadUserInput):
+		p.notFound(w, r)
+	case errors.As(err, &de) && de.Code == payment.CodeOutOfStock:
+		render(w, r, http.StatusConflict, views.Result(views.ResultView{State: views.StateError, Code: string(de.Code),
+			Message: "상품이 품절되어 다시 주문할 수 없습니다. · These items have sold out since; they cannot be ordered again."}))
+	case errors.As(err, &de) && de.Code == payment.CodeInvalidState:
+		fresh, ferr := p.svc.OrderForCheckout(r.Context(), id)
+		if ferr != nil {
+			p.internalError(w, r, "checkout again: re-read order", ferr)
+			return
+		}
+		render(w, r, http.StatusConflict, views.Result(p.standing(fresh)))
+	case errors.As(err, &de) && de.Code == payment.CodeBalanceLimitExceeded:
+		render(w, r, http.StatusConflict, views.Result(views.ResultView{State: views.StateError, Code: string(de.Code),
+			Message: "지갑 한도를 넘어 충전할 수 없습니다. · This top-up would now pass your wallet's limit."}))
+	default:
+		p.internalError(w, r, "checkout again", err)
+	}
 }
 
 // status is GET /checkout/{orderId}/{sig}/status: {"status": "PAID"} for

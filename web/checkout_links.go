@@ -75,6 +75,12 @@ func (l *CheckoutLinks) StatusURL(orderID string) string {
 	return l.base(orderID) + "/status"
 }
 
+// AgainURL is where a declined payment's page posts "pay with another
+// card" (same origin, so relative).
+func (l *CheckoutLinks) AgainURL(orderID string) string {
+	return l.base(orderID) + "/again"
+}
+
 // CustomerKey is the PG's customerKey for userID: stable per user, so the
 // PG can recognise a returning customer, but derived under pago's key so
 // that pago's user ids never reach the PG or the page.

@@ -84,6 +84,15 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
+// Flush sends what was written so far: subscriptions over Server-Sent
+// Events need it, and gqlgen asks for http.Flusher directly.
+func (s *statusRecorder) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
 // Unwrap lets http.ResponseController reach Hijack and Flush (websockets).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 

@@ -91,14 +91,8 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	a.store = st
 	a.closers = append(a.closers, func(context.Context) error { return st.Close() })
 
-	var redisURLs []string
-	for _, u := range strings.Split(cfg.RedisURL, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			redisURLs = append(redisURLs, u)
-		}
-	}
 	locker, err := store.OpenLocker(ctx, store.LockerConfig{
-		URLs: redisURLs, Prefix: cfg.RedisPrefix, Expiry: cfg.LockExpiry, MaxWait: cfg.LockWait,
+		URLs: splitURLs(cfg.RedisURL), Prefix: cfg.RedisPrefix, Expiry: cfg.LockExpiry, MaxWait: cfg.LockWait,
 		// With a logger the locker starts while Redis is down, says so at
 		// ERROR, reports not ready and recovers when Redis answers again.
 		Logger: log.With("component", "redis"),
@@ -133,6 +127,11 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	a.service = svc
 	reconciler := newReconciler(cfg, st, svc, pgClient, metrics)
 	a.reconciler = reconciler
+	// orderUpdated subscribers are served by one watcher per instance
+	// (LISTEN/NOTIFY on PostgreSQL), stopped with the app.
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	svc.WatchOrders(watchCtx, st)
+	a.closers = append(a.closers, func(context.Context) error { stopWatch(); return nil })
 	if cfg.Dev() {
 		if seeded, err := svc.SeedProducts(ctx, demoProducts); err != nil {
 			return nil, err
@@ -178,6 +177,17 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		Subscriptions: graph.SubscriptionLimits{PerConnection: cfg.MaxSubscriptionsPerConn, PerUser: cfg.MaxSubscriptionsPerUser},
 	})
 	return a, nil
+}
+
+// splitURLs splits PAGO_REDIS_URL's comma-separated list.
+func splitURLs(list string) []string {
+	var urls []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
 }
 
 // close stops the job queue and closes connections, newest first.

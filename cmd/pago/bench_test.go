@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -39,4 +42,50 @@ func TestBenchRefusesNonLoopback(t *testing.T) {
 		_, err := loopbackURL(u)
 		require.NoError(t, err, u)
 	}
+}
+
+// A ratio below its target fails the bench on PostgreSQL, unless reported
+// only; on SQLite the targets are printed but not enforced.
+func TestBenchTargets(t *testing.T) {
+	phase := func(name string, ok int) phaseResult {
+		return phaseResult{name: name, ok: ok, elapsed: time.Second, lat: []time.Duration{time.Millisecond}}
+	}
+	results := []phaseResult{phase("http hot", 500), phase("http many", 800), phase("raw many", 1000), phase("bare", 1000)}
+	var out strings.Builder
+	missed := printBench(&out, results, true)
+	require.Equal(t, []string{"hot ratio 0.50 < 0.60"}, missed, out.String())
+	require.Contains(t, out.String(), "http hot / bare = 0.50 (target ≥ 0.60) BELOW TARGET")
+	require.Contains(t, out.String(), "http many / raw many = 0.80 (target ≥ 0.70) ok")
+	require.Empty(t, printBench(&out, results, false), "not enforced off PostgreSQL")
+}
+
+// pago bench confirm end to end on small numbers: every confirm PAID,
+// through a standalone sandbox slowed down for the run, then cleared.
+func TestBenchConfirm(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"sandbox", "--addr", addr}, getenvFrom(nil), io.Discard, io.Discard) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 5*time.Second, 20*time.Millisecond)
+
+	env := cardEnv(t, storetest.SQLite(), map[string]string{"PAGO_PG_BASE_URL": "http://" + addr, "PAGO_PG_TIMEOUT": "10s", "PAGO_CONFIRM_TIMEOUT": "20s"})
+	s := startServer(t, env)
+	var out, errOut strings.Builder
+	err = run(context.Background(), []string{"bench", "confirm", "--url", s.URL, "--pg", "http://" + addr,
+		"--confirms", "20", "--latency", "200ms", "--duration", "60s", "--report-only"}, getenvFrom(env), &out, &errOut)
+	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	t.Log(out.String())
+	require.Contains(t, out.String(), "confirms 20, PAID 20,")
+	require.Regexp(t, `wall / PG latency = [0-9.]+`, out.String())
+	s.verify()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pago/pago/pg/sandbox"
 	"github.com/pago/pago/store/storetest"
 	"github.com/pago/pago/web"
 )
@@ -547,4 +548,60 @@ func TestPGScriptURLConfig(t *testing.T) {
 	require.ErrorContains(t, err, "PAGO_PG_SCRIPT_URL")
 	_, err = loadConfig(getenvFrom(with("PAGO_PG_SCRIPT_URL", "/sandbox/v2/standard")))
 	require.ErrorContains(t, err, "PAGO_PG_SCRIPT_URL")
+}
+
+// A declined card's page offers another card in one click: a new order for
+// the same items, while the declined one stays FAILED and its stock went
+// back on sale when it failed. A second click gives the same new order.
+func TestCheckoutDeclinedPaysWithAnotherCard(t *testing.T) {
+	s := startServer(t, checkoutEnv(t))
+	alice := s.customer("alice")
+	prod := s.product("tea", 12_000, 5)
+	id, _ := alice.createCheckout(checkoutOrderQ, map[string]any{"p": prod, "q": 2})
+	links := web.NewCheckoutLinks([]byte(s.cfg.JWTSecret), s.URL)
+	require.Equal(t, 3, s.stock(prod))
+
+	key := s.authenticate(id, 24_000, sandbox.CardDeclined)
+	q := url.Values{"paymentType": {"NORMAL"}, "orderId": {id}, "paymentKey": {key}, "amount": {"24000"}}
+	status, _, body := getPage(t, links.SuccessURL(id)+"&"+q.Encode())
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, `data-testid="status-failed"`)
+	require.Contains(t, body, `data-testid="again-button"`)
+	require.Contains(t, body, `action="/checkout/`+id+`/again?t=`+links.Sign(id)+`"`)
+	require.Equal(t, "FAILED", alice.orderStatus(id))
+	require.Equal(t, 5, s.stock(prod), "the declined order's stock is back on sale")
+
+	again := func(sig string) (int, string, string) {
+		req, err := http.NewRequest(http.MethodPost, s.URL+"/checkout/"+id+"/again?t="+sig, nil)
+		require.NoError(t, err)
+		req.Header.Set("Origin", s.URL)
+		noFollow := &http.Client{Timeout: 60 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noFollow.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(b)
+	}
+	status, _, _ = again(flipSig(links.Sign(id)))
+	require.Equal(t, http.StatusNotFound, status, "the link is signed like every checkout link")
+
+	status, loc, _ := again(links.Sign(id))
+	require.Equal(t, http.StatusSeeOther, status)
+	u, err := url.Parse(loc)
+	require.NoError(t, err)
+	newID := strings.TrimPrefix(u.Path, "/checkout/")
+	require.NotEqual(t, id, newID)
+	require.Equal(t, links.URL(newID), loc)
+	require.Equal(t, "PENDING", alice.orderStatus(newID))
+	require.Equal(t, 3, s.stock(prod), "the new order reserves the same items again")
+	_, _, page := getPage(t, loc)
+	require.Contains(t, page, `data-amount="24000"`)
+
+	status, loc2, _ := again(links.Sign(id))
+	require.Equal(t, http.StatusSeeOther, status)
+	require.Equal(t, loc, loc2, "a second click is the same new order")
+	require.Equal(t, 3, s.stock(prod))
+	require.Equal(t, "FAILED", alice.orderStatus(id))
+	s.verify()
 }

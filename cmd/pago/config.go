@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 type Config struct {
 	Env       string // PAGO_ENV: dev (default) or production
 	Addr      string // PAGO_ADDR: listen address, default :8080
+	PprofAddr string // PAGO_PPROF_ADDR: loopback address for net/http/pprof (profiling); empty = off
 	PublicURL string // PAGO_PUBLIC_URL: the URL customers reach pago at, default http://localhost:<port>
 	DataDir   string // PAGO_DATA_DIR: where the SQLite file and dev secrets live, default data
 	// PAGO_DATABASE_URL: postgres://… or sqlite:PATH; default sqlite:<DataDir>/pago.db
@@ -137,6 +139,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		Env:                     str("PAGO_ENV", "dev"),
 		Addr:                    str("PAGO_ADDR", ":8080"),
+		PprofAddr:               str("PAGO_PPROF_ADDR", ""),
 		DataDir:                 str("PAGO_DATA_DIR", "data"),
 		RedisURL:                str("PAGO_REDIS_URL", ""),
 		RedisPrefix:             str("PAGO_REDIS_PREFIX", "pago:"),
@@ -189,6 +192,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("PAGO_LOG_LEVEL=%q is not valid: use debug, info, warn or error", lvl))
 	}
 
+	if c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			errs = append(errs, fmt.Errorf("PAGO_PPROF_ADDR=%q must be a loopback host:port, e.g. 127.0.0.1:6060: profiles show internals", c.PprofAddr))
+		}
+	}
 	port := "8080"
 	if _, p, ok := strings.Cut(c.Addr, ":"); !ok || p == "" {
 		errs = append(errs, fmt.Errorf("PAGO_ADDR=%q is not a listen address: use host:port or :port, e.g. :8080", c.Addr))
@@ -351,7 +360,7 @@ func slogAttrs(kv []any) []slog.Attr {
 // logAttrs lists the configuration for the start-up log, secrets masked.
 func (c Config) logAttrs() []any {
 	return []any{
-		"env", c.Env, "addr", c.Addr, "public_url", c.PublicURL, "data_dir", c.DataDir,
+		"env", c.Env, "addr", c.Addr, "pprof_addr", c.PprofAddr, "public_url", c.PublicURL, "data_dir", c.DataDir,
 		"database_url", redactURL(c.DatabaseURL), "redis_url", redactURL(c.RedisURL), "redis_prefix", c.RedisPrefix,
 		"jwt_secret", c.JWTSecret, "pg_mode", c.PGMode, "pg_base_url", c.PGBaseURL,
 		"pg_secret_key", c.PGSecretKey, "pg_client_key", c.PGClientKey, "pg_script_url", c.PGScriptURL,

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +142,69 @@ func postJSON(t testing.TB, url string, body, out any) {
 	raw, _ := io.ReadAll(resp.Body)
 	require.Equal(t, 200, resp.StatusCode, string(raw))
 	require.NoError(t, json.Unmarshal(raw, out))
+}
+
+// orderUpdated over Server-Sent Events (graphql-sse, distinct connections):
+// the same updates as over the websocket, for clients that cannot use one.
+func TestOrderUpdatedOverSSE(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng storetest.Engine) {
+		s := startServer(t, testEnv(t, eng, nil))
+		alice := s.customer("alice")
+		s.fund(alice, 20_000)
+		orderID := alice.order(s.product("tea", 12_000, 5), 1)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		body, _ := json.Marshal(map[string]any{
+			"query":     `subscription($id: ID!) { orderUpdated(orderId: $id) { id status } }`,
+			"variables": map[string]any{"id": orderID},
+		})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+alice.token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, resp.Header.Get("Content-Type"), "text/event-stream")
+
+		events := make(chan string)
+		go func() {
+			defer close(events)
+			sc := bufio.NewScanner(resp.Body)
+			event := ""
+			for sc.Scan() {
+				line := sc.Text()
+				switch {
+				case strings.HasPrefix(line, "event: "):
+					event = strings.TrimPrefix(line, "event: ")
+					if event == "complete" {
+						events <- "complete"
+					}
+				case strings.HasPrefix(line, "data: ") && event == "next":
+					var v struct {
+						Data struct{ OrderUpdated struct{ Status string } }
+					}
+					if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &v) == nil {
+						events <- v.Data.OrderUpdated.Status
+					}
+				}
+			}
+		}()
+		next := func() string {
+			select {
+			case e := <-events:
+				return e
+			case <-ctx.Done():
+				t.Fatal("no event")
+				return ""
+			}
+		}
+		require.Equal(t, "PENDING", next())
+		alice.do(payQ, map[string]any{"k": "p", "o": orderID}).into(t, &struct{}{})
+		require.Equal(t, "PAID", next())
+		require.Equal(t, "complete", next(), "a final order completes the stream")
+	})
 }

@@ -30,3 +30,13 @@ WHERE user_id = sqlc.arg(user_id) AND key = sqlc.arg(key) AND status = 'RUNNING'
 
 -- name: PruneIdempotencyKeys :execrows
 DELETE FROM idempotency_keys WHERE created_at < sqlc.arg(before) AND status = 'DONE';
+
+-- name: InsertIdempotencyDone :execrows
+-- Records a finished request's answer in the transaction of its effect, for
+-- operations whose claim and effect are one transaction (payment.RunInTx).
+-- Zero rows means the key exists: a concurrent duplicate finished first (the
+-- insert waited for it), or the key was used before.
+INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, owner, response, lease_until, created_at, updated_at)
+VALUES (sqlc.arg(user_id), sqlc.arg(key), sqlc.arg(operation), sqlc.arg(request_hash), 'DONE', sqlc.arg(owner),
+        sqlc.arg(response), sqlc.arg(now), sqlc.arg(now), sqlc.arg(now))
+ON CONFLICT (user_id, key) DO NOTHING;

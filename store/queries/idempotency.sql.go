@@ -103,6 +103,43 @@ func (q *Queries) GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyPa
 	return i, err
 }
 
+const insertIdempotencyDone = `-- name: InsertIdempotencyDone :execrows
+INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, owner, response, lease_until, created_at, updated_at)
+VALUES ($1, $2, $3, $4, 'DONE', $5,
+        $6, $7, $7, $7)
+ON CONFLICT (user_id, key) DO NOTHING
+`
+
+type InsertIdempotencyDoneParams struct {
+	UserID      string
+	Key         string
+	Operation   string
+	RequestHash string
+	Owner       string
+	Response    sql.NullString
+	Now         time.Time
+}
+
+// Records a finished request's answer in the transaction of its effect, for
+// operations whose claim and effect are one transaction (payment.RunInTx).
+// Zero rows means the key exists: a concurrent duplicate finished first (the
+// insert waited for it), or the key was used before.
+func (q *Queries) InsertIdempotencyDone(ctx context.Context, arg InsertIdempotencyDoneParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, insertIdempotencyDone,
+		arg.UserID,
+		arg.Key,
+		arg.Operation,
+		arg.RequestHash,
+		arg.Owner,
+		arg.Response,
+		arg.Now,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const pruneIdempotencyKeys = `-- name: PruneIdempotencyKeys :execrows
 DELETE FROM idempotency_keys WHERE created_at < $1 AND status = 'DONE'
 `
