@@ -200,4 +200,3 @@ func (s *Store) InSavepoint(ctx context.Context, fn func(q payment.Queries) erro
 	}
 	return err
 }
-
