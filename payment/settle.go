@@ -38,12 +38,19 @@ func judge(p Payment, o Order, truth GatewayPayment) verdict {
 	case GatewayAborted, GatewayExpired:
 		return verdict{to: PaymentFailed, event: EventDeclined}
 	case GatewayCanceled:
-		// Approved and canceled in full at the PG before pago heard of it:
-		// no money is held. A DONE payment is the refunds' business.
-		if p.Status != PaymentInDoubt {
+		// Approved and canceled in full at the PG before pago heard of it
+		// (pago's own refund of a top-up the wallet could not hold, say): no
+		// money is held. CANCELED, as the PG's record and its settlement
+		// (a sale and its cancel) say; the order failed. A DONE payment is
+		// the refunds' business.
+		switch {
+		case p.Status != PaymentInDoubt:
 			return verdict{why: "canceled at the PG: refunds move DONE payments"}
+		case p.RefundDecidedAt != nil:
+			return verdict{to: PaymentCanceled, event: EventTopUpRefunded}
+		default:
+			return verdict{to: PaymentCanceled, event: EventCanceledAtPG}
 		}
-		return verdict{to: PaymentFailed, event: EventDeclined}
 	case GatewayPartialCanceled:
 		// Part of the money is still captured: neither paid as recorded nor
 		// failed. An operator (or reconciliation) must look.
@@ -130,6 +137,9 @@ func (s *Service) settleTx(ctx context.Context, q Queries, p Payment, o Order, v
 	switch v.to {
 	case PaymentDone:
 		p.ApprovedAt = cmp.Or(truth.ApprovedAt, &now)
+	case PaymentCanceled:
+		p.FailureCode = cmp.Or(p.FailureCode, truth.FailureCode, string(truth.Status))
+		p.FailureMessage = cmp.Or(p.FailureMessage, customerText(truth.FailureMessage), "the payment was canceled at the payment gateway")
 	case PaymentFailed:
 		p.FailureCode = cmp.Or(truth.FailureCode, string(truth.Status))
 		p.FailureMessage = cmp.Or(customerText(truth.FailureMessage), "the payment was not approved")
@@ -146,14 +156,14 @@ func (s *Service) settleTx(ctx context.Context, q Queries, p Payment, o Order, v
 	}
 	o.Status = OrderInDoubt
 	orderTo := OrderPaid
-	if v.to == PaymentFailed {
+	if v.to != PaymentDone {
 		orderTo = OrderFailed
 	}
 	if ok, err := s.moveOrder(ctx, q, &o, orderTo, source, now); err != nil || !ok {
 		return ConfirmResult{}, cmp.Or(err, errSettledMeanwhile)
 	}
 	switch {
-	case v.to == PaymentFailed:
+	case v.to != PaymentDone:
 		for _, it := range o.Items {
 			if err := q.ReturnStock(ctx, it.ProductID, it.Quantity, now); err != nil {
 				return ConfirmResult{}, fmt.Errorf("return stock of %s: %w", it.ProductID, err)

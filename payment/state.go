@@ -21,6 +21,7 @@ const (
 	EventApproved       EventCode = "APPROVED"         // IN_DOUBT → DONE
 	EventDeclined       EventCode = "DECLINED"         // IN_DOUBT → FAILED
 	EventTopUpRefunded  EventCode = "TOPUP_REFUNDED"   // IN_DOUBT → CANCELED
+	EventCanceledAtPG   EventCode = "CANCELED_AT_PG"   // IN_DOUBT → CANCELED: approved, then canceled at the PG before pago heard
 	// Reconciliation's fixes: a payment the PG settled that pago had not.
 	EventFoundAtPG       EventCode = "FOUND_AT_PG"      // PENDING → IN_DOUBT
 	EventExpiredRefunded EventCode = "EXPIRED_REFUNDED" // IN_DOUBT → CANCELED: the order had expired
@@ -36,6 +37,7 @@ var eventMessages = map[EventCode]string{
 	EventApproved:        "The payment was approved.",
 	EventDeclined:        "The payment was not approved.",
 	EventTopUpRefunded:   "The wallet could not take the top-up; it was refunded to the card.",
+	EventCanceledAtPG:    "The payment was canceled at the payment gateway; nothing was charged.",
 	EventFoundAtPG:       "The payment gateway reported this payment; it is being settled.",
 	EventExpiredRefunded: "The order had expired before the payment arrived; it was refunded to the card.",
 }
@@ -70,6 +72,7 @@ var paymentMoves = map[paymentMove][]string{
 	{PaymentInDoubt, PaymentDone, EventApproved}:            confirmers,
 	{PaymentInDoubt, PaymentFailed, EventDeclined}:          confirmers,
 	{PaymentInDoubt, PaymentCanceled, EventTopUpRefunded}:   confirmers,
+	{PaymentInDoubt, PaymentCanceled, EventCanceledAtPG}:    confirmers,
 	{PaymentPending, PaymentInDoubt, EventFoundAtPG}:        {SourceReconciliation},
 	{PaymentInDoubt, PaymentCanceled, EventExpiredRefunded}: {SourceReconciliation},
 }

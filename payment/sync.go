@@ -131,7 +131,8 @@ func (s *Service) refuseVirtualAccount(ctx context.Context, p Payment) (GatewayP
 	if err != nil && !errors.Is(err, ErrGatewayAlreadyCanceled) {
 		return GatewayPayment{}, fmt.Errorf("cancel virtual-account payment %s: %w", p.PGPaymentKey, err)
 	}
-	return GatewayPayment{PaymentKey: p.PGPaymentKey, OrderID: p.OrderID, Status: GatewayCanceled, TotalAmount: got.TotalAmount,
+	// Never paid (nothing was deposited): a failed payment, not a refund.
+	return GatewayPayment{PaymentKey: p.PGPaymentKey, OrderID: p.OrderID, Status: GatewayAborted, TotalAmount: got.TotalAmount,
 		FailureCode: CodeVirtualAccountNotSupported, FailureMessage: "virtual accounts are not accepted; please pay by card"}, nil
 }
 
