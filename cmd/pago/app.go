@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -155,6 +156,11 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	}
 	a.closers = append(a.closers, st.StopJobs)
 
+	// Webhook look-ups coalesced per payment key fire after their window;
+	// once the app closes, one due then is left to the probe and the PG's
+	// next delivery instead of failing against a closed database.
+	webhooks := &webhookGate{WebhookAcceptor: svc}
+	a.closers = append(a.closers, func(context.Context) error { webhooks.closed.Store(true); return nil })
 	a.handler = web.New(web.Config{
 		Logger:        log,
 		Metrics:       metrics,
@@ -170,7 +176,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 			{Name: "redis", Ping: locker.Ping},
 		},
 		Sandbox:       a.inProcessSandbox(cfg, log),
-		Webhooks:      svc,
+		Webhooks:      webhooks,
 		Checkout:      web.CheckoutConfig{Service: svc, Links: links, PGScriptURL: cfg.PGScriptURL, PGClientKey: cfg.PGClientKey},
 		MetricsToken:  string(cfg.MetricsToken),
 		MetricsPublic: cfg.Dev(),
@@ -270,4 +276,18 @@ func newReconciler(cfg Config, st *store.Store, svc *payment.Service, pgClient *
 		rc.Observer = metrics
 	}
 	return payment.NewReconciler(svc, rc)
+}
+
+// webhookGate passes webhooks to the service until the app closes.
+type webhookGate struct {
+	web.WebhookAcceptor
+	closed atomic.Bool
+}
+
+// AcceptWebhook implements web.WebhookAcceptor.
+func (g *webhookGate) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string) error {
+	if g.closed.Load() {
+		return nil
+	}
+	return g.WebhookAcceptor.AcceptWebhook(ctx, dedupeKey, paymentKey)
 }

@@ -563,16 +563,16 @@ func TestCheckoutDeclinedPaysWithAnotherCard(t *testing.T) {
 
 	key := s.authenticate(id, 24_000, sandbox.CardDeclined)
 	q := url.Values{"paymentType": {"NORMAL"}, "orderId": {id}, "paymentKey": {key}, "amount": {"24000"}}
-	status, _, body := getPage(t, links.SuccessURL(id)+"&"+q.Encode())
+	status, _, body := getPage(t, links.SuccessURL(id)+"?"+q.Encode())
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, body, `data-testid="status-failed"`)
 	require.Contains(t, body, `data-testid="again-button"`)
-	require.Contains(t, body, `action="/checkout/`+id+`/again?t=`+links.Sign(id)+`"`)
+	require.Contains(t, body, `action="/checkout/`+id+`/`+links.Sign(id)+`/again"`)
 	require.Equal(t, "FAILED", alice.orderStatus(id))
 	require.Equal(t, 5, s.stock(prod), "the declined order's stock is back on sale")
 
 	again := func(sig string) (int, string, string) {
-		req, err := http.NewRequest(http.MethodPost, s.URL+"/checkout/"+id+"/again?t="+sig, nil)
+		req, err := http.NewRequest(http.MethodPost, s.URL+"/checkout/"+id+"/"+sig+"/again", nil)
 		require.NoError(t, err)
 		req.Header.Set("Origin", s.URL)
 		noFollow := &http.Client{Timeout: 60 * time.Second,
@@ -590,7 +590,7 @@ func TestCheckoutDeclinedPaysWithAnotherCard(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, status)
 	u, err := url.Parse(loc)
 	require.NoError(t, err)
-	newID := strings.TrimPrefix(u.Path, "/checkout/")
+	newID, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/checkout/"), "/")
 	require.NotEqual(t, id, newID)
 	require.Equal(t, links.URL(newID), loc)
 	require.Equal(t, "PENDING", alice.orderStatus(newID))

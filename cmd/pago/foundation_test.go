@@ -302,3 +302,19 @@ func TestHelpExitsZero(t *testing.T) {
 		require.Contains(t, stderr.String(), "Usage of "+cmd, cmd)
 	}
 }
+
+type countingAcceptor struct{ n int }
+
+func (c *countingAcceptor) AcceptWebhook(context.Context, string, string) error { c.n++; return nil }
+
+// A webhook look-up coalesced before shutdown and due after it is not sent
+// to a service whose database is closing (it logged "database is closed" at
+// ERROR for every pending window at every shutdown).
+func TestWebhooksStopWithTheApp(t *testing.T) {
+	acc := &countingAcceptor{}
+	g := &webhookGate{WebhookAcceptor: acc}
+	require.NoError(t, g.AcceptWebhook(context.Background(), "d1", "pk"))
+	g.closed.Store(true)
+	require.NoError(t, g.AcceptWebhook(context.Background(), "d2", "pk"))
+	require.Equal(t, 1, acc.n)
+}
