@@ -77,6 +77,11 @@ func toGQLPayment(p payment.Payment) *model.Payment {
 		FailureCode: optional(p.FailureCode), FailureMessage: optional(p.FailureMessage)}
 }
 
+func toGQLRefund(r payment.Refund) *model.Refund {
+	return &model.Refund{ID: r.ID, PaymentID: r.PaymentID, Amount: r.Amount.Amount, Status: model.RefundStatus(r.Status),
+		Reason: r.Reason, CreatedAt: r.CreatedAt, CompletedAt: r.CompletedAt}
+}
+
 // toGQLPaymentEvent shows an event to a client: the code and the words for
 // customers to everyone, the internal detail to operators only.
 func toGQLPaymentEvent(admin bool) func(e payment.PaymentEvent) *model.PaymentEvent {

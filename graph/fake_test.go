@@ -212,3 +212,11 @@ func rawPost(t *testing.T, c *client.Client, q string, out any, opts ...client.O
 	}
 	return errs
 }
+
+func (f *fakeService) CancelPayment(context.Context, string, payment.CancelPaymentInput) (payment.CancelPaymentResult, error) {
+	return payment.CancelPaymentResult{}, errUnexpected
+}
+
+func (f *fakeService) PaymentRefunds(context.Context, string) ([]payment.Refund, error) {
+	return nil, errUnexpected
+}

@@ -31,3 +31,11 @@ func ConfirmKey(p Payment) string {
 // topUpRefundKey is the Idempotency-Key of the cancel that gives back a
 // top-up the wallet could not take: one per payment.
 func topUpRefundKey(p Payment) string { return "pago-refund-" + p.ID }
+
+// RefundKey is the Idempotency-Key of attempt r.Attempt of refund r's
+// cancel: derived from pago's refund, so a retry of the same attempt is
+// the same cancel at the PG. A new attempt (a new key) is sent only once
+// the PG's record shows the previous one never arrived.
+func RefundKey(r Refund) string {
+	return "pago-refund-" + r.ID + "-a" + strconv.FormatInt(r.Attempt, 10)
+}

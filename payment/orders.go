@@ -388,7 +388,7 @@ func (s *Service) WatchOrder(ctx context.Context, orderID string, every time.Dur
 		t := time.NewTicker(every)
 		defer t.Stop()
 		last := o
-		for !last.Status.Final() {
+		for !last.Status.Final() || s.refunding(ctx, last) {
 			select {
 			case <-ctx.Done():
 				return
@@ -415,8 +415,19 @@ func (s *Service) WatchOrder(ctx context.Context, orderID string, every time.Dur
 	return out, nil
 }
 
+// refunding tells whether a paid order has a refund in flight, which will
+// move it again.
+func (s *Service) refunding(ctx context.Context, o Order) bool {
+	if o.Status != OrderPaid && o.Status != OrderPartiallyRefunded {
+		return false
+	}
+	open, err := s.openRefunds(ctx, o.ID)
+	return err != nil || open // unsure: keep watching
+}
+
 // Final tells whether an order can still change by itself (payment or
-// expiry). Refunds move PAID orders only on an operator's request.
+// expiry). Refunds move paid orders only on request; WatchOrder follows
+// one in flight.
 func (st OrderStatus) Final() bool {
 	return st != OrderPending && st != OrderInDoubt
 }

@@ -84,6 +84,35 @@ type wireProduct struct {
 	UpdatedAt time.Time `json:"UpdatedAt"`
 }
 
+type wireRefund struct {
+	ID                  string        `json:"ID"`
+	PaymentID           string        `json:"PaymentID"`
+	OrderID             string        `json:"OrderID"`
+	Method              PaymentMethod `json:"Method"`
+	Amount              Money         `json:"Amount"`
+	Status              RefundStatus  `json:"Status"`
+	Reason              string        `json:"Reason"`
+	RequestedBy         string        `json:"RequestedBy"`
+	Attempt             int64         `json:"Attempt,omitempty"`
+	SentAt              *time.Time    `json:"SentAt,omitempty"`
+	PGTransactionKey    string        `json:"PGTransactionKey,omitempty"`
+	LedgerTransactionID string        `json:"LedgerTransactionID,omitempty"`
+	FailureCode         string        `json:"FailureCode,omitempty"`
+	Version             int64         `json:"Version"`
+	CreatedAt           time.Time     `json:"CreatedAt"`
+	UpdatedAt           time.Time     `json:"UpdatedAt"`
+	CompletedAt         *time.Time    `json:"CompletedAt,omitempty"`
+}
+
+type wireCancel struct {
+	Order   wireOrder   `json:"Order"`
+	Payment wirePayment `json:"Payment"`
+	Refund  wireRefund  `json:"Refund"`
+}
+
+func toWireRefund(r Refund) wireRefund { return wireRefund(r) }
+func (w wireRefund) domain() Refund    { return Refund(w) }
+
 type wireConfirm struct {
 	Order   wireOrder   `json:"Order"`
 	Payment wirePayment `json:"Payment"`
@@ -142,6 +171,8 @@ func encodeResult(result any) (json.RawMessage, error) {
 		w = wireConfirm{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment)}
 	case PayWithWalletResult:
 		w = wirePay{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment), Wallet: toWireWallet(r.Wallet)}
+	case CancelPaymentResult:
+		w = wireCancel{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment), Refund: toWireRefund(r.Refund)}
 	case Order:
 		w = toWireOrder(r)
 	case Wallet:
@@ -168,6 +199,11 @@ func decodeResult[T any](raw json.RawMessage) (T, error) {
 		var w wirePay
 		if err = json.Unmarshal(raw, &w); err == nil {
 			*p = PayWithWalletResult{Order: w.Order.domain(), Payment: w.Payment.domain(), Wallet: w.Wallet.domain()}
+		}
+	case *CancelPaymentResult:
+		var w wireCancel
+		if err = json.Unmarshal(raw, &w); err == nil {
+			*p = CancelPaymentResult{Order: w.Order.domain(), Payment: w.Payment.domain(), Refund: w.Refund.domain()}
 		}
 	case *Order:
 		var w wireOrder

@@ -33,6 +33,10 @@ type Config struct {
 	// payment by itself. Negative: wait for the outcome however long it
 	// takes (the simulation, whose scheduler owns every goroutine).
 	ConfirmWait time.Duration
+	// RefundWait bounds how long cancelPayment waits for its refund to be
+	// carried out (default 3 s): past it the answer is the refund PENDING
+	// while the work goes on. Negative: wait however long it takes.
+	RefundWait time.Duration
 	// MaxConflictRetries bounds how often a conditional write that lost a
 	// race is retried before the caller is told to retry (default 8).
 	MaxConflictRetries int
@@ -71,6 +75,9 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	}
 	if cfg.ConfirmWait == 0 {
 		cfg.ConfirmWait = 2 * time.Second
+	}
+	if cfg.RefundWait == 0 {
+		cfg.RefundWait = 3 * time.Second
 	}
 	if cfg.CheckoutURL == nil {
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }

@@ -907,7 +907,7 @@ func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time
 		ok, err = st.db.update(tx, "pay/"+p.ID, func(v any) bool { return v.(payment.Payment).Version == p.Version }, func(v any) (any, error) {
 			old := v.(payment.Payment)
 			n := p
-			n.OrderID, n.Method, n.Amount, n.RefundedAmount, n.PGIdempotencyKey, n.CreatedAt = old.OrderID, old.Method, old.Amount, old.RefundedAmount, old.PGIdempotencyKey, old.CreatedAt
+			n.OrderID, n.Method, n.Amount, n.PGIdempotencyKey, n.CreatedAt = old.OrderID, old.Method, old.Amount, old.PGIdempotencyKey, old.CreatedAt
 			n.Version, n.UpdatedAt = old.Version+1, now
 			return n, nil
 		})
@@ -1043,7 +1043,7 @@ func (st *memStore) Violations(context.Context) ([]payment.Violation, error) {
 		orders := visible[payment.Order](db, tx, "orders")
 		for _, o := range orders {
 			switch o.Status {
-			case payment.OrderPending, payment.OrderInDoubt, payment.OrderPaid, payment.OrderPartiallyRefunded, payment.OrderRefunded:
+			case payment.OrderPending, payment.OrderInDoubt, payment.OrderPaid, payment.OrderPartiallyRefunded:
 				for _, it := range o.Items {
 					held[it.ProductID] += it.Quantity
 				}
@@ -1077,6 +1077,7 @@ func (st *memStore) Violations(context.Context) ([]payment.Violation, error) {
 				}
 			}
 		}
+		st.refundViolations(tx, add)
 		return nil
 	})
 	return out, err

@@ -751,6 +751,8 @@ func (w *world) worker() {
 				err = w.svc.ExpireOrder(ctx, j.arg)
 			case jobWebhook:
 				err = w.svc.SyncFromGateway(ctx, j.arg)
+			case jobRefund:
+				err = w.svc.ExecuteRefund(ctx, j.arg)
 			}
 		})
 		j.lastErr = err

@@ -125,6 +125,8 @@ func (s *Service) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey strin
 
 // SyncFromGateway re-fetches a payment from the PG and settles pago's from
 // that record (the webhook job). A payment pago does not know is ignored.
+// A CANCELED or PARTIAL_CANCELED record of a paid card payment settles the
+// refund pago sent (settleRefunds), never a second one.
 func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error {
 	p, err := s.store.PaymentByPGKey(ctx, paymentKey)
 	if errors.Is(err, ErrNotFound) {
@@ -133,6 +135,16 @@ func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error 
 	}
 	if err != nil {
 		return err
+	}
+	if p.Status == PaymentDone || p.Status == PaymentPartiallyCanceled {
+		truth, err := s.cfg.Gateway.Payment(ctx, paymentKey)
+		if err != nil {
+			return fmt.Errorf("re-fetch %s: %w", paymentKey, err)
+		}
+		if truth.Status != GatewayCanceled && truth.Status != GatewayPartialCanceled {
+			return nil
+		}
+		return s.settleRefunds(ctx, p.ID, truth, SourceWebhook)
 	}
 	if p.Status != PaymentInDoubt {
 		return nil // settled: a later record changes nothing the machine moves

@@ -147,6 +147,8 @@ type walletMove struct {
 	counter    string
 	ledgerKind string
 	desc       string
+	// pastLimit lets a credit pass the wallet's ceiling (a refund).
+	pastLimit bool
 }
 
 // moveWallet applies m inside q's transaction with one conditional UPDATE:
@@ -154,38 +156,46 @@ type walletMove struct {
 // ceiling, and both need the version read here to be current, else
 // ErrConflict (the caller retries).
 func (s *Service) moveWallet(ctx context.Context, q Queries, m walletMove) (Wallet, error) {
+	w, _, err := s.moveWalletTx(ctx, q, m)
+	return w, err
+}
+
+// moveWalletTx is moveWallet, also returning the ledger transaction.
+func (s *Service) moveWalletTx(ctx context.Context, q Queries, m walletMove) (Wallet, string, error) {
 	w, err := q.Wallet(ctx, m.walletID)
 	if err != nil {
-		return Wallet{}, err
+		return Wallet{}, "", err
 	}
 	now := s.now().UTC()
 	var ok bool
 	switch {
 	case m.amount < 0:
 		if w.Balance.Amount < -m.amount {
-			return Wallet{}, errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", w.Balance, Money{-m.amount, w.Balance.Currency})
+			return Wallet{}, "", errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", w.Balance, Money{-m.amount, w.Balance.Currency})
 		}
 		ok, err = q.DebitWallet(ctx, w.ID, w.Version, -m.amount, now)
+	case m.amount > 0 && m.pastLimit:
+		ok, err = q.CreditWalletPastLimit(ctx, w.ID, w.Version, m.amount, now)
 	case m.amount > 0:
 		if w.Balance.Amount+m.amount > w.Limit.Amount {
-			return Wallet{}, errorf(CodeBalanceLimitExceeded, "the wallet holds %s; adding %s would pass its limit of %s",
+			return Wallet{}, "", errorf(CodeBalanceLimitExceeded, "the wallet holds %s; adding %s would pass its limit of %s",
 				w.Balance, Money{m.amount, w.Balance.Currency}, w.Limit)
 		}
 		ok, err = q.CreditWallet(ctx, w.ID, w.Version, m.amount, now)
 	default:
-		return Wallet{}, errors.New("a wallet move of zero")
+		return Wallet{}, "", errors.New("a wallet move of zero")
 	}
 	if err != nil {
-		return Wallet{}, fmt.Errorf("update wallet %s: %w", w.ID, err)
+		return Wallet{}, "", fmt.Errorf("update wallet %s: %w", w.ID, err)
 	}
 	if !ok {
-		return Wallet{}, ErrConflict
+		return Wallet{}, "", ErrConflict
 	}
 	ltx, err := s.post(ctx, q, m.ledgerKind, m.orderID, m.desc, now,
 		LedgerEntry{AccountID: w.AccountID, Amount: m.amount},
 		LedgerEntry{AccountID: m.counter, Amount: -m.amount})
 	if err != nil {
-		return Wallet{}, err
+		return Wallet{}, "", err
 	}
 	w.Version++
 	w.Balance.Amount += m.amount
@@ -196,9 +206,9 @@ func (s *Service) moveWallet(ctx context.Context, q Queries, m walletMove) (Wall
 		OrderID: m.orderID, LedgerTransactionID: ltx, Reason: m.reason, CreatedAt: now,
 	})
 	if err != nil {
-		return Wallet{}, fmt.Errorf("record wallet transaction: %w", err)
+		return Wallet{}, "", fmt.Errorf("record wallet transaction: %w", err)
 	}
-	return w, nil
+	return w, ltx, nil
 }
 
 // AdjustWalletInput is support's manual correction of a user's wallet.

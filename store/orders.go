@@ -255,7 +255,7 @@ func (s *Store) UpdatePayment(ctx context.Context, p payment.Payment, now time.T
 		ID: p.ID, Version: p.Version, Status: string(p.Status), ApprovedAt: nullTime(p.ApprovedAt),
 		PgPaymentKey: nullString(p.PGPaymentKey), FailureCode: p.FailureCode, FailureMessage: p.FailureMessage,
 		ConfirmAttempt: p.ConfirmAttempt, ConfirmSentAt: nullTime(p.ConfirmSentAt), RefundDecidedAt: nullTime(p.RefundDecidedAt),
-		Now: now.UTC(),
+		RefundedAmount: p.RefundedAmount.Amount, Now: now.UTC(),
 	})
 	return n == 1, dbErr(err, "payment")
 }

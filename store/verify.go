@@ -58,6 +58,29 @@ func (s *Store) Violations(ctx context.Context) ([]payment.Violation, error) {
 		for _, r := range unpaid {
 			add("unpaid_orders_unpaid", "order %s is %s but payment %s is DONE", r.ID, r.Status, r.PaymentID)
 		}
+		over, err := tx.PaymentsOverRefunded(ctx)
+		if err != nil {
+			return dbErr(err, "row")
+		}
+		for _, r := range over {
+			add("refunds_within_payment", "payment %s amount %d, refunded %d, refunds DONE %d, reserved %d",
+				r.ID, r.Amount, r.RefundedAmount, r.Done, r.Reserved)
+		}
+		orderRefunds, err := tx.OrdersRefundMismatch(ctx)
+		if err != nil {
+			return dbErr(err, "row")
+		}
+		for _, r := range orderRefunds {
+			add("order_refunds_add_up", "order %s is %s, amount %d, refunded %d, its payments refunded %d",
+				r.ID, r.Status, r.Amount, r.RefundedAmount, r.PaymentsRefunded)
+		}
+		unbacked, err := tx.DoneRefundsUnbacked(ctx)
+		if err != nil {
+			return dbErr(err, "row")
+		}
+		for _, r := range unbacked {
+			add("refunds_backed", "refund %s (%s) is DONE without its ledger posting and PG cancel or wallet credit", r.ID, r.Method)
+		}
 		return nil
 	})
 	return out, err

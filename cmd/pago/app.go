@@ -141,6 +141,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 		ProbeDelay:     cfg.ProbeDelay,
 		ConfirmTimeout: cfg.ConfirmTimeout,
 		ConfirmWait:    cfg.ConfirmWait,
+		RefundWait:     cfg.RefundWait,
 	}, log)
 	a.service = svc
 	if cfg.Dev() {
@@ -156,6 +157,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	river.AddWorker(workers, &worker.ExpireOrder{Service: svc})
 	river.AddWorker(workers, &worker.ProbePayment{Service: svc, MaxDelay: cfg.ProbeMaxDelay})
 	river.AddWorker(workers, &worker.PGWebhook{Service: svc})
+	river.AddWorker(workers, &worker.Refund{Service: svc, MaxDelay: cfg.ProbeMaxDelay})
 	if err := st.StartJobs(ctx, store.JobsConfig{
 		Workers:      workers,
 		PeriodicJobs: []*river.PeriodicJob{worker.PrunePeriodic(time.Hour)},

@@ -31,6 +31,21 @@ type CancelOrderPayload struct {
 	Order *Order `json:"order"`
 }
 
+type CancelPaymentInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	OrderID        string `json:"orderId"`
+	// Omitted: the rest of what is refundable.
+	Amount *int64 `json:"amount,omitempty"`
+	// Why; 1–200 characters. Sent to the PG for a card payment.
+	Reason string `json:"reason"`
+}
+
+type CancelPaymentPayload struct {
+	Order   *Order   `json:"order"`
+	Payment *Payment `json:"payment"`
+	Refund  *Refund  `json:"refund"`
+}
+
 type ConfirmPaymentInput struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 	OrderID        string `json:"orderId"`
@@ -137,6 +152,8 @@ type Payment struct {
 	FailureMessage *string `json:"failureMessage,omitempty"`
 	// The append-only history of this payment's transitions.
 	Events []*PaymentEvent `json:"events"`
+	// The refunds of this payment, oldest first.
+	Refunds []*Refund `json:"refunds"`
 }
 
 type PaymentConnection struct {
@@ -153,9 +170,9 @@ type PaymentEdge struct {
 type PaymentEvent struct {
 	From PaymentStatus `json:"from"`
 	To   PaymentStatus `json:"to"`
-	// What moved it: wallet, redirect, mutation, probe or webhook.
+	// What moved it: wallet, redirect, mutation, probe, webhook or refund.
 	Source string `json:"source"`
-	// What happened, for code: PAID_FROM_WALLET, CONFIRM_SENT, NOT_SENT, RECONFIRM_SENT, REFUND_DECIDED, APPROVED, DECLINED, TOPUP_REFUNDED.
+	// What happened, for code: PAID_FROM_WALLET, CONFIRM_SENT, NOT_SENT, RECONFIRM_SENT, REFUND_DECIDED, APPROVED, DECLINED, TOPUP_REFUNDED, PARTIALLY_REFUNDED, REFUNDED.
 	Code string `json:"code"`
 	// What happened, in words a customer may see.
 	Detail string `json:"detail"`
@@ -173,6 +190,17 @@ type Product struct {
 }
 
 type Query struct {
+}
+
+type Refund struct {
+	ID        string       `json:"id"`
+	PaymentID string       `json:"paymentId"`
+	Amount    int64        `json:"amount"`
+	Status    RefundStatus `json:"status"`
+	Reason    string       `json:"reason"`
+	CreatedAt time.Time    `json:"createdAt"`
+	// When it became DONE or FAILED.
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
 }
 
 type Subscription struct {
@@ -465,6 +493,65 @@ func (e *PaymentStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e PaymentStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RefundStatus string
+
+const (
+	RefundStatusPending RefundStatus = "PENDING"
+	RefundStatusInDoubt RefundStatus = "IN_DOUBT"
+	RefundStatusDone    RefundStatus = "DONE"
+	RefundStatusFailed  RefundStatus = "FAILED"
+)
+
+var AllRefundStatus = []RefundStatus{
+	RefundStatusPending,
+	RefundStatusInDoubt,
+	RefundStatusDone,
+	RefundStatusFailed,
+}
+
+func (e RefundStatus) IsValid() bool {
+	switch e {
+	case RefundStatusPending, RefundStatusInDoubt, RefundStatusDone, RefundStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e RefundStatus) String() string {
+	return string(e)
+}
+
+func (e *RefundStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RefundStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RefundStatus", str)
+	}
+	return nil
+}
+
+func (e RefundStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RefundStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RefundStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -106,7 +106,8 @@ UPDATE payments
 SET status = sqlc.arg(status), approved_at = sqlc.narg(approved_at), pg_payment_key = sqlc.narg(pg_payment_key),
     failure_code = sqlc.arg(failure_code), failure_message = sqlc.arg(failure_message),
     confirm_attempt = sqlc.arg(confirm_attempt), confirm_sent_at = sqlc.narg(confirm_sent_at),
-    refund_decided_at = sqlc.narg(refund_decided_at), version = version + 1, updated_at = sqlc.arg(now)
+    refund_decided_at = sqlc.narg(refund_decided_at), refunded_amount = sqlc.arg(refunded_amount),
+    version = version + 1, updated_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND version = sqlc.arg(version);
 
 -- name: ListPaymentsByStatus :many

@@ -19,13 +19,14 @@ LEFT JOIN wallet_transactions t ON t.wallet_id = w.id AND t.seq = (SELECT MAX(se
 WHERE w.balance <> COALESCE(t.balance_after, 0);
 
 -- name: StockMismatches :many
--- Products where stock plus the units held by live orders is not what was supplied.
+-- Products where stock plus the units held by live orders is not what was
+-- supplied. A REFUNDED order has given its stock back.
 SELECT p.id, p.stock, p.supplied, CAST(COALESCE(h.held, 0) AS BIGINT) AS held
 FROM products p
 LEFT JOIN (
     SELECT i.product_id, SUM(i.quantity) AS held
     FROM order_items i JOIN orders o ON o.id = i.order_id
-    WHERE o.status IN ('PENDING', 'IN_DOUBT', 'PAID', 'PARTIALLY_REFUNDED', 'REFUNDED')
+    WHERE o.status IN ('PENDING', 'IN_DOUBT', 'PAID', 'PARTIALLY_REFUNDED')
     GROUP BY i.product_id
 ) h ON h.product_id = p.id
 WHERE p.stock + COALESCE(h.held, 0) <> p.supplied;
@@ -44,3 +45,37 @@ HAVING COALESCE(SUM(p.amount), 0) <> o.amount;
 SELECT o.id, o.status, p.id AS payment_id
 FROM orders o JOIN payments p ON p.order_id = o.id
 WHERE p.status = 'DONE' AND o.status NOT IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED');
+
+-- name: PaymentsOverRefunded :many
+-- Payments whose refunds (all but FAILED ones, which moved nothing) add up
+-- to more than was paid, or whose refunded amount is not the sum of their
+-- DONE refunds.
+SELECT p.id, p.amount, p.refunded_amount,
+       CAST(COALESCE(SUM(CASE WHEN r.status <> 'FAILED' THEN r.amount ELSE 0 END), 0) AS BIGINT) AS reserved,
+       CAST(COALESCE(SUM(CASE WHEN r.status = 'DONE' THEN r.amount ELSE 0 END), 0) AS BIGINT) AS done
+FROM payments p LEFT JOIN refunds r ON r.payment_id = p.id
+GROUP BY p.id, p.amount, p.refunded_amount
+HAVING COALESCE(SUM(CASE WHEN r.status <> 'FAILED' THEN r.amount ELSE 0 END), 0) > p.amount
+    OR COALESCE(SUM(CASE WHEN r.status = 'DONE' THEN r.amount ELSE 0 END), 0) <> p.refunded_amount;
+
+-- name: OrdersRefundMismatch :many
+-- Orders whose refunded amount or status disagrees with their payments'
+-- refunds: PARTIALLY_REFUNDED needs some refunded, REFUNDED all of it.
+SELECT o.id, o.status, o.amount, o.refunded_amount, CAST(COALESCE(SUM(p.refunded_amount), 0) AS BIGINT) AS payments_refunded
+FROM orders o LEFT JOIN payments p ON p.order_id = o.id
+GROUP BY o.id, o.status, o.amount, o.refunded_amount
+HAVING COALESCE(SUM(p.refunded_amount), 0) <> o.refunded_amount
+    OR (o.status = 'REFUNDED' AND o.refunded_amount <> o.amount)
+    OR (o.status = 'PARTIALLY_REFUNDED' AND (o.refunded_amount = 0 OR o.refunded_amount >= o.amount))
+    OR (o.status NOT IN ('REFUNDED', 'PARTIALLY_REFUNDED') AND o.refunded_amount <> 0);
+
+-- name: DoneRefundsUnbacked :many
+-- DONE refunds without what moved the money: a ledger posting, and the
+-- PG's cancel (card) or a REFUND wallet transaction (wallet).
+SELECT r.id, r.method
+FROM refunds r
+WHERE r.status = 'DONE'
+  AND (r.ledger_transaction_id IS NULL
+    OR (r.method = 'CARD' AND r.pg_transaction_key IS NULL)
+    OR (r.method = 'WALLET' AND NOT EXISTS (
+        SELECT 1 FROM wallet_transactions t WHERE t.ledger_transaction_id = r.ledger_transaction_id AND t.type = 'REFUND')));

@@ -111,6 +111,27 @@ type Product struct {
 	UpdatedAt time.Time
 }
 
+type Refund struct {
+	ID                  string
+	PaymentID           string
+	OrderID             string
+	Method              string
+	Amount              int64
+	Currency            string
+	Status              string
+	Reason              string
+	RequestedBy         string
+	Attempt             int64
+	SentAt              sql.NullTime
+	PgTransactionKey    sql.NullString
+	LedgerTransactionID sql.NullString
+	FailureCode         string
+	Version             int64
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	CompletedAt         sql.NullTime
+}
+
 type User struct {
 	ID        string
 	Name      string

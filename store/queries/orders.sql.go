@@ -628,8 +628,9 @@ UPDATE payments
 SET status = $1, approved_at = $2, pg_payment_key = $3,
     failure_code = $4, failure_message = $5,
     confirm_attempt = $6, confirm_sent_at = $7,
-    refund_decided_at = $8, version = version + 1, updated_at = $9
-WHERE id = $10 AND version = $11
+    refund_decided_at = $8, refunded_amount = $9,
+    version = version + 1, updated_at = $10
+WHERE id = $11 AND version = $12
 `
 
 type UpdatePaymentParams struct {
@@ -641,6 +642,7 @@ type UpdatePaymentParams struct {
 	ConfirmAttempt  int64
 	ConfirmSentAt   sql.NullTime
 	RefundDecidedAt sql.NullTime
+	RefundedAmount  int64
 	Now             time.Time
 	ID              string
 	Version         int64
@@ -658,6 +660,7 @@ func (q *Queries) UpdatePayment(ctx context.Context, arg UpdatePaymentParams) (i
 		arg.ConfirmAttempt,
 		arg.ConfirmSentAt,
 		arg.RefundDecidedAt,
+		arg.RefundedAmount,
 		arg.Now,
 		arg.ID,
 		arg.Version,

@@ -1,0 +1,181 @@
+package payment_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pago/pago/payment"
+)
+
+// The refunds of memStore, as sqlc/queries/refunds.sql.
+
+const jobRefund jobKind = "refund"
+
+// InsertRefund implements payment.RefundQueries.
+func (st *memStore) InsertRefund(_ context.Context, r payment.Refund) error {
+	return st.exec("store.InsertRefund", func(tx *memTx) error {
+		if _, ok := st.db.get(tx, "pay/"+r.PaymentID); !ok {
+			return &dbError{msg: "insert on refunds violates foreign key to payments: " + r.PaymentID}
+		}
+		if _, ok := st.db.get(tx, "ord/"+r.OrderID); !ok {
+			return &dbError{msg: "insert on refunds violates foreign key to orders: " + r.OrderID}
+		}
+		if r.Amount.Amount <= 0 {
+			return st.db.refuse("new row for refunds violates check constraint refunds_amount_check: %d", r.Amount.Amount)
+		}
+		r.Status, r.Attempt, r.Version, r.UpdatedAt = payment.RefundPending, 0, 0, r.CreatedAt
+		r.SentAt, r.PGTransactionKey, r.LedgerTransactionID, r.FailureCode, r.CompletedAt = nil, "", "", "", nil
+		if _, err := st.db.insert(tx, "rfd/"+r.ID, "refunds_pkey", r, false); err != nil {
+			return err
+		}
+		st.db.appendList("refunds", "rfd/"+r.ID)
+		st.db.appendList("rfd/"+r.PaymentID, "rfd/"+r.ID)
+		return nil
+	})
+}
+
+// Refund implements payment.RefundQueries.
+func (st *memStore) Refund(_ context.Context, id string) (payment.Refund, error) {
+	var r payment.Refund
+	err := st.exec("store.Refund", func(tx *memTx) error {
+		var ok bool
+		if r, ok = getRow[payment.Refund](st.db, tx, "rfd/"+id); !ok {
+			return notFound("refund")
+		}
+		return nil
+	})
+	return r, err
+}
+
+// RefundsByPayment implements payment.RefundQueries: ORDER BY id.
+func (st *memStore) RefundsByPayment(_ context.Context, paymentID string) ([]payment.Refund, error) {
+	var out []payment.Refund
+	err := st.exec("store.RefundsByPayment", func(tx *memTx) error {
+		out = visible[payment.Refund](st.db, tx, "rfd/"+paymentID)
+		slices.SortStableFunc(out, func(a, b payment.Refund) int { return strings.Compare(a.ID, b.ID) })
+		return nil
+	})
+	return out, err
+}
+
+// UpdateRefund implements payment.RefundQueries: WHERE id = $id AND version = $version.
+func (st *memStore) UpdateRefund(_ context.Context, r payment.Refund, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.UpdateRefund", func(tx *memTx) error {
+		if r.PGTransactionKey != "" {
+			cur, found := getRow[payment.Refund](st.db, tx, "rfd/"+r.ID)
+			if found && cur.PGTransactionKey != r.PGTransactionKey {
+				if _, err := st.db.insert(tx, "rfd_pgtx/"+r.PGTransactionKey, "refunds_pg_transaction_key_idx", r.ID, false); err != nil {
+					st.db.refused = append(st.db.refused, err.Error())
+					return err
+				}
+			}
+		}
+		var err error
+		ok, err = st.db.update(tx, "rfd/"+r.ID, func(v any) bool { return v.(payment.Refund).Version == r.Version }, func(v any) (any, error) {
+			old := v.(payment.Refund)
+			n := r
+			n.PaymentID, n.OrderID, n.Method, n.Amount, n.Reason, n.RequestedBy, n.CreatedAt =
+				old.PaymentID, old.OrderID, old.Method, old.Amount, old.Reason, old.RequestedBy, old.CreatedAt
+			n.Version, n.UpdatedAt = old.Version+1, now
+			return n, nil
+		})
+		return err
+	})
+	return ok, err
+}
+
+// RefundOrder implements payment.RefundQueries: WHERE id = $id AND status =
+// $from, with the CHECK refunded_amount <= amount.
+func (st *memStore) RefundOrder(_ context.Context, id string, from, to payment.OrderStatus, amount int64, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.RefundOrder", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "ord/"+id, func(v any) bool { return v.(payment.Order).Status == from }, func(v any) (any, error) {
+			o := v.(payment.Order)
+			o.Status, o.UpdatedAt = to, now
+			o.RefundedAmount.Amount += amount
+			if o.RefundedAmount.Amount < 0 || o.RefundedAmount.Amount > o.Amount.Amount {
+				return nil, st.db.refuse("new row for orders violates check constraint orders_refunded_amount_check: order %s refunded %d of %d",
+					o.ID, o.RefundedAmount.Amount, o.Amount.Amount)
+			}
+			return o, nil
+		})
+		return err
+	})
+	return ok, err
+}
+
+// CreditWalletPastLimit implements payment.RefundQueries: WHERE id = $id AND version = $version.
+func (st *memStore) CreditWalletPastLimit(_ context.Context, id string, version, amount int64, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.CreditWalletPastLimit", func(tx *memTx) error {
+		var err error
+		ok, err = st.db.update(tx, "wal/"+id, func(v any) bool { return v.(payment.Wallet).Version == version }, func(v any) (any, error) {
+			w := v.(payment.Wallet)
+			w.Balance.Amount += amount
+			w.Version++
+			w.UpdatedAt = now
+			return w, st.db.checkWallet(w)
+		})
+		return err
+	})
+	return ok, err
+}
+
+// EnqueueRefund implements payment.RefundQueries.
+func (st *memStore) EnqueueRefund(_ context.Context, refundID string, at time.Time) error {
+	return st.enqueue("store.EnqueueRefund", &simJob{kind: jobRefund, arg: refundID, at: at, max: 60})
+}
+
+// refundViolations are verify.sql's refund checks over what tx sees.
+func (st *memStore) refundViolations(tx *memTx, add func(check, format string, args ...any)) {
+	db := st.db
+	refundWtx := map[string]bool{} // ledger transaction ids of REFUND wallet transactions
+	for _, w := range visible[payment.Wallet](db, tx, "wallets") {
+		for _, t := range visible[payment.WalletTransaction](db, tx, "wtx/"+w.ID) {
+			if t.Type == payment.WalletRefund {
+				refundWtx[t.LedgerTransactionID] = true
+			}
+		}
+	}
+	perOrder := map[string]int64{}
+	for _, p := range visible[payment.Payment](db, tx, "payments") {
+		var reserved, done int64
+		for _, r := range visible[payment.Refund](db, tx, "rfd/"+p.ID) {
+			if r.Status != payment.RefundFailed {
+				reserved += r.Amount.Amount
+			}
+			if r.Status == payment.RefundDone {
+				done += r.Amount.Amount
+				if r.LedgerTransactionID == "" || (r.Method == payment.MethodCard && r.PGTransactionKey == "") ||
+					(r.Method == payment.MethodWallet && !refundWtx[r.LedgerTransactionID]) {
+					add("refunds_backed", "refund %s (%s) is DONE without its ledger posting and PG cancel or wallet credit", r.ID, r.Method)
+				}
+			}
+		}
+		if reserved > p.Amount.Amount || done != p.RefundedAmount.Amount {
+			add("refunds_within_payment", "payment %s amount %d, refunded %d, refunds DONE %d, reserved %d",
+				p.ID, p.Amount.Amount, p.RefundedAmount.Amount, done, reserved)
+		}
+		perOrder[p.OrderID] += p.RefundedAmount.Amount
+	}
+	for _, o := range visible[payment.Order](db, tx, "orders") {
+		r := o.RefundedAmount.Amount
+		bad := perOrder[o.ID] != r
+		switch o.Status {
+		case payment.OrderRefunded:
+			bad = bad || r != o.Amount.Amount
+		case payment.OrderPartiallyRefunded:
+			bad = bad || r == 0 || r >= o.Amount.Amount
+		default:
+			bad = bad || r != 0
+		}
+		if bad {
+			add("order_refunds_add_up", "order %s is %s, amount %d, refunded %d, its payments refunded %d",
+				o.ID, o.Status, o.Amount.Amount, r, perOrder[o.ID])
+		}
+	}
+}
