@@ -268,4 +268,92 @@ func (c *conformance) run() {
 			})
 		}
 	}
+	c.refunds(users[0], wallets[0], order, pay, ltx, tick)
+}
+
+// refunds compares the refunds' writes: the insert and its constraints,
+// the version fence, one refund per PG cancel, the order's refunded
+// amount within its amount, and the credit that may pass the ceiling.
+func (c *conformance) refunds(u payment.User, w payment.Wallet, order payment.Order, pay payment.Payment, ltx payment.LedgerTransaction, tick func() time.Time) {
+	ctx, rng := c.ctx, c.rng
+	refund := func(amount int64) payment.Refund {
+		now := tick()
+		return payment.Refund{ID: c.id("rfd"), PaymentID: pay.ID, OrderID: order.ID, Method: payment.MethodCard, Amount: payment.Won(amount),
+			Reason: "r", RequestedBy: u.ID, CreatedAt: now}
+	}
+	state := func(id string) func(q payment.Queries) string {
+		return func(q payment.Queries) string {
+			r, err := q.Refund(ctx, id)
+			return fmt.Sprintf("%s %s %d %d %s %s %v", errClass(err), r.Status, r.Attempt, r.Version, r.PGTransactionKey, r.FailureCode, r.SentAt != nil)
+		}
+	}
+	a, b := refund(400), refund(600)
+	c.same("insert refund", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, a)) })
+	c.same("insert refund again", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, a)) })
+	c.same("insert second refund", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, b)) })
+	c.same("insert refund of nothing", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, refund(0))) })
+	orphan := refund(1)
+	orphan.PaymentID = "pay_missing"
+	c.same("insert refund without payment", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, orphan)) })
+	c.same("refunds of the payment", func(q payment.Queries) string {
+		rs, err := q.RefundsByPayment(ctx, pay.ID)
+		out := errClass(err)
+		for _, r := range rs {
+			out += fmt.Sprintf(" %s:%d:%s", r.ID, r.Amount.Amount, r.Status)
+		}
+		return out
+	})
+	txKey := c.prefix + "tx1"
+	for i, id := range []string{a.ID, b.ID, a.ID, b.ID} {
+		stale := rng.IntN(3) == 0
+		c.same(fmt.Sprintf("UpdateRefund %d (stale %v)", i, stale), func(q payment.Queries) string {
+			r, err := q.Refund(ctx, id)
+			if err != nil {
+				return errClass(err)
+			}
+			now := tick()
+			r.Attempt++
+			r.SentAt = &now
+			r.Status = []payment.RefundStatus{payment.RefundDone, payment.RefundDone, payment.RefundInDoubt, payment.RefundDone}[i]
+			if r.Status == payment.RefundDone {
+				r.PGTransactionKey, r.LedgerTransactionID, r.CompletedAt = txKey, ltx.ID, &now // b takes a's cancel: refused
+			}
+			if stale {
+				r.Version--
+			}
+			return answer(q.UpdateRefund(ctx, r, now))
+		})
+		c.same("refund", state(id))
+	}
+	for _, amount := range []int64{0, 400, 600, 1} {
+		asRead := rng.IntN(2) == 0
+		c.same(fmt.Sprintf("RefundOrder(%d, status as read %v)", amount, asRead), func(q payment.Queries) string {
+			o, err := q.Order(ctx, order.ID)
+			if err != nil {
+				return errClass(err)
+			}
+			from := o.Status
+			if !asRead {
+				from = payment.OrderRefunded
+			}
+			return answer(q.RefundOrder(ctx, order.ID, from, payment.OrderPartiallyRefunded, amount, tick()))
+		})
+		c.same("order refunded", func(q payment.Queries) string {
+			o, err := q.Order(ctx, order.ID)
+			return fmt.Sprintf("%s %s %d", errClass(err), o.Status, o.RefundedAmount.Amount)
+		})
+	}
+	for range 4 {
+		cur, err := c.mem.Wallet(ctx, w.ID)
+		require.NoError(c.t, err)
+		version := []int64{cur.Version, cur.Version - 1}[rng.IntN(2)]
+		amount := cur.Limit.Amount - cur.Balance.Amount + 1 + rng.Int64N(1_000) // past the ceiling
+		c.same(fmt.Sprintf("CreditWalletPastLimit(version %d of %d)", version, cur.Version), func(q payment.Queries) string {
+			return answer(q.CreditWalletPastLimit(ctx, w.ID, version, amount, tick()))
+		})
+		c.same("wallet after refund credit", func(q payment.Queries) string {
+			w, err := q.Wallet(ctx, w.ID)
+			return fmt.Sprintf("%s balance %d version %d", errClass(err), w.Balance.Amount, w.Version)
+		})
+	}
 }

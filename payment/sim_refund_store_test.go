@@ -64,25 +64,36 @@ func (st *memStore) RefundsByPayment(_ context.Context, paymentID string) ([]pay
 func (st *memStore) UpdateRefund(_ context.Context, r payment.Refund, now time.Time) (bool, error) {
 	var ok bool
 	err := st.exec("store.UpdateRefund", func(tx *memTx) error {
-		if r.PGTransactionKey != "" {
-			cur, found := getRow[payment.Refund](st.db, tx, "rfd/"+r.ID)
-			if found && cur.PGTransactionKey != r.PGTransactionKey {
-				if _, err := st.db.insert(tx, "rfd_pgtx/"+r.PGTransactionKey, "refunds_pg_transaction_key_idx", r.ID, false); err != nil {
-					st.db.refused = append(st.db.refused, err.Error())
-					return err
-				}
-			}
-		}
+		var oldKey string
 		var err error
 		ok, err = st.db.update(tx, "rfd/"+r.ID, func(v any) bool { return v.(payment.Refund).Version == r.Version }, func(v any) (any, error) {
 			old := v.(payment.Refund)
+			oldKey = old.PGTransactionKey
 			n := r
 			n.PaymentID, n.OrderID, n.Method, n.Amount, n.Reason, n.RequestedBy, n.CreatedAt =
 				old.PaymentID, old.OrderID, old.Method, old.Amount, old.Reason, old.RequestedBy, old.CreatedAt
 			n.Version, n.UpdatedAt = old.Version+1, now
 			return n, nil
 		})
-		return err
+		if err != nil || !ok || r.PGTransactionKey == oldKey {
+			return err
+		}
+		// The unique index on pg_transaction_key: a violation fails the
+		// statement (and, as in PostgreSQL, the transaction).
+		if oldKey != "" {
+			if _, err := st.db.update(tx, "rfd_pgtx/"+oldKey, func(any) bool { return true },
+				func(any) (any, error) { return tombstone{}, nil }); err != nil {
+				return err
+			}
+		}
+		if r.PGTransactionKey != "" {
+			if _, err := st.db.insert(tx, "rfd_pgtx/"+r.PGTransactionKey, "refunds_pg_transaction_key_idx", r.ID, false); err != nil {
+				st.db.refused = append(st.db.refused, err.Error())
+				ok = false
+				return err
+			}
+		}
+		return nil
 	})
 	return ok, err
 }
