@@ -1,0 +1,196 @@
+package payment_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pago/pago/payment"
+)
+
+// cancelGateway approves confirms and keeps a PG-like record of cancels.
+// loseNext makes the next cancel fail with an unknown outcome, performed
+// (lost answer) or not (lost request).
+type cancelGateway struct {
+	mu       sync.Mutex
+	paid     payment.GatewayPayment
+	keys     []string // Idempotency-Keys of the cancels performed
+	byKey    map[string]payment.GatewayPayment
+	loseNext *bool // nil: answer; true: perform, lose the answer; false: lose the request
+	n        int
+}
+
+func (g *cancelGateway) Confirm(_ context.Context, key, orderID string, amount int64, _ string) (payment.GatewayPayment, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	g.paid = payment.GatewayPayment{PaymentKey: key, OrderID: orderID, Status: payment.GatewayDone, TotalAmount: amount,
+		BalanceAmount: amount, ApprovedAt: &now}
+	return g.paid, nil
+}
+
+func (g *cancelGateway) Payment(context.Context, string) (payment.GatewayPayment, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.record(), nil
+}
+
+func (g *cancelGateway) PaymentByOrderID(ctx context.Context, _ string) (payment.GatewayPayment, error) {
+	return g.Payment(ctx, "")
+}
+
+func (g *cancelGateway) record() payment.GatewayPayment {
+	p := g.paid
+	p.Cancels = append([]payment.GatewayCancel(nil), g.paid.Cancels...)
+	return p
+}
+
+// cancelOutside is a cancel made at the PG without pago (its dashboard).
+func (g *cancelGateway) cancelOutside(amount int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.apply(amount)
+}
+
+func (g *cancelGateway) apply(amount int64) {
+	g.n++
+	g.paid.BalanceAmount -= amount
+	g.paid.Cancels = append(g.paid.Cancels, payment.GatewayCancel{TransactionKey: fmt.Sprintf("tx%d", g.n), Amount: amount, Status: "DONE"})
+	g.paid.Status = payment.GatewayPartialCanceled
+	if g.paid.BalanceAmount == 0 {
+		g.paid.Status = payment.GatewayCanceled
+	}
+}
+
+func (g *cancelGateway) Cancel(_ context.Context, _ string, amount *int64, _, idemKey string) (payment.GatewayPayment, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if prev, ok := g.byKey[idemKey]; ok {
+		return prev, nil // the PG replays a key's answer
+	}
+	if lose := g.loseNext; lose != nil {
+		g.loseNext = nil
+		if !*lose {
+			return payment.GatewayPayment{}, payment.ErrGatewayUnknownOutcome
+		}
+		g.apply(*amount)
+		g.keys = append(g.keys, idemKey)
+		g.byKey[idemKey] = g.record()
+		return payment.GatewayPayment{}, payment.ErrGatewayUnknownOutcome
+	}
+	if *amount > g.paid.BalanceAmount {
+		return payment.GatewayPayment{}, &payment.DeclinedError{Code: "NOT_CANCELABLE_AMOUNT", Message: "too much"}
+	}
+	g.apply(*amount)
+	g.keys = append(g.keys, idemKey)
+	g.byKey[idemKey] = g.record()
+	return g.byKey[idemKey], nil
+}
+
+type refundFixture struct {
+	st      *memStore
+	gw      *cancelGateway
+	svc     *payment.Service
+	alice   context.Context
+	orderID string
+	pgKey   string
+}
+
+func newRefundFixture(t *testing.T, cfg payment.Config) refundFixture {
+	ctx := context.Background()
+	st := &memStore{db: newMemDB(newSim(1))}
+	gw := &cancelGateway{byKey: map[string]payment.GatewayPayment{}}
+	cfg.Gateway = gw
+	svc := payment.NewService(st, openLocker{}, payment.NewIdempotency(st, time.Now, time.Minute), time.Now, cfg, slog.New(slog.DiscardHandler))
+	users := payment.NewUsers(st, time.Now)
+	alice, err := users.Ensure(ctx, "alice", false)
+	require.NoError(t, err)
+	ops, err := users.Ensure(ctx, "ops", true)
+	require.NoError(t, err)
+	actx := payment.WithUser(ctx, alice)
+	prd, err := svc.UpsertProduct(payment.WithUser(ctx, ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "tea", Price: 10_000, Stock: 3})
+	require.NoError(t, err)
+	o, err := svc.CreateOrder(actx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase,
+		Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
+	require.NoError(t, err)
+	_, err = svc.ConfirmPayment(actx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 10_000})
+	require.NoError(t, err)
+	return refundFixture{st: st, gw: gw, svc: svc, alice: actx, orderID: o.ID, pgKey: "pk_1"}
+}
+
+func (f refundFixture) refund(t *testing.T, key string, amount int64) (payment.CancelPaymentResult, error) {
+	t.Helper()
+	return f.svc.CancelPayment(f.alice, key, payment.CancelPaymentInput{OrderID: f.orderID, Amount: &amount, Reason: "test"})
+}
+
+func (f refundFixture) verify(t *testing.T) {
+	t.Helper()
+	vs, err := f.svc.Verify(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, vs)
+}
+
+// A refund is applied once however often the PG's record of it arrives (a
+// webhook's re-fetch, a replayed delivery), and a cancel made at the PG
+// without pago is never taken for one of pago's refunds.
+func TestRefundIsAppliedOnce(t *testing.T) {
+	f := newRefundFixture(t, payment.Config{})
+	res, err := f.refund(t, "r1", 4_000)
+	require.NoError(t, err)
+	require.Equal(t, payment.RefundDone, res.Refund.Status)
+	for range 3 {
+		require.NoError(t, f.svc.SyncFromGateway(context.Background(), f.pgKey)) // the PG's webhook, redelivered
+	}
+	p, err := f.st.Payment(context.Background(), res.Payment.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 4_000, p.RefundedAmount.Amount)
+	require.Equal(t, payment.PaymentPartiallyCanceled, p.Status)
+	f.verify(t)
+
+	f.gw.cancelOutside(1_000)
+	require.NoError(t, f.svc.SyncFromGateway(context.Background(), f.pgKey))
+	p, err = f.st.Payment(context.Background(), res.Payment.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 4_000, p.RefundedAmount.Amount, "not pago's refund: left for an operator")
+	f.verify(t)
+}
+
+// A cancel whose request was lost (the PG never performed it) is sent again
+// under the next attempt's key, once the PG's record shows it absent and
+// the first attempt can no longer be in flight; one whose answer was lost
+// is settled from the record without a second cancel.
+func TestLostRefundIsSentAgainOnlyWhenAbsent(t *testing.T) {
+	for _, performed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("performed=%v", performed), func(t *testing.T) {
+			f := newRefundFixture(t, payment.Config{ConfirmTimeout: 20 * time.Millisecond})
+			lose := performed
+			f.gw.loseNext = &lose
+			_, err := f.refund(t, "r1", 10_000)
+			require.ErrorIs(t, err, payment.ErrRefundInDoubt)
+			time.Sleep(30 * time.Millisecond) // the first attempt is over
+			res, err := f.refund(t, "r1", 10_000)
+			if err != nil { // still in doubt: the refund job runs
+				require.ErrorIs(t, err, payment.ErrRefundInDoubt)
+				rs, rerr := f.st.RefundsByPayment(context.Background(), mustPayment(t, f.st, f.pgKey).ID)
+				require.NoError(t, rerr)
+				require.NoError(t, f.svc.ExecuteRefund(context.Background(), rs[0].ID))
+				res, err = f.refund(t, "r1", 10_000)
+			}
+			require.NoError(t, err)
+			require.Equal(t, payment.RefundDone, res.Refund.Status)
+			require.Equal(t, payment.OrderRefunded, res.Order.Status)
+			require.Len(t, f.gw.keys, 1, "one cancel performed")
+			want := "-a1"
+			if !performed {
+				want = "-a2"
+			}
+			require.Equal(t, "pago-refund-"+res.Refund.ID+want, f.gw.keys[0])
+			f.verify(t)
+		})
+	}
+}
