@@ -220,3 +220,7 @@ func (f *fakeService) CancelPayment(context.Context, string, payment.CancelPayme
 func (f *fakeService) PaymentRefunds(context.Context, string) ([]payment.Refund, error) {
 	return nil, errUnexpected
 }
+
+func (f *fakeService) StartSplitPayment(context.Context, string, payment.StartSplitPaymentInput) (payment.StartSplitPaymentResult, error) {
+	return payment.StartSplitPaymentResult{}, errUnexpected
+}

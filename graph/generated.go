@@ -69,14 +69,15 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AdjustWallet   func(childComplexity int, input model.AdjustWalletInput) int
-		CancelOrder    func(childComplexity int, input model.CancelOrderInput) int
-		CancelPayment  func(childComplexity int, input model.CancelPaymentInput) int
-		ConfirmPayment func(childComplexity int, input model.ConfirmPaymentInput) int
-		CreateOrder    func(childComplexity int, input model.CreateOrderInput) int
-		CreateWallet   func(childComplexity int, input model.CreateWalletInput) int
-		PayWithWallet  func(childComplexity int, input model.PayWithWalletInput) int
-		UpsertProduct  func(childComplexity int, input model.UpsertProductInput) int
+		AdjustWallet      func(childComplexity int, input model.AdjustWalletInput) int
+		CancelOrder       func(childComplexity int, input model.CancelOrderInput) int
+		CancelPayment     func(childComplexity int, input model.CancelPaymentInput) int
+		ConfirmPayment    func(childComplexity int, input model.ConfirmPaymentInput) int
+		CreateOrder       func(childComplexity int, input model.CreateOrderInput) int
+		CreateWallet      func(childComplexity int, input model.CreateWalletInput) int
+		PayWithWallet     func(childComplexity int, input model.PayWithWalletInput) int
+		StartSplitPayment func(childComplexity int, input model.StartSplitPaymentInput) int
+		UpsertProduct     func(childComplexity int, input model.UpsertProductInput) int
 	}
 
 	Order struct {
@@ -136,6 +137,7 @@ type ComplexityRoot struct {
 		RefundedAmount func(childComplexity int) int
 		Refunds        func(childComplexity int) int
 		Status         func(childComplexity int) int
+		WalletAmount   func(childComplexity int) int
 	}
 
 	PaymentConnection struct {
@@ -188,6 +190,12 @@ type ComplexityRoot struct {
 		Status      func(childComplexity int) int
 	}
 
+	StartSplitPaymentPayload struct {
+		CardAmount func(childComplexity int) int
+		Order      func(childComplexity int) int
+		Payment    func(childComplexity int) int
+	}
+
 	Subscription struct {
 		OrderUpdated func(childComplexity int, orderID string) int
 	}
@@ -215,6 +223,7 @@ type ComplexityRoot struct {
 		Amount       func(childComplexity int) int
 		BalanceAfter func(childComplexity int) int
 		CreatedAt    func(childComplexity int) int
+		HoldStatus   func(childComplexity int) int
 		ID           func(childComplexity int) int
 		OrderID      func(childComplexity int) int
 		Reason       func(childComplexity int) int
@@ -243,6 +252,7 @@ type MutationResolver interface {
 	PayWithWallet(ctx context.Context, input model.PayWithWalletInput) (*model.PayWithWalletPayload, error)
 	ConfirmPayment(ctx context.Context, input model.ConfirmPaymentInput) (*model.ConfirmPaymentPayload, error)
 	CancelPayment(ctx context.Context, input model.CancelPaymentInput) (*model.CancelPaymentPayload, error)
+	StartSplitPayment(ctx context.Context, input model.StartSplitPaymentInput) (*model.StartSplitPaymentPayload, error)
 	CancelOrder(ctx context.Context, input model.CancelOrderInput) (*model.CancelOrderPayload, error)
 	AdjustWallet(ctx context.Context, input model.AdjustWalletInput) (*model.AdjustWalletPayload, error)
 	UpsertProduct(ctx context.Context, input model.UpsertProductInput) (*model.UpsertProductPayload, error)
@@ -423,6 +433,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PayWithWallet(childComplexity, args["input"].(model.PayWithWalletInput)), true
+	case "Mutation.startSplitPayment":
+		if e.ComplexityRoot.Mutation.StartSplitPayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startSplitPayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartSplitPayment(childComplexity, args["input"].(model.StartSplitPaymentInput)), true
 	case "Mutation.upsertProduct":
 		if e.ComplexityRoot.Mutation.UpsertProduct == nil {
 			break
@@ -669,6 +690,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Payment.Status(childComplexity), true
+	case "Payment.walletAmount":
+		if e.ComplexityRoot.Payment.WalletAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.WalletAmount(childComplexity), true
 
 	case "PaymentConnection.edges":
 		if e.ComplexityRoot.PaymentConnection.Edges == nil {
@@ -894,6 +921,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Refund.Status(childComplexity), true
 
+	case "StartSplitPaymentPayload.cardAmount":
+		if e.ComplexityRoot.StartSplitPaymentPayload.CardAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartSplitPaymentPayload.CardAmount(childComplexity), true
+	case "StartSplitPaymentPayload.order":
+		if e.ComplexityRoot.StartSplitPaymentPayload.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartSplitPaymentPayload.Order(childComplexity), true
+	case "StartSplitPaymentPayload.payment":
+		if e.ComplexityRoot.StartSplitPaymentPayload.Payment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartSplitPaymentPayload.Payment(childComplexity), true
+
 	case "Subscription.orderUpdated":
 		if e.ComplexityRoot.Subscription.OrderUpdated == nil {
 			break
@@ -987,6 +1033,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WalletTransaction.CreatedAt(childComplexity), true
+	case "WalletTransaction.holdStatus":
+		if e.ComplexityRoot.WalletTransaction.HoldStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletTransaction.HoldStatus(childComplexity), true
 	case "WalletTransaction.id":
 		if e.ComplexityRoot.WalletTransaction.ID == nil {
 			break
@@ -1060,6 +1112,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateWalletInput,
 		ec.unmarshalInputOrderItemInput,
 		ec.unmarshalInputPayWithWalletInput,
+		ec.unmarshalInputStartSplitPaymentInput,
 		ec.unmarshalInputUpsertProductInput,
 	)
 	first := true
@@ -1328,6 +1381,8 @@ func (ec *executionContext) childFields_Payment(ctx context.Context, field graph
 		return ec.fieldContext_Payment_amount(ctx, field)
 	case "refundedAmount":
 		return ec.fieldContext_Payment_refundedAmount(ctx, field)
+	case "walletAmount":
+		return ec.fieldContext_Payment_walletAmount(ctx, field)
 	case "pgPaymentKey":
 		return ec.fieldContext_Payment_pgPaymentKey(ctx, field)
 	case "approvedAt":
@@ -1422,6 +1477,18 @@ func (ec *executionContext) childFields_Refund(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Refund", field.Name)
 }
 
+func (ec *executionContext) childFields_StartSplitPaymentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_StartSplitPaymentPayload_order(ctx, field)
+	case "payment":
+		return ec.fieldContext_StartSplitPaymentPayload_payment(ctx, field)
+	case "cardAmount":
+		return ec.fieldContext_StartSplitPaymentPayload_cardAmount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StartSplitPaymentPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UpsertProductPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "product":
@@ -1474,6 +1541,8 @@ func (ec *executionContext) childFields_WalletTransaction(ctx context.Context, f
 		return ec.fieldContext_WalletTransaction_orderId(ctx, field)
 	case "reason":
 		return ec.fieldContext_WalletTransaction_reason(ctx, field)
+	case "holdStatus":
+		return ec.fieldContext_WalletTransaction_holdStatus(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_WalletTransaction_createdAt(ctx, field)
 	}
@@ -1708,6 +1777,20 @@ func (ec *executionContext) field_Mutation_payWithWallet_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.PayWithWalletInput, error) {
 			return ec.unmarshalNPayWithWalletInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐPayWithWalletInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startSplitPayment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.StartSplitPaymentInput, error) {
+			return ec.unmarshalNStartSplitPaymentInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐStartSplitPaymentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2422,6 +2505,50 @@ func (ec *executionContext) fieldContext_Mutation_cancelPayment(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_cancelPayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startSplitPayment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startSplitPayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartSplitPayment(ctx, fc.Args["input"].(model.StartSplitPaymentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StartSplitPaymentPayload) graphql.Marshaler {
+			return ec.marshalNStartSplitPaymentPayload2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐStartSplitPaymentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startSplitPayment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StartSplitPaymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startSplitPayment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -3374,6 +3501,29 @@ func (ec *executionContext) _Payment_refundedAmount(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Payment_refundedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
+func (ec *executionContext) _Payment_walletAmount(ctx context.Context, field graphql.CollectedField, obj *model.Payment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payment_walletAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WalletAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payment_walletAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Payment", field, false, false, errors.New("field of type Money does not have child fields"))
 }
 
@@ -4513,6 +4663,93 @@ func (ec *executionContext) fieldContext_Refund_completedAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Refund", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _StartSplitPaymentPayload_order(ctx context.Context, field graphql.CollectedField, obj *model.StartSplitPaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartSplitPaymentPayload_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartSplitPaymentPayload_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StartSplitPaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StartSplitPaymentPayload_payment(ctx context.Context, field graphql.CollectedField, obj *model.StartSplitPaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartSplitPaymentPayload_payment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Payment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Payment) graphql.Marshaler {
+			return ec.marshalNPayment2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐPayment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartSplitPaymentPayload_payment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StartSplitPaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StartSplitPaymentPayload_cardAmount(ctx context.Context, field graphql.CollectedField, obj *model.StartSplitPaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartSplitPaymentPayload_cardAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CardAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNMoney2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartSplitPaymentPayload_cardAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StartSplitPaymentPayload", field, false, false, errors.New("field of type Money does not have child fields"))
+}
+
 func (ec *executionContext) _Subscription_orderUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -4932,6 +5169,29 @@ func (ec *executionContext) _WalletTransaction_reason(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_WalletTransaction_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WalletTransaction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _WalletTransaction_holdStatus(ctx context.Context, field graphql.CollectedField, obj *model.WalletTransaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletTransaction_holdStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HoldStatus) graphql.Marshaler {
+			return ec.marshalOHoldStatus2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐHoldStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WalletTransaction_holdStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletTransaction", field, false, false, errors.New("field of type HoldStatus does not have child fields"))
 }
 
 func (ec *executionContext) _WalletTransaction_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.WalletTransaction) (ret graphql.Marshaler) {
@@ -6516,6 +6776,50 @@ func (ec *executionContext) unmarshalInputPayWithWalletInput(ctx context.Context
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputStartSplitPaymentInput(ctx context.Context, obj any) (model.StartSplitPaymentInput, error) {
+	var it model.StartSplitPaymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"idempotencyKey", "orderId", "walletAmount"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "orderId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderID = data
+		case "walletAmount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("walletAmount"))
+			data, err := ec.unmarshalNMoney2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WalletAmount = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUpsertProductInput(ctx context.Context, obj any) (model.UpsertProductInput, error) {
 	var it model.UpsertProductInput
 	if obj == nil {
@@ -6876,6 +7180,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "cancelPayment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_cancelPayment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startSplitPayment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startSplitPayment(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7323,6 +7634,11 @@ func (ec *executionContext) _Payment(ctx context.Context, sel ast.SelectionSet, 
 		case "refundedAmount":
 			out.Values[i] = ec._Payment_refundedAmount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "walletAmount":
+			out.Values[i] = ec._Payment_walletAmount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pgPaymentKey":
@@ -7958,6 +8274,54 @@ func (ec *executionContext) _Refund(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var startSplitPaymentPayloadImplementors = []string{"StartSplitPaymentPayload"}
+
+func (ec *executionContext) _StartSplitPaymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StartSplitPaymentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, startSplitPaymentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StartSplitPaymentPayload")
+		case "order":
+			out.Values[i] = ec._StartSplitPaymentPayload_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payment":
+			out.Values[i] = ec._StartSplitPaymentPayload_payment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cardAmount":
+			out.Values[i] = ec._StartSplitPaymentPayload_cardAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -8166,6 +8530,11 @@ func (ec *executionContext) _WalletTransaction(ctx context.Context, sel ast.Sele
 			}
 		case "reason":
 			out.Values[i] = ec._WalletTransaction_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "holdStatus":
+			out.Values[i] = ec._WalletTransaction_holdStatus(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -9140,6 +9509,21 @@ func (ec *executionContext) marshalNRefundStatus2githubᚗcomᚋpagoᚋpagoᚋgr
 	return v
 }
 
+func (ec *executionContext) unmarshalNStartSplitPaymentInput2githubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐStartSplitPaymentInput(ctx context.Context, v any) (model.StartSplitPaymentInput, error) {
+	res, err := ec.unmarshalInputStartSplitPaymentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStartSplitPaymentPayload2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐStartSplitPaymentPayload(ctx context.Context, sel ast.SelectionSet, v *model.StartSplitPaymentPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._StartSplitPaymentPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -9447,6 +9831,22 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOHoldStatus2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐHoldStatus(ctx context.Context, v any) (*model.HoldStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.HoldStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHoldStatus2ᚖgithubᚗcomᚋpagoᚋpagoᚋgraphᚋmodelᚐHoldStatus(ctx context.Context, sel ast.SelectionSet, v *model.HoldStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

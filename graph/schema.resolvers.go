@@ -55,6 +55,16 @@ func (r *mutationResolver) CancelPayment(ctx context.Context, input model.Cancel
 	return &model.CancelPaymentPayload{Order: r.toGQLOrder(res.Order), Payment: toGQLPayment(res.Payment), Refund: toGQLRefund(res.Refund)}, nil
 }
 
+func (r *mutationResolver) StartSplitPayment(ctx context.Context, input model.StartSplitPaymentInput) (*model.StartSplitPaymentPayload, error) {
+	res, err := r.Service.StartSplitPayment(ctx, input.IdempotencyKey, payment.StartSplitPaymentInput{
+		OrderID: input.OrderID, WalletAmount: input.WalletAmount})
+	if err != nil {
+		return nil, err
+	}
+	return &model.StartSplitPaymentPayload{Order: r.toGQLOrder(res.Order), Payment: toGQLPayment(res.Payment),
+		CardAmount: res.CardAmount.Amount}, nil
+}
+
 func (r *mutationResolver) CancelOrder(ctx context.Context, input model.CancelOrderInput) (*model.CancelOrderPayload, error) {
 	o, err := r.Service.CancelOrder(ctx, input.IdempotencyKey, input.OrderID)
 	if err != nil {

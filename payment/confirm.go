@@ -62,13 +62,30 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 		if err != nil {
 			return ConfirmResult{}, fmt.Errorf("read order %s: %w", in.OrderID, err) // transient: not an answer
 		}
-		if in.Amount != o.Amount.Amount {
-			s.log.WarnContext(ctx, "confirm amount differs from the order: possible tampering; order untouched",
-				"order", o.ID, "order_amount", o.Amount.Amount, "amount", in.Amount, "source", source)
-			return ConfirmResult{}, errorf(CodeAmountMismatch, "amount %d differs from the order's %s", in.Amount, o.Amount)
-		}
 		p, err := s.store.PaymentByPGKey(ctx, in.PaymentKey)
 		fresh := errors.Is(err, ErrNotFound)
+		if fresh {
+			// A split started on this order: the card pays its card part.
+			split, ok, serr := s.openSplit(ctx, s.store, o.ID)
+			if serr != nil {
+				return ConfirmResult{}, serr
+			}
+			if ok {
+				p, err, fresh = split, nil, false
+				if p.PGPaymentKey == "" {
+					p.PGPaymentKey = in.PaymentKey // bound in sendIntent
+				}
+			}
+		}
+		want := o.Amount
+		if err == nil && p.Method == MethodSplit {
+			want = Money{p.CardAmount(), o.Amount.Currency}
+		}
+		if in.Amount != want.Amount {
+			s.log.WarnContext(ctx, "confirm amount differs from the order: possible tampering; order untouched",
+				"order", o.ID, "order_amount", want.Amount, "amount", in.Amount, "source", source)
+			return ConfirmResult{}, errorf(CodeAmountMismatch, "amount %d differs from the %s to pay by card", in.Amount, want)
+		}
 		switch {
 		case fresh:
 			now := s.now().UTC()
@@ -79,6 +96,8 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 			return ConfirmResult{}, fmt.Errorf("read payment %s: %w", in.PaymentKey, err)
 		case p.OrderID != o.ID:
 			return ConfirmResult{}, BadInput("paymentKey", "paymentKey belongs to another order")
+		case p.PGPaymentKey != in.PaymentKey:
+			return ConfirmResult{}, BadInput("paymentKey", "the split payment of this order is paid with another paymentKey")
 		case p.Status == PaymentInDoubt:
 			// Asked again about a payment in doubt (a reload after the
 			// first request's instance died, say): ask the PG rather
@@ -132,8 +151,14 @@ func (s *Service) sendIntent(ctx context.Context, p *Payment, o *Order, fresh bo
 		if cur.Status != PaymentPending {
 			return errorf(CodeRequestInProgress, "payment %s is being confirmed", p.ID)
 		}
+		if cur.PGPaymentKey == "" {
+			cur.PGPaymentKey = p.PGPaymentKey // a split's card part: bound now
+		}
 		cur.ConfirmSentAt = &now
 		if err := s.movePayment(ctx, q, &cur, PaymentInDoubt, EventConfirmSent, source, "", now); err != nil {
+			if errors.Is(err, ErrPaymentKeyTaken) {
+				return errorf(CodeRequestInProgress, "payment %s is being confirmed by another request; retry shortly", p.PGPaymentKey)
+			}
 			return err
 		}
 		*p = cur
@@ -154,7 +179,7 @@ func (s *Service) confirmAtPG(ctx context.Context, call *Call, p Payment, o Orde
 		bg := context.WithoutCancel(ctx) // the PG may charge: see it through even if the client leaves
 		cctx, cancel := context.WithTimeout(bg, s.cfg.ConfirmTimeout)
 		defer cancel()
-		truth, gerr := s.cfg.Gateway.Confirm(cctx, p.PGPaymentKey, o.ID, o.Amount.Amount, ConfirmKey(p))
+		truth, gerr := s.cfg.Gateway.Confirm(cctx, p.PGPaymentKey, o.ID, p.CardAmount(), ConfirmKey(p))
 		res, err := s.applyConfirm(bg, call, p, o, truth, gerr, source)
 		return outcome{res, err}
 	}

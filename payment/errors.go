@@ -83,6 +83,9 @@ var (
 	// ErrPaymentKeyTaken means another payment already holds this PG
 	// payment key (the unique index on payments.pg_payment_key).
 	ErrPaymentKeyTaken = errors.New("PG payment key already recorded")
+	// ErrSplitUnderWay means the order has an open wallet hold already
+	// (the unique index on wallet_holds' open order): INVALID_STATE.
+	ErrSplitUnderWay = &Error{Code: CodeInvalidState, Message: "a split payment of this order is already under way"}
 )
 
 // BadInput returns a BAD_USER_INPUT error naming the field at fault.

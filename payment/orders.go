@@ -203,15 +203,18 @@ func (s *Service) CancelOrder(ctx context.Context, key, orderID string) (Order, 
 	type input struct{ OrderID string }
 	return Run(ctx, s.idem, u.ID, key, "cancelOrder", input{orderID}, func(ctx context.Context, call *Call) (Order, error) {
 		var o Order
-		err := s.store.InTx(ctx, func(q Queries) error {
-			var err error
-			if o, err = s.ownOrder(ctx, q, u, orderID); err != nil {
-				return err
-			}
-			if o, err = s.releaseOrder(ctx, q, o, OrderCanceled); err != nil {
-				return err
-			}
-			return call.Complete(ctx, q, o)
+		// Under the owner's wallet lock: a split's hold goes back to it.
+		err := s.underWallet(ctx, u.ID, func() error {
+			return s.store.InTx(ctx, func(q Queries) error {
+				var err error
+				if o, err = s.ownOrder(ctx, q, u, orderID); err != nil {
+					return err
+				}
+				if o, err = s.releaseOrder(ctx, q, o, OrderCanceled); err != nil {
+					return err
+				}
+				return call.Complete(ctx, q, o)
+			})
 		})
 		return o, err
 	})
@@ -240,12 +243,27 @@ func (s *Service) releaseOrder(ctx context.Context, q Queries, o Order, to Order
 			return Order{}, fmt.Errorf("return stock of %s: %w", it.ProductID, err)
 		}
 	}
+	if err := s.voidSplits(ctx, q, o, source, now); err != nil {
+		return Order{}, err
+	}
 	return o, nil
 }
 
 // ExpireOrder expires a PENDING order whose time is up and returns its
 // stock (the expiry job). An order that moved on meanwhile is left alone.
 func (s *Service) ExpireOrder(ctx context.Context, orderID string) error {
+	o, err := s.store.Order(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	if o.Status != OrderPending {
+		return nil
+	}
+	// Under the owner's wallet lock: a split's hold goes back to it.
+	return s.underWallet(ctx, o.UserID, func() error { return s.expireOrder(ctx, orderID) })
+}
+
+func (s *Service) expireOrder(ctx context.Context, orderID string) error {
 	return s.store.InTx(ctx, func(q Queries) error {
 		o, err := q.Order(ctx, orderID)
 		if err != nil {

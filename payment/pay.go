@@ -64,6 +64,10 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 					}
 					return errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
 				}
+				// A split started on this order gives its hold back first.
+				if err := s.voidSplits(ctx, q, o, SourceWallet, now); err != nil {
+					return err
+				}
 				wallet, err := s.moveWallet(ctx, q, walletMove{
 					walletID: w.ID, amount: -o.Amount.Amount, typ: WalletPayment, orderID: o.ID,
 					counter: AccountIDRevenue, ledgerKind: "WALLET_PAYMENT", desc: "wallet payment for " + o.ID,

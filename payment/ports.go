@@ -106,6 +106,13 @@ type RefundQueries interface {
 	CreditWalletPastLimit(ctx context.Context, id string, version, amount int64, now time.Time) (bool, error)
 	// EnqueueRefund schedules the refund job, in the caller's transaction.
 	EnqueueRefund(ctx context.Context, refundID string, at time.Time) error
+
+	// InsertHold records an OPEN hold.
+	InsertHold(ctx context.Context, h Hold) error
+	// HoldsByOrder lists an order's holds, oldest first.
+	HoldsByOrder(ctx context.Context, orderID string) ([]Hold, error)
+	// ResolveHold moves an OPEN hold to to; false if it was not OPEN.
+	ResolveHold(ctx context.Context, id string, to HoldStatus, now time.Time) (bool, error)
 }
 
 // UserQueries persist users.

@@ -284,14 +284,14 @@ func (s *Service) refundToWallet(ctx context.Context, r Refund) error {
 			if err != nil {
 				return err
 			}
-			_, ltx, err := s.moveWalletTx(ctx, q, walletMove{
+			_, wtx, err := s.moveWalletTx(ctx, q, walletMove{
 				walletID: w.ID, amount: cur.Amount.Amount, typ: WalletRefund, orderID: o.ID, reason: cur.Reason,
 				counter: AccountIDRefunds, ledgerKind: "WALLET_REFUND", desc: "refund " + cur.ID + " to the wallet", pastLimit: true,
 			})
 			if err != nil {
 				return err
 			}
-			cur.LedgerTransactionID = ltx
+			cur.LedgerTransactionID = wtx.LedgerTransactionID
 			return s.completeRefund(ctx, q, &p, &cur, "credited to wallet "+w.ID, SourceRefund, s.now().UTC())
 		})
 	})

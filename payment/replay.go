@@ -49,6 +49,7 @@ type wirePayment struct {
 	Status           PaymentStatus `json:"Status"`
 	Amount           Money         `json:"Amount"`
 	RefundedAmount   Money         `json:"RefundedAmount"`
+	WalletAmount     Money         `json:"WalletAmount"` // absent before split payments: zero
 	PGPaymentKey     string        `json:"PGPaymentKey"`
 	PGIdempotencyKey string        `json:"PGIdempotencyKey"`
 	ConfirmAttempt   int64         `json:"ConfirmAttempt,omitempty"`
@@ -113,6 +114,12 @@ type wireCancel struct {
 func toWireRefund(r Refund) wireRefund { return wireRefund(r) }
 func (w wireRefund) domain() Refund    { return Refund(w) }
 
+type wireSplit struct {
+	Order      wireOrder   `json:"Order"`
+	Payment    wirePayment `json:"Payment"`
+	CardAmount Money       `json:"CardAmount"`
+}
+
 type wireConfirm struct {
 	Order   wireOrder   `json:"Order"`
 	Payment wirePayment `json:"Payment"`
@@ -143,7 +150,7 @@ func (w wireOrder) domain() Order {
 }
 
 func toWirePayment(p Payment) wirePayment {
-	return wirePayment{ID: p.ID, OrderID: p.OrderID, Method: p.Method, Status: p.Status, Amount: p.Amount,
+	return wirePayment{WalletAmount: p.WalletAmount, ID: p.ID, OrderID: p.OrderID, Method: p.Method, Status: p.Status, Amount: p.Amount,
 		RefundedAmount: p.RefundedAmount, PGPaymentKey: p.PGPaymentKey, PGIdempotencyKey: p.PGIdempotencyKey,
 		ConfirmAttempt: p.ConfirmAttempt, ConfirmSentAt: p.ConfirmSentAt, FailureCode: p.FailureCode,
 		FailureMessage: p.FailureMessage, RefundDecidedAt: p.RefundDecidedAt, ApprovedAt: p.ApprovedAt,
@@ -151,7 +158,7 @@ func toWirePayment(p Payment) wirePayment {
 }
 
 func (w wirePayment) domain() Payment {
-	return Payment{ID: w.ID, OrderID: w.OrderID, Method: w.Method, Status: w.Status, Amount: w.Amount,
+	return Payment{WalletAmount: w.WalletAmount, ID: w.ID, OrderID: w.OrderID, Method: w.Method, Status: w.Status, Amount: w.Amount,
 		RefundedAmount: w.RefundedAmount, PGPaymentKey: w.PGPaymentKey, PGIdempotencyKey: w.PGIdempotencyKey,
 		ConfirmAttempt: w.ConfirmAttempt, ConfirmSentAt: w.ConfirmSentAt, FailureCode: w.FailureCode,
 		FailureMessage: w.FailureMessage, RefundDecidedAt: w.RefundDecidedAt, ApprovedAt: w.ApprovedAt,
@@ -173,6 +180,8 @@ func encodeResult(result any) (json.RawMessage, error) {
 		w = wirePay{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment), Wallet: toWireWallet(r.Wallet)}
 	case CancelPaymentResult:
 		w = wireCancel{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment), Refund: toWireRefund(r.Refund)}
+	case StartSplitPaymentResult:
+		w = wireSplit{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment), CardAmount: r.CardAmount}
 	case Order:
 		w = toWireOrder(r)
 	case Wallet:
@@ -204,6 +213,11 @@ func decodeResult[T any](raw json.RawMessage) (T, error) {
 		var w wireCancel
 		if err = json.Unmarshal(raw, &w); err == nil {
 			*p = CancelPaymentResult{Order: w.Order.domain(), Payment: w.Payment.domain(), Refund: w.Refund.domain()}
+		}
+	case *StartSplitPaymentResult:
+		var w wireSplit
+		if err = json.Unmarshal(raw, &w); err == nil {
+			*p = StartSplitPaymentResult{Order: w.Order.domain(), Payment: w.Payment.domain(), CardAmount: w.CardAmount}
 		}
 	case *Order:
 		var w wireOrder

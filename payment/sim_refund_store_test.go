@@ -190,3 +190,94 @@ func (st *memStore) refundViolations(tx *memTx, add func(check, format string, a
 		}
 	}
 }
+
+// InsertHold implements payment.RefundQueries, with the unique index on an
+// order's OPEN hold.
+func (st *memStore) InsertHold(_ context.Context, h payment.Hold) error {
+	return st.exec("store.InsertHold", func(tx *memTx) error {
+		for _, fk := range []string{"wal/" + h.WalletID, "pay/" + h.PaymentID, "ord/" + h.OrderID, "wtx/" + h.HoldTransactionID} {
+			if _, ok := st.db.get(tx, fk); !ok {
+				return &dbError{msg: "insert on wallet_holds violates foreign key: " + fk}
+			}
+		}
+		if _, err := st.db.insert(tx, "hld_open/"+h.OrderID, "wallet_holds_open_order_idx", h.ID, false); err != nil {
+			return &dbError{msg: err.Error(), is: payment.ErrSplitUnderWay}
+		}
+		h.Status, h.ResolvedAt = payment.HoldOpen, nil
+		if _, err := st.db.insert(tx, "hld/"+h.ID, "wallet_holds_pkey", h, false); err != nil {
+			return err
+		}
+		st.db.appendList("holds", "hld/"+h.ID)
+		st.db.appendList("hld/"+h.OrderID, "hld/"+h.ID)
+		return nil
+	})
+}
+
+// HoldsByOrder implements payment.RefundQueries: ORDER BY id.
+func (st *memStore) HoldsByOrder(_ context.Context, orderID string) ([]payment.Hold, error) {
+	var out []payment.Hold
+	err := st.exec("store.HoldsByOrder", func(tx *memTx) error {
+		out = visible[payment.Hold](st.db, tx, "hld/"+orderID)
+		slices.SortStableFunc(out, func(a, b payment.Hold) int { return strings.Compare(a.ID, b.ID) })
+		return nil
+	})
+	return out, err
+}
+
+// ResolveHold implements payment.RefundQueries: WHERE id = $id AND status = 'OPEN'.
+func (st *memStore) ResolveHold(_ context.Context, id string, to payment.HoldStatus, now time.Time) (bool, error) {
+	var ok bool
+	err := st.exec("store.ResolveHold", func(tx *memTx) error {
+		var orderID string
+		var err error
+		ok, err = st.db.update(tx, "hld/"+id, func(v any) bool { return v.(payment.Hold).Status == payment.HoldOpen }, func(v any) (any, error) {
+			h := v.(payment.Hold)
+			orderID = h.OrderID
+			h.Status, h.ResolvedAt = to, &now
+			return h, nil
+		})
+		if err != nil || !ok {
+			return err
+		}
+		_, err = st.db.update(tx, "hld_open/"+orderID, func(any) bool { return true }, func(any) (any, error) { return tombstone{}, nil })
+		return err
+	})
+	return ok, err
+}
+
+// holdViolations are verify.sql's hold checks over what tx sees; openHeld
+// is each wallet's sum of OPEN holds, for wallet_equals_ledger.
+func (st *memStore) holdViolations(tx *memTx, add func(check, format string, args ...any)) {
+	db := st.db
+	for _, h := range visible[payment.Hold](db, tx, "holds") {
+		o, _ := getRow[payment.Order](db, tx, "ord/"+h.OrderID)
+		p, _ := getRow[payment.Payment](db, tx, "pay/"+h.PaymentID)
+		waiting := func(s string) bool { return s == "PENDING" || s == "IN_DOUBT" }
+		completed := p.Status == payment.PaymentDone || p.Status == payment.PaymentPartiallyCanceled || p.Status == payment.PaymentCanceled
+		if (h.Status == payment.HoldOpen && (!waiting(string(o.Status)) || !waiting(string(p.Status)))) ||
+			(h.Status == payment.HoldPosted && !completed) || (h.Status == payment.HoldReleased && completed) {
+			add("holds_in_step", "hold %s is %s while its order is %s and its payment %s", h.ID, h.Status, o.Status, p.Status)
+		}
+	}
+}
+
+// openHeld sums each wallet's OPEN holds.
+func (st *memStore) openHeld(tx *memTx) map[string]int64 {
+	out := map[string]int64{}
+	for _, h := range visible[payment.Hold](st.db, tx, "holds") {
+		if h.Status == payment.HoldOpen {
+			out[h.WalletID] += h.Amount.Amount
+		}
+	}
+	return out
+}
+
+// holdStatusOf is the hold a HOLD wallet transaction placed, as it stands.
+func (st *memStore) holdStatusOf(tx *memTx, wtxID string) payment.HoldStatus {
+	for _, h := range visible[payment.Hold](st.db, tx, "holds") {
+		if h.HoldTransactionID == wtxID {
+			return h.Status
+		}
+	}
+	return ""
+}

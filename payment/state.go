@@ -26,6 +26,9 @@ const (
 	// once all of it went back.
 	EventPartiallyRefunded EventCode = "PARTIALLY_REFUNDED"
 	EventRefunded          EventCode = "REFUNDED"
+	// A split payment's card never went through (its order was cancelled,
+	// expired or paid from the wallet): PENDING → FAILED, hold released.
+	EventHoldReleased EventCode = "HOLD_RELEASED"
 )
 
 // eventMessages are the customer's words for each event.
@@ -40,6 +43,7 @@ var eventMessages = map[EventCode]string{
 	EventTopUpRefunded:     "The wallet could not take the top-up; it was refunded to the card.",
 	EventPartiallyRefunded: "Part of the payment was refunded.",
 	EventRefunded:          "The payment was refunded in full.",
+	EventHoldReleased:      "The card part was not paid; the wallet part was given back.",
 }
 
 // Sources of transitions, recorded in the payment's history.
@@ -79,6 +83,8 @@ var paymentMoves = map[paymentMove][]string{
 	{PaymentInDoubt, PaymentDone, EventApproved}:          confirmers,
 	{PaymentInDoubt, PaymentFailed, EventDeclined}:        confirmers,
 	{PaymentInDoubt, PaymentCanceled, EventTopUpRefunded}: confirmers,
+
+	{PaymentPending, PaymentFailed, EventHoldReleased}: {SourceCustomer, SourceExpiry, SourceWallet},
 
 	{PaymentDone, PaymentPartiallyCanceled, EventPartiallyRefunded}:              refunders,
 	{PaymentDone, PaymentCanceled, EventRefunded}:                                refunders,

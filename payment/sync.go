@@ -61,7 +61,7 @@ func (s *Service) reconfirm(ctx context.Context, p Payment) (GatewayPayment, err
 	if err != nil {
 		return GatewayPayment{}, err
 	}
-	truth, err := s.cfg.Gateway.Confirm(ctx, next.PGPaymentKey, next.OrderID, next.Amount.Amount, ConfirmKey(next))
+	truth, err := s.cfg.Gateway.Confirm(ctx, next.PGPaymentKey, next.OrderID, next.CardAmount(), ConfirmKey(next))
 	var declined *DeclinedError
 	switch {
 	case errors.As(err, &declined):

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -79,4 +80,32 @@ func (s *Store) EnqueueRefund(ctx context.Context, refundID string, at time.Time
 	return s.insertJob(ctx, worker.RefundArgs{RefundID: refundID}, &river.InsertOpts{
 		ScheduledAt: at, MaxAttempts: worker.RefundMaxAttempts,
 	})
+}
+
+// InsertHold implements payment.RefundQueries.
+func (s *Store) InsertHold(ctx context.Context, h payment.Hold) error {
+	return dbErr(s.q.InsertHold(ctx, queries.InsertHoldParams{
+		ID: h.ID, WalletID: h.WalletID, PaymentID: h.PaymentID, OrderID: h.OrderID, Amount: h.Amount.Amount,
+		HoldTransactionID: h.HoldTransactionID, CreatedAt: h.CreatedAt.UTC(),
+	}), "row")
+}
+
+// HoldsByOrder implements payment.RefundQueries.
+func (s *Store) HoldsByOrder(ctx context.Context, orderID string) ([]payment.Hold, error) {
+	rows, err := s.q.ListHoldsByOrder(ctx, orderID)
+	if err != nil {
+		return nil, dbErr(err, "row")
+	}
+	out := make([]payment.Hold, len(rows))
+	for i, r := range rows {
+		out[i] = payment.Hold{ID: r.ID, WalletID: r.WalletID, PaymentID: r.PaymentID, OrderID: r.OrderID, Amount: payment.Won(r.Amount),
+			Status: payment.HoldStatus(r.Status), HoldTransactionID: r.HoldTransactionID, CreatedAt: r.CreatedAt.UTC(), ResolvedAt: timePtr(r.ResolvedAt)}
+	}
+	return out, nil
+}
+
+// ResolveHold implements payment.RefundQueries.
+func (s *Store) ResolveHold(ctx context.Context, id string, to payment.HoldStatus, now time.Time) (bool, error) {
+	n, err := s.q.ResolveHold(ctx, queries.ResolveHoldParams{ID: id, Status: string(to), Now: sql.NullTime{Time: now.UTC(), Valid: true}})
+	return n == 1, dbErr(err, "row")
 }

@@ -28,7 +28,7 @@ func (s *Store) Violations(ctx context.Context) ([]payment.Violation, error) {
 			return dbErr(err, "row")
 		}
 		for _, r := range offLedger {
-			add("wallet_equals_ledger", "wallet %s balance %d, ledger account sums to %d", r.ID, r.Balance, r.LedgerTotal)
+			add("wallet_equals_ledger", "wallet %s balance %d, ledger account sums to %d, open holds %d", r.ID, r.Balance, r.LedgerTotal, r.Held)
 		}
 		offHistory, err := tx.WalletsOffHistory(ctx)
 		if err != nil {
@@ -57,6 +57,13 @@ func (s *Store) Violations(ctx context.Context) ([]payment.Violation, error) {
 		}
 		for _, r := range unpaid {
 			add("unpaid_orders_unpaid", "order %s is %s but payment %s is DONE", r.ID, r.Status, r.PaymentID)
+		}
+		holds, err := tx.HoldsOutOfStep(ctx)
+		if err != nil {
+			return dbErr(err, "row")
+		}
+		for _, r := range holds {
+			add("holds_in_step", "hold %s is %s while its order is %s and its payment %s", r.ID, r.Status, r.OrderStatus, r.PaymentStatus)
 		}
 		over, err := tx.PaymentsOverRefunded(ctx)
 		if err != nil {

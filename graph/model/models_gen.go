@@ -144,8 +144,10 @@ type Payment struct {
 	Status         PaymentStatus `json:"status"`
 	Amount         int64         `json:"amount"`
 	RefundedAmount int64         `json:"refundedAmount"`
-	PgPaymentKey   *string       `json:"pgPaymentKey,omitempty"`
-	ApprovedAt     *time.Time    `json:"approvedAt,omitempty"`
+	// SPLIT: the wallet part (the rest was paid by card). Null otherwise.
+	WalletAmount *int64     `json:"walletAmount,omitempty"`
+	PgPaymentKey *string    `json:"pgPaymentKey,omitempty"`
+	ApprovedAt   *time.Time `json:"approvedAt,omitempty"`
 	// Why a FAILED or CANCELED payment did not go through: the PG's code (REJECT_CARD_PAYMENT…) or pago's (BALANCE_LIMIT_EXCEEDED).
 	FailureCode *string `json:"failureCode,omitempty"`
 	// failureCode in words for the customer.
@@ -172,7 +174,7 @@ type PaymentEvent struct {
 	To   PaymentStatus `json:"to"`
 	// What moved it: wallet, redirect, mutation, probe, webhook or refund.
 	Source string `json:"source"`
-	// What happened, for code: PAID_FROM_WALLET, CONFIRM_SENT, NOT_SENT, RECONFIRM_SENT, REFUND_DECIDED, APPROVED, DECLINED, TOPUP_REFUNDED, PARTIALLY_REFUNDED, REFUNDED.
+	// What happened, for code: PAID_FROM_WALLET, CONFIRM_SENT, NOT_SENT, RECONFIRM_SENT, REFUND_DECIDED, APPROVED, DECLINED, TOPUP_REFUNDED, PARTIALLY_REFUNDED, REFUNDED, HOLD_RELEASED.
 	Code string `json:"code"`
 	// What happened, in words a customer may see.
 	Detail string `json:"detail"`
@@ -201,6 +203,20 @@ type Refund struct {
 	CreatedAt time.Time    `json:"createdAt"`
 	// When it became DONE or FAILED.
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
+}
+
+type StartSplitPaymentInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	OrderID        string `json:"orderId"`
+	// What to pay from the wallet: more than 0, less than the order's amount.
+	WalletAmount int64 `json:"walletAmount"`
+}
+
+type StartSplitPaymentPayload struct {
+	Order   *Order   `json:"order"`
+	Payment *Payment `json:"payment"`
+	// What is left to pay by card: confirmPayment's amount.
+	CardAmount int64 `json:"cardAmount"`
 }
 
 type Subscription struct {
@@ -238,11 +254,13 @@ type WalletTransaction struct {
 	ID   string                `json:"id"`
 	Type WalletTransactionType `json:"type"`
 	// Signed: credits positive, debits negative.
-	Amount       int64     `json:"amount"`
-	BalanceAfter int64     `json:"balanceAfter"`
-	OrderID      *string   `json:"orderId,omitempty"`
-	Reason       *string   `json:"reason,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
+	Amount       int64   `json:"amount"`
+	BalanceAfter int64   `json:"balanceAfter"`
+	OrderID      *string `json:"orderId,omitempty"`
+	Reason       *string `json:"reason,omitempty"`
+	// A HOLD's hold as it stands: OPEN, then POSTED or RELEASED. Null for other types.
+	HoldStatus *HoldStatus `json:"holdStatus,omitempty"`
+	CreatedAt  time.Time   `json:"createdAt"`
 }
 
 type WalletTransactionConnection struct {
@@ -254,6 +272,63 @@ type WalletTransactionConnection struct {
 type WalletTransactionEdge struct {
 	Cursor string             `json:"cursor"`
 	Node   *WalletTransaction `json:"node"`
+}
+
+type HoldStatus string
+
+const (
+	HoldStatusOpen     HoldStatus = "OPEN"
+	HoldStatusPosted   HoldStatus = "POSTED"
+	HoldStatusReleased HoldStatus = "RELEASED"
+)
+
+var AllHoldStatus = []HoldStatus{
+	HoldStatusOpen,
+	HoldStatusPosted,
+	HoldStatusReleased,
+}
+
+func (e HoldStatus) IsValid() bool {
+	switch e {
+	case HoldStatusOpen, HoldStatusPosted, HoldStatusReleased:
+		return true
+	}
+	return false
+}
+
+func (e HoldStatus) String() string {
+	return string(e)
+}
+
+func (e *HoldStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HoldStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HoldStatus", str)
+	}
+	return nil
+}
+
+func (e HoldStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HoldStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HoldStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type OrderKind string

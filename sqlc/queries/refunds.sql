@@ -37,3 +37,17 @@ WHERE id = sqlc.arg(id) AND status = sqlc.arg(from_status);
 UPDATE wallets
 SET balance = balance + sqlc.arg(amount), version = version + 1, updated_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND version = sqlc.arg(version);
+
+-- name: InsertHold :exec
+INSERT INTO wallet_holds (id, wallet_id, payment_id, order_id, amount, status, hold_transaction_id, created_at)
+VALUES (sqlc.arg(id), sqlc.arg(wallet_id), sqlc.arg(payment_id), sqlc.arg(order_id), sqlc.arg(amount), 'OPEN',
+        sqlc.arg(hold_transaction_id), sqlc.arg(created_at));
+
+-- name: ListHoldsByOrder :many
+SELECT id, wallet_id, payment_id, order_id, amount, status, hold_transaction_id, created_at, resolved_at
+FROM wallet_holds WHERE order_id = sqlc.arg(order_id) ORDER BY id;
+
+-- name: ResolveHold :execrows
+-- A hold resolves exactly once: zero rows means it was not OPEN any more.
+UPDATE wallet_holds SET status = sqlc.arg(status), resolved_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id) AND status = 'OPEN';

@@ -5,11 +5,14 @@ SELECT transaction_id, CAST(SUM(amount) AS BIGINT) AS total
 FROM ledger_entries GROUP BY transaction_id HAVING SUM(amount) <> 0;
 
 -- name: WalletsOffLedger :many
--- Wallets whose stored balance differs from the sum of their account's entries.
-SELECT w.id, w.balance, CAST(COALESCE(e.total, 0) AS BIGINT) AS ledger_total
+-- Wallets whose stored balance differs from the sum of their account's
+-- entries less their open holds (a hold leaves the balance at once and
+-- reaches the ledger when it is posted).
+SELECT w.id, w.balance, CAST(COALESCE(e.total, 0) AS BIGINT) AS ledger_total, CAST(COALESCE(h.held, 0) AS BIGINT) AS held
 FROM wallets w
 LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries GROUP BY account_id) e ON e.account_id = w.account_id
-WHERE w.balance <> COALESCE(e.total, 0);
+LEFT JOIN (SELECT wallet_id, SUM(amount) AS held FROM wallet_holds WHERE status = 'OPEN' GROUP BY wallet_id) h ON h.wallet_id = w.id
+WHERE w.balance <> COALESCE(e.total, 0) - COALESCE(h.held, 0);
 
 -- name: WalletsOffHistory :many
 -- Wallets whose balance differs from their latest wallet transaction's balance_after.
@@ -79,3 +82,13 @@ WHERE r.status = 'DONE'
     OR (r.method = 'CARD' AND r.pg_transaction_key IS NULL)
     OR (r.method = 'WALLET' AND NOT EXISTS (
         SELECT 1 FROM wallet_transactions t WHERE t.ledger_transaction_id = r.ledger_transaction_id AND t.type = 'REFUND')));
+
+-- name: HoldsOutOfStep :many
+-- Holds whose state contradicts their payment's or order's: an open hold
+-- on an order no longer waiting for its card, a posted hold of a payment
+-- not completed, a released hold of a completed one.
+SELECT h.id, h.status, o.status AS order_status, p.status AS payment_status
+FROM wallet_holds h JOIN orders o ON o.id = h.order_id JOIN payments p ON p.id = h.payment_id
+WHERE (h.status = 'OPEN' AND (o.status NOT IN ('PENDING', 'IN_DOUBT') OR p.status NOT IN ('PENDING', 'IN_DOUBT')))
+   OR (h.status = 'POSTED' AND p.status NOT IN ('DONE', 'PARTIALLY_CANCELED', 'CANCELED'))
+   OR (h.status = 'RELEASED' AND p.status IN ('DONE', 'PARTIALLY_CANCELED', 'CANCELED'));

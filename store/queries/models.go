@@ -85,6 +85,7 @@ type Payment struct {
 	ConfirmAttempt   int64
 	ConfirmSentAt    sql.NullTime
 	RefundDecidedAt  sql.NullTime
+	WalletAmount     int64
 }
 
 type PaymentEvent struct {
@@ -149,6 +150,18 @@ type Wallet struct {
 	Version      int64
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type WalletHold struct {
+	ID                string
+	WalletID          string
+	PaymentID         string
+	OrderID           string
+	Amount            int64
+	Status            string
+	HoldTransactionID string
+	CreatedAt         time.Time
+	ResolvedAt        sql.NullTime
 }
 
 type WalletTransaction struct {

@@ -71,6 +71,35 @@ func (q *Queries) GetRefund(ctx context.Context, id string) (Refund, error) {
 	return i, err
 }
 
+const insertHold = `-- name: InsertHold :exec
+INSERT INTO wallet_holds (id, wallet_id, payment_id, order_id, amount, status, hold_transaction_id, created_at)
+VALUES ($1, $2, $3, $4, $5, 'OPEN',
+        $6, $7)
+`
+
+type InsertHoldParams struct {
+	ID                string
+	WalletID          string
+	PaymentID         string
+	OrderID           string
+	Amount            int64
+	HoldTransactionID string
+	CreatedAt         time.Time
+}
+
+func (q *Queries) InsertHold(ctx context.Context, arg InsertHoldParams) error {
+	_, err := q.db.ExecContext(ctx, insertHold,
+		arg.ID,
+		arg.WalletID,
+		arg.PaymentID,
+		arg.OrderID,
+		arg.Amount,
+		arg.HoldTransactionID,
+		arg.CreatedAt,
+	)
+	return err
+}
+
 const insertRefund = `-- name: InsertRefund :exec
 INSERT INTO refunds (id, payment_id, order_id, method, amount, currency, status, reason, requested_by, attempt, version,
                      created_at, updated_at)
@@ -103,6 +132,44 @@ func (q *Queries) InsertRefund(ctx context.Context, arg InsertRefundParams) erro
 		arg.CreatedAt,
 	)
 	return err
+}
+
+const listHoldsByOrder = `-- name: ListHoldsByOrder :many
+SELECT id, wallet_id, payment_id, order_id, amount, status, hold_transaction_id, created_at, resolved_at
+FROM wallet_holds WHERE order_id = $1 ORDER BY id
+`
+
+func (q *Queries) ListHoldsByOrder(ctx context.Context, orderID string) ([]WalletHold, error) {
+	rows, err := q.db.QueryContext(ctx, listHoldsByOrder, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WalletHold{}
+	for rows.Next() {
+		var i WalletHold
+		if err := rows.Scan(
+			&i.ID,
+			&i.WalletID,
+			&i.PaymentID,
+			&i.OrderID,
+			&i.Amount,
+			&i.Status,
+			&i.HoldTransactionID,
+			&i.CreatedAt,
+			&i.ResolvedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listRefundsByPayment = `-- name: ListRefundsByPayment :many
@@ -177,6 +244,26 @@ func (q *Queries) RefundOrder(ctx context.Context, arg RefundOrderParams) (int64
 		arg.ID,
 		arg.FromStatus,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const resolveHold = `-- name: ResolveHold :execrows
+UPDATE wallet_holds SET status = $1, resolved_at = $2
+WHERE id = $3 AND status = 'OPEN'
+`
+
+type ResolveHoldParams struct {
+	Status string
+	Now    sql.NullTime
+	ID     string
+}
+
+// A hold resolves exactly once: zero rows means it was not OPEN any more.
+func (q *Queries) ResolveHold(ctx context.Context, arg ResolveHoldParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, resolveHold, arg.Status, arg.Now, arg.ID)
 	if err != nil {
 		return 0, err
 	}

@@ -49,6 +49,52 @@ func (q *Queries) DoneRefundsUnbacked(ctx context.Context) ([]DoneRefundsUnbacke
 	return items, nil
 }
 
+const holdsOutOfStep = `-- name: HoldsOutOfStep :many
+SELECT h.id, h.status, o.status AS order_status, p.status AS payment_status
+FROM wallet_holds h JOIN orders o ON o.id = h.order_id JOIN payments p ON p.id = h.payment_id
+WHERE (h.status = 'OPEN' AND (o.status NOT IN ('PENDING', 'IN_DOUBT') OR p.status NOT IN ('PENDING', 'IN_DOUBT')))
+   OR (h.status = 'POSTED' AND p.status NOT IN ('DONE', 'PARTIALLY_CANCELED', 'CANCELED'))
+   OR (h.status = 'RELEASED' AND p.status IN ('DONE', 'PARTIALLY_CANCELED', 'CANCELED'))
+`
+
+type HoldsOutOfStepRow struct {
+	ID            string
+	Status        string
+	OrderStatus   string
+	PaymentStatus string
+}
+
+// Holds whose state contradicts their payment's or order's: an open hold
+// on an order no longer waiting for its card, a posted hold of a payment
+// not completed, a released hold of a completed one.
+func (q *Queries) HoldsOutOfStep(ctx context.Context) ([]HoldsOutOfStepRow, error) {
+	rows, err := q.db.QueryContext(ctx, holdsOutOfStep)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []HoldsOutOfStepRow{}
+	for rows.Next() {
+		var i HoldsOutOfStepRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.OrderStatus,
+			&i.PaymentStatus,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const ordersRefundMismatch = `-- name: OrdersRefundMismatch :many
 SELECT o.id, o.status, o.amount, o.refunded_amount, CAST(COALESCE(SUM(p.refunded_amount), 0) AS BIGINT) AS payments_refunded
 FROM orders o LEFT JOIN payments p ON p.order_id = o.id
@@ -345,19 +391,23 @@ func (q *Queries) WalletsOffHistory(ctx context.Context) ([]WalletsOffHistoryRow
 }
 
 const walletsOffLedger = `-- name: WalletsOffLedger :many
-SELECT w.id, w.balance, CAST(COALESCE(e.total, 0) AS BIGINT) AS ledger_total
+SELECT w.id, w.balance, CAST(COALESCE(e.total, 0) AS BIGINT) AS ledger_total, CAST(COALESCE(h.held, 0) AS BIGINT) AS held
 FROM wallets w
 LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries GROUP BY account_id) e ON e.account_id = w.account_id
-WHERE w.balance <> COALESCE(e.total, 0)
+LEFT JOIN (SELECT wallet_id, SUM(amount) AS held FROM wallet_holds WHERE status = 'OPEN' GROUP BY wallet_id) h ON h.wallet_id = w.id
+WHERE w.balance <> COALESCE(e.total, 0) - COALESCE(h.held, 0)
 `
 
 type WalletsOffLedgerRow struct {
 	ID          string
 	Balance     int64
 	LedgerTotal int64
+	Held        int64
 }
 
-// Wallets whose stored balance differs from the sum of their account's entries.
+// Wallets whose stored balance differs from the sum of their account's
+// entries less their open holds (a hold leaves the balance at once and
+// reaches the ledger when it is posted).
 func (q *Queries) WalletsOffLedger(ctx context.Context) ([]WalletsOffLedgerRow, error) {
 	rows, err := q.db.QueryContext(ctx, walletsOffLedger)
 	if err != nil {
@@ -367,7 +417,12 @@ func (q *Queries) WalletsOffLedger(ctx context.Context) ([]WalletsOffLedgerRow, 
 	items := []WalletsOffLedgerRow{}
 	for rows.Next() {
 		var i WalletsOffLedgerRow
-		if err := rows.Scan(&i.ID, &i.Balance, &i.LedgerTotal); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Balance,
+			&i.LedgerTotal,
+			&i.Held,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

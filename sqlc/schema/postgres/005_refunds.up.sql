@@ -34,3 +34,47 @@ CREATE INDEX refunds_payment_idx ON refunds (payment_id, id);
 --bun:split
 
 CREATE UNIQUE INDEX refunds_pg_transaction_key_idx ON refunds (pg_transaction_key);
+
+--bun:split
+
+-- Split payments: part of an order paid from the wallet, the rest by card.
+-- wallet_amount is the wallet part of a SPLIT payment (0 otherwise); the
+-- card part, amount - wallet_amount, is what the PG confirms.
+ALTER TABLE payments ADD COLUMN wallet_amount BIGINT NOT NULL DEFAULT 0;
+
+--bun:split
+
+-- A hold is a split payment's wallet part: taken from the wallet's balance
+-- when the split starts (a HOLD wallet transaction, no ledger entries yet),
+-- then resolved exactly once: POSTED with the card (the ledger moves the
+-- wallet's account to revenue) or RELEASED (a RELEASE wallet transaction
+-- gives it back). So a wallet's balance = its ledger entries - its open holds.
+CREATE TABLE wallet_holds (
+    id                  TEXT PRIMARY KEY,
+    wallet_id           TEXT NOT NULL REFERENCES wallets (id),
+    payment_id          TEXT NOT NULL REFERENCES payments (id),
+    order_id            TEXT NOT NULL REFERENCES orders (id),
+    amount              BIGINT NOT NULL CHECK (amount > 0),
+    status              TEXT NOT NULL CHECK (status IN ('OPEN', 'POSTED', 'RELEASED')),
+    hold_transaction_id TEXT NOT NULL REFERENCES wallet_transactions (id),
+    created_at          TIMESTAMPTZ NOT NULL,
+    resolved_at         TIMESTAMPTZ
+);
+
+--bun:split
+
+CREATE UNIQUE INDEX wallet_holds_payment_idx ON wallet_holds (payment_id);
+
+--bun:split
+
+CREATE INDEX wallet_holds_order_idx ON wallet_holds (order_id);
+
+--bun:split
+
+CREATE INDEX wallet_holds_transaction_idx ON wallet_holds (hold_transaction_id);
+
+--bun:split
+
+-- At most one open hold per order: two splits of one order racing each
+-- other cannot both take the wallet's money.
+CREATE UNIQUE INDEX wallet_holds_open_order_idx ON wallet_holds (order_id) WHERE status = 'OPEN';
