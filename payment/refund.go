@@ -104,38 +104,40 @@ func (s *Service) CancelPayment(ctx context.Context, key string, in CancelPaymen
 		return CancelPaymentResult{}, BadInput("reason", "reason must be 1–200 characters")
 	}
 	fresh := false
+	var others []string
 	res, err := Run(ctx, s.idem, u.ID, key, "cancelPayment", in, func(ctx context.Context, call *Call) (CancelPaymentResult, error) {
-		res, err := s.recordRefund(ctx, call, u, in)
-		fresh = err == nil
+		res, more, err := s.recordRefund(ctx, call, u, in)
+		fresh, others = err == nil, more
 		return res, err
 	})
 	if err != nil {
 		return CancelPaymentResult{}, err
 	}
 	if fresh {
-		s.carryOut(ctx, res.Refund.ID)
+		s.carryOut(ctx, append([]string{res.Refund.ID}, others...))
 	}
 	return s.refundAnswer(ctx, res.Refund.ID)
 }
 
-// recordRefund reserves the refund's amount and queues its job.
-func (s *Service) recordRefund(ctx context.Context, call *Call, u User, in CancelPaymentInput) (CancelPaymentResult, error) {
-	var res CancelPaymentResult
+// recordRefund reserves the refund's amount and queues its job. A split's
+// refund across both parts is two refunds: the answer carries the card's,
+// others lists the rest.
+func (s *Service) recordRefund(ctx context.Context, call *Call, u User, in CancelPaymentInput) (res CancelPaymentResult, others []string, err error) {
 	o, err := s.ownOrder(ctx, s.store, u, in.OrderID)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	if o.Kind != OrderPurchase {
-		return res, errorf(CodeInvalidState, "a %s order is in the wallet; only purchases are refunded", o.Kind)
+		return res, nil, errorf(CodeInvalidState, "a %s order is in the wallet; only purchases are refunded", o.Kind)
 	}
 	switch o.Status {
 	case OrderPaid, OrderPartiallyRefunded, OrderRefunded:
 	default:
-		return res, errorf(CodeInvalidState, "order %s is %s; only a paid order is refunded", o.ID, o.Status)
+		return res, nil, errorf(CodeInvalidState, "order %s is %s; only a paid order is refunded", o.ID, o.Status)
 	}
 	ps, err := s.store.PaymentsByOrder(ctx, o.ID)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	var p Payment
 	for _, c := range ps {
@@ -145,13 +147,12 @@ func (s *Service) recordRefund(ctx context.Context, call *Call, u User, in Cance
 	}
 	switch {
 	case p.ID == "":
-		return res, fmt.Errorf("paid order %s has no completed payment", o.ID)
-	case p.Method == MethodCard && s.cfg.Gateway == nil:
-		return res, errors.New("refund: no payment gateway configured")
-	case p.Method != MethodCard && p.Method != MethodWallet:
-		return res, errorf(CodeInvalidState, "a %s payment cannot be refunded yet", p.Method)
+		return res, nil, fmt.Errorf("paid order %s has no completed payment", o.ID)
+	case p.Method != MethodWallet && s.cfg.Gateway == nil:
+		return res, nil, errors.New("refund: no payment gateway configured")
 	}
 	err = s.store.InTx(ctx, func(q Queries) error {
+		res, others = CancelPaymentResult{}, nil // a retry after a lost race starts again
 		lp, err := q.LockPayment(ctx, p.ID)
 		if err != nil {
 			return err
@@ -160,12 +161,18 @@ func (s *Service) recordRefund(ctx context.Context, call *Call, u User, in Cance
 		if err != nil {
 			return err
 		}
-		rest := lp.Amount.Amount
+		// What each part can still give back: a refund reserves its
+		// amount until it FAILED.
+		left := map[PaymentMethod]int64{MethodCard: lp.CardAmount(), MethodWallet: lp.WalletAmount.Amount}
+		if lp.Method == MethodWallet {
+			left = map[PaymentMethod]int64{MethodWallet: lp.Amount.Amount}
+		}
 		for _, r := range refunds {
 			if r.Status != RefundFailed {
-				rest -= r.Amount.Amount
+				left[r.Method] -= r.Amount.Amount
 			}
 		}
+		rest := left[MethodCard] + left[MethodWallet]
 		amount := rest
 		if in.Amount != nil {
 			amount = *in.Amount
@@ -175,32 +182,50 @@ func (s *Service) recordRefund(ctx context.Context, call *Call, u User, in Cance
 			return errorf(CodeRefundExceedsPayment, "%s of this payment can still be refunded; %s was asked",
 				Money{max(rest, 0), cur}, Money{amount, cur})
 		}
+		// A split gives back its card part first, then its wallet part;
+		// a refund across both is one refund per part.
+		cardPart := min(amount, max(left[MethodCard], 0))
+		parts := []struct {
+			method PaymentMethod
+			amount int64
+		}{{MethodCard, cardPart}, {MethodWallet, amount - cardPart}}
 		now := s.now().UTC()
-		r := Refund{ID: NewID("rfd", now), PaymentID: lp.ID, OrderID: o.ID, Method: lp.Method, Amount: Money{amount, cur},
-			Status: RefundPending, Reason: in.Reason, RequestedBy: u.ID, CreatedAt: now, UpdatedAt: now}
-		if err := q.InsertRefund(ctx, r); err != nil {
-			return fmt.Errorf("record refund: %w", err)
+		for _, part := range parts {
+			if part.amount <= 0 {
+				continue
+			}
+			r := Refund{ID: NewID("rfd", now), PaymentID: lp.ID, OrderID: o.ID, Method: part.method, Amount: Money{part.amount, cur},
+				Status: RefundPending, Reason: in.Reason, RequestedBy: u.ID, CreatedAt: now, UpdatedAt: now}
+			if err := q.InsertRefund(ctx, r); err != nil {
+				return fmt.Errorf("record refund: %w", err)
+			}
+			if err := q.EnqueueRefund(ctx, r.ID, now.Add(s.cfg.ProbeDelay)); err != nil {
+				return err
+			}
+			if res.Refund.ID == "" {
+				res = CancelPaymentResult{Order: o, Payment: lp, Refund: r}
+			} else {
+				others = append(others, r.ID)
+			}
 		}
-		if err := q.EnqueueRefund(ctx, r.ID, now.Add(s.cfg.ProbeDelay)); err != nil {
-			return err
-		}
-		res = CancelPaymentResult{Order: o, Payment: lp, Refund: r}
 		return call.Complete(ctx, q, res)
 	})
-	return res, err
+	return res, others, err
 }
 
-// carryOut starts a refund just recorded and waits for it at most
+// carryOut starts refunds just recorded and waits for them at most
 // RefundWait; past that the work goes on apart from the caller.
-func (s *Service) carryOut(ctx context.Context, refundID string) {
+func (s *Service) carryOut(ctx context.Context, refundIDs []string) {
 	done := make(chan struct{})
 	s.inflight.Add(1)
 	go func() {
 		defer s.inflight.Done()
 		defer close(done)
 		bg := context.WithoutCancel(ctx) // money may move: see it through even if the client leaves
-		if err := s.ExecuteRefund(bg, refundID); err != nil {
-			s.log.InfoContext(bg, "refund not finished at once; its job carries on", "refund", refundID, "err", err)
+		for _, id := range refundIDs {
+			if err := s.ExecuteRefund(bg, id); err != nil {
+				s.log.InfoContext(bg, "refund not finished at once; its job carries on", "refund", id, "err", err)
+			}
 		}
 	}()
 	if s.cfg.RefundWait < 0 {
@@ -550,7 +575,7 @@ func (s *Service) settleRefunds(ctx context.Context, paymentID string, truth Gat
 		if err != nil {
 			return err
 		}
-		if p.Method != MethodCard || (truth.PaymentKey != "" && truth.PaymentKey != p.PGPaymentKey) {
+		if p.Method == MethodWallet || p.PGPaymentKey == "" || (truth.PaymentKey != "" && truth.PaymentKey != p.PGPaymentKey) {
 			return nil
 		}
 		refunds, err := q.RefundsByPayment(ctx, paymentID)

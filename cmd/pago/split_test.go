@@ -242,3 +242,39 @@ func TestSplitInDoubtSettlesByItself(t *testing.T) {
 		s.verify()
 	})
 }
+
+// A split payment's refunds come off the card part first, then the wallet
+// part; one across both is a refund per part, each carried out alone.
+func TestSplitRefund(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng storetest.Engine) {
+		s := startServer(t, refundEnv(t, eng, nil))
+		alice := s.customer("alice")
+		s.fund(alice, 20_000)
+		prod := s.product("mug", 24_000, 3)
+		orderID := alice.order(prod, 1)
+		card, _ := alice.startSplit(orderID, 10_000)
+		key := s.authenticate(orderID, card, sandbox.CardSuccess)
+		alice.do(confirmQ, map[string]any{"k": "c1", "o": orderID, "pk": key, "a": card}).into(t, &struct{}{})
+		require.EqualValues(t, 10_000, alice.balance())
+
+		var out refundOut
+		alice.do(refundQ, map[string]any{"k": "r1", "o": orderID, "a": 20_000, "r": "most of it"}).into(t, &out)
+		require.EqualValues(t, 14_000, out.CancelPayment.Refund.Amount, "the card part first")
+		require.Eventually(t, func() bool {
+			got := alice.refunds(orderID)
+			return got.Order.RefundedAmount == 20_000 && got.Order.Status == "PARTIALLY_REFUNDED"
+		}, 20*time.Second, 100*time.Millisecond)
+		require.EqualValues(t, 16_000, alice.balance(), "then 6,000 of the wallet part")
+
+		alice.do(refundQ, map[string]any{"k": "r2", "o": orderID, "r": "the rest"}).into(t, &out)
+		require.Equal(t, "DONE", out.CancelPayment.Refund.Status)
+		require.Equal(t, "REFUNDED", out.CancelPayment.Order.Status)
+		require.EqualValues(t, 20_000, alice.balance(), "the whole wallet part back")
+		amounts, _ := s.cancels(orderID)
+		require.Equal(t, []int64{14_000}, amounts, "the PG refunded the card part only")
+		require.Len(t, alice.refunds(orderID).Order.Payments[0].Refunds, 3)
+		require.Equal(t, 3, s.stock(prod))
+		require.Equal(t, "REFUND_EXCEEDS_PAYMENT", alice.do(refundQ, map[string]any{"k": "r3", "o": orderID, "a": 1, "r": "more"}).code())
+		s.verify()
+	})
+}
