@@ -227,3 +227,35 @@ func (s *Service) underWallet(ctx context.Context, userID string, fn func() erro
 	}
 	return s.withWalletLock(ctx, w.ID, fn)
 }
+
+// CheckoutWallet is what the checkout page of an order can offer from its
+// owner's wallet.
+type CheckoutWallet struct {
+	// Available is the owner's balance (holds already excluded); zero
+	// without a wallet.
+	Available Money
+	// Split is the order's split payment waiting for its card, if any.
+	Split *Payment
+}
+
+// CheckoutWalletFor reads what order o's checkout page can offer from the
+// wallet; the caller has verified the order's signed link.
+func (s *Service) CheckoutWalletFor(ctx context.Context, o Order) (CheckoutWallet, error) {
+	out := CheckoutWallet{Available: Money{0, o.Amount.Currency}}
+	split, ok, err := s.openSplit(ctx, s.store, o.ID)
+	if err != nil {
+		return out, err
+	}
+	if ok {
+		out.Split = &split
+	}
+	w, err := s.store.WalletByUser(ctx, o.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	out.Available = w.Balance
+	return out, nil
+}
