@@ -216,22 +216,25 @@ func (s *Service) recordRefund(ctx context.Context, call *Call, u User, in Cance
 // carryOut starts refunds just recorded and waits for them at most
 // RefundWait; past that the work goes on apart from the caller.
 func (s *Service) carryOut(ctx context.Context, refundIDs []string) {
-	done := make(chan struct{})
-	s.inflight.Add(1)
-	go func() {
-		defer s.inflight.Done()
-		defer close(done)
+	run := func() {
 		bg := context.WithoutCancel(ctx) // money may move: see it through even if the client leaves
 		for _, id := range refundIDs {
 			if err := s.ExecuteRefund(bg, id); err != nil {
 				s.log.InfoContext(bg, "refund not finished at once; its job carries on", "refund", id, "err", err)
 			}
 		}
-	}()
+	}
 	if s.cfg.RefundWait < 0 {
-		<-done
+		run() // in the caller's goroutine (the simulation's scheduler owns them all)
 		return
 	}
+	done := make(chan struct{})
+	s.inflight.Add(1)
+	go func() {
+		defer s.inflight.Done()
+		defer close(done)
+		run()
+	}()
 	wait := time.NewTimer(s.cfg.RefundWait)
 	defer wait.Stop()
 	select {

@@ -35,7 +35,8 @@ type Config struct {
 	ConfirmWait time.Duration
 	// RefundWait bounds how long cancelPayment waits for its refund to be
 	// carried out (default 3 s): past it the answer is the refund PENDING
-	// while the work goes on. Negative: wait however long it takes.
+	// while the work goes on. Negative: carry it out in the caller's
+	// goroutine however long it takes (the simulation).
 	RefundWait time.Duration
 	// MaxConflictRetries bounds how often a conditional write that lost a
 	// race is retried before the caller is told to retry (default 8).
