@@ -278,12 +278,22 @@ func (s *Service) ExecuteRefund(ctx context.Context, refundID string) error {
 	}
 	switch r.Method {
 	case MethodWallet:
-		return s.refundToWallet(ctx, r)
+		err = s.refundToWallet(ctx, r)
 	case MethodCard:
-		return s.refundToCard(ctx, r)
+		err = s.refundToCard(ctx, r)
 	default:
-		return fmt.Errorf("refund %s: no way to refund a %s payment", r.ID, r.Method)
+		err = fmt.Errorf("refund %s: no way to refund a %s payment", r.ID, r.Method)
 	}
+	if err != nil {
+		return err
+	}
+	// Whatever path ended here, the job is done only with the refund: a
+	// concurrent attempt (the mutation's) may have given its cancel back
+	// as unsent while this one looked. Found by the simulation.
+	if r, err = s.store.Refund(ctx, refundID); err == nil && r.Open() {
+		err = fmt.Errorf("refund %s still %s: %w", r.ID, r.Status, errRefundUnsettled)
+	}
+	return err
 }
 
 // refundToWallet credits the refund back to the order owner's wallet,

@@ -329,7 +329,7 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	idem := payment.NewIdempotency(store, s.clock, k.idemLease)
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay,
-		ConfirmWait: -1, // the scheduler owns every goroutine: wait for the outcome
+		ConfirmWait: -1, RefundWait: -1, // the scheduler owns every goroutine: wait for the outcome
 	}, log)
 	w := &world{s: s, k: k, db: db, store: store, pg: pg, svc: svc, calls: map[string]*keyCalls{}}
 	pg.onChange = w.sendWebhook
@@ -396,6 +396,7 @@ func (w *world) start() {
 		{"adjust", 1, w.adjust},
 		{"create-wallet", 1, w.createWallet},
 		{"forger", 1, w.forgeWebhooks},
+		{"refund", 2, w.refunder},
 	}
 	total := 0
 	for _, sc := range scripts {
@@ -672,6 +673,7 @@ func allowed(op string, err error) bool {
 		"cancelOrder":    {payment.CodeInvalidState},
 		"adjustWallet":   {payment.CodeInsufficientBalance, payment.CodeBalanceLimitExceeded},
 		"createWallet":   {},
+		"cancelPayment":  {payment.CodeRefundExceedsPayment, payment.CodeInvalidState, payment.CodeRefundInDoubt},
 		"confirmPayment": {payment.CodePaymentDeclined, payment.CodePaymentInDoubt, payment.CodePGUnavailable, payment.CodeInvalidState, payment.CodeBalanceLimitExceeded, payment.CodeAmountMismatch},
 	}[op]
 	return de.Code == payment.CodeRequestInProgress || slices.Contains(codes, de.Code)
@@ -680,6 +682,11 @@ func allowed(op string, err error) bool {
 // outcome renders a result or a domain error, and tells whether it is
 // final: stored under the idempotency key and replayed from then on.
 func outcome(res any, err error) (string, bool) {
+	if r, ok := res.(payment.CancelPaymentResult); ok && err == nil {
+		// Answered as it stands now (PENDING, later DONE): the key's
+		// constant is the refund it recorded.
+		return fmt.Sprintf("ok refund %s of %d", r.Refund.ID, r.Refund.Amount.Amount), true
+	}
 	if err == nil {
 		b, jerr := json.Marshal(res)
 		if jerr != nil {
@@ -692,7 +699,8 @@ func outcome(res any, err error) (string, bool) {
 		return "", false
 	}
 	switch de.Code {
-	case payment.CodeRequestInProgress, payment.CodePGUnavailable, payment.CodeInternal, payment.CodeUnauthenticated, payment.CodePaymentInDoubt:
+	case payment.CodeRequestInProgress, payment.CodePGUnavailable, payment.CodeInternal, payment.CodeUnauthenticated, payment.CodePaymentInDoubt,
+		payment.CodeRefundInDoubt:
 		return "", false
 	}
 	return fmt.Sprintf("error %s %s %q", de.Code, de.PGCode, de.Message), true
@@ -865,8 +873,10 @@ func (w *world) check() {
 // and its history, a gapless chain of versions.
 func (w *world) checkWallet(wal payment.Wallet, perAccount map[string]int64, walletTx map[string]map[payment.WalletTxType]int) {
 	s := w.s
-	if wal.Balance.Amount < 0 || wal.Balance.Amount > wal.Limit.Amount {
-		s.failf("wallet %s balance %d outside [0, %d]", wal.ID, wal.Balance.Amount, wal.Limit.Amount)
+	history0 := visible[payment.WalletTransaction](w.db, nil, "wtx/"+wal.ID)
+	refundedTo := slices.ContainsFunc(history0, func(t payment.WalletTransaction) bool { return t.Type == payment.WalletRefund })
+	if wal.Balance.Amount < 0 || (wal.Balance.Amount > wal.Limit.Amount && !refundedTo) {
+		s.failf("wallet %s balance %d outside [0, %d] (only a refund may pass the ceiling)", wal.ID, wal.Balance.Amount, wal.Limit.Amount)
 	}
 	if perAccount[wal.AccountID] != wal.Balance.Amount {
 		s.failf("wallet %s balance %d, its ledger account sums to %d", wal.ID, wal.Balance.Amount, perAccount[wal.AccountID])
@@ -901,6 +911,11 @@ var legalMoves = map[[2]payment.PaymentStatus]bool{
 	{payment.PaymentInDoubt, payment.PaymentFailed}:   true,
 	{payment.PaymentInDoubt, payment.PaymentCanceled}: true, // a top-up the wallet could not hold
 	{payment.PaymentPending, payment.PaymentDone}:     true, // paid from the wallet
+	// refunds
+	{payment.PaymentDone, payment.PaymentPartiallyCanceled}:              true,
+	{payment.PaymentDone, payment.PaymentCanceled}:                       true,
+	{payment.PaymentPartiallyCanceled, payment.PaymentPartiallyCanceled}: true,
+	{payment.PaymentPartiallyCanceled, payment.PaymentCanceled}:          true,
 }
 
 // checkOrder: an order is PAID exactly when one payment for it completed
@@ -922,8 +937,9 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 		if p.Status == payment.PaymentInDoubt {
 			s.failf("payment %s (%s) left IN_DOUBT", p.ID, p.PGPaymentKey)
 		}
-		if p.Status == payment.PaymentDone {
-			done = append(done, p)
+		if p.Status == payment.PaymentDone || p.Status == payment.PaymentPartiallyCanceled ||
+			(p.Status == payment.PaymentCanceled && p.RefundedAmount.Amount > 0) {
+			done = append(done, p) // completed, refunded or not
 		}
 		events := visible[payment.PaymentEvent](db, nil, "pev/"+p.ID)
 		at := payment.PaymentPending
@@ -943,10 +959,12 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 				s.failf("payment %s (%s) is DONE but the PG says %v", p.ID, p.PGPaymentKey, pgStatus(g))
 			case p.Status == payment.PaymentCanceled && (g == nil || g.status != payment.GatewayCanceled):
 				s.failf("payment %s (%s) is CANCELED but the PG says %v", p.ID, p.PGPaymentKey, pgStatus(g))
+			case p.Status == payment.PaymentPartiallyCanceled && (g == nil || g.status != payment.GatewayPartialCanceled || g.balance != p.Amount.Amount-p.RefundedAmount.Amount):
+				s.failf("payment %s (%s) is PARTIALLY_CANCELED with %d refunded but the PG says %v", p.ID, p.PGPaymentKey, p.RefundedAmount.Amount, pgStatus(g))
 			}
 		}
 	}
-	paid := o.Status == payment.OrderPaid
+	paid := o.Status == payment.OrderPaid || o.Status == payment.OrderPartiallyRefunded || o.Status == payment.OrderRefunded
 	switch {
 	case paid && len(done) != 1:
 		s.failf("order %s is PAID with %d DONE payments", o.ID, len(done))
@@ -961,6 +979,12 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 	if byWallet && len(approved) > 0 {
 		s.failf("order %s is PAID from the wallet and by card %v", o.ID, approved)
 	}
+	if card {
+		if g := pgByKey[done[0].PGPaymentKey]; g != nil && g.balance != o.Amount.Amount-o.RefundedAmount.Amount {
+			s.failf("order %s paid %d by card, refunded %d, but the PG holds %d", o.ID, o.Amount.Amount, o.RefundedAmount.Amount, g.balance)
+		}
+	}
+	w.checkRefunds(o, kinds, wtx)
 	if !paid {
 		for _, k := range approved {
 			if g := pgByKey[k]; g.status != payment.GatewayCanceled {
