@@ -140,3 +140,66 @@ func (w *world) checkRefunds(o payment.Order, kinds map[string]int, wtx map[paym
 
 // isRefundKey tells a refund's cancel from a top-up's give-back at the PG.
 func isRefundKey(idemKey string) bool { return strings.HasPrefix(idemKey, "pago-refund-rfd_") }
+
+// splitter pays a purchase partly from the wallet (a hold) and the rest by
+// card, while a cancel, the order's expiry, a payWithWallet of the whole
+// order, crashes and the PG's faults race it: each hold must resolve once.
+func (w *world) splitter(string) {
+	u := w.user()
+	o, ok := w.createOrder(u, payment.OrderPurchase)
+	if !ok || o.Amount.Amount < 2 {
+		return
+	}
+	key := w.key("split")
+	walletPart := 1 + w.s.rng.Int64N(o.Amount.Amount-1)
+	res, err := w.call(u, "startSplitPayment", key, func() (any, error) {
+		return w.svc.StartSplitPayment(w.as(u), key, payment.StartSplitPaymentInput{OrderID: o.ID, WalletAmount: walletPart})
+	})
+	if err != nil {
+		return
+	}
+	card := res.(payment.StartSplitPaymentResult).CardAmount.Amount
+	if w.s.chance(0.15) {
+		return // abandoned: the order expires and the hold goes back
+	}
+	pk := w.pg.authenticate(o.ID, card)
+	w.confirmer(u, "split-redirect", w.key("redirect"), payment.SourceRedirect, payment.ConfirmInput{OrderID: o.ID, PaymentKey: pk, Amount: card})
+	if w.s.chance(0.3) {
+		w.confirmer(u, "split-spa", w.key("spa"), payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: pk, Amount: card})
+	}
+	if w.s.chance(0.2) {
+		w.cancel(u, o)
+	}
+	if w.s.chance(0.15) {
+		k := w.key("pay")
+		w.client("pay-instead "+k, func() {
+			w.call(u, "payWithWallet", k, func() (any, error) { return w.svc.PayWithWallet(w.as(u), k, o.ID) })
+		})
+	}
+}
+
+// checkHolds: every hold resolved once, as its payment ended: POSTED for a
+// completed split, RELEASED otherwise, with a RELEASE wallet transaction
+// exactly for the released ones.
+func (w *world) checkHolds(o payment.Order, wtx map[payment.WalletTxType]int) {
+	s, db := w.s, w.db
+	released := 0
+	for _, h := range visible[payment.Hold](db, nil, "hld/"+o.ID) {
+		p, _ := getRow[payment.Payment](db, nil, "pay/"+h.PaymentID)
+		completed := p.Status == payment.PaymentDone || p.Status == payment.PaymentPartiallyCanceled || p.Status == payment.PaymentCanceled
+		switch {
+		case h.Status == payment.HoldOpen:
+			s.failf("hold %s of order %s (%s) left OPEN; payment %s", h.ID, o.ID, o.Status, p.Status)
+		case h.Status == payment.HoldPosted && !completed:
+			s.failf("hold %s POSTED but payment %s is %s", h.ID, p.ID, p.Status)
+		case h.Status == payment.HoldReleased && completed:
+			s.failf("hold %s RELEASED but payment %s is %s", h.ID, p.ID, p.Status)
+		case h.Status == payment.HoldReleased:
+			released++
+		}
+		s.count("hold: " + string(h.Status))
+	}
+	if wtx[payment.WalletRelease] != released {
+		s.failf("order %s released %d holds with %d RELEASE wallet transactions", o.ID, released, wtx[payment.WalletRelease])
+	}
+}

@@ -397,6 +397,7 @@ func (w *world) start() {
 		{"create-wallet", 1, w.createWallet},
 		{"forger", 1, w.forgeWebhooks},
 		{"refund", 2, w.refunder},
+		{"split", 2, w.splitter},
 	}
 	total := 0
 	for _, sc := range scripts {
@@ -668,13 +669,14 @@ func allowed(op string, err error) bool {
 		return false
 	}
 	codes := map[string][]payment.Code{
-		"createOrder":    {payment.CodeOutOfStock, payment.CodeBalanceLimitExceeded},
-		"payWithWallet":  {payment.CodeInsufficientBalance, payment.CodeInvalidState},
-		"cancelOrder":    {payment.CodeInvalidState},
-		"adjustWallet":   {payment.CodeInsufficientBalance, payment.CodeBalanceLimitExceeded},
-		"createWallet":   {},
-		"cancelPayment":  {payment.CodeRefundExceedsPayment, payment.CodeInvalidState, payment.CodeRefundInDoubt},
-		"confirmPayment": {payment.CodePaymentDeclined, payment.CodePaymentInDoubt, payment.CodePGUnavailable, payment.CodeInvalidState, payment.CodeBalanceLimitExceeded, payment.CodeAmountMismatch},
+		"createOrder":       {payment.CodeOutOfStock, payment.CodeBalanceLimitExceeded},
+		"payWithWallet":     {payment.CodeInsufficientBalance, payment.CodeInvalidState},
+		"cancelOrder":       {payment.CodeInvalidState},
+		"adjustWallet":      {payment.CodeInsufficientBalance, payment.CodeBalanceLimitExceeded},
+		"createWallet":      {},
+		"startSplitPayment": {payment.CodeInsufficientBalance, payment.CodeInvalidState, payment.CodeBadUserInput},
+		"cancelPayment":     {payment.CodeRefundExceedsPayment, payment.CodeInvalidState, payment.CodeRefundInDoubt},
+		"confirmPayment":    {payment.CodePaymentDeclined, payment.CodePaymentInDoubt, payment.CodePGUnavailable, payment.CodeInvalidState, payment.CodeBalanceLimitExceeded, payment.CodeAmountMismatch},
 	}[op]
 	return de.Code == payment.CodeRequestInProgress || slices.Contains(codes, de.Code)
 }
@@ -874,12 +876,20 @@ func (w *world) check() {
 func (w *world) checkWallet(wal payment.Wallet, perAccount map[string]int64, walletTx map[string]map[payment.WalletTxType]int) {
 	s := w.s
 	history0 := visible[payment.WalletTransaction](w.db, nil, "wtx/"+wal.ID)
-	refundedTo := slices.ContainsFunc(history0, func(t payment.WalletTransaction) bool { return t.Type == payment.WalletRefund })
-	if wal.Balance.Amount < 0 || (wal.Balance.Amount > wal.Limit.Amount && !refundedTo) {
-		s.failf("wallet %s balance %d outside [0, %d] (only a refund may pass the ceiling)", wal.ID, wal.Balance.Amount, wal.Limit.Amount)
+	givenBack := slices.ContainsFunc(history0, func(t payment.WalletTransaction) bool {
+		return t.Type == payment.WalletRefund || t.Type == payment.WalletRelease
+	})
+	if wal.Balance.Amount < 0 || (wal.Balance.Amount > wal.Limit.Amount && !givenBack) {
+		s.failf("wallet %s balance %d outside [0, %d] (only money given back may pass the ceiling)", wal.ID, wal.Balance.Amount, wal.Limit.Amount)
 	}
-	if perAccount[wal.AccountID] != wal.Balance.Amount {
-		s.failf("wallet %s balance %d, its ledger account sums to %d", wal.ID, wal.Balance.Amount, perAccount[wal.AccountID])
+	var held int64 // open holds: out of the balance, not yet in the ledger
+	for _, h := range visible[payment.Hold](w.db, nil, "holds") {
+		if h.WalletID == wal.ID && h.Status == payment.HoldOpen {
+			held += h.Amount.Amount
+		}
+	}
+	if perAccount[wal.AccountID]-held != wal.Balance.Amount {
+		s.failf("wallet %s balance %d, its ledger account sums to %d, open holds %d", wal.ID, wal.Balance.Amount, perAccount[wal.AccountID], held)
 	}
 	history := visible[payment.WalletTransaction](w.db, nil, "wtx/"+wal.ID)
 	slices.SortFunc(history, func(a, b payment.WalletTransaction) int { return cmp.Compare(a.Seq, b.Seq) })
@@ -911,6 +921,7 @@ var legalMoves = map[[2]payment.PaymentStatus]bool{
 	{payment.PaymentInDoubt, payment.PaymentFailed}:   true,
 	{payment.PaymentInDoubt, payment.PaymentCanceled}: true, // a top-up the wallet could not hold
 	{payment.PaymentPending, payment.PaymentDone}:     true, // paid from the wallet
+	{payment.PaymentPending, payment.PaymentFailed}:   true, // a split whose card never went through
 	// refunds
 	{payment.PaymentDone, payment.PaymentPartiallyCanceled}:              true,
 	{payment.PaymentDone, payment.PaymentCanceled}:                       true,
@@ -952,7 +963,7 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 		if at != p.Status {
 			s.failf("payment %s is %s but its history ends at %s", p.ID, p.Status, at)
 		}
-		if p.Method == payment.MethodCard {
+		if p.Method == payment.MethodCard || (p.Method == payment.MethodSplit && p.PGPaymentKey != "") {
 			g := pgByKey[p.PGPaymentKey]
 			switch {
 			case p.Status == payment.PaymentDone && (g == nil || g.status != payment.GatewayDone):
@@ -971,7 +982,8 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 	case !paid && len(done) > 0:
 		s.failf("order %s is %s with a DONE payment %s", o.ID, o.Status, done[0].ID)
 	}
-	card := paid && len(done) == 1 && done[0].Method == payment.MethodCard
+	card := paid && len(done) == 1 && (done[0].Method == payment.MethodCard || done[0].Method == payment.MethodSplit)
+	split := card && done[0].Method == payment.MethodSplit
 	byWallet := paid && len(done) == 1 && done[0].Method == payment.MethodWallet
 	if card && (len(approved) != 1 || approved[0] != done[0].PGPaymentKey) {
 		s.failf("order %s is PAID by card %s but the PG approved %v", o.ID, done[0].PGPaymentKey, approved)
@@ -980,11 +992,12 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 		s.failf("order %s is PAID from the wallet and by card %v", o.ID, approved)
 	}
 	if card {
-		if g := pgByKey[done[0].PGPaymentKey]; g != nil && g.balance != o.Amount.Amount-o.RefundedAmount.Amount {
+		if g := pgByKey[done[0].PGPaymentKey]; g != nil && !split && g.balance != o.Amount.Amount-o.RefundedAmount.Amount {
 			s.failf("order %s paid %d by card, refunded %d, but the PG holds %d", o.ID, o.Amount.Amount, o.RefundedAmount.Amount, g.balance)
 		}
 	}
 	w.checkRefunds(o, kinds, wtx)
+	w.checkHolds(o, wtx)
 	if !paid {
 		for _, k := range approved {
 			if g := pgByKey[k]; g.status != payment.GatewayCanceled {
@@ -997,6 +1010,8 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 	switch {
 	case card && o.Kind == payment.OrderWalletTopUp:
 		want["TOPUP"], wantTx[payment.WalletCharge] = 1, 1
+	case split:
+		want["CARD_PAYMENT"], want["WALLET_PAYMENT"] = 1, 1
 	case card:
 		want["CARD_PAYMENT"] = 1
 	case byWallet:

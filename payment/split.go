@@ -75,14 +75,14 @@ func (s *Service) StartSplitPayment(ctx context.Context, key string, in StartSpl
 		err = s.withWalletLock(ctx, w.ID, func() error {
 			return s.store.InTx(ctx, func(q Queries) error {
 				now := s.now().UTC()
-				cur, err := q.Order(ctx, o.ID)
+				cur := o
+				locked, err := s.moveOrder(ctx, q, &cur, OrderPending, SourceWallet, now)
 				if err != nil {
 					return err
 				}
-				if cur.Status != OrderPending {
-					return errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
+				if !locked {
+					return errorf(CodeInvalidState, "order %s is no longer PENDING", o.ID)
 				}
-				cur.Items = o.Items
 				p := Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodSplit, Status: PaymentPending, Amount: o.Amount,
 					RefundedAmount: Money{0, o.Amount.Currency}, WalletAmount: Money{in.WalletAmount, o.Amount.Currency},
 					CreatedAt: now, UpdatedAt: now}

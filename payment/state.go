@@ -94,11 +94,15 @@ var paymentMoves = map[paymentMove][]string{
 
 // orderMoves is the order state machine and who may cause each move.
 var orderMoves = map[[2]OrderStatus][]string{
-	{OrderPending, OrderInDoubt}:  {SourceRedirect, SourceMutation},
-	{OrderInDoubt, OrderPending}:  {SourceRedirect, SourceMutation},
-	{OrderInDoubt, OrderPaid}:     confirmers,
-	{OrderInDoubt, OrderFailed}:   confirmers,
-	{OrderPending, OrderPaid}:     {SourceWallet},
+	{OrderPending, OrderInDoubt}: {SourceRedirect, SourceMutation},
+	{OrderInDoubt, OrderPending}: {SourceRedirect, SourceMutation},
+	{OrderInDoubt, OrderPaid}:    confirmers,
+	{OrderInDoubt, OrderFailed}:  confirmers,
+	{OrderPending, OrderPaid}:    {SourceWallet},
+	// A split's hold is placed under the order's row lock, conditional on
+	// the order still PENDING: an expiry or cancel either sees the split
+	// and releases its hold, or comes first and the split is refused.
+	{OrderPending, OrderPending}:  {SourceWallet},
 	{OrderPending, OrderCanceled}: {SourceCustomer},
 	{OrderPending, OrderExpired}:  {SourceExpiry},
 
