@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -290,7 +292,7 @@ func TestLostRefundAnswerSettles(t *testing.T) {
 }
 
 // Past PAGO_REFUND_WAIT the answer is the refund PENDING; orderUpdated
-// then carries the order to REFUNDED.
+// then carries the order to REFUNDED live, and ends.
 func TestRefundAnswersPendingThenSettles(t *testing.T) {
 	s := startServer(t, cardEnv(t, storetest.SQLite(), map[string]string{"PAGO_REFUND_WAIT": "50ms"}))
 	alice := s.customer("alice")
@@ -301,7 +303,21 @@ func TestRefundAnswersPendingThenSettles(t *testing.T) {
 	alice.do(refundQ, map[string]any{"k": "r1", "o": orderID, "r": "slow PG"}).into(t, &out)
 	require.Equal(t, "PENDING", out.CancelPayment.Refund.Status)
 	require.Equal(t, "PAID", out.CancelPayment.Order.Status)
-	require.Eventually(t, func() bool { return alice.orderStatus(orderID) == "REFUNDED" }, 20*time.Second, 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	updates, err := s.subscribe(ctx, alice.token, `subscription($id: ID!) { orderUpdated(orderId: $id) { status refundedAmount } }`,
+		map[string]any{"id": orderID})
+	require.NoError(t, err)
+	var last string
+	for p := range updates {
+		var v struct {
+			Data struct{ OrderUpdated struct{ Status string } }
+		}
+		require.NoError(t, json.Unmarshal(p, &v), string(p))
+		last = v.Data.OrderUpdated.Status
+	}
+	require.NoError(t, ctx.Err(), "the subscription ends once the refund is done")
+	require.Equal(t, "REFUNDED", last, "carried live to REFUNDED")
 	got := alice.refunds(orderID)
 	require.Equal(t, "DONE", got.Order.Payments[0].Refunds[0].Status)
 	require.Equal(t, 1, s.app.sandbox.CancelCount(orderID))
