@@ -182,8 +182,8 @@ func paymentToDomain(r queries.Payment) payment.Payment {
 	return payment.Payment{
 		ID: r.ID, OrderID: r.OrderID, Method: payment.PaymentMethod(r.Method), Status: payment.PaymentStatus(r.Status),
 		Amount: payment.Won(r.Amount), RefundedAmount: payment.Won(r.RefundedAmount), WalletAmount: payment.Won(r.WalletAmount),
-		PGPaymentKey:     r.PgPaymentKey.String,
-		PGIdempotencyKey: r.PgIdempotencyKey.String, ConfirmAttempt: r.ConfirmAttempt, ConfirmSentAt: timePtr(r.ConfirmSentAt),
+		PGPaymentKey: r.PgPaymentKey.String, PGIdempotencyKey: r.PgIdempotencyKey.String,
+		ConfirmAttempt: r.ConfirmAttempt, ConfirmSentAt: timePtr(r.ConfirmSentAt),
 		FailureCode: r.FailureCode, FailureMessage: r.FailureMessage, RefundDecidedAt: timePtr(r.RefundDecidedAt),
 		ApprovedAt: timePtr(r.ApprovedAt), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
