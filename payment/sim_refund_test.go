@@ -3,7 +3,6 @@ package payment_test
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/pago/pago/payment"
@@ -78,7 +77,7 @@ func (w *world) refunder(string) {
 // set (by transaction key and amount), and each DONE refund was booked once.
 func (w *world) checkRefunds(o payment.Order, kinds map[string]int, wtx map[payment.WalletTxType]int) {
 	s, db := w.s, w.db
-	var refunded, cardDone, walletDone int64
+	var refunded int64
 	nCard, nWallet := 0, 0
 	for _, p := range visible[payment.Payment](db, nil, "pay/"+o.ID) {
 		pgCancels := map[string]int64{}
@@ -102,14 +101,12 @@ func (w *world) checkRefunds(o payment.Order, kinds map[string]int, wtx map[paym
 				refunded += r.Amount.Amount
 				if r.Method == payment.MethodCard {
 					nCard++
-					cardDone += r.Amount.Amount
 					if amt, ok := pgCancels[r.PGTransactionKey]; !ok || amt != r.Amount.Amount {
 						s.failf("refund %s is DONE as PG cancel %q of %d, the PG has %v", r.ID, r.PGTransactionKey, r.Amount.Amount, pgCancels)
 					}
 					ours[r.PGTransactionKey] = true
 				} else {
 					nWallet++
-					walletDone += r.Amount.Amount
 				}
 			}
 		}
@@ -134,12 +131,7 @@ func (w *world) checkRefunds(o payment.Order, kinds map[string]int, wtx map[paym
 	if refunded > 0 {
 		s.count(fmt.Sprintf("refund: order ended %s", o.Status))
 	}
-	_ = cardDone
-	_ = walletDone
 }
-
-// isRefundKey tells a refund's cancel from a top-up's give-back at the PG.
-func isRefundKey(idemKey string) bool { return strings.HasPrefix(idemKey, "pago-refund-rfd_") }
 
 // splitter pays a purchase partly from the wallet (a hold) and the rest by
 // card, while a cancel, the order's expiry, a payWithWallet of the whole
