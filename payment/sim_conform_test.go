@@ -80,6 +80,8 @@ func errClass(err error) string {
 		return "ok"
 	case errors.Is(err, payment.ErrNotFound):
 		return "not found"
+	case errors.Is(err, payment.ErrSplitUnderWay):
+		return "split under way" // the unique index on an order's open hold
 	default:
 		return "refused" // a constraint: the wording differs by engine
 	}
@@ -269,6 +271,62 @@ func (c *conformance) run() {
 		}
 	}
 	c.refunds(users[0], wallets[0], order, pay, ltx, tick)
+	c.holds(wallets[1], order, pay, ltx, tick)
+}
+
+// holds compares the holds' writes: one OPEN hold per order (a unique
+// index), a hold resolves once, and the HOLD wallet transaction carries
+// its hold's status.
+func (c *conformance) holds(w payment.Wallet, order payment.Order, pay payment.Payment, ltx payment.LedgerTransaction, tick func() time.Time) {
+	ctx := c.ctx
+	wtx := func() payment.WalletTransaction {
+		c.n++
+		t := payment.WalletTransaction{ID: c.id("wtx"), WalletID: w.ID, Seq: 1_000_000 + int64(c.n), Type: payment.WalletHold,
+			Amount: payment.Won(-1), BalanceAfter: payment.Won(0), LedgerTransactionID: ltx.ID, CreatedAt: tick()}
+		c.same("HOLD wallet transaction", func(q payment.Queries) string { return errClass(q.InsertWalletTransaction(ctx, t)) })
+		return t
+	}
+	split := func() payment.Payment {
+		p := payment.Payment{ID: c.id("pay"), OrderID: order.ID, Method: payment.MethodSplit, Status: payment.PaymentPending,
+			Amount: payment.Won(1_000), WalletAmount: payment.Won(1), CreatedAt: tick()}
+		c.same("insert split payment", func(q payment.Queries) string { return errClass(q.InsertPayment(ctx, p)) })
+		return p
+	}
+	hold := func(t payment.WalletTransaction, p payment.Payment) payment.Hold {
+		return payment.Hold{ID: c.id("hld"), WalletID: w.ID, PaymentID: p.ID, OrderID: order.ID, Amount: payment.Won(1),
+			HoldTransactionID: t.ID, CreatedAt: tick()}
+	}
+	t1, t2 := wtx(), wtx()
+	p1, p2 := split(), split()
+	h1, h2 := hold(t1, p1), hold(t2, p2)
+	again := hold(t2, p1)
+	again.ID = c.id("hld")
+	c.same("InsertHold", func(q payment.Queries) string { return errClass(q.InsertHold(ctx, h1)) })
+	c.same("a second open hold for the order", func(q payment.Queries) string { return errClass(q.InsertHold(ctx, h2)) })
+	for _, to := range []payment.HoldStatus{payment.HoldPosted, payment.HoldReleased} {
+		c.same("ResolveHold "+string(to), func(q payment.Queries) string { return answer(q.ResolveHold(ctx, h1.ID, to, tick())) })
+	}
+	c.same("a second hold for a payment", func(q payment.Queries) string { return errClass(q.InsertHold(ctx, again)) })
+	c.same("a new hold once the first is resolved", func(q payment.Queries) string { return errClass(q.InsertHold(ctx, h2)) })
+	c.same("ResolveHold RELEASED", func(q payment.Queries) string { return answer(q.ResolveHold(ctx, h2.ID, payment.HoldReleased, tick())) })
+	c.same("holds of the order", func(q payment.Queries) string {
+		hs, err := q.HoldsByOrder(ctx, order.ID)
+		out := errClass(err)
+		for _, h := range hs {
+			out += fmt.Sprintf(" %s:%s:%d:%v", h.ID, h.Status, h.Amount.Amount, h.ResolvedAt != nil)
+		}
+		return out
+	})
+	c.same("HOLD transactions carry their hold's status", func(q payment.Queries) string {
+		ts, err := q.WalletTransactions(ctx, w.ID, 1<<62, 100)
+		out := errClass(err)
+		for _, t := range ts {
+			if t.ID == t1.ID || t.ID == t2.ID {
+				out += fmt.Sprintf(" %s:%s", t.ID, t.HoldStatus)
+			}
+		}
+		return out
+	})
 }
 
 // refunds compares the refunds' writes: the insert and its constraints,

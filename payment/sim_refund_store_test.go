@@ -200,6 +200,9 @@ func (st *memStore) InsertHold(_ context.Context, h payment.Hold) error {
 				return &dbError{msg: "insert on wallet_holds violates foreign key: " + fk}
 			}
 		}
+		if _, err := st.db.insert(tx, "hld_pay/"+h.PaymentID, "wallet_holds_payment_idx", h.ID, false); err != nil {
+			return err
+		}
 		if _, err := st.db.insert(tx, "hld_open/"+h.OrderID, "wallet_holds_open_order_idx", h.ID, false); err != nil {
 			return &dbError{msg: err.Error(), is: payment.ErrSplitUnderWay}
 		}
