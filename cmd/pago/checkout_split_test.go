@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pago/pago/web"
@@ -90,5 +91,42 @@ func TestCheckoutSplitPage(t *testing.T) {
 	hold, released := holdOf(alice.walletTxs(), id)
 	require.Equal(t, "POSTED", *hold.HoldStatus)
 	require.False(t, released)
+	s.verify()
+}
+
+// A split payment through the page in headless Chromium: "use my wallet
+// balance" holds part of the order, the widget charges the card for the
+// rest, and the hold is posted.
+func TestCheckoutSplitBrowser(t *testing.T) {
+	b := startBrowser(t)
+	s := startServer(t, checkoutEnv(t))
+	alice := s.customer("alice")
+	s.fund(alice, 10_000)
+	prod := s.product("green-tea", 12_000, 10)
+	id, link := alice.createCheckout(checkoutOrderQ, map[string]any{"p": prod, "q": 2})
+
+	ctx := newTab(t, b)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(byTestID("wallet-option")),
+	))
+	require.Contains(t, pageText(t, ctx, byTestID("wallet-available")), "₩10,000")
+	saveScreenshot(t, ctx, "split-offer")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(byTestID("wallet-amount"), "8000"),
+		chromedp.Click(byTestID("use-wallet")),
+		chromedp.WaitVisible(byTestID("split-summary")),
+	))
+	require.Equal(t, "₩16,000", pageText(t, ctx, byTestID("card-part")))
+	require.EqualValues(t, 2_000, alice.balance(), "8,000 held")
+	saveScreenshot(t, ctx, "split-held")
+
+	payInBrowser(t, ctx, link, "success", "split")
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-paid"))))
+	saveScreenshot(t, ctx, "split-paid")
+	hold, released := holdOf(alice.walletTxs(), id)
+	require.Equal(t, "POSTED", *hold.HoldStatus)
+	require.False(t, released)
+	require.Equal(t, "PAID", alice.orderStatus(id))
 	s.verify()
 }
