@@ -475,9 +475,24 @@ func (s *Service) sendCancel(ctx context.Context, r Refund, p Payment) error {
 			return err
 		}
 	case errors.Is(gerr, ErrGatewayAlreadyCanceled):
-		// Fully cancelled already: the record tells by whom.
-		_, err := s.lookUpRefund(ctx, r, p, SourceRefund)
-		return err
+		// Refused: the PG holds nothing more of this payment. If the
+		// cancel that emptied it was this refund's (an earlier answer
+		// lost), the record settles it; otherwise nothing is left to give
+		// back (a cancel made outside pago, for an operator to reconcile).
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
+		defer cancel()
+		truth, err := s.cfg.Gateway.Payment(lctx, p.PGPaymentKey)
+		if err != nil {
+			return fmt.Errorf("look up refund %s: %w", r.ID, err)
+		}
+		if err := s.settleRefunds(ctx, p.ID, truth, SourceRefund); err != nil {
+			return err
+		}
+		s.log.WarnContext(ctx, "the PG has nothing left to refund", "refund", r.ID, "payment", p.ID)
+		return s.closeAttempt(ctx, r, func(cur *Refund, now time.Time) bool {
+			cur.Status, cur.FailureCode, cur.CompletedAt = RefundFailed, "ALREADY_CANCELED_PAYMENT", &now
+			return true
+		})
 	case errors.As(gerr, &declined):
 		s.log.WarnContext(ctx, "the PG refused a refund", "refund", r.ID, "code", declined.Code, "message", declined.Message)
 		return s.closeAttempt(ctx, r, func(cur *Refund, now time.Time) bool {

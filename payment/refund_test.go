@@ -83,6 +83,9 @@ func (g *cancelGateway) Cancel(_ context.Context, _ string, amount *int64, _, id
 		g.byKey[idemKey] = g.record()
 		return payment.GatewayPayment{}, payment.ErrGatewayUnknownOutcome
 	}
+	if g.paid.BalanceAmount == 0 {
+		return payment.GatewayPayment{}, payment.ErrGatewayAlreadyCanceled
+	}
 	if *amount > g.paid.BalanceAmount {
 		return payment.GatewayPayment{}, &payment.DeclinedError{Code: "NOT_CANCELABLE_AMOUNT", Message: "too much"}
 	}
@@ -193,4 +196,21 @@ func TestLostRefundIsSentAgainOnlyWhenAbsent(t *testing.T) {
 			f.verify(t)
 		})
 	}
+}
+
+// A payment cancelled in full at the PG without pago: a refund finds
+// nothing left there and FAILS (nothing moved; the amount stays
+// refundable in pago for an operator to reconcile), rather than retrying
+// for ever. Its answer says so; nothing is credited or booked.
+func TestRefundOfAPaymentCancelledOutsidePagoFails(t *testing.T) {
+	f := newRefundFixture(t, payment.Config{})
+	f.gw.cancelOutside(10_000)
+	res, err := f.refund(t, "r1", 4_000)
+	require.NoError(t, err)
+	require.Equal(t, payment.RefundFailed, res.Refund.Status)
+	require.Equal(t, "ALREADY_CANCELED_PAYMENT", res.Refund.FailureCode)
+	require.Equal(t, payment.OrderPaid, res.Order.Status)
+	require.Zero(t, res.Payment.RefundedAmount.Amount)
+	require.Empty(t, f.gw.keys, "no cancel of pago's performed")
+	f.verify(t)
 }
