@@ -23,6 +23,8 @@ type cancelGateway struct {
 	byKey    map[string]payment.GatewayPayment
 	loseNext *bool // nil: answer; true: perform, lose the answer; false: lose the request
 	n        int
+	// afterCancel runs after each cancel, before its answer returns.
+	afterCancel func()
 }
 
 func (g *cancelGateway) Confirm(_ context.Context, key, orderID string, amount int64, _ string) (payment.GatewayPayment, error) {
@@ -67,9 +69,21 @@ func (g *cancelGateway) apply(amount int64) {
 	}
 }
 
-func (g *cancelGateway) Cancel(_ context.Context, _ string, amount *int64, _, idemKey string) (payment.GatewayPayment, error) {
+func (g *cancelGateway) Cancel(ctx context.Context, key string, amount *int64, reason, idemKey string) (payment.GatewayPayment, error) {
+	res, err := g.cancel(amount, idemKey)
+	if g.afterCancel != nil {
+		g.afterCancel() // the PG's webhook about the cancel, say, racing its answer
+	}
+	return res, err
+}
+
+func (g *cancelGateway) cancel(amount *int64, idemKey string) (payment.GatewayPayment, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if amount == nil { // the rest
+		rest := g.paid.BalanceAmount
+		amount = &rest
+	}
 	if prev, ok := g.byKey[idemKey]; ok {
 		return prev, nil // the PG replays a key's answer
 	}
@@ -213,4 +227,48 @@ func TestRefundOfAPaymentCancelledOutsidePagoFails(t *testing.T) {
 	require.Zero(t, res.Payment.RefundedAmount.Amount)
 	require.Empty(t, f.gw.keys, "no cancel of pago's performed")
 	f.verify(t)
+}
+
+// A top-up the wallet cannot take is refunded at the PG, and the PG's
+// CANCELED webhook arrives before pago has written the refund: the webhook
+// must close the payment as the refund decided (CANCELED, the customer told
+// BALANCE_LIMIT_EXCEEDED), not as a decline. Found by the refund tests
+// (TestCardTopUpPastTheCeilingIsRefunded answered PAYMENT_DECLINED once in
+// three runs on PostgreSQL).
+func TestTopUpRefundRacedByItsWebhook(t *testing.T) {
+	ctx := context.Background()
+	st := &memStore{db: newMemDB(newSim(1))}
+	gw := &cancelGateway{byKey: map[string]payment.GatewayPayment{}}
+	svc := payment.NewService(st, openLocker{}, payment.NewIdempotency(st, time.Now, time.Minute), time.Now,
+		payment.Config{WalletLimit: payment.Won(10_000), Gateway: gw}, slog.New(slog.DiscardHandler))
+	users := payment.NewUsers(st, time.Now)
+	alice, err := users.Ensure(ctx, "alice", false)
+	require.NoError(t, err)
+	ops, err := users.Ensure(ctx, "ops", true)
+	require.NoError(t, err)
+	actx := payment.WithUser(ctx, alice)
+	_, err = svc.CreateWallet(actx, "w")
+	require.NoError(t, err)
+	amount := int64(5_000)
+	o, err := svc.CreateOrder(actx, "o", payment.CreateOrderInput{Kind: payment.OrderWalletTopUp, Amount: &amount})
+	require.NoError(t, err)
+	_, err = svc.AdjustWallet(payment.WithUser(ctx, ops), "credit", payment.AdjustWalletInput{UserID: alice.ID, Amount: 8_000, Reason: "gift"})
+	require.NoError(t, err)
+	gw.afterCancel = func() { require.NoError(t, svc.SyncFromGateway(ctx, "pk_1")) }
+
+	_, err = svc.ConfirmPayment(actx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: amount})
+	require.ErrorIs(t, err, payment.ErrBalanceLimitExceeded)
+	p := mustPayment(t, st, "pk_1")
+	require.Equal(t, payment.PaymentCanceled, p.Status)
+	require.Equal(t, string(payment.CodeBalanceLimitExceeded), p.FailureCode)
+	got, err := svc.Order(actx, o.ID)
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderFailed, got.Status)
+	w, err := svc.MyWallet(actx)
+	require.NoError(t, err)
+	require.EqualValues(t, 8_000, w.Balance.Amount)
+	require.Len(t, gw.keys, 1)
+	vs, err := svc.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, vs)
 }

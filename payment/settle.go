@@ -43,6 +43,10 @@ func judge(p Payment, o Order, truth GatewayPayment) verdict {
 		if p.Status != PaymentInDoubt {
 			return verdict{why: "canceled at the PG: refunds move DONE payments"}
 		}
+		if p.RefundDecidedAt != nil {
+			// The top-up refund pago decided, seen before pago wrote it.
+			return verdict{to: PaymentCanceled, event: EventTopUpRefunded}
+		}
 		return verdict{to: PaymentFailed, event: EventDeclined}
 	case GatewayPartialCanceled:
 		// Part of the money is still captured: neither paid as recorded nor
@@ -148,13 +152,16 @@ func (s *Service) settleTx(ctx context.Context, q Queries, p Payment, o Order, v
 	}
 	o.Status = OrderInDoubt
 	orderTo := OrderPaid
-	if v.to == PaymentFailed {
+	if v.to != PaymentDone {
 		orderTo = OrderFailed
 	}
 	if ok, err := s.moveOrder(ctx, q, &o, orderTo, source, now); err != nil || !ok {
 		return ConfirmResult{}, cmp.Or(err, errSettledMeanwhile)
 	}
 	switch {
+	case v.to == PaymentCanceled:
+		// A top-up refunded at the PG: no money stays with pago, nothing
+		// to book (as refundTopUp closes it).
 	case v.to == PaymentFailed:
 		for _, it := range o.Items {
 			if err := q.ReturnStock(ctx, it.ProductID, it.Quantity, now); err != nil {
