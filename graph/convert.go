@@ -54,8 +54,13 @@ func toGQLWallet(w payment.Wallet) *model.Wallet {
 }
 
 func toGQLWalletTransaction(t payment.WalletTransaction) *model.WalletTransaction {
-	return &model.WalletTransaction{ID: t.ID, Type: model.WalletTransactionType(t.Type), Amount: t.Amount.Amount,
+	out := &model.WalletTransaction{ID: t.ID, Type: model.WalletTransactionType(t.Type), Amount: t.Amount.Amount,
 		BalanceAfter: t.BalanceAfter.Amount, OrderID: optional(t.OrderID), Reason: optional(t.Reason), CreatedAt: t.CreatedAt}
+	if t.HoldStatus != "" {
+		st := model.HoldStatus(t.HoldStatus)
+		out.HoldStatus = &st
+	}
+	return out
 }
 
 func toGQLProduct(p payment.Product) *model.Product {
@@ -74,9 +79,18 @@ func (r *Resolver) toGQLOrder(o payment.Order) *model.Order {
 }
 
 func toGQLPayment(p payment.Payment) *model.Payment {
-	return &model.Payment{ID: p.ID, Method: model.PaymentMethod(p.Method), Status: model.PaymentStatus(p.Status),
+	out := &model.Payment{ID: p.ID, Method: model.PaymentMethod(p.Method), Status: model.PaymentStatus(p.Status),
 		Amount: p.Amount.Amount, RefundedAmount: p.RefundedAmount.Amount, PgPaymentKey: optional(p.PGPaymentKey), ApprovedAt: p.ApprovedAt,
 		FailureCode: optional(p.FailureCode), FailureMessage: optional(p.FailureMessage)}
+	if p.Method == payment.MethodSplit {
+		out.WalletAmount = &p.WalletAmount.Amount
+	}
+	return out
+}
+
+func toGQLRefund(r payment.Refund) *model.Refund {
+	return &model.Refund{ID: r.ID, PaymentID: r.PaymentID, Amount: r.Amount.Amount, Status: model.RefundStatus(r.Status),
+		Reason: r.Reason, CreatedAt: r.CreatedAt, CompletedAt: r.CompletedAt}
 }
 
 // toGQLPaymentEvent shows an event to a client: the code and the words for

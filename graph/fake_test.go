@@ -228,3 +228,15 @@ func (f *fakeService) UserWalletTransactions(context.Context, string, payment.Pa
 func (f *fakeService) UserOrders(context.Context, string, payment.OrderStatus, payment.Page) (payment.Connection[payment.Order], error) {
 	return payment.Connection[payment.Order]{}, errUnexpected
 }
+
+func (f *fakeService) CancelPayment(context.Context, string, payment.CancelPaymentInput) (payment.CancelPaymentResult, error) {
+	return payment.CancelPaymentResult{}, errUnexpected
+}
+
+func (f *fakeService) PaymentRefunds(context.Context, string) ([]payment.Refund, error) {
+	return nil, errUnexpected
+}
+
+func (f *fakeService) StartSplitPayment(context.Context, string, payment.StartSplitPaymentInput) (payment.StartSplitPaymentResult, error) {
+	return payment.StartSplitPaymentResult{}, errUnexpected
+}

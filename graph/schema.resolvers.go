@@ -46,6 +46,25 @@ func (r *mutationResolver) ConfirmPayment(ctx context.Context, input model.Confi
 	return &model.ConfirmPaymentPayload{Order: r.toGQLOrder(res.Order), Payment: toGQLPayment(res.Payment)}, nil
 }
 
+func (r *mutationResolver) CancelPayment(ctx context.Context, input model.CancelPaymentInput) (*model.CancelPaymentPayload, error) {
+	res, err := r.Service.CancelPayment(ctx, input.IdempotencyKey, payment.CancelPaymentInput{
+		OrderID: input.OrderID, Amount: input.Amount, Reason: input.Reason})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CancelPaymentPayload{Order: r.toGQLOrder(res.Order), Payment: toGQLPayment(res.Payment), Refund: toGQLRefund(res.Refund)}, nil
+}
+
+func (r *mutationResolver) StartSplitPayment(ctx context.Context, input model.StartSplitPaymentInput) (*model.StartSplitPaymentPayload, error) {
+	res, err := r.Service.StartSplitPayment(ctx, input.IdempotencyKey, payment.StartSplitPaymentInput{
+		OrderID: input.OrderID, WalletAmount: input.WalletAmount})
+	if err != nil {
+		return nil, err
+	}
+	return &model.StartSplitPaymentPayload{Order: r.toGQLOrder(res.Order), Payment: toGQLPayment(res.Payment),
+		CardAmount: res.CardAmount.Amount}, nil
+}
+
 func (r *mutationResolver) CancelOrder(ctx context.Context, input model.CancelOrderInput) (*model.CancelOrderPayload, error) {
 	o, err := r.Service.CancelOrder(ctx, input.IdempotencyKey, input.OrderID)
 	if err != nil {
@@ -109,6 +128,14 @@ func (r *paymentResolver) Events(ctx context.Context, obj *model.Payment) ([]*mo
 	}
 	u, _ := payment.UserFrom(ctx)
 	return mapSlice(es, toGQLPaymentEvent(u.IsAdmin)), nil
+}
+
+func (r *paymentResolver) Refunds(ctx context.Context, obj *model.Payment) ([]*model.Refund, error) {
+	rs, err := r.Service.PaymentRefunds(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(rs, toGQLRefund), nil
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {

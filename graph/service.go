@@ -29,6 +29,10 @@ type Service interface {
 	ConfirmPayment(ctx context.Context, key, source string, in payment.ConfirmInput) (payment.ConfirmResult, error)
 	Payment(ctx context.Context, id string) (payment.Payment, error)
 	InDoubtPayments(ctx context.Context, page payment.Page) (payment.Connection[payment.Payment], error)
+	StartSplitPayment(ctx context.Context, key string, in payment.StartSplitPaymentInput) (payment.StartSplitPaymentResult, error)
+	CancelPayment(ctx context.Context, key string, in payment.CancelPaymentInput) (payment.CancelPaymentResult, error)
+	// PaymentRefunds lists a payment's refunds; the caller already saw the payment.
+	PaymentRefunds(ctx context.Context, paymentID string) ([]payment.Refund, error)
 
 	// Customer support (operators).
 	SupportUser(ctx context.Context, userID, orderID string) (payment.User, error)

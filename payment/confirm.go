@@ -62,13 +62,30 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 		if err != nil {
 			return ConfirmResult{}, fmt.Errorf("read order %s: %w", in.OrderID, err) // transient: not an answer
 		}
-		if in.Amount != o.Amount.Amount {
-			s.log.WarnContext(ctx, "confirm amount differs from the order: possible tampering; order untouched",
-				"order", o.ID, "order_amount", o.Amount.Amount, "amount", in.Amount, "source", source)
-			return ConfirmResult{}, errorf(CodeAmountMismatch, "amount %d differs from the order's %s", in.Amount, o.Amount)
-		}
 		p, err := s.store.PaymentByPGKey(ctx, in.PaymentKey)
 		fresh := errors.Is(err, ErrNotFound)
+		if fresh {
+			// A split started on this order: the card pays its card part.
+			split, ok, serr := s.openSplit(ctx, s.store, o.ID)
+			if serr != nil {
+				return ConfirmResult{}, serr
+			}
+			if ok {
+				p, err, fresh = split, nil, false
+				if p.PGPaymentKey == "" {
+					p.PGPaymentKey = in.PaymentKey // bound in sendIntent
+				}
+			}
+		}
+		want := o.Amount
+		if err == nil && p.Method == MethodSplit {
+			want = Money{p.CardAmount(), o.Amount.Currency}
+		}
+		if in.Amount != want.Amount {
+			s.log.WarnContext(ctx, "confirm amount differs from the order: possible tampering; order untouched",
+				"order", o.ID, "order_amount", want.Amount, "amount", in.Amount, "source", source)
+			return ConfirmResult{}, errorf(CodeAmountMismatch, "amount %d differs from the %s to pay by card", in.Amount, want)
+		}
 		switch {
 		case fresh:
 			now := s.now().UTC()
@@ -79,6 +96,8 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 			return ConfirmResult{}, fmt.Errorf("read payment %s: %w", in.PaymentKey, err)
 		case p.OrderID != o.ID:
 			return ConfirmResult{}, BadInput("paymentKey", "paymentKey belongs to another order")
+		case p.PGPaymentKey != in.PaymentKey:
+			return ConfirmResult{}, BadInput("paymentKey", "the split payment of this order is paid with another paymentKey")
 		case p.Status == PaymentInDoubt:
 			// Asked again about a payment in doubt (a reload after the
 			// first request's instance died, say): ask the PG rather
@@ -135,8 +154,14 @@ func (s *Service) sendIntent(ctx context.Context, p *Payment, o *Order, fresh bo
 				return errorf(CodeRequestInProgress, "payment %s is being confirmed", p.ID)
 			}
 		}
+		if cur.PGPaymentKey == "" {
+			cur.PGPaymentKey = p.PGPaymentKey // a split's card part: bound now
+		}
 		cur.ConfirmSentAt = &now
 		if err := s.movePayment(ctx, q, &cur, PaymentInDoubt, EventConfirmSent, source, "", now); err != nil {
+			if errors.Is(err, ErrPaymentKeyTaken) {
+				return errorf(CodeRequestInProgress, "payment %s is being confirmed by another request; retry shortly", p.PGPaymentKey)
+			}
 			return err
 		}
 		*p = cur
@@ -157,7 +182,7 @@ func (s *Service) confirmAtPG(ctx context.Context, call *Call, p Payment, o Orde
 		bg := context.WithoutCancel(ctx) // the PG may charge: see it through even if the client leaves
 		cctx, cancel := context.WithTimeout(bg, s.cfg.ConfirmTimeout)
 		defer cancel()
-		truth, gerr := s.cfg.Gateway.Confirm(cctx, p.PGPaymentKey, o.ID, o.Amount.Amount, ConfirmKey(p))
+		truth, gerr := s.cfg.Gateway.Confirm(cctx, p.PGPaymentKey, o.ID, p.CardAmount(), ConfirmKey(p))
 		res, err := s.applyConfirm(bg, call, p, o, truth, gerr, source)
 		return outcome{res, err}
 	}
@@ -194,7 +219,7 @@ func (s *Service) applyConfirm(ctx context.Context, call *Call, p Payment, o Ord
 	var declined *DeclinedError
 	switch {
 	case gerr == nil:
-		return s.settle(ctx, p.ID, o, truth, source, call)
+		return s.settlePayment(ctx, p, o, truth, source, call)
 	case errors.As(gerr, &declined):
 		return s.settleDecline(ctx, p, o, declined, source, call)
 	case errors.Is(gerr, ErrGatewayUnavailable):
@@ -222,7 +247,7 @@ func (s *Service) applyConfirm(ctx context.Context, call *Call, p Payment, o Ord
 			s.log.WarnContext(ctx, "look-up after ALREADY_PROCESSED failed; the probe will settle", "payment", p.ID, "err", err)
 			return ConfirmResult{}, ErrPaymentInDoubt
 		}
-		return s.settle(ctx, p.ID, o, look, source, call)
+		return s.settlePayment(ctx, p, o, look, source, call)
 	default:
 		s.log.WarnContext(ctx, "confirm outcome unknown; payment stays IN_DOUBT for the probe", "payment", p.ID, "err", gerr)
 		return ConfirmResult{}, ErrPaymentInDoubt
@@ -245,7 +270,7 @@ func (s *Service) settleDecline(ctx context.Context, p Payment, o Order, decline
 			"order", o.ID, "pg_order", look.OrderID, "err", err)
 		truth.PaymentKey = "" // settle clears the binding
 	}
-	return s.settle(ctx, p.ID, o, truth, source, call)
+	return s.settlePayment(ctx, p, o, truth, source, call)
 }
 
 // askPG settles a payment in doubt from the PG's record now; where it
@@ -262,7 +287,7 @@ func (s *Service) askPG(ctx context.Context, p Payment, o Order, source string) 
 	if err != nil {
 		return res
 	}
-	if settled, err := s.settle(ctx, p.ID, o, truth, source, nil); err == nil {
+	if settled, err := s.settlePayment(ctx, p, o, truth, source, nil); err == nil {
 		return settled
 	}
 	return res

@@ -26,6 +26,8 @@ const (
 	CodePaymentInDoubt       Code = "PAYMENT_IN_DOUBT"
 	CodePGUnavailable        Code = "PG_UNAVAILABLE"
 	CodeQueryTooComplex      Code = "QUERY_TOO_COMPLEX"
+	CodeRefundExceedsPayment Code = "REFUND_EXCEEDS_PAYMENT"
+	CodeRefundInDoubt        Code = "REFUND_IN_DOUBT"
 	CodeInternal             Code = "INTERNAL"
 )
 
@@ -63,6 +65,8 @@ var (
 	ErrPaymentDeclined      = &Error{Code: CodePaymentDeclined, Message: "payment declined"}
 	ErrPaymentInDoubt       = &Error{Code: CodePaymentInDoubt, Message: "the payment gateway did not answer in time; the outcome will be settled"}
 	ErrPGUnavailable        = &Error{Code: CodePGUnavailable, Message: "payment gateway unavailable; nothing was charged"}
+	ErrRefundExceedsPayment = &Error{Code: CodeRefundExceedsPayment, Message: "more than the refundable rest of the payment"}
+	ErrRefundInDoubt        = &Error{Code: CodeRefundInDoubt, Message: "the payment gateway did not answer the refund in time; it will be settled shortly"}
 )
 
 // Plain errors for programming and arithmetic faults; they surface as INTERNAL.
@@ -79,6 +83,9 @@ var (
 	// ErrPaymentKeyTaken means another payment already holds this PG
 	// payment key (the unique index on payments.pg_payment_key).
 	ErrPaymentKeyTaken = errors.New("PG payment key already recorded")
+	// ErrSplitUnderWay means the order has an open wallet hold already
+	// (the unique index on wallet_holds' open order): INVALID_STATE.
+	ErrSplitUnderWay = &Error{Code: CodeInvalidState, Message: "a split payment of this order is already under way"}
 )
 
 // BadInput returns a BAD_USER_INPUT error naming the field at fault.

@@ -46,6 +46,15 @@ type GatewayPayment struct {
 	ApprovedAt     *time.Time
 	FailureCode    string
 	FailureMessage string
+	// Cancels are the PG's cancels of this payment, oldest first.
+	Cancels []GatewayCancel
+}
+
+// GatewayCancel is one cancel (refund) the PG executed.
+type GatewayCancel struct {
+	TransactionKey string
+	Amount         int64
+	Status         string // DONE; IN_PROGRESS or ABORTED for async easy pay
 }
 
 // Gateway errors; pg wraps its own errors with these.

@@ -40,3 +40,11 @@ func topUpRefundKey(p Payment, attempt int) string {
 // voidKey is the Idempotency-Key of the cancel that refuses a payment pago
 // does not take (a virtual account awaiting its deposit): one per payment.
 func voidKey(p Payment) string { return "pago-void-" + p.ID }
+
+// RefundKey is the Idempotency-Key of attempt r.Attempt of refund r's
+// cancel: derived from pago's refund, so a retry of the same attempt is
+// the same cancel at the PG. A new attempt (a new key) is sent only once
+// the PG's record shows the previous one never arrived.
+func RefundKey(r Refund) string {
+	return "pago-refund-" + r.ID + "-a" + strconv.FormatInt(r.Attempt, 10)
+}

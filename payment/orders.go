@@ -250,15 +250,18 @@ func (s *Service) CancelOrder(ctx context.Context, key, orderID string) (Order, 
 	type input struct{ OrderID string }
 	return Run(ctx, s.idem, u.ID, key, "cancelOrder", input{orderID}, func(ctx context.Context, call *Call) (Order, error) {
 		var o Order
-		err := s.store.InTx(ctx, func(q Queries) error {
-			var err error
-			if o, err = s.ownOrder(ctx, q, u, orderID); err != nil {
-				return err
-			}
-			if o, err = s.releaseOrder(ctx, q, o, OrderCanceled); err != nil {
-				return err
-			}
-			return call.Complete(ctx, q, o)
+		// Under the owner's wallet lock: a split's hold goes back to it.
+		err := s.underWallet(ctx, u.ID, func() error {
+			return s.store.InTx(ctx, func(q Queries) error {
+				var err error
+				if o, err = s.ownOrder(ctx, q, u, orderID); err != nil {
+					return err
+				}
+				if o, err = s.releaseOrder(ctx, q, o, OrderCanceled); err != nil {
+					return err
+				}
+				return call.Complete(ctx, q, o)
+			})
 		})
 		return o, err
 	})
@@ -287,12 +290,27 @@ func (s *Service) releaseOrder(ctx context.Context, q Queries, o Order, to Order
 			return Order{}, fmt.Errorf("return stock of %s: %w", it.ProductID, err)
 		}
 	}
+	if err := s.voidSplits(ctx, q, o, source, now); err != nil {
+		return Order{}, err
+	}
 	return o, nil
 }
 
 // ExpireOrder expires a PENDING order whose time is up and returns its
 // stock (the expiry job). An order that moved on meanwhile is left alone.
 func (s *Service) ExpireOrder(ctx context.Context, orderID string) error {
+	o, err := s.store.Order(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	if o.Status != OrderPending {
+		return nil
+	}
+	// Under the owner's wallet lock: a split's hold goes back to it.
+	return s.underWallet(ctx, o.UserID, func() error { return s.expireOrder(ctx, orderID) })
+}
+
+func (s *Service) expireOrder(ctx context.Context, orderID string) error {
 	return s.store.InTx(ctx, func(q Queries) error {
 		o, err := q.Order(ctx, orderID)
 		if err != nil {
@@ -429,7 +447,7 @@ func (s *Service) pollOrder(ctx context.Context, o Order, every time.Duration) <
 		t := time.NewTicker(every)
 		defer t.Stop()
 		last := o
-		for !last.Status.Final() {
+		for !last.Status.Final() || s.refunding(ctx, last) {
 			select {
 			case <-ctx.Done():
 				return
@@ -456,8 +474,19 @@ func (s *Service) pollOrder(ctx context.Context, o Order, every time.Duration) <
 	return out
 }
 
+// refunding tells whether a paid order has a refund in flight, which will
+// move it again.
+func (s *Service) refunding(ctx context.Context, o Order) bool {
+	if o.Status != OrderPaid && o.Status != OrderPartiallyRefunded {
+		return false
+	}
+	open, err := s.openRefunds(ctx, o.ID)
+	return err != nil || open // unsure: keep watching
+}
+
 // Final tells whether an order can still change by itself (payment or
-// expiry). Refunds move PAID orders only on an operator's request.
+// expiry). Refunds move paid orders only on request; WatchOrder follows
+// one in flight.
 func (st OrderStatus) Final() bool {
 	return st != OrderPending && st != OrderInDoubt
 }

@@ -51,6 +51,19 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 		if o.Status != OrderPending {
 			return PayWithWalletResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
 		}
+		// A split started on this order gives its hold back first, in its
+		// own transaction: the batch below decides balances from the
+		// wallet as it reads it.
+		if _, open, err := s.openSplit(ctx, s.store, o.ID); err != nil {
+			return PayWithWalletResult{}, err
+		} else if open {
+			err := s.underWallet(ctx, u.ID, func() error {
+				return s.store.InTx(ctx, func(q Queries) error { return s.voidSplits(ctx, q, o, SourceWallet, s.now().UTC()) })
+			})
+			if err != nil {
+				return PayWithWalletResult{}, err
+			}
+		}
 		op := &walletPay{order: o, call: call, ready: make(chan struct{})}
 		s.payBatched(ctx, u.ID, op) // one wallet per user: its payments batch together
 		return op.res, op.err

@@ -25,6 +25,7 @@ type Queries interface {
 	IdempotencyQueries
 	WalletQueries
 	OrderQueries
+	RefundQueries
 	// Violations recomputes every invariant and returns what is broken.
 	Violations(ctx context.Context) ([]Violation, error)
 	// InSavepoint runs fn inside a savepoint of the open transaction: when fn
@@ -107,6 +108,34 @@ type OrderQueries interface {
 	EnqueuePaymentProbe(ctx context.Context, paymentID string, at time.Time) error
 	// EnqueueWebhook queues a PG webhook for processing, once per dedupeKey.
 	EnqueueWebhook(ctx context.Context, dedupeKey, paymentKey string) error
+}
+
+// RefundQueries persist refunds. Every write of a refund happens under its
+// payment's row lock (LockPayment) in the same transaction.
+type RefundQueries interface {
+	InsertRefund(ctx context.Context, r Refund) error
+	Refund(ctx context.Context, id string) (Refund, error)
+	// RefundsByPayment lists a payment's refunds, oldest first.
+	RefundsByPayment(ctx context.Context, paymentID string) ([]Refund, error)
+	// UpdateRefund writes r's mutable state (status, attempt, sent, PG
+	// transaction, ledger posting, failure, completion) if its version is
+	// still r.Version, bumping it; false if it moved.
+	UpdateRefund(ctx context.Context, r Refund, now time.Time) (bool, error)
+	// RefundOrder adds amount to an order's refunded amount and moves it
+	// from → to; false if it was not in from.
+	RefundOrder(ctx context.Context, id string, from, to OrderStatus, amount int64, now time.Time) (bool, error)
+	// CreditWalletPastLimit credits a refund, conditional on the version
+	// only: the ceiling limits charges, not what pago owes back.
+	CreditWalletPastLimit(ctx context.Context, id string, version, amount int64, now time.Time) (bool, error)
+	// EnqueueRefund schedules the refund job, in the caller's transaction.
+	EnqueueRefund(ctx context.Context, refundID string, at time.Time) error
+
+	// InsertHold records an OPEN hold.
+	InsertHold(ctx context.Context, h Hold) error
+	// HoldsByOrder lists an order's holds, oldest first.
+	HoldsByOrder(ctx context.Context, orderID string) ([]Hold, error)
+	// ResolveHold moves an OPEN hold to to; false if it was not OPEN.
+	ResolveHold(ctx context.Context, id string, to HoldStatus, now time.Time) (bool, error)
 }
 
 // UserQueries persist users.

@@ -554,7 +554,7 @@ func fixSettlePayment(ctx context.Context, r *Reconciler, f *lineFacts) (fixResu
 	if err != nil {
 		return fixResult{}, err
 	}
-	res, err := s.settle(ctx, p.ID, o, truth, SourceReconciliation, nil)
+	res, err := s.settlePayment(ctx, p, o, truth, SourceReconciliation, nil)
 	if err != nil {
 		return fixResult{}, err
 	}
@@ -668,7 +668,7 @@ func fixAdoptSale(ctx context.Context, r *Reconciler, f *lineFacts) (fixResult, 
 	if o.Status == OrderExpired {
 		return r.refundExpired(ctx, p, o)
 	}
-	res, err := s.settle(ctx, p.ID, o, truth, SourceReconciliation, nil)
+	res, err := s.settlePayment(ctx, p, o, truth, SourceReconciliation, nil)
 	if err != nil {
 		return fixResult{}, err
 	}

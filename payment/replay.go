@@ -49,6 +49,7 @@ type wirePayment struct {
 	Status           PaymentStatus `json:"Status"`
 	Amount           Money         `json:"Amount"`
 	RefundedAmount   Money         `json:"RefundedAmount"`
+	WalletAmount     Money         `json:"WalletAmount"` // absent before split payments: zero
 	PGPaymentKey     string        `json:"PGPaymentKey"`
 	PGIdempotencyKey string        `json:"PGIdempotencyKey"`
 	ConfirmAttempt   int64         `json:"ConfirmAttempt,omitempty"`
@@ -131,6 +132,41 @@ type wireFailedJob struct {
 	FailedAt  time.Time `json:"failedAt"`
 }
 
+type wireRefund struct {
+	ID                  string        `json:"ID"`
+	PaymentID           string        `json:"PaymentID"`
+	OrderID             string        `json:"OrderID"`
+	Method              PaymentMethod `json:"Method"`
+	Amount              Money         `json:"Amount"`
+	Status              RefundStatus  `json:"Status"`
+	Reason              string        `json:"Reason"`
+	RequestedBy         string        `json:"RequestedBy"`
+	Attempt             int64         `json:"Attempt,omitempty"`
+	SentAt              *time.Time    `json:"SentAt,omitempty"`
+	PGTransactionKey    string        `json:"PGTransactionKey,omitempty"`
+	LedgerTransactionID string        `json:"LedgerTransactionID,omitempty"`
+	FailureCode         string        `json:"FailureCode,omitempty"`
+	Version             int64         `json:"Version"`
+	CreatedAt           time.Time     `json:"CreatedAt"`
+	UpdatedAt           time.Time     `json:"UpdatedAt"`
+	CompletedAt         *time.Time    `json:"CompletedAt,omitempty"`
+}
+
+type wireCancel struct {
+	Order   wireOrder   `json:"Order"`
+	Payment wirePayment `json:"Payment"`
+	Refund  wireRefund  `json:"Refund"`
+}
+
+func toWireRefund(r Refund) wireRefund { return wireRefund(r) }
+func (w wireRefund) domain() Refund    { return Refund(w) }
+
+type wireSplit struct {
+	Order      wireOrder   `json:"Order"`
+	Payment    wirePayment `json:"Payment"`
+	CardAmount Money       `json:"CardAmount"`
+}
+
 type wireConfirm struct {
 	Order   wireOrder   `json:"Order"`
 	Payment wirePayment `json:"Payment"`
@@ -161,7 +197,7 @@ func (w wireOrder) domain() Order {
 }
 
 func toWirePayment(p Payment) wirePayment {
-	return wirePayment{ID: p.ID, OrderID: p.OrderID, Method: p.Method, Status: p.Status, Amount: p.Amount,
+	return wirePayment{WalletAmount: p.WalletAmount, ID: p.ID, OrderID: p.OrderID, Method: p.Method, Status: p.Status, Amount: p.Amount,
 		RefundedAmount: p.RefundedAmount, PGPaymentKey: p.PGPaymentKey, PGIdempotencyKey: p.PGIdempotencyKey,
 		ConfirmAttempt: p.ConfirmAttempt, ConfirmSentAt: p.ConfirmSentAt, FailureCode: p.FailureCode,
 		FailureMessage: p.FailureMessage, RefundDecidedAt: p.RefundDecidedAt, ApprovedAt: p.ApprovedAt,
@@ -169,7 +205,7 @@ func toWirePayment(p Payment) wirePayment {
 }
 
 func (w wirePayment) domain() Payment {
-	return Payment{ID: w.ID, OrderID: w.OrderID, Method: w.Method, Status: w.Status, Amount: w.Amount,
+	return Payment{WalletAmount: w.WalletAmount, ID: w.ID, OrderID: w.OrderID, Method: w.Method, Status: w.Status, Amount: w.Amount,
 		RefundedAmount: w.RefundedAmount, PGPaymentKey: w.PGPaymentKey, PGIdempotencyKey: w.PGIdempotencyKey,
 		ConfirmAttempt: w.ConfirmAttempt, ConfirmSentAt: w.ConfirmSentAt, FailureCode: w.FailureCode,
 		FailureMessage: w.FailureMessage, RefundDecidedAt: w.RefundDecidedAt, ApprovedAt: w.ApprovedAt,
@@ -189,6 +225,10 @@ func encodeResult(result any) (json.RawMessage, error) {
 		w = wireConfirm{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment)}
 	case PayWithWalletResult:
 		w = wirePay{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment), Wallet: toWireWallet(r.Wallet)}
+	case CancelPaymentResult:
+		w = wireCancel{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment), Refund: toWireRefund(r.Refund)}
+	case StartSplitPaymentResult:
+		w = wireSplit{Order: toWireOrder(r.Order), Payment: toWirePayment(r.Payment), CardAmount: r.CardAmount}
 	case Order:
 		w = toWireOrder(r)
 	case Wallet:
@@ -221,6 +261,16 @@ func decodeResult[T any](raw json.RawMessage) (T, error) {
 		var w wirePay
 		if err = json.Unmarshal(raw, &w); err == nil {
 			*p = PayWithWalletResult{Order: w.Order.domain(), Payment: w.Payment.domain(), Wallet: w.Wallet.domain()}
+		}
+	case *CancelPaymentResult:
+		var w wireCancel
+		if err = json.Unmarshal(raw, &w); err == nil {
+			*p = CancelPaymentResult{Order: w.Order.domain(), Payment: w.Payment.domain(), Refund: w.Refund.domain()}
+		}
+	case *StartSplitPaymentResult:
+		var w wireSplit
+		if err = json.Unmarshal(raw, &w); err == nil {
+			*p = StartSplitPaymentResult{Order: w.Order.domain(), Payment: w.Payment.domain(), CardAmount: w.CardAmount}
 		}
 	case *Order:
 		var w wireOrder

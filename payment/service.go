@@ -33,6 +33,11 @@ type Config struct {
 	// payment by itself. Negative: wait for the outcome however long it
 	// takes (the simulation, whose scheduler owns every goroutine).
 	ConfirmWait time.Duration
+	// RefundWait bounds how long cancelPayment waits for its refund to be
+	// carried out (default 3 s): past it the answer is the refund PENDING
+	// while the work goes on. Negative: carry it out in the caller's
+	// goroutine however long it takes (the simulation).
+	RefundWait time.Duration
 	// MaxConflictRetries bounds how often a conditional write that lost a
 	// race is retried before the caller is told to retry (default 8).
 	MaxConflictRetries int
@@ -88,6 +93,9 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	}
 	if cfg.Await == nil {
 		cfg.Await = func(_ context.Context, ready <-chan struct{}) { <-ready }
+	}
+	if cfg.RefundWait == 0 {
+		cfg.RefundWait = 3 * time.Second
 	}
 	if cfg.CheckoutURL == nil {
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }

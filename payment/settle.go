@@ -31,7 +31,7 @@ type verdict struct {
 func judge(p Payment, o Order, truth GatewayPayment) verdict {
 	switch truth.Status {
 	case GatewayDone:
-		if truth.TotalAmount != p.Amount.Amount || (truth.OrderID != "" && truth.OrderID != o.ID) {
+		if truth.TotalAmount != p.CardAmount() || (truth.OrderID != "" && truth.OrderID != o.ID) {
 			return verdict{why: "the PG approved a different amount or order"}
 		}
 		return verdict{to: PaymentDone, event: EventApproved}
@@ -69,7 +69,19 @@ func judge(p Payment, o Order, truth GatewayPayment) verdict {
 // refused and logged loudly. A non-nil call records a DONE payment as its
 // idempotent answer in the same transaction.
 func (s *Service) settle(ctx context.Context, paymentID string, o Order, truth GatewayPayment, source string, call *Call) (ConfirmResult, error) {
+	p0, err := s.store.Payment(context.WithoutCancel(ctx), paymentID)
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	return s.settlePayment(ctx, p0, o, truth, source, call)
+}
+
+// settlePayment is settle for a payment its caller has read: p0 names it
+// and says its method (a split's settle holds the wallet's lock); its
+// state is read again under the row lock.
+func (s *Service) settlePayment(ctx context.Context, p0 Payment, o Order, truth GatewayPayment, source string, call *Call) (ConfirmResult, error) {
 	ctx = context.WithoutCancel(ctx) // the PG has spoken: record it even if the client left
+	paymentID := p0.ID
 	var res ConfirmResult
 	var v verdict
 	apply := func() error {
@@ -104,7 +116,8 @@ func (s *Service) settle(ctx context.Context, paymentID string, o Order, truth G
 		})
 	}
 	var err error
-	if v0 := judge(Payment{Status: PaymentInDoubt, Amount: o.Amount}, o, truth); v0.to == PaymentDone && o.Kind == OrderWalletTopUp {
+	if v0 := judge(Payment{Status: PaymentInDoubt, Amount: o.Amount}, o, truth); (v0.to == PaymentDone && o.Kind == OrderWalletTopUp) ||
+		p0.Method == MethodSplit { // a split's hold is released to the wallet on a decline
 		err = s.lockWallet(ctx, o.UserID, apply)
 	} else {
 		err = apply()
@@ -169,15 +182,27 @@ func (s *Service) settleTx(ctx context.Context, q Queries, p Payment, o Order, v
 				return ConfirmResult{}, fmt.Errorf("return stock of %s: %w", it.ProductID, err)
 			}
 		}
+		if p.Method == MethodSplit {
+			if err := s.releaseHolds(ctx, q, o.ID, p.ID, now); err != nil {
+				return ConfirmResult{}, err
+			}
+		}
 	case o.Kind == OrderWalletTopUp:
 		if _, err := s.creditTopUp(ctx, q, o); err != nil {
 			return ConfirmResult{}, err
 		}
 	default:
 		if _, err := s.post(ctx, q, "CARD_PAYMENT", o.ID, "card payment "+p.PGPaymentKey, now,
-			LedgerEntry{AccountID: AccountIDPGClearing, Amount: -o.Amount.Amount},
-			LedgerEntry{AccountID: AccountIDRevenue, Amount: o.Amount.Amount}); err != nil {
+			LedgerEntry{AccountID: AccountIDPGClearing, Amount: -p.CardAmount()},
+			LedgerEntry{AccountID: AccountIDRevenue, Amount: p.CardAmount()}); err != nil {
 			return ConfirmResult{}, err
+		}
+		if p.Method == MethodSplit {
+			// The card went through: the wallet part is final, in the
+			// same transaction, so no crash can leave it half-paid.
+			if err := s.postHold(ctx, q, p, now); err != nil {
+				return ConfirmResult{}, err
+			}
 		}
 	}
 	return ConfirmResult{Order: o, Payment: p}, nil

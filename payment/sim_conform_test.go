@@ -80,6 +80,8 @@ func errClass(err error) string {
 		return "ok"
 	case errors.Is(err, payment.ErrNotFound):
 		return "not found"
+	case errors.Is(err, payment.ErrSplitUnderWay):
+		return "split under way" // the unique index on an order's open hold
 	default:
 		return "refused" // a constraint: the wording differs by engine
 	}
@@ -267,5 +269,149 @@ func (c *conformance) run() {
 				return fmt.Sprintf("%s %s %s %s %s", errClass(err), r.Status, r.Owner, r.RequestHash, r.Response)
 			})
 		}
+	}
+	c.refunds(users[0], wallets[0], order, pay, ltx, tick)
+	c.holds(wallets[1], order, pay, ltx, tick)
+}
+
+// holds compares the holds' writes: one OPEN hold per order (a unique
+// index), a hold resolves once, and the HOLD wallet transaction carries
+// its hold's status.
+func (c *conformance) holds(w payment.Wallet, order payment.Order, pay payment.Payment, ltx payment.LedgerTransaction, tick func() time.Time) {
+	ctx := c.ctx
+	wtx := func() payment.WalletTransaction {
+		c.n++
+		t := payment.WalletTransaction{ID: c.id("wtx"), WalletID: w.ID, Seq: 1_000_000 + int64(c.n), Type: payment.WalletHold,
+			Amount: payment.Won(-1), BalanceAfter: payment.Won(0), LedgerTransactionID: ltx.ID, CreatedAt: tick()}
+		c.same("HOLD wallet transaction", func(q payment.Queries) string { return errClass(q.InsertWalletTransaction(ctx, t)) })
+		return t
+	}
+	split := func() payment.Payment {
+		p := payment.Payment{ID: c.id("pay"), OrderID: order.ID, Method: payment.MethodSplit, Status: payment.PaymentPending,
+			Amount: payment.Won(1_000), WalletAmount: payment.Won(1), CreatedAt: tick()}
+		c.same("insert split payment", func(q payment.Queries) string { return errClass(q.InsertPayment(ctx, p)) })
+		return p
+	}
+	hold := func(t payment.WalletTransaction, p payment.Payment) payment.Hold {
+		return payment.Hold{ID: c.id("hld"), WalletID: w.ID, PaymentID: p.ID, OrderID: order.ID, Amount: payment.Won(1),
+			HoldTransactionID: t.ID, CreatedAt: tick()}
+	}
+	t1, t2 := wtx(), wtx()
+	p1, p2 := split(), split()
+	h1, h2 := hold(t1, p1), hold(t2, p2)
+	again := hold(t2, p1)
+	again.ID = c.id("hld")
+	c.same("InsertHold", func(q payment.Queries) string { return errClass(q.InsertHold(ctx, h1)) })
+	c.same("a second open hold for the order", func(q payment.Queries) string { return errClass(q.InsertHold(ctx, h2)) })
+	for _, to := range []payment.HoldStatus{payment.HoldPosted, payment.HoldReleased} {
+		c.same("ResolveHold "+string(to), func(q payment.Queries) string { return answer(q.ResolveHold(ctx, h1.ID, to, tick())) })
+	}
+	c.same("a second hold for a payment", func(q payment.Queries) string { return errClass(q.InsertHold(ctx, again)) })
+	c.same("a new hold once the first is resolved", func(q payment.Queries) string { return errClass(q.InsertHold(ctx, h2)) })
+	c.same("ResolveHold RELEASED", func(q payment.Queries) string { return answer(q.ResolveHold(ctx, h2.ID, payment.HoldReleased, tick())) })
+	c.same("holds of the order", func(q payment.Queries) string {
+		hs, err := q.HoldsByOrder(ctx, order.ID)
+		out := errClass(err)
+		for _, h := range hs {
+			out += fmt.Sprintf(" %s:%s:%d:%v", h.ID, h.Status, h.Amount.Amount, h.ResolvedAt != nil)
+		}
+		return out
+	})
+	c.same("HOLD transactions carry their hold's status", func(q payment.Queries) string {
+		ts, err := q.WalletTransactions(ctx, w.ID, 1<<62, 100)
+		out := errClass(err)
+		for _, t := range ts {
+			if t.ID == t1.ID || t.ID == t2.ID {
+				out += fmt.Sprintf(" %s:%s", t.ID, t.HoldStatus)
+			}
+		}
+		return out
+	})
+}
+
+// refunds compares the refunds' writes: the insert and its constraints,
+// the version fence, one refund per PG cancel, the order's refunded
+// amount within its amount, and the credit that may pass the ceiling.
+func (c *conformance) refunds(u payment.User, w payment.Wallet, order payment.Order, pay payment.Payment, ltx payment.LedgerTransaction, tick func() time.Time) {
+	ctx, rng := c.ctx, c.rng
+	refund := func(amount int64) payment.Refund {
+		now := tick()
+		return payment.Refund{ID: c.id("rfd"), PaymentID: pay.ID, OrderID: order.ID, Method: payment.MethodCard, Amount: payment.Won(amount),
+			Reason: "r", RequestedBy: u.ID, CreatedAt: now}
+	}
+	state := func(id string) func(q payment.Queries) string {
+		return func(q payment.Queries) string {
+			r, err := q.Refund(ctx, id)
+			return fmt.Sprintf("%s %s %d %d %s %s %v", errClass(err), r.Status, r.Attempt, r.Version, r.PGTransactionKey, r.FailureCode, r.SentAt != nil)
+		}
+	}
+	a, b := refund(400), refund(600)
+	c.same("insert refund", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, a)) })
+	c.same("insert refund again", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, a)) })
+	c.same("insert second refund", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, b)) })
+	c.same("insert refund of nothing", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, refund(0))) })
+	orphan := refund(1)
+	orphan.PaymentID = "pay_missing"
+	c.same("insert refund without payment", func(q payment.Queries) string { return errClass(q.InsertRefund(ctx, orphan)) })
+	c.same("refunds of the payment", func(q payment.Queries) string {
+		rs, err := q.RefundsByPayment(ctx, pay.ID)
+		out := errClass(err)
+		for _, r := range rs {
+			out += fmt.Sprintf(" %s:%d:%s", r.ID, r.Amount.Amount, r.Status)
+		}
+		return out
+	})
+	txKey := c.prefix + "tx1"
+	for i, id := range []string{a.ID, b.ID, a.ID, b.ID} {
+		stale := rng.IntN(3) == 0
+		c.same(fmt.Sprintf("UpdateRefund %d (stale %v)", i, stale), func(q payment.Queries) string {
+			r, err := q.Refund(ctx, id)
+			if err != nil {
+				return errClass(err)
+			}
+			now := tick()
+			r.Attempt++
+			r.SentAt = &now
+			r.Status = []payment.RefundStatus{payment.RefundDone, payment.RefundDone, payment.RefundInDoubt, payment.RefundDone}[i]
+			if r.Status == payment.RefundDone {
+				r.PGTransactionKey, r.LedgerTransactionID, r.CompletedAt = txKey, ltx.ID, &now // b takes a's cancel: refused
+			}
+			if stale {
+				r.Version--
+			}
+			return answer(q.UpdateRefund(ctx, r, now))
+		})
+		c.same("refund", state(id))
+	}
+	for _, amount := range []int64{0, 400, 600, 1} {
+		asRead := rng.IntN(2) == 0
+		c.same(fmt.Sprintf("RefundOrder(%d, status as read %v)", amount, asRead), func(q payment.Queries) string {
+			o, err := q.Order(ctx, order.ID)
+			if err != nil {
+				return errClass(err)
+			}
+			from := o.Status
+			if !asRead {
+				from = payment.OrderRefunded
+			}
+			return answer(q.RefundOrder(ctx, order.ID, from, payment.OrderPartiallyRefunded, amount, tick()))
+		})
+		c.same("order refunded", func(q payment.Queries) string {
+			o, err := q.Order(ctx, order.ID)
+			return fmt.Sprintf("%s %s %d", errClass(err), o.Status, o.RefundedAmount.Amount)
+		})
+	}
+	for range 4 {
+		cur, err := c.mem.Wallet(ctx, w.ID)
+		require.NoError(c.t, err)
+		version := []int64{cur.Version, cur.Version - 1}[rng.IntN(2)]
+		amount := cur.Limit.Amount - cur.Balance.Amount + 1 + rng.Int64N(1_000) // past the ceiling
+		c.same(fmt.Sprintf("CreditWalletPastLimit(version %d of %d)", version, cur.Version), func(q payment.Queries) string {
+			return answer(q.CreditWalletPastLimit(ctx, w.ID, version, amount, tick()))
+		})
+		c.same("wallet after refund credit", func(q payment.Queries) string {
+			w, err := q.Wallet(ctx, w.ID)
+			return fmt.Sprintf("%s balance %d version %d", errClass(err), w.Balance.Amount, w.Version)
+		})
 	}
 }

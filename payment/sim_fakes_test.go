@@ -59,6 +59,7 @@ type pgPayment struct {
 	authAt, approved time.Time
 	failCode         string
 	failMsg          string
+	cancels          []payment.GatewayCancel
 }
 
 type pgIdem struct {
@@ -73,6 +74,7 @@ type pgRecord struct {
 	orderID string
 	amount  int64
 	idemKey string
+	txKey   string // a cancel's transactionKey
 }
 
 var _ payment.Gateway = (*fakePG)(nil)
@@ -140,6 +142,7 @@ func (g *fakePG) view(p *pgPayment) payment.GatewayPayment {
 		at := p.approved
 		out.ApprovedAt, out.BalanceAmount = &at, p.balance
 	}
+	out.Cancels = append([]payment.GatewayCancel(nil), p.cancels...)
 	return out
 }
 
@@ -290,8 +293,9 @@ func (g *fakePG) PaymentByOrderID(_ context.Context, orderID string) (payment.Ga
 	})
 }
 
-// Cancel implements payment.Gateway (a full cancel: pago refunds top-ups
-// the wallet cannot hold).
+// Cancel implements payment.Gateway: a full cancel (amount nil: pago
+// refunds a top-up the wallet cannot hold) or a partial one (a refund),
+// each recorded in the payment's cancels[].
 func (g *fakePG) Cancel(_ context.Context, paymentKey string, amount *int64, reason, idemKey string) (payment.GatewayPayment, error) {
 	g.s.yield("pg.Cancel send " + paymentKey)
 	if g.fault(g.faults.unavailable) {
@@ -325,12 +329,22 @@ func (g *fakePG) cancelNow(key string, amount *int64, idemKey string) (payment.G
 		return payment.GatewayPayment{}, fmt.Errorf("%w: %s", payment.ErrGatewayAlreadyCanceled, key)
 	case p.status != payment.GatewayDone && p.status != payment.GatewayPartialCanceled:
 		return payment.GatewayPayment{}, &payment.DeclinedError{Code: "NOT_CANCELABLE_PAYMENT", Message: string(p.status)}
-	case amount != nil && *amount != p.balance:
-		return payment.GatewayPayment{}, errors.New("fake PG: partial cancels are not simulated")
+	case amount != nil && (*amount <= 0 || *amount > p.balance):
+		return payment.GatewayPayment{}, &payment.DeclinedError{Code: "NOT_CANCELABLE_AMOUNT", Message: "more than the balance"}
+	}
+	n := p.balance
+	if amount != nil {
+		n = *amount
 	}
 	g.s.count("pg: refunded")
-	g.record = append(g.record, pgRecord{op: "cancel", key: key, orderID: p.orderID, amount: p.balance, idemKey: idemKey})
-	p.status, p.balance = payment.GatewayCanceled, 0
+	tx := fmt.Sprintf("tx_%s_%d", key, len(p.cancels)+1)
+	g.record = append(g.record, pgRecord{op: "cancel", key: key, orderID: p.orderID, amount: n, idemKey: idemKey, txKey: tx})
+	p.cancels = append(p.cancels, payment.GatewayCancel{TransactionKey: tx, Amount: n, Status: "DONE"})
+	p.balance -= n
+	p.status = payment.GatewayPartialCanceled
+	if p.balance == 0 {
+		p.status = payment.GatewayCanceled
+	}
 	g.changed(p)
 	return g.view(p), nil
 }

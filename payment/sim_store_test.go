@@ -705,6 +705,7 @@ func (st *memStore) WalletTransactions(_ context.Context, walletID string, befor
 	err := st.exec("store.WalletTransactions", func(tx *memTx) error {
 		for _, t := range visible[payment.WalletTransaction](st.db, tx, "wtx/"+walletID) {
 			if t.Seq < beforeSeq {
+				t.HoldStatus = st.holdStatusOf(tx, t.ID)
 				out = append(out, t)
 			}
 		}
@@ -1018,7 +1019,8 @@ func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time
 		ok, err = st.db.update(tx, "pay/"+p.ID, func(v any) bool { return v.(payment.Payment).Version == p.Version }, func(v any) (any, error) {
 			old := v.(payment.Payment)
 			n := p
-			n.OrderID, n.Method, n.Amount, n.RefundedAmount, n.PGIdempotencyKey, n.CreatedAt = old.OrderID, old.Method, old.Amount, old.RefundedAmount, old.PGIdempotencyKey, old.CreatedAt
+			n.OrderID, n.Method, n.Amount, n.PGIdempotencyKey, n.CreatedAt = old.OrderID, old.Method, old.Amount, old.PGIdempotencyKey, old.CreatedAt
+			n.WalletAmount = old.WalletAmount
 			n.Version, n.UpdatedAt = old.Version+1, now
 			return n, nil
 		})
@@ -1136,9 +1138,10 @@ func (st *memStore) Violations(context.Context) ([]payment.Violation, error) {
 				add("ledger_balanced", "ledger transaction %s sums to %d", t.ID, sum)
 			}
 		}
+		held := st.openHeld(tx)
 		for _, w := range visible[payment.Wallet](db, tx, "wallets") {
-			if total := perAccount[w.AccountID]; total != w.Balance.Amount {
-				add("wallet_equals_ledger", "wallet %s balance %d, ledger account sums to %d", w.ID, w.Balance.Amount, total)
+			if total := perAccount[w.AccountID]; total-held[w.ID] != w.Balance.Amount {
+				add("wallet_equals_ledger", "wallet %s balance %d, ledger account sums to %d, open holds %d", w.ID, w.Balance.Amount, total, held[w.ID])
 			}
 			var last payment.WalletTransaction
 			for _, t := range visible[payment.WalletTransaction](db, tx, "wtx/"+w.ID) {
@@ -1150,19 +1153,19 @@ func (st *memStore) Violations(context.Context) ([]payment.Violation, error) {
 				add("wallet_equals_history", "wallet %s balance %d, last transaction says %d", w.ID, w.Balance.Amount, last.BalanceAfter.Amount)
 			}
 		}
-		held := map[string]int64{}
+		stockHeld := map[string]int64{}
 		orders := visible[payment.Order](db, tx, "orders")
 		for _, o := range orders {
 			switch o.Status {
-			case payment.OrderPending, payment.OrderInDoubt, payment.OrderPaid, payment.OrderPartiallyRefunded, payment.OrderRefunded:
+			case payment.OrderPending, payment.OrderInDoubt, payment.OrderPaid, payment.OrderPartiallyRefunded:
 				for _, it := range o.Items {
-					held[it.ProductID] += it.Quantity
+					stockHeld[it.ProductID] += it.Quantity
 				}
 			}
 		}
 		for _, p := range visible[payment.Product](db, tx, "products") {
-			if p.Stock+held[p.ID] != p.Supplied {
-				add("stock_adds_up", "product %s: stock %d + held %d != supplied %d", p.ID, p.Stock, held[p.ID], p.Supplied)
+			if p.Stock+stockHeld[p.ID] != p.Supplied {
+				add("stock_adds_up", "product %s: stock %d + held %d != supplied %d", p.ID, p.Stock, stockHeld[p.ID], p.Supplied)
 			}
 		}
 		for _, o := range orders {
@@ -1188,6 +1191,8 @@ func (st *memStore) Violations(context.Context) ([]payment.Violation, error) {
 				}
 			}
 		}
+		st.refundViolations(tx, add)
+		st.holdViolations(tx, add)
 		return nil
 	})
 	return out, err

@@ -331,7 +331,7 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	idem := payment.NewIdempotency(store, s.clock, k.idemLease)
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay,
-		ConfirmWait: -1, // the scheduler owns every goroutine: wait for the outcome
+		ConfirmWait: -1, RefundWait: -1, // the scheduler owns every goroutine: wait for the outcome
 		// A payment waiting for its wallet's batch parks in the scheduler.
 		Await: func(_ context.Context, ready <-chan struct{}) {
 			s.wait("wallet batch", func() bool {
@@ -409,6 +409,8 @@ func (w *world) start() {
 		{"adjust", 1, w.adjust},
 		{"create-wallet", 1, w.createWallet},
 		{"forger", 1, w.forgeWebhooks},
+		{"refund", 2, w.refunder},
+		{"split", 2, w.splitter},
 	}
 	total := 0
 	for _, sc := range scripts {
@@ -680,12 +682,14 @@ func allowed(op string, err error) bool {
 		return false
 	}
 	codes := map[string][]payment.Code{
-		"createOrder":    {payment.CodeOutOfStock, payment.CodeBalanceLimitExceeded},
-		"payWithWallet":  {payment.CodeInsufficientBalance, payment.CodeInvalidState},
-		"cancelOrder":    {payment.CodeInvalidState},
-		"adjustWallet":   {payment.CodeInsufficientBalance, payment.CodeBalanceLimitExceeded},
-		"createWallet":   {},
-		"confirmPayment": {payment.CodePaymentDeclined, payment.CodePaymentInDoubt, payment.CodePGUnavailable, payment.CodeInvalidState, payment.CodeBalanceLimitExceeded, payment.CodeAmountMismatch},
+		"createOrder":       {payment.CodeOutOfStock, payment.CodeBalanceLimitExceeded},
+		"payWithWallet":     {payment.CodeInsufficientBalance, payment.CodeInvalidState},
+		"cancelOrder":       {payment.CodeInvalidState},
+		"adjustWallet":      {payment.CodeInsufficientBalance, payment.CodeBalanceLimitExceeded},
+		"createWallet":      {},
+		"startSplitPayment": {payment.CodeInsufficientBalance, payment.CodeInvalidState, payment.CodeBadUserInput},
+		"cancelPayment":     {payment.CodeRefundExceedsPayment, payment.CodeInvalidState, payment.CodeRefundInDoubt},
+		"confirmPayment":    {payment.CodePaymentDeclined, payment.CodePaymentInDoubt, payment.CodePGUnavailable, payment.CodeInvalidState, payment.CodeBalanceLimitExceeded, payment.CodeAmountMismatch},
 	}[op]
 	return de.Code == payment.CodeRequestInProgress || slices.Contains(codes, de.Code)
 }
@@ -693,6 +697,11 @@ func allowed(op string, err error) bool {
 // outcome renders a result or a domain error, and tells whether it is
 // final: stored under the idempotency key and replayed from then on.
 func outcome(res any, err error) (string, bool) {
+	if r, ok := res.(payment.CancelPaymentResult); ok && err == nil {
+		// Answered as it stands now (PENDING, later DONE): the key's
+		// constant is the refund it recorded.
+		return fmt.Sprintf("ok refund %s of %d", r.Refund.ID, r.Refund.Amount.Amount), true
+	}
 	if err == nil {
 		b, jerr := json.Marshal(res)
 		if jerr != nil {
@@ -705,7 +714,8 @@ func outcome(res any, err error) (string, bool) {
 		return "", false
 	}
 	switch de.Code {
-	case payment.CodeRequestInProgress, payment.CodePGUnavailable, payment.CodeInternal, payment.CodeUnauthenticated, payment.CodePaymentInDoubt:
+	case payment.CodeRequestInProgress, payment.CodePGUnavailable, payment.CodeInternal, payment.CodeUnauthenticated, payment.CodePaymentInDoubt,
+		payment.CodeRefundInDoubt:
 		return "", false
 	}
 	return fmt.Sprintf("error %s %s %q", de.Code, de.PGCode, de.Message), true
@@ -764,6 +774,8 @@ func (w *world) worker() {
 				err = w.svc.ExpireOrder(ctx, j.arg)
 			case jobWebhook:
 				err = w.svc.SyncFromGateway(ctx, j.arg)
+			case jobRefund:
+				err = w.svc.ExecuteRefund(ctx, j.arg)
 			}
 		})
 		j.lastErr = err
@@ -876,11 +888,21 @@ func (w *world) check() {
 // and its history, a gapless chain of versions.
 func (w *world) checkWallet(wal payment.Wallet, perAccount map[string]int64, walletTx map[string]map[payment.WalletTxType]int) {
 	s := w.s
-	if wal.Balance.Amount < 0 || wal.Balance.Amount > wal.Limit.Amount {
-		s.failf("wallet %s balance %d outside [0, %d]", wal.ID, wal.Balance.Amount, wal.Limit.Amount)
+	history0 := visible[payment.WalletTransaction](w.db, nil, "wtx/"+wal.ID)
+	givenBack := slices.ContainsFunc(history0, func(t payment.WalletTransaction) bool {
+		return t.Type == payment.WalletRefund || t.Type == payment.WalletRelease
+	})
+	if wal.Balance.Amount < 0 || (wal.Balance.Amount > wal.Limit.Amount && !givenBack) {
+		s.failf("wallet %s balance %d outside [0, %d] (only money given back may pass the ceiling)", wal.ID, wal.Balance.Amount, wal.Limit.Amount)
 	}
-	if perAccount[wal.AccountID] != wal.Balance.Amount {
-		s.failf("wallet %s balance %d, its ledger account sums to %d", wal.ID, wal.Balance.Amount, perAccount[wal.AccountID])
+	var held int64 // open holds: out of the balance, not yet in the ledger
+	for _, h := range visible[payment.Hold](w.db, nil, "holds") {
+		if h.WalletID == wal.ID && h.Status == payment.HoldOpen {
+			held += h.Amount.Amount
+		}
+	}
+	if perAccount[wal.AccountID]-held != wal.Balance.Amount {
+		s.failf("wallet %s balance %d, its ledger account sums to %d, open holds %d", wal.ID, wal.Balance.Amount, perAccount[wal.AccountID], held)
 	}
 	history := visible[payment.WalletTransaction](w.db, nil, "wtx/"+wal.ID)
 	slices.SortFunc(history, func(a, b payment.WalletTransaction) int { return cmp.Compare(a.Seq, b.Seq) })
@@ -912,6 +934,12 @@ var legalMoves = map[[2]payment.PaymentStatus]bool{
 	{payment.PaymentInDoubt, payment.PaymentFailed}:   true,
 	{payment.PaymentInDoubt, payment.PaymentCanceled}: true, // a top-up the wallet could not hold
 	{payment.PaymentPending, payment.PaymentDone}:     true, // paid from the wallet
+	{payment.PaymentPending, payment.PaymentFailed}:   true, // a split whose card never went through
+	// refunds
+	{payment.PaymentDone, payment.PaymentPartiallyCanceled}:              true,
+	{payment.PaymentDone, payment.PaymentCanceled}:                       true,
+	{payment.PaymentPartiallyCanceled, payment.PaymentPartiallyCanceled}: true,
+	{payment.PaymentPartiallyCanceled, payment.PaymentCanceled}:          true,
 }
 
 // checkOrder: an order is PAID exactly when one payment for it completed
@@ -933,8 +961,9 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 		if p.Status == payment.PaymentInDoubt {
 			s.failf("payment %s (%s) left IN_DOUBT", p.ID, p.PGPaymentKey)
 		}
-		if p.Status == payment.PaymentDone {
-			done = append(done, p)
+		if p.Status == payment.PaymentDone || p.Status == payment.PaymentPartiallyCanceled ||
+			(p.Status == payment.PaymentCanceled && p.RefundedAmount.Amount > 0) {
+			done = append(done, p) // completed, refunded or not
 		}
 		events := visible[payment.PaymentEvent](db, nil, "pev/"+p.ID)
 		at := payment.PaymentPending
@@ -947,24 +976,27 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 		if at != p.Status {
 			s.failf("payment %s is %s but its history ends at %s", p.ID, p.Status, at)
 		}
-		if p.Method == payment.MethodCard {
+		if p.Method == payment.MethodCard || (p.Method == payment.MethodSplit && p.PGPaymentKey != "") {
 			g := pgByKey[p.PGPaymentKey]
 			switch {
 			case p.Status == payment.PaymentDone && (g == nil || g.status != payment.GatewayDone):
 				s.failf("payment %s (%s) is DONE but the PG says %v", p.ID, p.PGPaymentKey, pgStatus(g))
 			case p.Status == payment.PaymentCanceled && (g == nil || g.status != payment.GatewayCanceled):
 				s.failf("payment %s (%s) is CANCELED but the PG says %v", p.ID, p.PGPaymentKey, pgStatus(g))
+			case p.Status == payment.PaymentPartiallyCanceled && (g == nil || g.status != payment.GatewayPartialCanceled || g.balance != p.Amount.Amount-p.RefundedAmount.Amount):
+				s.failf("payment %s (%s) is PARTIALLY_CANCELED with %d refunded but the PG says %v", p.ID, p.PGPaymentKey, p.RefundedAmount.Amount, pgStatus(g))
 			}
 		}
 	}
-	paid := o.Status == payment.OrderPaid
+	paid := o.Status == payment.OrderPaid || o.Status == payment.OrderPartiallyRefunded || o.Status == payment.OrderRefunded
 	switch {
 	case paid && len(done) != 1:
 		s.failf("order %s is PAID with %d DONE payments", o.ID, len(done))
 	case !paid && len(done) > 0:
 		s.failf("order %s is %s with a DONE payment %s", o.ID, o.Status, done[0].ID)
 	}
-	card := paid && len(done) == 1 && done[0].Method == payment.MethodCard
+	card := paid && len(done) == 1 && (done[0].Method == payment.MethodCard || done[0].Method == payment.MethodSplit)
+	split := card && done[0].Method == payment.MethodSplit
 	byWallet := paid && len(done) == 1 && done[0].Method == payment.MethodWallet
 	if card && (len(approved) != 1 || approved[0] != done[0].PGPaymentKey) {
 		s.failf("order %s is PAID by card %s but the PG approved %v", o.ID, done[0].PGPaymentKey, approved)
@@ -972,6 +1004,13 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 	if byWallet && len(approved) > 0 {
 		s.failf("order %s is PAID from the wallet and by card %v", o.ID, approved)
 	}
+	if card {
+		if g := pgByKey[done[0].PGPaymentKey]; g != nil && !split && g.balance != o.Amount.Amount-o.RefundedAmount.Amount {
+			s.failf("order %s paid %d by card, refunded %d, but the PG holds %d", o.ID, o.Amount.Amount, o.RefundedAmount.Amount, g.balance)
+		}
+	}
+	w.checkRefunds(o, kinds, wtx)
+	w.checkHolds(o, wtx)
 	if !paid {
 		for _, k := range approved {
 			if g := pgByKey[k]; g.status != payment.GatewayCanceled {
@@ -984,6 +1023,8 @@ func (w *world) checkOrder(o payment.Order, pgByKey map[string]*pgPayment, appro
 	switch {
 	case card && o.Kind == payment.OrderWalletTopUp:
 		want["TOPUP"], wantTx[payment.WalletCharge] = 1, 1
+	case split:
+		want["CARD_PAYMENT"], want["WALLET_PAYMENT"] = 1, 1
 	case card:
 		want["CARD_PAYMENT"] = 1
 	case byWallet:

@@ -25,21 +25,32 @@ const (
 	// Reconciliation's fixes: a payment the PG settled that pago had not.
 	EventFoundAtPG       EventCode = "FOUND_AT_PG"      // PENDING → IN_DOUBT
 	EventExpiredRefunded EventCode = "EXPIRED_REFUNDED" // IN_DOUBT → CANCELED: the order had expired
+	// A refund (cancelPayment) went back: DONE or PARTIALLY_CANCELED →
+	// PARTIALLY_CANCELED while some of the payment is left, → CANCELED
+	// once all of it went back.
+	EventPartiallyRefunded EventCode = "PARTIALLY_REFUNDED"
+	EventRefunded          EventCode = "REFUNDED"
+	// A split payment's card never went through (its order was cancelled,
+	// expired or paid from the wallet): PENDING → FAILED, hold released.
+	EventHoldReleased EventCode = "HOLD_RELEASED"
 )
 
 // eventMessages are the customer's words for each event.
 var eventMessages = map[EventCode]string{
-	EventPaidFromWallet:  "Paid from the wallet.",
-	EventConfirmSent:     "The payment was sent for approval.",
-	EventNotSent:         "The payment gateway could not be reached; nothing was charged.",
-	EventReconfirmSent:   "The payment is being checked with the payment gateway.",
-	EventRefundDecided:   "The wallet cannot take this top-up; it is being refunded to the card.",
-	EventApproved:        "The payment was approved.",
-	EventDeclined:        "The payment was not approved.",
-	EventTopUpRefunded:   "The wallet could not take the top-up; it was refunded to the card.",
-	EventCanceledAtPG:    "The payment was canceled at the payment gateway; nothing was charged.",
-	EventFoundAtPG:       "The payment gateway reported this payment; it is being settled.",
-	EventExpiredRefunded: "The order had expired before the payment arrived; it was refunded to the card.",
+	EventPaidFromWallet:    "Paid from the wallet.",
+	EventConfirmSent:       "The payment was sent for approval.",
+	EventNotSent:           "The payment gateway could not be reached; nothing was charged.",
+	EventReconfirmSent:     "The payment is being checked with the payment gateway.",
+	EventRefundDecided:     "The wallet cannot take this top-up; it is being refunded to the card.",
+	EventApproved:          "The payment was approved.",
+	EventDeclined:          "The payment was not approved.",
+	EventTopUpRefunded:     "The wallet could not take the top-up; it was refunded to the card.",
+	EventCanceledAtPG:      "The payment was canceled at the payment gateway; nothing was charged.",
+	EventFoundAtPG:         "The payment gateway reported this payment; it is being settled.",
+	EventExpiredRefunded:   "The order had expired before the payment arrived; it was refunded to the card.",
+	EventPartiallyRefunded: "Part of the payment was refunded.",
+	EventRefunded:          "The payment was refunded in full.",
+	EventHoldReleased:      "The card part was not paid; the wallet part was given back.",
 }
 
 // Sources of transitions, recorded in the payment's history.
@@ -49,7 +60,14 @@ const (
 	SourceMutation = "mutation"
 	SourceProbe    = "probe"
 	SourceWebhook  = "webhook"
+	// SourceRefund carries out a recorded refund: the mutation that
+	// recorded it, then the refund job.
+	SourceRefund = "refund"
 )
+
+// refunders are the sources that settle a refund: the one carrying it out,
+// and a webhook about the PG's cancel (re-fetched).
+var refunders = []string{SourceRefund, SourceWebhook}
 
 // confirmers are the sources that act on a confirm's answer or on the PG's
 // record of it; all of them may settle a payment in doubt.
@@ -75,17 +93,33 @@ var paymentMoves = map[paymentMove][]string{
 	{PaymentInDoubt, PaymentCanceled, EventCanceledAtPG}:    confirmers,
 	{PaymentPending, PaymentInDoubt, EventFoundAtPG}:        {SourceReconciliation},
 	{PaymentInDoubt, PaymentCanceled, EventExpiredRefunded}: {SourceReconciliation},
+
+	{PaymentPending, PaymentFailed, EventHoldReleased}: {SourceCustomer, SourceExpiry, SourceWallet},
+
+	{PaymentDone, PaymentPartiallyCanceled, EventPartiallyRefunded}:              refunders,
+	{PaymentDone, PaymentCanceled, EventRefunded}:                                refunders,
+	{PaymentPartiallyCanceled, PaymentPartiallyCanceled, EventPartiallyRefunded}: refunders,
+	{PaymentPartiallyCanceled, PaymentCanceled, EventRefunded}:                   refunders,
 }
 
 // orderMoves is the order state machine and who may cause each move.
 var orderMoves = map[[2]OrderStatus][]string{
-	{OrderPending, OrderInDoubt}:  {SourceRedirect, SourceMutation, SourceReconciliation},
-	{OrderInDoubt, OrderPending}:  {SourceRedirect, SourceMutation},
-	{OrderInDoubt, OrderPaid}:     confirmers,
-	{OrderInDoubt, OrderFailed}:   confirmers,
-	{OrderPending, OrderPaid}:     {SourceWallet},
+	{OrderPending, OrderInDoubt}: {SourceRedirect, SourceMutation, SourceReconciliation},
+	{OrderInDoubt, OrderPending}: {SourceRedirect, SourceMutation},
+	{OrderInDoubt, OrderPaid}:    confirmers,
+	{OrderInDoubt, OrderFailed}:  confirmers,
+	{OrderPending, OrderPaid}:    {SourceWallet},
+	// A split's hold is placed under the order's row lock, conditional on
+	// the order still PENDING: an expiry or cancel either sees the split
+	// and releases its hold, or comes first and the split is refused.
+	{OrderPending, OrderPending}:  {SourceWallet},
 	{OrderPending, OrderCanceled}: {SourceCustomer},
 	{OrderPending, OrderExpired}:  {SourceExpiry},
+
+	{OrderPaid, OrderPartiallyRefunded}:              refunders,
+	{OrderPaid, OrderRefunded}:                       refunders,
+	{OrderPartiallyRefunded, OrderPartiallyRefunded}: refunders,
+	{OrderPartiallyRefunded, OrderRefunded}:          refunders,
 }
 
 // Sources of order moves that no payment makes.
@@ -93,6 +127,25 @@ const (
 	SourceCustomer = "customer"
 	SourceExpiry   = "expiry"
 )
+
+// refundOrder counts a DONE refund of amount on o and moves it to to
+// (PARTIALLY_REFUNDED or REFUNDED), conditional on the database still
+// holding o.Status; false when the order moved on meanwhile.
+func (s *Service) refundOrder(ctx context.Context, q Queries, o *Order, to OrderStatus, amount int64, source string, now time.Time) (bool, error) {
+	if !canMoveOrder(o.Status, to, source) {
+		s.log.ErrorContext(ctx, "illegal order transition refused", "order", o.ID, "from", o.Status, "to", to, "source", source)
+		return false, illegalMove("order", o.ID, o.Status, to, source)
+	}
+	ok, err := q.RefundOrder(ctx, o.ID, o.Status, to, amount, now)
+	if err != nil {
+		return false, fmt.Errorf("refund order %s: %w", o.ID, err)
+	}
+	if ok {
+		o.Status, o.UpdatedAt = to, now
+		o.RefundedAmount.Amount += amount
+	}
+	return ok, nil
+}
 
 // canMovePayment tells whether source may move a payment from → to with event.
 func canMovePayment(from, to PaymentStatus, event EventCode, source string) bool {

@@ -3,6 +3,7 @@ package payment
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,4 +114,26 @@ func TestStoredAnswersRoundTrip(t *testing.T) {
 	require.Error(t, err)
 	_, err = replay[ConfirmResult]([]byte(`{"v":99,"result":{}}`))
 	require.Error(t, err, "a newer shape is not guessed at")
+}
+
+// The tables are literals with composite keys, which the compiler does not
+// check for duplicates: a second entry for a move would silently replace
+// the first (a merge once did exactly that).
+func TestTransitionTablesHaveNoDuplicateMoves(t *testing.T) {
+	src, err := os.ReadFile("state.go")
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(src), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "{Payment") && !strings.HasPrefix(line, "{Order") {
+			continue
+		}
+		key, _, ok := strings.Cut(line, "}:")
+		if !ok {
+			continue
+		}
+		require.False(t, seen[key], "move %s} appears twice in state.go", key)
+		seen[key] = true
+	}
+	require.Equal(t, len(paymentMoves)+len(orderMoves), len(seen))
 }

@@ -267,6 +267,11 @@ func (q countingQueries) PaymentByPGKey(ctx context.Context, key string) (paymen
 	return q.Queries.PaymentByPGKey(ctx, key)
 }
 
+func (q countingQueries) PaymentsByOrder(ctx context.Context, id string) ([]payment.Payment, error) {
+	q.c.add(&q.c.paymentReads)
+	return q.Queries.PaymentsByOrder(ctx, id)
+}
+
 func (q countingQueries) LockPayment(ctx context.Context, id string) (payment.Payment, error) {
 	q.c.add(&q.c.paymentReads)
 	return q.Queries.LockPayment(ctx, id)
@@ -290,7 +295,7 @@ func (s countingStore) InTx(ctx context.Context, fn func(q payment.Queries) erro
 func (s countingStore) Ping(ctx context.Context) error { return s.st.Ping(ctx) }
 
 // A successful card confirm reads its order once and its payment once (the
-// look-up by key finds none; settle reads it under its row lock) and
+// look-up by key and the order's split find none; settle reads it under its row lock) and
 // commits three times: the idempotency claim, the intent, and the settle
 // with the answer. It read the order 4 times and the payment 3 times and
 // committed 4 times before the confirm path was straightened. (A top-up
@@ -312,7 +317,7 @@ func TestASuccessfulConfirmReadsEachRowOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, payment.OrderPaid, res.Order.Status)
 	require.Equal(t, 1, c.orderReads, "order reads")
-	require.Equal(t, 2, c.paymentReads, "payment reads: the look-up by key (none) and settle's locked read")
+	require.Equal(t, 3, c.paymentReads, "payment reads: the look-up by key (none), the order's split waiting for its card (none), settle's locked read")
 	require.Equal(t, 1, c.keys, "idempotency claims")
 	require.Equal(t, 2, c.txs, "transactions after the claim: intent, settle")
 }

@@ -40,7 +40,7 @@ func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
 			return fmt.Errorf("probe %s: %w", p.ID, err)
 		}
 	}
-	res, err := s.settle(ctx, p.ID, o, truth, SourceProbe, nil)
+	res, err := s.settlePayment(ctx, p, o, truth, SourceProbe, nil)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (s *Service) reconfirm(ctx context.Context, p Payment) (GatewayPayment, err
 	if err != nil {
 		return GatewayPayment{}, err
 	}
-	truth, err := s.cfg.Gateway.Confirm(ctx, next.PGPaymentKey, next.OrderID, next.Amount.Amount, ConfirmKey(next))
+	truth, err := s.cfg.Gateway.Confirm(ctx, next.PGPaymentKey, next.OrderID, next.CardAmount(), ConfirmKey(next))
 	var declined *DeclinedError
 	switch {
 	case errors.As(err, &declined):
@@ -147,6 +147,8 @@ func (s *Service) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey strin
 
 // SyncFromGateway re-fetches a payment from the PG and settles pago's from
 // that record (the webhook job). A payment pago does not know is ignored.
+// A CANCELED or PARTIAL_CANCELED record of a paid card payment settles the
+// refund pago sent (settleRefunds), never a second one.
 func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error {
 	p, err := s.store.PaymentByPGKey(ctx, paymentKey)
 	if errors.Is(err, ErrNotFound) {
@@ -155,6 +157,16 @@ func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error 
 	}
 	if err != nil {
 		return err
+	}
+	if p.Status == PaymentDone || p.Status == PaymentPartiallyCanceled {
+		truth, err := s.cfg.Gateway.Payment(ctx, paymentKey)
+		if err != nil {
+			return fmt.Errorf("re-fetch %s: %w", paymentKey, err)
+		}
+		if truth.Status != GatewayCanceled && truth.Status != GatewayPartialCanceled {
+			return nil
+		}
+		return s.settleRefunds(ctx, p.ID, truth, SourceWebhook)
 	}
 	if p.Status != PaymentInDoubt {
 		return nil // settled: a later record changes nothing the machine moves
@@ -170,7 +182,7 @@ func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error 
 	if err != nil {
 		return fmt.Errorf("re-fetch %s: %w", paymentKey, err)
 	}
-	_, err = s.settle(ctx, p.ID, o, truth, SourceWebhook, nil)
+	_, err = s.settlePayment(ctx, p, o, truth, SourceWebhook, nil)
 	if errors.Is(err, ErrInvalidState) {
 		return nil // logged by settle; retrying will not change the PG's mind
 	}

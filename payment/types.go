@@ -40,7 +40,34 @@ type WalletTransaction struct {
 	OrderID             string
 	LedgerTransactionID string
 	Reason              string
-	CreatedAt           time.Time
+	// HoldStatus is a HOLD's hold as it stands (OPEN, POSTED, RELEASED).
+	HoldStatus HoldStatus
+	CreatedAt  time.Time
+}
+
+// HoldStatus is where a split payment's wallet hold is: it resolves
+// exactly once, OPEN → POSTED (the card went through) or RELEASED.
+type HoldStatus string
+
+// Hold statuses.
+const (
+	HoldOpen     HoldStatus = "OPEN"
+	HoldPosted   HoldStatus = "POSTED"
+	HoldReleased HoldStatus = "RELEASED"
+)
+
+// Hold is a split payment's wallet part, taken from the balance when the
+// split starts and booked to the ledger only when posted.
+type Hold struct {
+	ID                string
+	WalletID          string
+	PaymentID         string
+	OrderID           string
+	Amount            Money
+	Status            HoldStatus
+	HoldTransactionID string // the HOLD wallet transaction
+	CreatedAt         time.Time
+	ResolvedAt        *time.Time
 }
 
 // AccountKind classifies ledger accounts.
@@ -184,7 +211,10 @@ type Payment struct {
 	Status         PaymentStatus
 	Amount         Money
 	RefundedAmount Money
-	PGPaymentKey   string
+	// WalletAmount is a SPLIT payment's wallet part (held, then posted);
+	// the rest, CardAmount, goes through the PG.
+	WalletAmount Money
+	PGPaymentKey string
 	// PGIdempotencyKey is the base of the Idempotency-Key every confirm of
 	// this payment sends: attempt 0 sends it as is, so a retry of the same
 	// confirm is the same confirm at the PG (see ConfirmKey).
@@ -209,6 +239,10 @@ type Payment struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }
+
+// CardAmount is what of p the PG confirms: all of a CARD payment, the
+// rest after the wallet part of a SPLIT one.
+func (p Payment) CardAmount() int64 { return p.Amount.Amount - p.WalletAmount.Amount }
 
 // PaymentEvent is one entry of a payment's append-only history. Code is
 // what happened, for code to read; Message is the same in words a customer

@@ -149,6 +149,12 @@ type walletMove struct {
 	counter    string
 	ledgerKind string
 	desc       string
+	// pastLimit lets a credit pass the wallet's ceiling (a refund, a
+	// released hold).
+	pastLimit bool
+	// memo books no ledger entries: a hold and its release move the
+	// balance only; the ledger sees a hold when it is posted.
+	memo bool
 }
 
 // moveWallet applies m inside q's transaction with one conditional UPDATE:
@@ -156,9 +162,15 @@ type walletMove struct {
 // ceiling, and both need the version read here to be current, else
 // ErrConflict (the caller retries).
 func (s *Service) moveWallet(ctx context.Context, q Queries, m walletMove) (Wallet, error) {
+	w, _, err := s.moveWalletTx(ctx, q, m)
+	return w, err
+}
+
+// moveWalletTx is moveWallet, also returning the wallet transaction.
+func (s *Service) moveWalletTx(ctx context.Context, q Queries, m walletMove) (Wallet, WalletTransaction, error) {
 	w, err := q.Wallet(ctx, m.walletID)
 	if err != nil {
-		return Wallet{}, err
+		return Wallet{}, WalletTransaction{}, err
 	}
 	return s.moveWalletFrom(ctx, q, w, m)
 }
@@ -166,49 +178,53 @@ func (s *Service) moveWallet(ctx context.Context, q Queries, m walletMove) (Wall
 // moveWalletFrom is moveWallet from a wallet state w already read in q's
 // transaction (a batch knows it from the move before). A stale w is
 // ErrConflict, as in moveWallet.
-func (s *Service) moveWalletFrom(ctx context.Context, q Queries, w Wallet, m walletMove) (Wallet, error) {
+func (s *Service) moveWalletFrom(ctx context.Context, q Queries, w Wallet, m walletMove) (Wallet, WalletTransaction, error) {
 	now := s.now().UTC()
 	var ok bool
 	var err error
 	switch {
 	case m.amount < 0:
 		if w.Balance.Amount < -m.amount {
-			return Wallet{}, errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", w.Balance, Money{-m.amount, w.Balance.Currency})
+			return Wallet{}, WalletTransaction{}, errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", w.Balance, Money{-m.amount, w.Balance.Currency})
 		}
 		ok, err = q.DebitWallet(ctx, w.ID, w.Version, -m.amount, now)
+	case m.amount > 0 && m.pastLimit:
+		ok, err = q.CreditWalletPastLimit(ctx, w.ID, w.Version, m.amount, now)
 	case m.amount > 0:
 		if w.Balance.Amount+m.amount > w.Limit.Amount {
-			return Wallet{}, errorf(CodeBalanceLimitExceeded, "the wallet holds %s; adding %s would pass its limit of %s",
+			return Wallet{}, WalletTransaction{}, errorf(CodeBalanceLimitExceeded, "the wallet holds %s; adding %s would pass its limit of %s",
 				w.Balance, Money{m.amount, w.Balance.Currency}, w.Limit)
 		}
 		ok, err = q.CreditWallet(ctx, w.ID, w.Version, m.amount, now)
 	default:
-		return Wallet{}, errors.New("a wallet move of zero")
+		return Wallet{}, WalletTransaction{}, errors.New("a wallet move of zero")
 	}
 	if err != nil {
-		return Wallet{}, fmt.Errorf("update wallet %s: %w", w.ID, err)
+		return Wallet{}, WalletTransaction{}, fmt.Errorf("update wallet %s: %w", w.ID, err)
 	}
 	if !ok {
-		return Wallet{}, ErrConflict
+		return Wallet{}, WalletTransaction{}, ErrConflict
 	}
-	ltx, err := s.post(ctx, q, m.ledgerKind, m.orderID, m.desc, now,
-		LedgerEntry{AccountID: w.AccountID, Amount: m.amount},
-		LedgerEntry{AccountID: m.counter, Amount: -m.amount})
+	var entries []LedgerEntry
+	if !m.memo {
+		entries = []LedgerEntry{{AccountID: w.AccountID, Amount: m.amount}, {AccountID: m.counter, Amount: -m.amount}}
+	}
+	ltx, err := s.post(ctx, q, m.ledgerKind, m.orderID, m.desc, now, entries...)
 	if err != nil {
-		return Wallet{}, err
+		return Wallet{}, WalletTransaction{}, err
 	}
 	w.Version++
 	w.Balance.Amount += m.amount
 	w.UpdatedAt = now
-	err = q.InsertWalletTransaction(ctx, WalletTransaction{
+	wtx := WalletTransaction{
 		ID: NewID("wtx", now), WalletID: w.ID, Seq: w.Version, Type: m.typ,
 		Amount: Money{m.amount, w.Balance.Currency}, BalanceAfter: w.Balance,
 		OrderID: m.orderID, LedgerTransactionID: ltx, Reason: m.reason, CreatedAt: now,
-	})
-	if err != nil {
-		return Wallet{}, fmt.Errorf("record wallet transaction: %w", err)
 	}
-	return w, nil
+	if err := q.InsertWalletTransaction(ctx, wtx); err != nil {
+		return Wallet{}, WalletTransaction{}, fmt.Errorf("record wallet transaction: %w", err)
+	}
+	return w, wtx, nil
 }
 
 // AdjustWalletInput is support's manual correction of a user's wallet.

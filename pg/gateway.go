@@ -86,6 +86,13 @@ func toGatewayPayment(p *Payment, err error) (payment.GatewayPayment, error) {
 	if p.Failure != nil {
 		out.FailureCode, out.FailureMessage = p.Failure.Code, p.Failure.Message
 	}
+	for _, c := range p.Cancels {
+		amount, err := c.CancelAmount.Int64()
+		if err != nil {
+			return payment.GatewayPayment{}, fmt.Errorf("payment %s cancelAmount: %w", p.PaymentKey, err)
+		}
+		out.Cancels = append(out.Cancels, payment.GatewayCancel{TransactionKey: c.TransactionKey, Amount: amount, Status: c.CancelStatus})
+	}
 	return out, nil
 }
 

@@ -24,6 +24,8 @@ import (
 var uniqueViolations = map[string]error{
 	"payments_pg_payment_key_idx": payment.ErrPaymentKeyTaken,
 	"payments.pg_payment_key":     payment.ErrPaymentKeyTaken,
+	"wallet_holds_open_order_idx": payment.ErrSplitUnderWay,
+	"wallet_holds.order_id":       payment.ErrSplitUnderWay,
 }
 
 // dbErr translates a driver error into payment's terms at the store's

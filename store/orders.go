@@ -158,7 +158,7 @@ func (s *Store) InsertPayment(ctx context.Context, p payment.Payment) error {
 	return dbErr(s.q.InsertPayment(ctx, queries.InsertPaymentParams{
 		ID: p.ID, OrderID: p.OrderID, Method: string(p.Method), Status: string(p.Status), Amount: p.Amount.Amount,
 		PgPaymentKey: nullString(p.PGPaymentKey), PgIdempotencyKey: nullString(p.PGIdempotencyKey),
-		ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(), ConfirmSentAt: nullTime(p.ConfirmSentAt),
+		ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(), ConfirmSentAt: nullTime(p.ConfirmSentAt), WalletAmount: p.WalletAmount.Amount,
 	}), "row")
 }
 
@@ -187,8 +187,9 @@ func (s *Store) PaymentsByOrder(ctx context.Context, orderID string) ([]payment.
 func paymentToDomain(r queries.Payment) payment.Payment {
 	return payment.Payment{
 		ID: r.ID, OrderID: r.OrderID, Method: payment.PaymentMethod(r.Method), Status: payment.PaymentStatus(r.Status),
-		Amount: payment.Won(r.Amount), RefundedAmount: payment.Won(r.RefundedAmount), PGPaymentKey: r.PgPaymentKey.String,
-		PGIdempotencyKey: r.PgIdempotencyKey.String, ConfirmAttempt: r.ConfirmAttempt, ConfirmSentAt: timePtr(r.ConfirmSentAt),
+		Amount: payment.Won(r.Amount), RefundedAmount: payment.Won(r.RefundedAmount), WalletAmount: payment.Won(r.WalletAmount),
+		PGPaymentKey: r.PgPaymentKey.String, PGIdempotencyKey: r.PgIdempotencyKey.String,
+		ConfirmAttempt: r.ConfirmAttempt, ConfirmSentAt: timePtr(r.ConfirmSentAt),
 		FailureCode: r.FailureCode, FailureMessage: r.FailureMessage, RefundDecidedAt: timePtr(r.RefundDecidedAt),
 		ApprovedAt: timePtr(r.ApprovedAt), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
@@ -261,7 +262,7 @@ func (s *Store) UpdatePayment(ctx context.Context, p payment.Payment, now time.T
 		ID: p.ID, Version: p.Version, Status: string(p.Status), ApprovedAt: nullTime(p.ApprovedAt),
 		PgPaymentKey: nullString(p.PGPaymentKey), FailureCode: p.FailureCode, FailureMessage: p.FailureMessage,
 		ConfirmAttempt: p.ConfirmAttempt, ConfirmSentAt: nullTime(p.ConfirmSentAt), RefundDecidedAt: nullTime(p.RefundDecidedAt),
-		Now: now.UTC(),
+		RefundedAmount: p.RefundedAmount.Amount, Now: now.UTC(),
 	})
 	return n == 1, dbErr(err, "payment")
 }

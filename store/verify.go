@@ -28,7 +28,7 @@ func (s *Store) Violations(ctx context.Context) ([]payment.Violation, error) {
 			return dbErr(err, "row")
 		}
 		for _, r := range offLedger {
-			add("wallet_equals_ledger", "wallet %s balance %d, ledger account sums to %d", r.ID, r.Balance, r.LedgerTotal)
+			add("wallet_equals_ledger", "wallet %s balance %d, ledger account sums to %d, open holds %d", r.ID, r.Balance, r.LedgerTotal, r.Held)
 		}
 		offHistory, err := tx.WalletsOffHistory(ctx)
 		if err != nil {
@@ -65,6 +65,36 @@ func (s *Store) Violations(ctx context.Context) ([]payment.Violation, error) {
 		for _, r := range clearing {
 			add("clearing_equals_owed", "PG payment %s: PG clearing holds %d for its settled lines, the PG still owes %d",
 				r.PaymentKey, -r.Clearing, r.Owed)
+		}
+		holds, err := tx.HoldsOutOfStep(ctx)
+		if err != nil {
+			return dbErr(err, "row")
+		}
+		for _, r := range holds {
+			add("holds_in_step", "hold %s is %s while its order is %s and its payment %s", r.ID, r.Status, r.OrderStatus, r.PaymentStatus)
+		}
+		over, err := tx.PaymentsOverRefunded(ctx)
+		if err != nil {
+			return dbErr(err, "row")
+		}
+		for _, r := range over {
+			add("refunds_within_payment", "payment %s amount %d, refunded %d, refunds DONE %d, reserved %d",
+				r.ID, r.Amount, r.RefundedAmount, r.Done, r.Reserved)
+		}
+		orderRefunds, err := tx.OrdersRefundMismatch(ctx)
+		if err != nil {
+			return dbErr(err, "row")
+		}
+		for _, r := range orderRefunds {
+			add("order_refunds_add_up", "order %s is %s, amount %d, refunded %d, its payments refunded %d",
+				r.ID, r.Status, r.Amount, r.RefundedAmount, r.PaymentsRefunded)
+		}
+		unbacked, err := tx.DoneRefundsUnbacked(ctx)
+		if err != nil {
+			return dbErr(err, "row")
+		}
+		for _, r := range unbacked {
+			add("refunds_backed", "refund %s (%s) is DONE without its ledger posting and PG cancel or wallet credit", r.ID, r.Method)
 		}
 		return nil
 	})

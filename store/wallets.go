@@ -86,7 +86,7 @@ func (s *Store) WalletTransactions(ctx context.Context, walletID string, beforeS
 			ID: r.ID, WalletID: r.WalletID, Seq: r.Seq, Type: payment.WalletTxType(r.Type),
 			Amount: payment.Won(r.Amount), BalanceAfter: payment.Won(r.BalanceAfter),
 			OrderID: r.OrderID.String, LedgerTransactionID: r.LedgerTransactionID, Reason: r.Reason.String,
-			CreatedAt: r.CreatedAt.UTC(),
+			HoldStatus: payment.HoldStatus(r.HoldStatus.String), CreatedAt: r.CreatedAt.UTC(),
 		}
 	}
 	return out, nil

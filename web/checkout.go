@@ -25,6 +25,10 @@ type CheckoutService interface {
 	ConfirmPayment(ctx context.Context, key, source string, in payment.ConfirmInput) (payment.ConfirmResult, error)
 	// OrderAgain orders a FAILED order's items again, for another card.
 	OrderAgain(ctx context.Context, orderID string) (payment.Order, error)
+	// CheckoutWalletFor and StartSplitPayment offer "use my wallet
+	// balance": part from the wallet (held), the rest by card.
+	CheckoutWalletFor(ctx context.Context, o payment.Order) (payment.CheckoutWallet, error)
+	StartSplitPayment(ctx context.Context, key string, in payment.StartSplitPaymentInput) (payment.StartSplitPaymentResult, error)
 }
 
 // CheckoutConfig configures the customer-facing checkout pages. They are
@@ -52,9 +56,8 @@ type checkoutPages struct {
 // mount registers the checkout routes on mux.
 func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	csp := checkoutCSP(publicURL, p.scriptURL)
-	// Every checkout route is a GET today, which CrossOriginProtection lets
-	// through; it wraps them anyway so that a POST added here later (a
-	// "cancel order" button, say) is protected against CSRF from day one.
+	// CrossOriginProtection lets the GETs through and refuses a cross-site
+	// POST (the wallet form): no CSRF.
 	cop := http.NewCrossOriginProtection()
 	html := func(h http.HandlerFunc) http.Handler { return cop.Handler(noStore(withCSP(csp, h))) }
 	mux.Handle("GET /checkout/{orderId}/{sig}", html(p.checkout))
@@ -66,6 +69,7 @@ func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	mux.Handle("GET /checkout/success", html(p.success))
 	mux.Handle("GET /checkout/fail", html(p.fail))
 	mux.Handle("GET /checkout/{orderId}", html(p.checkout))
+	mux.Handle("POST /checkout/{orderId}/split", html(p.split))
 	mux.Handle("GET /checkout/{orderId}/status", cop.Handler(noStore(http.HandlerFunc(p.status))))
 	mux.Handle("POST /checkout/{orderId}/{sig}/again", html(p.again))
 	mux.Handle("POST /checkout/{orderId}/again", html(p.again)) // links from before the signature moved into the path
@@ -182,11 +186,29 @@ func (p checkoutPages) checkout(w http.ResponseWriter, r *http.Request) {
 			Total: payment.Money{Amount: it.UnitPrice.Amount * it.Quantity, Currency: it.UnitPrice.Currency}.String()})
 	}
 	if o.Status == payment.OrderPending {
+		due := o.Amount
+		if o.Kind == payment.OrderPurchase {
+			cw, err := p.svc.CheckoutWalletFor(r.Context(), o)
+			if err != nil {
+				p.internalError(w, r, "checkout: read wallet", err)
+				return
+			}
+			switch {
+			case cw.Split != nil:
+				due = payment.Money{Amount: cw.Split.CardAmount(), Currency: o.Amount.Currency}
+				v.WalletPart = cw.Split.WalletAmount.String()
+				v.CardPart = due.String()
+			case cw.Available.Amount > 0:
+				v.Wallet = &views.WalletOption{Available: cw.Available.String(), Max: min(cw.Available.Amount, o.Amount.Amount-1),
+					Action: "/checkout/" + url.PathEscape(o.ID) + "/split?t=" + url.QueryEscape(p.links.Sign(o.ID))}
+			}
+		}
 		v.Widget = &views.PGWidget{
 			ScriptURL: p.scriptURL, ClientKey: p.clientKey, CustomerKey: p.links.CustomerKey(o.UserID),
-			Amount: o.Amount.Amount, OrderID: o.ID, OrderName: pgOrderName(o.Name),
+			Amount: due.Amount, OrderID: o.ID, OrderName: pgOrderName(o.Name),
 			SuccessURL: p.links.SuccessURL(o.ID), FailURL: p.links.FailURL(o.ID),
 		}
+		v.Due = due.String()
 	} else {
 		res := p.standing(o)
 		v.Result = &res
@@ -252,10 +274,18 @@ func (p checkoutPages) success(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// Checked here as well as in ConfirmPayment so that a tampered link never
 	// reaches the idempotency key: its error would be stored under
-	// "redirect:"+paymentKey and refuse the genuine redirect afterwards.
-	if amount != o.Amount.Amount {
-		logger(ctx).WarnContext(ctx, "checkout success: amount differs from the order; possible tampering, order untouched",
-			"order", o.ID, "order_amount", o.Amount.Amount, "amount", amount)
+	// "redirect:"+paymentKey and refuse the genuine redirect afterwards. A
+	// split under way is paid by card for its card part only.
+	due := o.Amount.Amount
+	if cw, err := p.svc.CheckoutWalletFor(ctx, o); err != nil {
+		p.internalError(w, r, "checkout success: read wallet", err)
+		return
+	} else if cw.Split != nil {
+		due = cw.Split.CardAmount()
+	}
+	if amount != due {
+		logger(ctx).WarnContext(ctx, "checkout success: amount differs from what the card pays; possible tampering, order untouched",
+			"order", o.ID, "due", due, "amount", amount)
 		p.amountMismatch(w, r, o)
 		return
 	}
@@ -270,6 +300,49 @@ func (p checkoutPages) success(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.confirmFailed(w, r, o, err)
+}
+
+// split is POST /checkout/{orderId}/split?t= with walletAmount: "use my
+// wallet balance". It holds that much of the owner's wallet for the order
+// (startSplitPayment) and sends the customer back to the checkout page,
+// whose widget then asks the card for the rest. The idempotency key is the
+// order and amount, so a resubmitted form replays instead of holding twice.
+func (p checkoutPages) split(w http.ResponseWriter, r *http.Request) {
+	o, ok := p.order(w, r, r.PathValue("orderId"), r.URL.Query().Get("t"))
+	if !ok {
+		return
+	}
+	raw := r.PostFormValue("walletAmount")
+	if !amountPattern.MatchString(raw) {
+		render(w, r, http.StatusBadRequest, views.Result(views.ResultView{State: views.StateError, Code: string(payment.CodeBadUserInput),
+			Message: "사용할 금액이 올바르지 않습니다. · The wallet amount is not valid.", RetryURL: p.links.URL(o.ID)}))
+		return
+	}
+	amount, _ := strconv.ParseInt(raw, 10, 64)
+	ctx := payment.WithUser(r.Context(), payment.User{ID: o.UserID})
+	_, err := p.svc.StartSplitPayment(ctx, "checkout-split:"+o.ID+":"+raw, payment.StartSplitPaymentInput{OrderID: o.ID, WalletAmount: amount})
+	var de *payment.Error
+	switch {
+	case err == nil:
+		http.Redirect(w, r, p.links.URL(o.ID), http.StatusSeeOther)
+	case errors.As(err, &de):
+		render(w, r, http.StatusConflict, views.Result(views.ResultView{State: views.StateError, Code: string(de.Code),
+			OrderStatus: string(o.Status), Message: splitMessage(de.Code), RetryURL: p.links.URL(o.ID)}))
+	default:
+		p.internalError(w, r, "checkout: start split payment", err)
+	}
+}
+
+// splitMessage is the customer's words for a refused wallet part.
+func splitMessage(c payment.Code) string {
+	switch c {
+	case payment.CodeInsufficientBalance:
+		return "지갑 잔액이 부족합니다. · The wallet does not hold that much."
+	case payment.CodeBadUserInput:
+		return "주문 금액보다 적게 사용해 주세요. · Use less than the order's amount; the card pays the rest."
+	default:
+		return "지금은 지갑 잔액을 사용할 수 없습니다. · The wallet balance cannot be used for this order now."
+	}
 }
 
 func (p checkoutPages) amountMismatch(w http.ResponseWriter, r *http.Request, o payment.Order) {

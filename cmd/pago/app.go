@@ -147,6 +147,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	river.AddWorker(workers, &worker.ProbePayment{Service: svc, MaxDelay: cfg.ProbeMaxDelay})
 	river.AddWorker(workers, &worker.PGWebhook{Service: svc})
 	river.AddWorker(workers, &worker.Reconcile{Reconciler: reconciler})
+	river.AddWorker(workers, &worker.Refund{Service: svc, MaxDelay: cfg.ProbeMaxDelay})
 	if err := st.StartJobs(ctx, store.JobsConfig{
 		Workers:      workers,
 		PeriodicJobs: []*river.PeriodicJob{worker.PrunePeriodic(time.Hour), worker.ReconcilePeriodic()},
@@ -263,6 +264,7 @@ func newService(cfg Config, st *store.Store, locker payment.Locker, idem *paymen
 		ProbeDelay:       cfg.ProbeDelay,
 		ConfirmTimeout:   cfg.ConfirmTimeout,
 		ConfirmWait:      cfg.ConfirmWait,
+		RefundWait:       cfg.RefundWait,
 		MaxOpenOrders:    cfg.MaxOpenOrders,
 		MaxReservedUnits: int64(cfg.MaxReservedUnits),
 	}, log)

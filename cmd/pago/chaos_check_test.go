@@ -20,7 +20,8 @@ func waitSettled(db *sql.DB, timeout time.Duration) ([]string, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		ids, err := queryStrings(db, `SELECT 'order ' || id FROM orders WHERE status = 'IN_DOUBT'
-			UNION ALL SELECT 'payment ' || id FROM payments WHERE status = 'IN_DOUBT'`)
+			UNION ALL SELECT 'payment ' || id FROM payments WHERE status = 'IN_DOUBT'
+			UNION ALL SELECT 'refund ' || id FROM refunds WHERE status IN ('PENDING', 'IN_DOUBT')`)
 		if err == nil && len(ids) == 0 {
 			return nil, nil
 		}
@@ -71,8 +72,8 @@ func (r *chaosRun) checkAgainstPG(db *sql.DB) []string {
 	if err := r.sandboxGet("/_sandbox/record", &record); err != nil {
 		return []string{"read the PG's record: " + err.Error()}
 	}
-	rows, err := db.Query(`SELECT o.id, o.status, p.id, p.status, COALESCE(p.pg_payment_key, ''), p.amount
-		FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.method = 'CARD'`)
+	rows, err := db.Query(`SELECT o.id, o.status, p.id, p.status, COALESCE(p.pg_payment_key, ''), p.amount - p.wallet_amount
+		FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.method IN ('CARD', 'SPLIT') AND p.pg_payment_key IS NOT NULL`)
 	if err != nil {
 		return []string{"read pago's payments: " + err.Error()}
 	}
@@ -140,6 +141,7 @@ func (r *chaosRun) checkAgainstPG(db *sql.DB) []string {
 				mine.orderID, mine.amount, key, pgp.TotalAmount, pgp.OrderID))
 		}
 	}
+	v = append(v, checkRefundsAgainstPG(db, record)...)
 	// A PAID order needs exactly one DONE payment (wallet or card).
 	doubles, err := queryStrings(db, `SELECT order_id FROM payments WHERE status = 'DONE' GROUP BY order_id HAVING COUNT(*) > 1`)
 	if err != nil {
@@ -286,4 +288,55 @@ func inDoubtDurations(db *sql.DB) (string, error) {
 	sort.Strings(sources)
 	return fmt.Sprintf("card payments settled: %d, time IN_DOUBT p50 %s, p99 %s, max %s (%s); by %s",
 		len(ds), q(0.5), q(0.99), ds[len(ds)-1].Round(time.Millisecond), slowest, strings.Join(sources, ", ")), nil
+}
+
+// checkRefundsAgainstPG: every cancel the PG executed for a refund of
+// pago's (its Idempotency-Key is the refund's) is exactly one DONE refund in
+// pago, by transaction key and amount, and every DONE card refund is one of
+// the PG's cancels.
+func checkRefundsAgainstPG(db *sql.DB, record []sandbox.RecordEntry) []string {
+	var v []string
+	rows, err := db.Query(`SELECT id, status, amount, COALESCE(pg_transaction_key, '') FROM refunds WHERE method = 'CARD'`)
+	if err != nil {
+		return []string{"read pago's refunds: " + err.Error()}
+	}
+	defer rows.Close()
+	type refund struct {
+		id, status string
+		amount     int64
+	}
+	byTx := map[string]refund{}
+	for rows.Next() {
+		var r refund
+		var tx string
+		if err := rows.Scan(&r.id, &r.status, &r.amount, &tx); err != nil {
+			return []string{"read pago's refunds: " + err.Error()}
+		}
+		if r.status == "DONE" {
+			byTx[tx] = r
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return []string{"read pago's refunds: " + err.Error()}
+	}
+	seen := map[string]bool{}
+	for _, e := range record {
+		if e.Op != sandbox.OpCancel || !strings.HasPrefix(e.IdempotencyKey, "pago-refund-rfd_") {
+			continue // a top-up the wallet could not take, given back
+		}
+		r, ok := byTx[e.TransactionKey]
+		switch {
+		case !ok:
+			v = append(v, fmt.Sprintf("the PG cancelled %d of order %s (%s) but no refund of pago's is DONE for it", e.Amount, e.OrderID, e.TransactionKey))
+		case r.amount != e.Amount:
+			v = append(v, fmt.Sprintf("refund %s is %d, the PG's cancel %s was %d", r.id, r.amount, e.TransactionKey, e.Amount))
+		}
+		seen[e.TransactionKey] = true
+	}
+	for tx, r := range byTx {
+		if !seen[tx] {
+			v = append(v, fmt.Sprintf("refund %s is DONE as PG cancel %q, which the PG never executed", r.id, tx))
+		}
+	}
+	return v
 }

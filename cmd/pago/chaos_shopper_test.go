@@ -34,6 +34,10 @@ const (
   adjustWallet(input: {idempotencyKey: $k, userId: $u, amount: $a, reason: "chaos credit"}) { wallet { id balance } } }`
 	upsertProductM = `mutation($k: String!, $sku: String!, $p: Money!, $s: Int!) {
   upsertProduct(input: {idempotencyKey: $k, sku: $sku, name: $sku, price: $p, stock: $s}) { product { id price } } }`
+	cancelPaymentM = `mutation($k: String!, $o: ID!, $a: Money, $r: String!) {
+  cancelPayment(input: {idempotencyKey: $k, orderId: $o, amount: $a, reason: $r}) { refund { id status amount } } }`
+	startSplitM = `mutation($k: String!, $o: ID!, $w: Money!) {
+  startSplitPayment(input: {idempotencyKey: $k, orderId: $o, walletAmount: $w}) { cardAmount payment { id method status } } }`
 	checkoutURLQ = `query($id: ID!) { order(id: $id) { checkoutUrl } }`
 	meQ          = `query { me { id } }`
 	walletLimitQ = `query { wallet { balance limit } }`
@@ -200,9 +204,13 @@ func (s *shopper) shop(stop <-chan struct{}) {
 			s.topUp()
 		case n < 72:
 			s.topUpRace()
-		case n < 84:
+		case n < 80:
 			s.cancelRace()
-		case n < 90:
+		case n < 84:
+			s.refund()
+		case n < 87:
+			s.splitPay()
+		case n < 91:
 			s.credit()
 		default:
 			s.walkAway()
@@ -435,6 +443,85 @@ func (s *shopper) redirect(orderID, paymentKey string, amount int64) string {
 		return strconv.Itoa(resp.StatusCode)
 	}
 	return "NO_ANSWER"
+}
+
+// refund buys by card or from the wallet, then asks for refunds: part or
+// the rest, as the customer or an operator, sometimes twice at once (the
+// same key, or two keys racing for the same rest). Refund answers are where
+// the refund stands now, so they are not replayed: the checks compare the
+// PG's cancels with pago's refunds instead.
+func (s *shopper) refund() {
+	id, amount, ok := s.order(0)
+	if !ok {
+		return
+	}
+	if s.rng.IntN(2) == 0 {
+		s.payByCard(id, amount)
+	} else {
+		resp, err := s.run.call(s.token, payWithWalletM, map[string]any{"k": s.key("pay"), "o": id}, true)
+		s.run.tally("payWithWallet " + orCode(resp, err))
+	}
+	token := s.token
+	if s.rng.IntN(4) == 0 {
+		token = s.run.admin
+	}
+	vars := map[string]any{"k": s.key("refund"), "o": id, "r": "chaos refund"}
+	if s.rng.IntN(2) == 0 {
+		vars["a"] = 1 + s.rng.Int64N(amount)
+	}
+	switch s.rng.IntN(4) {
+	case 0: // a double click
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _ = s.run.call(token, cancelPaymentM, vars, false) })
+		resp, err := s.run.call(token, cancelPaymentM, vars, false)
+		wg.Wait()
+		s.run.tally("cancelPayment double " + orCode(resp, err))
+	case 1: // two refunds of the rest at once: one moves money
+		other := map[string]any{"k": s.key("refund"), "o": id, "r": "chaos refund"}
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _ = s.run.call(token, cancelPaymentM, other, false) })
+		resp, err := s.run.call(token, cancelPaymentM, map[string]any{"k": vars["k"], "o": id, "r": "chaos refund"}, false)
+		wg.Wait()
+		s.run.tally("cancelPayment racing " + orCode(resp, err))
+	default:
+		resp, err := s.run.call(token, cancelPaymentM, vars, false)
+		s.run.tally("cancelPayment " + orCode(resp, err))
+	}
+}
+
+// splitPay pays a purchase partly from the wallet (held) and the rest by
+// card; the card may be declined, or the customer may walk away and leave
+// the hold to the order's expiry.
+func (s *shopper) splitPay() {
+	id, amount, ok := s.order(0)
+	if !ok || amount < 2 {
+		return
+	}
+	resp, err := s.run.call(s.token, startSplitM, map[string]any{"k": s.key("split"), "o": id, "w": 1 + s.rng.Int64N(amount-1)}, true)
+	s.run.tally("startSplitPayment " + orCode(resp, err))
+	if err != nil || resp.code() != "" {
+		return
+	}
+	var out struct{ StartSplitPayment struct{ CardAmount int64 } }
+	_ = json.Unmarshal(resp.Data, &out)
+	if s.rng.IntN(8) == 0 {
+		return // walks away: the order's expiry releases the hold
+	}
+	card := s.card()
+	if card == sandbox.CardSlow {
+		card = sandbox.CardSuccess
+	}
+	pk, ok := s.authenticate(id, out.StartSplitPayment.CardAmount, card)
+	if !ok {
+		return
+	}
+	if s.rng.IntN(2) == 0 {
+		s.run.tally("split redirect " + s.redirect(id, pk, out.StartSplitPayment.CardAmount))
+		return
+	}
+	vars := map[string]any{"k": s.key("confirm"), "o": id, "pk": pk, "a": out.StartSplitPayment.CardAmount}
+	resp, err = s.run.call(s.token, confirmPaymentM, vars, true)
+	s.run.tally("split confirmPayment " + orCode(resp, err))
 }
 
 // killAfterCommit confirms a slow card's payment on one instance and kills

@@ -31,6 +31,21 @@ type CancelOrderPayload struct {
 	Order *Order `json:"order"`
 }
 
+type CancelPaymentInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	OrderID        string `json:"orderId"`
+	// Omitted: the rest of what is refundable.
+	Amount *int64 `json:"amount,omitempty"`
+	// Why; 1–200 characters. Sent to the PG for a card payment.
+	Reason string `json:"reason"`
+}
+
+type CancelPaymentPayload struct {
+	Order   *Order   `json:"order"`
+	Payment *Payment `json:"payment"`
+	Refund  *Refund  `json:"refund"`
+}
+
 type ConfirmPaymentInput struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 	OrderID        string `json:"orderId"`
@@ -185,14 +200,18 @@ type Payment struct {
 	Status         PaymentStatus `json:"status"`
 	Amount         int64         `json:"amount"`
 	RefundedAmount int64         `json:"refundedAmount"`
-	PgPaymentKey   *string       `json:"pgPaymentKey,omitempty"`
-	ApprovedAt     *time.Time    `json:"approvedAt,omitempty"`
+	// SPLIT: the wallet part (the rest was paid by card). Null otherwise.
+	WalletAmount *int64     `json:"walletAmount,omitempty"`
+	PgPaymentKey *string    `json:"pgPaymentKey,omitempty"`
+	ApprovedAt   *time.Time `json:"approvedAt,omitempty"`
 	// Why a FAILED or CANCELED payment did not go through: the PG's code (REJECT_CARD_PAYMENT…) or pago's (BALANCE_LIMIT_EXCEEDED).
 	FailureCode *string `json:"failureCode,omitempty"`
 	// failureCode in words for the customer.
 	FailureMessage *string `json:"failureMessage,omitempty"`
 	// The append-only history of this payment's transitions.
 	Events []*PaymentEvent `json:"events"`
+	// The refunds of this payment, oldest first.
+	Refunds []*Refund `json:"refunds"`
 }
 
 type PaymentConnection struct {
@@ -209,9 +228,9 @@ type PaymentEdge struct {
 type PaymentEvent struct {
 	From PaymentStatus `json:"from"`
 	To   PaymentStatus `json:"to"`
-	// What moved it: wallet, redirect, mutation, probe, webhook or reconciliation.
+	// What moved it: wallet, redirect, mutation, probe, webhook, reconciliation or refund.
 	Source string `json:"source"`
-	// What happened, for code: PAID_FROM_WALLET, CONFIRM_SENT, NOT_SENT, RECONFIRM_SENT, REFUND_DECIDED, APPROVED, DECLINED, TOPUP_REFUNDED.
+	// What happened, for code: PAID_FROM_WALLET, CONFIRM_SENT, NOT_SENT, RECONFIRM_SENT, REFUND_DECIDED, APPROVED, DECLINED, TOPUP_REFUNDED, PARTIALLY_REFUNDED, REFUNDED, HOLD_RELEASED.
 	Code string `json:"code"`
 	// What happened, in words a customer may see.
 	Detail string `json:"detail"`
@@ -266,6 +285,17 @@ type ReconciliationRunEdge struct {
 	Node   *ReconciliationRun `json:"node"`
 }
 
+type Refund struct {
+	ID        string       `json:"id"`
+	PaymentID string       `json:"paymentId"`
+	Amount    int64        `json:"amount"`
+	Status    RefundStatus `json:"status"`
+	Reason    string       `json:"reason"`
+	CreatedAt time.Time    `json:"createdAt"`
+	// When it became DONE or FAILED.
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+}
+
 type ResolveMismatchInput struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 	MismatchID     string `json:"mismatchId"`
@@ -294,6 +324,20 @@ type RunReconciliationInput struct {
 
 type RunReconciliationPayload struct {
 	Run *ReconciliationRun `json:"run"`
+}
+
+type StartSplitPaymentInput struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	OrderID        string `json:"orderId"`
+	// What to pay from the wallet: more than 0, less than the order's amount.
+	WalletAmount int64 `json:"walletAmount"`
+}
+
+type StartSplitPaymentPayload struct {
+	Order   *Order   `json:"order"`
+	Payment *Payment `json:"payment"`
+	// What is left to pay by card: confirmPayment's amount.
+	CardAmount int64 `json:"cardAmount"`
 }
 
 type Subscription struct {
@@ -342,11 +386,13 @@ type WalletTransaction struct {
 	ID   string                `json:"id"`
 	Type WalletTransactionType `json:"type"`
 	// Signed: credits positive, debits negative.
-	Amount       int64     `json:"amount"`
-	BalanceAfter int64     `json:"balanceAfter"`
-	OrderID      *string   `json:"orderId,omitempty"`
-	Reason       *string   `json:"reason,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
+	Amount       int64   `json:"amount"`
+	BalanceAfter int64   `json:"balanceAfter"`
+	OrderID      *string `json:"orderId,omitempty"`
+	Reason       *string `json:"reason,omitempty"`
+	// A HOLD's hold as it stands: OPEN, then POSTED or RELEASED. Null for other types.
+	HoldStatus *HoldStatus `json:"holdStatus,omitempty"`
+	CreatedAt  time.Time   `json:"createdAt"`
 }
 
 type WalletTransactionConnection struct {
@@ -358,6 +404,63 @@ type WalletTransactionConnection struct {
 type WalletTransactionEdge struct {
 	Cursor string             `json:"cursor"`
 	Node   *WalletTransaction `json:"node"`
+}
+
+type HoldStatus string
+
+const (
+	HoldStatusOpen     HoldStatus = "OPEN"
+	HoldStatusPosted   HoldStatus = "POSTED"
+	HoldStatusReleased HoldStatus = "RELEASED"
+)
+
+var AllHoldStatus = []HoldStatus{
+	HoldStatusOpen,
+	HoldStatusPosted,
+	HoldStatusReleased,
+}
+
+func (e HoldStatus) IsValid() bool {
+	switch e {
+	case HoldStatusOpen, HoldStatusPosted, HoldStatusReleased:
+		return true
+	}
+	return false
+}
+
+func (e HoldStatus) String() string {
+	return string(e)
+}
+
+func (e *HoldStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HoldStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HoldStatus", str)
+	}
+	return nil
+}
+
+func (e HoldStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HoldStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HoldStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // The design's three queues.
@@ -841,6 +944,65 @@ func (e *ReconciliationRunStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ReconciliationRunStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RefundStatus string
+
+const (
+	RefundStatusPending RefundStatus = "PENDING"
+	RefundStatusInDoubt RefundStatus = "IN_DOUBT"
+	RefundStatusDone    RefundStatus = "DONE"
+	RefundStatusFailed  RefundStatus = "FAILED"
+)
+
+var AllRefundStatus = []RefundStatus{
+	RefundStatusPending,
+	RefundStatusInDoubt,
+	RefundStatusDone,
+	RefundStatusFailed,
+}
+
+func (e RefundStatus) IsValid() bool {
+	switch e {
+	case RefundStatusPending, RefundStatusInDoubt, RefundStatusDone, RefundStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e RefundStatus) String() string {
+	return string(e)
+}
+
+func (e *RefundStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RefundStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RefundStatus", str)
+	}
+	return nil
+}
+
+func (e RefundStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RefundStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RefundStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -63,18 +63,19 @@ WHERE id = sqlc.arg(id) AND status = 'PENDING' AND expires_at <= sqlc.arg(now);
 
 -- name: InsertPayment :exec
 INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version,
-                      created_at, updated_at, confirm_sent_at)
+                      created_at, updated_at, confirm_sent_at, wallet_amount)
 VALUES (sqlc.arg(id), sqlc.arg(order_id), sqlc.arg(method), sqlc.arg(status), sqlc.arg(amount), 0, sqlc.narg(pg_payment_key),
-        sqlc.narg(pg_idempotency_key), sqlc.narg(approved_at), 0, sqlc.arg(created_at), sqlc.arg(created_at), sqlc.narg(confirm_sent_at));
+        sqlc.narg(pg_idempotency_key), sqlc.narg(approved_at), 0, sqlc.arg(created_at), sqlc.arg(created_at), sqlc.narg(confirm_sent_at),
+        sqlc.arg(wallet_amount));
 
 -- name: GetPayment :one
 SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 FROM payments WHERE id = sqlc.arg(id);
 
 -- name: ListPaymentsByOrder :many
 SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 FROM payments WHERE order_id = sqlc.arg(order_id) ORDER BY id;
 
 -- name: InsertPaymentEvent :exec
@@ -88,7 +89,7 @@ FROM payment_events WHERE payment_id = sqlc.arg(payment_id) ORDER BY id;
 
 -- name: GetPaymentByPGKey :one
 SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 FROM payments WHERE pg_payment_key = sqlc.arg(pg_payment_key);
 
 -- name: LockPayment :one
@@ -97,7 +98,7 @@ FROM payments WHERE pg_payment_key = sqlc.arg(pg_payment_key);
 -- is what serialises on both engines.
 UPDATE payments SET version = version WHERE id = sqlc.arg(id)
 RETURNING id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at;
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount;
 
 -- name: UpdatePayment :execrows
 -- Writes what the state machine decided about a payment read under its
@@ -106,10 +107,11 @@ UPDATE payments
 SET status = sqlc.arg(status), approved_at = sqlc.narg(approved_at), pg_payment_key = sqlc.narg(pg_payment_key),
     failure_code = sqlc.arg(failure_code), failure_message = sqlc.arg(failure_message),
     confirm_attempt = sqlc.arg(confirm_attempt), confirm_sent_at = sqlc.narg(confirm_sent_at),
-    refund_decided_at = sqlc.narg(refund_decided_at), version = version + 1, updated_at = sqlc.arg(now)
+    refund_decided_at = sqlc.narg(refund_decided_at), refunded_amount = sqlc.arg(refunded_amount),
+    version = version + 1, updated_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND version = sqlc.arg(version);
 
 -- name: ListPaymentsByStatus :many
 SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 FROM payments WHERE status = sqlc.arg(status) AND id < sqlc.arg(before) ORDER BY id DESC LIMIT sqlc.arg(lim);

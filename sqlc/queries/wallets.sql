@@ -37,10 +37,12 @@ VALUES (sqlc.arg(id), sqlc.arg(wallet_id), sqlc.arg(seq), sqlc.arg(type), sqlc.a
 
 -- name: ListWalletTransactions :many
 -- Newest first; before is the seq cursor (exclusive).
-SELECT id, wallet_id, seq, type, amount, balance_after, order_id, ledger_transaction_id, reason, created_at
-FROM wallet_transactions
-WHERE wallet_id = sqlc.arg(wallet_id) AND seq < sqlc.arg(before)
-ORDER BY seq DESC
+-- A HOLD carries its hold's status (OPEN, POSTED, RELEASED).
+SELECT t.id, t.wallet_id, t.seq, t.type, t.amount, t.balance_after, t.order_id, t.ledger_transaction_id, t.reason, t.created_at,
+       h.status AS hold_status
+FROM wallet_transactions t LEFT JOIN wallet_holds h ON h.hold_transaction_id = t.id
+WHERE t.wallet_id = sqlc.arg(wallet_id) AND t.seq < sqlc.arg(before)
+ORDER BY t.seq DESC
 LIMIT sqlc.arg(lim);
 
 -- name: InsertLedgerTransaction :exec

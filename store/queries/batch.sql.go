@@ -60,7 +60,7 @@ WITH RECURSIVE ids (id, rest) AS (
     UNION ALL
     SELECT substr(rest, 1, 30), substr(rest, 31) FROM ids WHERE rest <> ''
 )
-SELECT payments.id, payments.order_id, payments.method, payments.status, payments.amount, payments.refunded_amount, payments.pg_payment_key, payments.approved_at, payments.version, payments.created_at, payments.updated_at, payments.pg_idempotency_key, payments.failure_code, payments.failure_message, payments.confirm_attempt, payments.confirm_sent_at, payments.refund_decided_at FROM payments
+SELECT payments.id, payments.order_id, payments.method, payments.status, payments.amount, payments.refunded_amount, payments.pg_payment_key, payments.approved_at, payments.version, payments.created_at, payments.updated_at, payments.pg_idempotency_key, payments.failure_code, payments.failure_message, payments.confirm_attempt, payments.confirm_sent_at, payments.refund_decided_at, payments.wallet_amount FROM payments
 WHERE payments.order_id IN (SELECT ids.id FROM ids)
 ORDER BY payments.order_id, payments.id
 `
@@ -96,6 +96,7 @@ func (q *Queries) ListPaymentsByOrders(ctx context.Context, orderIds string) ([]
 			&i.ConfirmAttempt,
 			&i.ConfirmSentAt,
 			&i.RefundDecidedAt,
+			&i.WalletAmount,
 		); err != nil {
 			return nil, err
 		}

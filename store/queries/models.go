@@ -85,6 +85,7 @@ type Payment struct {
 	ConfirmAttempt   int64
 	ConfirmSentAt    sql.NullTime
 	RefundDecidedAt  sql.NullTime
+	WalletAmount     int64
 }
 
 type PaymentEvent struct {
@@ -148,6 +149,27 @@ type ReconciliationRun struct {
 	Error           string
 }
 
+type Refund struct {
+	ID                  string
+	PaymentID           string
+	OrderID             string
+	Method              string
+	Amount              int64
+	Currency            string
+	Status              string
+	Reason              string
+	RequestedBy         string
+	Attempt             int64
+	SentAt              sql.NullTime
+	PgTransactionKey    sql.NullString
+	LedgerTransactionID sql.NullString
+	FailureCode         string
+	Version             int64
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	CompletedAt         sql.NullTime
+}
+
 type SettlementLine struct {
 	PaymentKey     string
 	TransactionKey string
@@ -180,6 +202,18 @@ type Wallet struct {
 	Version      int64
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type WalletHold struct {
+	ID                string
+	WalletID          string
+	PaymentID         string
+	OrderID           string
+	Amount            int64
+	Status            string
+	HoldTransactionID string
+	CreatedAt         time.Time
+	ResolvedAt        sql.NullTime
 }
 
 type WalletTransaction struct {

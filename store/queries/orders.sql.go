@@ -55,7 +55,7 @@ func (q *Queries) GetOrder(ctx context.Context, id string) (Order, error) {
 
 const getPayment = `-- name: GetPayment :one
 SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 FROM payments WHERE id = $1
 `
 
@@ -80,13 +80,14 @@ func (q *Queries) GetPayment(ctx context.Context, id string) (Payment, error) {
 		&i.ConfirmAttempt,
 		&i.ConfirmSentAt,
 		&i.RefundDecidedAt,
+		&i.WalletAmount,
 	)
 	return i, err
 }
 
 const getPaymentByPGKey = `-- name: GetPaymentByPGKey :one
 SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 FROM payments WHERE pg_payment_key = $1
 `
 
@@ -111,6 +112,7 @@ func (q *Queries) GetPaymentByPGKey(ctx context.Context, pgPaymentKey sql.NullSt
 		&i.ConfirmAttempt,
 		&i.ConfirmSentAt,
 		&i.RefundDecidedAt,
+		&i.WalletAmount,
 	)
 	return i, err
 }
@@ -193,9 +195,10 @@ func (q *Queries) InsertOrderItem(ctx context.Context, arg InsertOrderItemParams
 
 const insertPayment = `-- name: InsertPayment :exec
 INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version,
-                      created_at, updated_at, confirm_sent_at)
+                      created_at, updated_at, confirm_sent_at, wallet_amount)
 VALUES ($1, $2, $3, $4, $5, 0, $6,
-        $7, $8, 0, $9, $9, $10)
+        $7, $8, 0, $9, $9, $10,
+        $11)
 `
 
 type InsertPaymentParams struct {
@@ -209,6 +212,7 @@ type InsertPaymentParams struct {
 	ApprovedAt       sql.NullTime
 	CreatedAt        time.Time
 	ConfirmSentAt    sql.NullTime
+	WalletAmount     int64
 }
 
 func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) error {
@@ -223,6 +227,7 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) er
 		arg.ApprovedAt,
 		arg.CreatedAt,
 		arg.ConfirmSentAt,
+		arg.WalletAmount,
 	)
 	return err
 }
@@ -392,7 +397,7 @@ func (q *Queries) ListPaymentEvents(ctx context.Context, paymentID string) ([]Pa
 
 const listPaymentsByOrder = `-- name: ListPaymentsByOrder :many
 SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 FROM payments WHERE order_id = $1 ORDER BY id
 `
 
@@ -423,6 +428,7 @@ func (q *Queries) ListPaymentsByOrder(ctx context.Context, orderID string) ([]Pa
 			&i.ConfirmAttempt,
 			&i.ConfirmSentAt,
 			&i.RefundDecidedAt,
+			&i.WalletAmount,
 		); err != nil {
 			return nil, err
 		}
@@ -439,7 +445,7 @@ func (q *Queries) ListPaymentsByOrder(ctx context.Context, orderID string) ([]Pa
 
 const listPaymentsByStatus = `-- name: ListPaymentsByStatus :many
 SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 FROM payments WHERE status = $1 AND id < $2 ORDER BY id DESC LIMIT $3
 `
 
@@ -476,6 +482,7 @@ func (q *Queries) ListPaymentsByStatus(ctx context.Context, arg ListPaymentsBySt
 			&i.ConfirmAttempt,
 			&i.ConfirmSentAt,
 			&i.RefundDecidedAt,
+			&i.WalletAmount,
 		); err != nil {
 			return nil, err
 		}
@@ -530,7 +537,7 @@ func (q *Queries) ListProducts(ctx context.Context) ([]Product, error) {
 const lockPayment = `-- name: LockPayment :one
 UPDATE payments SET version = version WHERE id = $1
 RETURNING id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key,
-       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at
+       failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount
 `
 
 // Reads a payment and holds its row lock to the end of the transaction: a
@@ -557,6 +564,7 @@ func (q *Queries) LockPayment(ctx context.Context, id string) (Payment, error) {
 		&i.ConfirmAttempt,
 		&i.ConfirmSentAt,
 		&i.RefundDecidedAt,
+		&i.WalletAmount,
 	)
 	return i, err
 }
@@ -628,8 +636,9 @@ UPDATE payments
 SET status = $1, approved_at = $2, pg_payment_key = $3,
     failure_code = $4, failure_message = $5,
     confirm_attempt = $6, confirm_sent_at = $7,
-    refund_decided_at = $8, version = version + 1, updated_at = $9
-WHERE id = $10 AND version = $11
+    refund_decided_at = $8, refunded_amount = $9,
+    version = version + 1, updated_at = $10
+WHERE id = $11 AND version = $12
 `
 
 type UpdatePaymentParams struct {
@@ -641,6 +650,7 @@ type UpdatePaymentParams struct {
 	ConfirmAttempt  int64
 	ConfirmSentAt   sql.NullTime
 	RefundDecidedAt sql.NullTime
+	RefundedAmount  int64
 	Now             time.Time
 	ID              string
 	Version         int64
@@ -658,6 +668,7 @@ func (q *Queries) UpdatePayment(ctx context.Context, arg UpdatePaymentParams) (i
 		arg.ConfirmAttempt,
 		arg.ConfirmSentAt,
 		arg.RefundDecidedAt,
+		arg.RefundedAmount,
 		arg.Now,
 		arg.ID,
 		arg.Version,

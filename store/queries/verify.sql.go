@@ -61,6 +61,141 @@ func (q *Queries) ClearingOffSettlement(ctx context.Context) ([]ClearingOffSettl
 	return items, nil
 }
 
+const doneRefundsUnbacked = `-- name: DoneRefundsUnbacked :many
+SELECT r.id, r.method
+FROM refunds r
+WHERE r.status = 'DONE'
+  AND (r.ledger_transaction_id IS NULL
+    OR (r.method = 'CARD' AND r.pg_transaction_key IS NULL)
+    OR (r.method = 'WALLET' AND NOT EXISTS (
+        SELECT 1 FROM wallet_transactions t WHERE t.ledger_transaction_id = r.ledger_transaction_id AND t.type = 'REFUND')))
+`
+
+type DoneRefundsUnbackedRow struct {
+	ID     string
+	Method string
+}
+
+// DONE refunds without what moved the money: a ledger posting, and the
+// PG's cancel (card) or a REFUND wallet transaction (wallet).
+func (q *Queries) DoneRefundsUnbacked(ctx context.Context) ([]DoneRefundsUnbackedRow, error) {
+	rows, err := q.db.QueryContext(ctx, doneRefundsUnbacked)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DoneRefundsUnbackedRow{}
+	for rows.Next() {
+		var i DoneRefundsUnbackedRow
+		if err := rows.Scan(&i.ID, &i.Method); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const holdsOutOfStep = `-- name: HoldsOutOfStep :many
+SELECT h.id, h.status, o.status AS order_status, p.status AS payment_status
+FROM wallet_holds h JOIN orders o ON o.id = h.order_id JOIN payments p ON p.id = h.payment_id
+WHERE (h.status = 'OPEN' AND (o.status NOT IN ('PENDING', 'IN_DOUBT') OR p.status NOT IN ('PENDING', 'IN_DOUBT')))
+   OR (h.status = 'POSTED' AND p.status NOT IN ('DONE', 'PARTIALLY_CANCELED', 'CANCELED'))
+   OR (h.status = 'RELEASED' AND p.status IN ('DONE', 'PARTIALLY_CANCELED', 'CANCELED'))
+`
+
+type HoldsOutOfStepRow struct {
+	ID            string
+	Status        string
+	OrderStatus   string
+	PaymentStatus string
+}
+
+// Holds whose state contradicts their payment's or order's: an open hold
+// on an order no longer waiting for its card, a posted hold of a payment
+// not completed, a released hold of a completed one.
+func (q *Queries) HoldsOutOfStep(ctx context.Context) ([]HoldsOutOfStepRow, error) {
+	rows, err := q.db.QueryContext(ctx, holdsOutOfStep)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []HoldsOutOfStepRow{}
+	for rows.Next() {
+		var i HoldsOutOfStepRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.OrderStatus,
+			&i.PaymentStatus,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const ordersRefundMismatch = `-- name: OrdersRefundMismatch :many
+SELECT o.id, o.status, o.amount, o.refunded_amount, CAST(COALESCE(SUM(p.refunded_amount), 0) AS BIGINT) AS payments_refunded
+FROM orders o LEFT JOIN payments p ON p.order_id = o.id
+GROUP BY o.id, o.status, o.amount, o.refunded_amount
+HAVING COALESCE(SUM(p.refunded_amount), 0) <> o.refunded_amount
+    OR (o.status = 'REFUNDED' AND o.refunded_amount <> o.amount)
+    OR (o.status = 'PARTIALLY_REFUNDED' AND (o.refunded_amount = 0 OR o.refunded_amount >= o.amount))
+    OR (o.status NOT IN ('REFUNDED', 'PARTIALLY_REFUNDED') AND o.refunded_amount <> 0)
+`
+
+type OrdersRefundMismatchRow struct {
+	ID               string
+	Status           string
+	Amount           int64
+	RefundedAmount   int64
+	PaymentsRefunded int64
+}
+
+// Orders whose refunded amount or status disagrees with their payments'
+// refunds: PARTIALLY_REFUNDED needs some refunded, REFUNDED all of it.
+func (q *Queries) OrdersRefundMismatch(ctx context.Context) ([]OrdersRefundMismatchRow, error) {
+	rows, err := q.db.QueryContext(ctx, ordersRefundMismatch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OrdersRefundMismatchRow{}
+	for rows.Next() {
+		var i OrdersRefundMismatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.Amount,
+			&i.RefundedAmount,
+			&i.PaymentsRefunded,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const paidOrdersWithoutPayment = `-- name: PaidOrdersWithoutPayment :many
 SELECT o.id, o.amount, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS paid
 FROM orders o
@@ -100,13 +235,63 @@ func (q *Queries) PaidOrdersWithoutPayment(ctx context.Context) ([]PaidOrdersWit
 	return items, nil
 }
 
+const paymentsOverRefunded = `-- name: PaymentsOverRefunded :many
+SELECT p.id, p.amount, p.refunded_amount,
+       CAST(COALESCE(SUM(CASE WHEN r.status <> 'FAILED' THEN r.amount ELSE 0 END), 0) AS BIGINT) AS reserved,
+       CAST(COALESCE(SUM(CASE WHEN r.status = 'DONE' THEN r.amount ELSE 0 END), 0) AS BIGINT) AS done
+FROM payments p LEFT JOIN refunds r ON r.payment_id = p.id
+GROUP BY p.id, p.amount, p.refunded_amount
+HAVING COALESCE(SUM(CASE WHEN r.status <> 'FAILED' THEN r.amount ELSE 0 END), 0) > p.amount
+    OR COALESCE(SUM(CASE WHEN r.status = 'DONE' THEN r.amount ELSE 0 END), 0) <> p.refunded_amount
+`
+
+type PaymentsOverRefundedRow struct {
+	ID             string
+	Amount         int64
+	RefundedAmount int64
+	Reserved       int64
+	Done           int64
+}
+
+// Payments whose refunds (all but FAILED ones, which moved nothing) add up
+// to more than was paid, or whose refunded amount is not the sum of their
+// DONE refunds.
+func (q *Queries) PaymentsOverRefunded(ctx context.Context) ([]PaymentsOverRefundedRow, error) {
+	rows, err := q.db.QueryContext(ctx, paymentsOverRefunded)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PaymentsOverRefundedRow{}
+	for rows.Next() {
+		var i PaymentsOverRefundedRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Amount,
+			&i.RefundedAmount,
+			&i.Reserved,
+			&i.Done,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const stockMismatches = `-- name: StockMismatches :many
 SELECT p.id, p.stock, p.supplied, CAST(COALESCE(h.held, 0) AS BIGINT) AS held
 FROM products p
 LEFT JOIN (
     SELECT i.product_id, SUM(i.quantity) AS held
     FROM order_items i JOIN orders o ON o.id = i.order_id
-    WHERE o.status IN ('PENDING', 'IN_DOUBT', 'PAID', 'PARTIALLY_REFUNDED', 'REFUNDED')
+    WHERE o.status IN ('PENDING', 'IN_DOUBT', 'PAID', 'PARTIALLY_REFUNDED')
     GROUP BY i.product_id
 ) h ON h.product_id = p.id
 WHERE p.stock + COALESCE(h.held, 0) <> p.supplied
@@ -119,7 +304,8 @@ type StockMismatchesRow struct {
 	Held     int64
 }
 
-// Products where stock plus the units held by live orders is not what was supplied.
+// Products where stock plus the units held by live orders is not what was
+// supplied. A REFUNDED order has given its stock back.
 func (q *Queries) StockMismatches(ctx context.Context) ([]StockMismatchesRow, error) {
 	rows, err := q.db.QueryContext(ctx, stockMismatches)
 	if err != nil {
@@ -257,19 +443,23 @@ func (q *Queries) WalletsOffHistory(ctx context.Context) ([]WalletsOffHistoryRow
 }
 
 const walletsOffLedger = `-- name: WalletsOffLedger :many
-SELECT w.id, w.balance, CAST(COALESCE(e.total, 0) AS BIGINT) AS ledger_total
+SELECT w.id, w.balance, CAST(COALESCE(e.total, 0) AS BIGINT) AS ledger_total, CAST(COALESCE(h.held, 0) AS BIGINT) AS held
 FROM wallets w
 LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries GROUP BY account_id) e ON e.account_id = w.account_id
-WHERE w.balance <> COALESCE(e.total, 0)
+LEFT JOIN (SELECT wallet_id, SUM(amount) AS held FROM wallet_holds WHERE status = 'OPEN' GROUP BY wallet_id) h ON h.wallet_id = w.id
+WHERE w.balance <> COALESCE(e.total, 0) - COALESCE(h.held, 0)
 `
 
 type WalletsOffLedgerRow struct {
 	ID          string
 	Balance     int64
 	LedgerTotal int64
+	Held        int64
 }
 
-// Wallets whose stored balance differs from the sum of their account's entries.
+// Wallets whose stored balance differs from the sum of their account's
+// entries less their open holds (a hold leaves the balance at once and
+// reaches the ledger when it is posted).
 func (q *Queries) WalletsOffLedger(ctx context.Context) ([]WalletsOffLedgerRow, error) {
 	rows, err := q.db.QueryContext(ctx, walletsOffLedger)
 	if err != nil {
@@ -279,7 +469,12 @@ func (q *Queries) WalletsOffLedger(ctx context.Context) ([]WalletsOffLedgerRow, 
 	items := []WalletsOffLedgerRow{}
 	for rows.Next() {
 		var i WalletsOffLedgerRow
-		if err := rows.Scan(&i.ID, &i.Balance, &i.LedgerTotal); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Balance,
+			&i.LedgerTotal,
+			&i.Held,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

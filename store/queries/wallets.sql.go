@@ -248,10 +248,11 @@ func (q *Queries) InsertWalletTransaction(ctx context.Context, arg InsertWalletT
 }
 
 const listWalletTransactions = `-- name: ListWalletTransactions :many
-SELECT id, wallet_id, seq, type, amount, balance_after, order_id, ledger_transaction_id, reason, created_at
-FROM wallet_transactions
-WHERE wallet_id = $1 AND seq < $2
-ORDER BY seq DESC
+SELECT t.id, t.wallet_id, t.seq, t.type, t.amount, t.balance_after, t.order_id, t.ledger_transaction_id, t.reason, t.created_at,
+       h.status AS hold_status
+FROM wallet_transactions t LEFT JOIN wallet_holds h ON h.hold_transaction_id = t.id
+WHERE t.wallet_id = $1 AND t.seq < $2
+ORDER BY t.seq DESC
 LIMIT $3
 `
 
@@ -261,16 +262,31 @@ type ListWalletTransactionsParams struct {
 	Lim      int32
 }
 
+type ListWalletTransactionsRow struct {
+	ID                  string
+	WalletID            string
+	Seq                 int64
+	Type                string
+	Amount              int64
+	BalanceAfter        int64
+	OrderID             sql.NullString
+	LedgerTransactionID string
+	Reason              sql.NullString
+	CreatedAt           time.Time
+	HoldStatus          sql.NullString
+}
+
 // Newest first; before is the seq cursor (exclusive).
-func (q *Queries) ListWalletTransactions(ctx context.Context, arg ListWalletTransactionsParams) ([]WalletTransaction, error) {
+// A HOLD carries its hold's status (OPEN, POSTED, RELEASED).
+func (q *Queries) ListWalletTransactions(ctx context.Context, arg ListWalletTransactionsParams) ([]ListWalletTransactionsRow, error) {
 	rows, err := q.db.QueryContext(ctx, listWalletTransactions, arg.WalletID, arg.Before, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []WalletTransaction{}
+	items := []ListWalletTransactionsRow{}
 	for rows.Next() {
-		var i WalletTransaction
+		var i ListWalletTransactionsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.WalletID,
@@ -282,6 +298,7 @@ func (q *Queries) ListWalletTransactions(ctx context.Context, arg ListWalletTran
 			&i.LedgerTransactionID,
 			&i.Reason,
 			&i.CreatedAt,
+			&i.HoldStatus,
 		); err != nil {
 			return nil, err
 		}
