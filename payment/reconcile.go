@@ -247,7 +247,7 @@ func (r *Reconciler) mismatchFor(rs *runState, f *lineFacts, c classification) M
 		m.OrderID = f.Order.ID
 	}
 	if f.Payment != nil {
-		amount := f.Payment.Amount.Amount
+		amount := f.Payment.CardAmount() // the PG sees a split's card part only
 		if f.Line.IsCancel() {
 			amount = -f.pagoRefunded()
 		}

@@ -84,10 +84,10 @@ var manualRules = []rule{
 	{
 		name: "sale-amount-differs-from-payment", kind: KindAmountDiffers,
 		when: func(f *lineFacts) bool {
-			return f.sale() && f.Payment != nil && f.Line.Amount != f.Payment.Amount.Amount
+			return f.sale() && f.Payment != nil && f.Line.Amount != f.Payment.CardAmount()
 		},
 		detail: func(f *lineFacts) string {
-			return fmt.Sprintf("the PG settled %d, pago's payment is %d", f.Line.Amount, f.Payment.Amount.Amount)
+			return fmt.Sprintf("the PG settled %d, pago's payment is %d by card", f.Line.Amount, f.Payment.CardAmount())
 		},
 	},
 	{
@@ -115,7 +115,7 @@ var manualRules = []rule{
 		// pago decided the payment failed; the PG took the money.
 		name: "sale-pago-failed", kind: KindStatusDiffers,
 		when: func(f *lineFacts) bool {
-			return f.sale() && f.paymentIs(PaymentFailed) && f.Line.Amount == f.Payment.Amount.Amount
+			return f.sale() && f.paymentIs(PaymentFailed) && f.Line.Amount == f.Payment.CardAmount()
 		},
 		detail: func(f *lineFacts) string {
 			return "the PG settled a payment pago has as FAILED; refund it at the PG or deliver the order"
@@ -149,7 +149,7 @@ var autoFixRules = []rule{
 		// never came back) and the probe has not settled it: settle it.
 		name: "sale-payment-unsettled", kind: KindStatusDiffers,
 		when: func(f *lineFacts) bool {
-			return f.sale() && f.paymentIs(PaymentPending, PaymentInDoubt) && f.Line.Amount == f.Payment.Amount.Amount
+			return f.sale() && f.paymentIs(PaymentPending, PaymentInDoubt) && f.Line.Amount == f.Payment.CardAmount()
 		},
 		detail: func(f *lineFacts) string {
 			return fmt.Sprintf("the PG settled a sale pago had as %s", f.Payment.Status)
@@ -210,14 +210,15 @@ var unknownRules = []rule{
 	},
 }
 
-// amountsAgree: the line matches pago's payment on amount (a sale) or on
-// what was refunded (a cancel).
+// amountsAgree: the line matches pago's payment on amount (a sale: what
+// the card paid, the whole payment but a split's wallet part) or on what
+// was refunded (a cancel).
 func amountsAgree(f *lineFacts) bool {
 	if f.Payment == nil {
 		return false
 	}
 	if f.sale() {
-		return f.Line.Amount == f.Payment.Amount.Amount
+		return f.Line.Amount == f.Payment.CardAmount()
 	}
 	return f.Cancelled <= f.pagoRefunded()
 }

@@ -154,9 +154,11 @@ func (s *Service) WatchOrder(ctx context.Context, orderID string, every time.Dur
 	if h == nil {
 		return s.pollOrder(ctx, o, every), nil
 	}
+	// A paid order with a refund in flight still changes: follow it too.
+	settled := func(o Order) bool { return o.Status.Final() && !s.refunding(ctx, o) }
 	out := make(chan Order, 1)
 	out <- o
-	if o.Status.Final() {
+	if settled(o) {
 		close(out)
 		return out, nil
 	}
@@ -165,7 +167,7 @@ func (s *Service) WatchOrder(ctx context.Context, orderID string, every time.Dur
 		defer close(out)
 		defer h.remove(orderID, sub)
 		last := o
-		for !last.Status.Final() {
+		for !settled(last) {
 			var cur Order
 			select {
 			case <-ctx.Done():

@@ -69,7 +69,8 @@ func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	mux.Handle("GET /checkout/success", html(p.success))
 	mux.Handle("GET /checkout/fail", html(p.fail))
 	mux.Handle("GET /checkout/{orderId}", html(p.checkout))
-	mux.Handle("POST /checkout/{orderId}/split", html(p.split))
+	mux.Handle("POST /checkout/{orderId}/{sig}/split", html(p.split))
+	mux.Handle("POST /checkout/{orderId}/split", html(p.split)) // links from before the signature moved into the path
 	mux.Handle("GET /checkout/{orderId}/status", cop.Handler(noStore(http.HandlerFunc(p.status))))
 	mux.Handle("POST /checkout/{orderId}/{sig}/again", html(p.again))
 	mux.Handle("POST /checkout/{orderId}/again", html(p.again)) // links from before the signature moved into the path
@@ -200,7 +201,7 @@ func (p checkoutPages) checkout(w http.ResponseWriter, r *http.Request) {
 				v.CardPart = due.String()
 			case cw.Available.Amount > 0:
 				v.Wallet = &views.WalletOption{Available: cw.Available.String(), Max: min(cw.Available.Amount, o.Amount.Amount-1),
-					Action: "/checkout/" + url.PathEscape(o.ID) + "/split?t=" + url.QueryEscape(p.links.Sign(o.ID))}
+					Action: p.links.SplitURL(o.ID)}
 			}
 		}
 		v.Widget = &views.PGWidget{
@@ -302,13 +303,14 @@ func (p checkoutPages) success(w http.ResponseWriter, r *http.Request) {
 	p.confirmFailed(w, r, o, err)
 }
 
-// split is POST /checkout/{orderId}/split?t= with walletAmount: "use my
+// split is POST /checkout/{orderId}/{sig}/split with walletAmount: "use my
 // wallet balance". It holds that much of the owner's wallet for the order
 // (startSplitPayment) and sends the customer back to the checkout page,
 // whose widget then asks the card for the rest. The idempotency key is the
 // order and amount, so a resubmitted form replays instead of holding twice.
 func (p checkoutPages) split(w http.ResponseWriter, r *http.Request) {
-	o, ok := p.order(w, r, r.PathValue("orderId"), r.URL.Query().Get("t"))
+	id, sig := link(r)
+	o, ok := p.order(w, r, id, sig)
 	if !ok {
 		return
 	}

@@ -81,6 +81,10 @@ func (l *CheckoutLinks) AgainURL(orderID string) string {
 	return l.base(orderID) + "/again"
 }
 
+// SplitURL is where the checkout page posts "use my wallet balance" (same
+// origin, so relative).
+func (l *CheckoutLinks) SplitURL(orderID string) string { return l.base(orderID) + "/split" }
+
 // CustomerKey is the PG's customerKey for userID: stable per user, so the
 // PG can recognise a returning customer, but derived under pago's key so
 // that pago's user ids never reach the PG or the page.

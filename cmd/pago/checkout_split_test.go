@@ -42,7 +42,7 @@ func TestCheckoutSplitPage(t *testing.T) {
 	prod := s.product("tea", 12_000, 5)
 	id, link := alice.createCheckout(checkoutOrderQ, map[string]any{"p": prod, "q": 2})
 	links := web.NewCheckoutLinks([]byte(s.cfg.JWTSecret), s.URL)
-	action := s.URL + "/checkout/" + id + "/split?t=" + url.QueryEscape(links.Sign(id))
+	action := s.URL + "/checkout/" + id + "/" + links.Sign(id) + "/split"
 
 	status, _, body := getPage(t, link)
 	require.Equal(t, http.StatusOK, status)
@@ -55,7 +55,7 @@ func TestCheckoutSplitPage(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, status)
 	require.EqualValues(t, 10_000, alice.balance())
 	// An unsigned one is not found.
-	status, _, _ = postForm(t, s.URL+"/checkout/"+id+"/split?t="+flipSig(links.Sign(id)), url.Values{"walletAmount": {"10000"}}, nil)
+	status, _, _ = postForm(t, s.URL+"/checkout/"+id+"/"+flipSig(links.Sign(id))+"/split", url.Values{"walletAmount": {"10000"}}, nil)
 	require.Equal(t, http.StatusNotFound, status)
 	// More than the wallet holds is refused, nothing held.
 	status, _, body = postForm(t, action, url.Values{"walletAmount": {"20000"}}, map[string]string{"Sec-Fetch-Site": "same-origin"})
@@ -79,7 +79,7 @@ func TestCheckoutSplitPage(t *testing.T) {
 	key := s.sbAuthenticate(id, 14_000)
 	success := func(amount string) (int, string) {
 		q := url.Values{"orderId": {id}, "paymentKey": {key}, "amount": {amount}}
-		status, _, body := getPage(t, links.SuccessURL(id)+"&"+q.Encode())
+		status, _, body := getPage(t, links.SuccessURL(id)+"?"+q.Encode())
 		return status, body
 	}
 	status, body = success("24000")
