@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 )
 
@@ -493,6 +492,10 @@ func (r *Reconciler) postPayout(ctx context.Context, q Queries, b BookedLine, no
 		LedgerEntry{AccountID: AccountIDMerchantBank, Amount: -b.PayOut})
 }
 
+// settlementKinds are the ledger transactions settlement itself books (the
+// PG's fees and payouts), never pago's own posting of a payment.
+var settlementKinds = map[string]bool{"PG_FEE": true, "PG_FEE_CORRECTED": true, "PG_PAYOUT": true}
+
 // pagoPosting picks pago's own posting a line matched: for a sale, the
 // order's posting that took the amount into PG clearing (card payment or
 // top-up); for a cancel, one that gave it back (a refund). Postings other
@@ -505,7 +508,7 @@ func pagoPosting(posts []ClearingPosting, booked []BookedLine, l SettlementLine)
 		used[b.PayoutLedgerTx] = true
 	}
 	for _, p := range posts {
-		if used[p.LedgerTxID] || strings.HasPrefix(p.Kind, "PG_") {
+		if used[p.LedgerTxID] || settlementKinds[p.Kind] {
 			continue
 		}
 		if p.Clearing == -l.Amount {
