@@ -2,10 +2,7 @@ package payment
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
-	"strconv"
 )
 
 // SupportUser finds the user support asks about (operators only): by id, or
@@ -46,36 +43,10 @@ func (s *Service) UserWallet(ctx context.Context, userID string) (Wallet, error)
 // UserWalletTransactions is a user's wallet history for support, newest
 // first (operators only).
 func (s *Service) UserWalletTransactions(ctx context.Context, userID string, page Page) (Connection[WalletTransaction], error) {
-	var out Connection[WalletTransaction]
 	if _, err := requireAdmin(ctx); err != nil {
-		return out, err
+		return Connection[WalletTransaction]{}, err
 	}
-	limit, err := pageLimit(page.First)
-	if err != nil {
-		return out, err
-	}
-	before := int64(math.MaxInt64)
-	if page.After != "" {
-		v, err := decodeCursor("wtx", page.After)
-		if err != nil {
-			return out, err
-		}
-		if before, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return out, BadInput("after", "after is not a cursor from this list")
-		}
-	}
-	w, err := s.store.WalletByUser(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return out, nil
-	}
-	if err != nil {
-		return out, err
-	}
-	items, err := s.store.WalletTransactions(ctx, w.ID, before, limit+1)
-	if err != nil {
-		return out, fmt.Errorf("wallet transactions: %w", err)
-	}
-	return pageOf(items, limit, "wtx", func(t WalletTransaction) string { return strconv.FormatInt(t.Seq, 10) }), nil
+	return s.walletHistory(ctx, userID, page)
 }
 
 // UserOrders is a user's orders for support, newest first (operators only).

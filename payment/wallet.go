@@ -109,6 +109,16 @@ func (s *Service) MyWallet(ctx context.Context) (Wallet, error) {
 
 // WalletTransactions lists the caller's wallet history, newest first.
 func (s *Service) WalletTransactions(ctx context.Context, page Page) (Connection[WalletTransaction], error) {
+	u, err := caller(ctx)
+	if err != nil {
+		return Connection[WalletTransaction]{}, err
+	}
+	return s.walletHistory(ctx, u.ID, page)
+}
+
+// walletHistory is userID's wallet history, newest first; empty before the
+// user has a wallet.
+func (s *Service) walletHistory(ctx context.Context, userID string, page Page) (Connection[WalletTransaction], error) {
 	var out Connection[WalletTransaction]
 	limit, err := pageLimit(page.First)
 	if err != nil {
@@ -124,7 +134,7 @@ func (s *Service) WalletTransactions(ctx context.Context, page Page) (Connection
 			return out, BadInput("after", "after is not a cursor from this list")
 		}
 	}
-	w, err := s.MyWallet(ctx)
+	w, err := s.store.WalletByUser(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return out, nil // no wallet yet: no history
 	}
