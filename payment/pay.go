@@ -314,6 +314,15 @@ func (s *Service) payOne(ctx context.Context, q Queries, w Wallet, p *walletPay)
 		}
 		return PayWithWalletResult{}, rows, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
 	}
+	// The order's row is locked now: a split started on it since
+	// PayWithWallet released any (its hold is taken under this lock, on a
+	// PENDING order) is seen here. Its hold would outlive the order, so this
+	// payment steps back; the retry releases the split first.
+	if _, open, err := s.openSplit(ctx, q, o.ID); err != nil {
+		return PayWithWalletResult{}, rows, err
+	} else if open {
+		return PayWithWalletResult{}, rows, errorf(CodeRequestInProgress, "a split payment of order %s was started meanwhile; retry", o.ID)
+	}
 	ltx := LedgerTransaction{ID: NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "wallet payment for " + o.ID,
 		CreatedAt: now, Entries: []LedgerEntry{
 			{ID: NewID("ent", now), AccountID: w.AccountID, Amount: -amount},
