@@ -124,8 +124,18 @@ func TestOrderWatchersShareOneFeed(t *testing.T) {
 
 			arrived, wait := w.subscribe(t, ctx, n)
 			// The hub reads the order again once for the subscribers that
-			// joined together; let that settle before counting.
-			time.Sleep(300 * time.Millisecond)
+			// joined together; let that settle before counting: wait until
+			// the reads have stopped for a second (a fixed 300 ms was too
+			// short on a busy machine).
+			settle := time.Now().Add(30 * time.Second)
+			for last := w.st.reads.Load(); ; {
+				time.Sleep(time.Second)
+				cur := w.st.reads.Load()
+				if cur == last || time.Now().After(settle) {
+					break
+				}
+				last = cur
+			}
 			before := w.st.reads.Load()
 			time.Sleep(2 * time.Second)
 			idle := w.st.reads.Load() - before
