@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -219,7 +220,7 @@ func (s *Service) applyConfirm(ctx context.Context, call *Call, p Payment, o Ord
 	var declined *DeclinedError
 	switch {
 	case gerr == nil:
-		return s.settlePayment(ctx, p, o, truth, source, call)
+		return s.settle(ctx, p, o, truth, source, call)
 	case errors.As(gerr, &declined):
 		return s.settleDecline(ctx, p, o, declined, source, call)
 	case errors.Is(gerr, ErrGatewayUnavailable):
@@ -247,7 +248,7 @@ func (s *Service) applyConfirm(ctx context.Context, call *Call, p Payment, o Ord
 			s.log.WarnContext(ctx, "look-up after ALREADY_PROCESSED failed; the probe will settle", "payment", p.ID, "err", err)
 			return ConfirmResult{}, ErrPaymentInDoubt
 		}
-		return s.settlePayment(ctx, p, o, look, source, call)
+		return s.settle(ctx, p, o, look, source, call)
 	default:
 		s.log.WarnContext(ctx, "confirm outcome unknown; payment stays IN_DOUBT for the probe", "payment", p.ID, "err", gerr)
 		return ConfirmResult{}, ErrPaymentInDoubt
@@ -270,7 +271,7 @@ func (s *Service) settleDecline(ctx context.Context, p Payment, o Order, decline
 			"order", o.ID, "pg_order", look.OrderID, "err", err)
 		truth.PaymentKey = "" // settle clears the binding
 	}
-	return s.settlePayment(ctx, p, o, truth, source, call)
+	return s.settle(ctx, p, o, truth, source, call)
 }
 
 // askPG settles a payment in doubt from the PG's record now; where it
@@ -287,7 +288,7 @@ func (s *Service) askPG(ctx context.Context, p Payment, o Order, source string) 
 	if err != nil {
 		return res
 	}
-	if settled, err := s.settlePayment(ctx, p, o, truth, source, nil); err == nil {
+	if settled, err := s.settle(ctx, p, o, truth, source, nil); err == nil {
 		return settled
 	}
 	return res
@@ -315,18 +316,11 @@ func (s *Service) confirmAnswer(ctx context.Context, call *Call, res ConfirmResu
 // its failure columns: pago's own code where pago refused it (a top-up the
 // wallet could not hold), the PG's otherwise.
 func failureError(p Payment) *Error {
-	msg := cmpOr(p.FailureMessage, "the payment was declined")
+	msg := cmp.Or(p.FailureMessage, "the payment was declined")
 	if p.FailureCode == string(CodeBalanceLimitExceeded) {
 		return &Error{Code: CodeBalanceLimitExceeded, Message: msg}
 	}
 	return &Error{Code: CodePaymentDeclined, Message: msg, PGCode: p.FailureCode}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // revertToPending undoes a confirm that the PG did not perform: the payment

@@ -557,7 +557,7 @@ func fixSettlePayment(ctx context.Context, r *Reconciler, f *lineFacts) (fixResu
 	if err != nil {
 		return fixResult{}, err
 	}
-	res, err := s.settlePayment(ctx, p, o, truth, SourceReconciliation, nil)
+	res, err := s.settle(ctx, p, o, truth, SourceReconciliation, nil)
 	if err != nil {
 		return fixResult{}, err
 	}
@@ -671,7 +671,7 @@ func fixAdoptSale(ctx context.Context, r *Reconciler, f *lineFacts) (fixResult, 
 	if o.Status == OrderExpired {
 		return r.refundExpired(ctx, p, o)
 	}
-	res, err := s.settlePayment(ctx, p, o, truth, SourceReconciliation, nil)
+	res, err := s.settle(ctx, p, o, truth, SourceReconciliation, nil)
 	if err != nil {
 		return fixResult{}, err
 	}

@@ -68,18 +68,11 @@ func judge(p Payment, o Order, truth GatewayPayment) verdict {
 // made is a no-op; one the machine does not allow (FAILED → DONE, say) is
 // refused and logged loudly. A non-nil call records a DONE payment as its
 // idempotent answer in the same transaction.
-func (s *Service) settle(ctx context.Context, paymentID string, o Order, truth GatewayPayment, source string, call *Call) (ConfirmResult, error) {
-	p0, err := s.store.Payment(context.WithoutCancel(ctx), paymentID)
-	if err != nil {
-		return ConfirmResult{}, err
-	}
-	return s.settlePayment(ctx, p0, o, truth, source, call)
-}
-
-// settlePayment is settle for a payment its caller has read: p0 names it
-// and says its method (a split's settle holds the wallet's lock); its
-// state is read again under the row lock.
-func (s *Service) settlePayment(ctx context.Context, p0 Payment, o Order, truth GatewayPayment, source string, call *Call) (ConfirmResult, error) {
+//
+// p0 is the payment as its caller read it: it names the payment and says
+// its method (a split's settle holds the wallet's lock); its state is read
+// again under the row lock.
+func (s *Service) settle(ctx context.Context, p0 Payment, o Order, truth GatewayPayment, source string, call *Call) (ConfirmResult, error) {
 	ctx = context.WithoutCancel(ctx) // the PG has spoken: record it even if the client left
 	paymentID := p0.ID
 	var res ConfirmResult

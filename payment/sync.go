@@ -40,7 +40,7 @@ func (s *Service) ProbePayment(ctx context.Context, paymentID string) error {
 			return fmt.Errorf("probe %s: %w", p.ID, err)
 		}
 	}
-	res, err := s.settlePayment(ctx, p, o, truth, SourceProbe, nil)
+	res, err := s.settle(ctx, p, o, truth, SourceProbe, nil)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (s *Service) SyncFromGateway(ctx context.Context, paymentKey string) error 
 	if err != nil {
 		return fmt.Errorf("re-fetch %s: %w", paymentKey, err)
 	}
-	_, err = s.settlePayment(ctx, p, o, truth, SourceWebhook, nil)
+	_, err = s.settle(ctx, p, o, truth, SourceWebhook, nil)
 	if errors.Is(err, ErrInvalidState) {
 		return nil // logged by settle; retrying will not change the PG's mind
 	}
