@@ -464,7 +464,13 @@ func (s *Service) writeRefund(ctx context.Context, q Queries, r *Refund, now tim
 
 // sendCancel sends attempt r.Attempt of r's cancel and settles from the answer.
 func (s *Service) sendCancel(ctx context.Context, r Refund, p Payment) error {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
+	// The attempt ends ConfirmTimeout after it was recorded as sent, not
+	// after this call starts: lookUpRefund counts on that bound.
+	deadline := s.now().Add(s.cfg.ConfirmTimeout)
+	if r.SentAt != nil {
+		deadline = r.SentAt.Add(s.cfg.ConfirmTimeout)
+	}
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	amount := r.Amount.Amount
 	truth, gerr := s.cfg.Gateway.Cancel(cctx, p.PGPaymentKey, &amount, r.Reason, RefundKey(r))
@@ -556,12 +562,21 @@ func (s *Service) closeAttempt(ctx context.Context, r Refund, change func(cur *R
 	})
 }
 
+// attemptMargin is how long past its deadline a cancel attempt may still
+// be taking effect at the PG (its own processing, the clocks of two
+// instances): a quarter of the deadline, 5 s by default. A partial cancel
+// sent twice under two keys refunds twice.
+func (s *Service) attemptMargin() time.Duration { return s.cfg.ConfirmTimeout / 4 }
+
 // lookUpRefund settles r, whose cancel may have reached the PG, from the
 // PG's record. again tells the caller to send the next attempt: the record
 // has no such cancel and the last attempt can no longer be in flight.
 func (s *Service) lookUpRefund(ctx context.Context, r Refund, p Payment, source string) (again bool, err error) {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
 	defer cancel()
+	// The record shows the PG as of the look-up's start, not its answer:
+	// an attempt is over only if it was over before the look-up began.
+	asOf := s.now()
 	truth, err := s.cfg.Gateway.Payment(lctx, p.PGPaymentKey)
 	if err != nil {
 		return false, fmt.Errorf("look up refund %s: %w", r.ID, err)
@@ -576,7 +591,7 @@ func (s *Service) lookUpRefund(ctx context.Context, r Refund, p Payment, source 
 	if cur.SentAt == nil {
 		return true, nil // given back meanwhile: send
 	}
-	if s.now().Before(cur.SentAt.Add(s.cfg.ConfirmTimeout)) {
+	if asOf.Before(cur.SentAt.Add(s.cfg.ConfirmTimeout + s.attemptMargin())) {
 		return false, s.unlessSettled(ctx, cur)
 	}
 	// The PG has no cancel for it and attempt n is over: it never

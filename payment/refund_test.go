@@ -25,6 +25,9 @@ type cancelGateway struct {
 	n        int
 	// afterCancel runs after each cancel, before its answer returns.
 	afterCancel func()
+	// duringLookUp runs after a look-up took its record and before the
+	// answer returns: what happened at the PG while the answer travelled.
+	duringLookUp func()
 }
 
 func (g *cancelGateway) Confirm(_ context.Context, key, orderID string, amount int64, _ string) (payment.GatewayPayment, error) {
@@ -38,8 +41,12 @@ func (g *cancelGateway) Confirm(_ context.Context, key, orderID string, amount i
 
 func (g *cancelGateway) Payment(context.Context, string) (payment.GatewayPayment, error) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.record(), nil
+	rec, during := g.record(), g.duringLookUp
+	g.mu.Unlock()
+	if during != nil {
+		during()
+	}
+	return rec, nil
 }
 
 func (g *cancelGateway) PaymentByOrderID(ctx context.Context, _ string) (payment.GatewayPayment, error) {
@@ -271,4 +278,29 @@ func TestTopUpRefundRacedByItsWebhook(t *testing.T) {
 	vs, err := svc.Verify(ctx)
 	require.NoError(t, err)
 	require.Empty(t, vs)
+}
+
+// A look-up that answers late shows the PG as it was when it started: a
+// cancel still on its way then may land before the answer arrives. Judged
+// by the time of the answer, the attempt looked over and a second cancel
+// went out under the next key: a partial refund paid twice at the PG.
+func TestASlowLookUpDoesNotSendASecondCancel(t *testing.T) {
+	f := newRefundFixture(t, payment.Config{ConfirmTimeout: 20 * time.Millisecond})
+	lose := false
+	f.gw.loseNext = &lose // the first cancel does not arrive in time...
+	_, err := f.refund(t, "r1", 4_000)
+	require.ErrorIs(t, err, payment.ErrRefundInDoubt)
+	f.gw.duringLookUp = func() {
+		f.gw.duringLookUp = nil
+		time.Sleep(40 * time.Millisecond) // past the attempt's deadline
+		f.gw.mu.Lock()
+		f.gw.apply(4_000) // ...and lands while the look-up's answer travels
+		f.gw.keys = append(f.gw.keys, "late")
+		f.gw.mu.Unlock()
+	}
+	rs, err := f.st.RefundsByPayment(context.Background(), mustPayment(t, f.st, f.pgKey).ID)
+	require.NoError(t, err)
+	_ = f.svc.ExecuteRefund(context.Background(), rs[0].ID) // the refund job
+	require.Len(t, f.gw.keys, 1, "one cancel at the PG, not a second under a new key")
+	require.EqualValues(t, 6_000, f.gw.record().BalanceAmount)
 }
