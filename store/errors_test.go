@@ -107,3 +107,26 @@ func TestTransientErrorsAreMarkedRetryable(t *testing.T) {
 	require.ErrorIs(t, dbErr(&pgconn.PgError{Code: "23505", ConstraintName: "payments_pg_payment_key_idx"}, "row"), payment.ErrPaymentKeyTaken)
 	require.NotErrorIs(t, dbErr(&pgconn.PgError{Code: "23505", ConstraintName: "other_idx"}, "row"), payment.ErrPaymentKeyTaken)
 }
+
+// A panic inside a transaction rolls it back: the next statement (on
+// SQLite's single connection, every statement) does not wait for it.
+func TestPanicInTransactionRollsBack(t *testing.T) {
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openMigrated(t, eng)
+			now := time.Now().UTC()
+			u := payment.User{ID: payment.NewID("usr", now), Name: "panics", CreatedAt: now}
+			require.Panics(t, func() {
+				_ = s.InTx(ctx, func(q payment.Queries) error {
+					require.NoError(t, q.InsertUserIfAbsent(ctx, u))
+					panic("leader died")
+				})
+			})
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := s.User(cctx, u.ID)
+			require.ErrorIs(t, err, payment.ErrNotFound, "rolled back, and not blocking")
+		})
+	}
+}

@@ -160,6 +160,15 @@ func (s *Store) InTx(ctx context.Context, fn func(q payment.Queries) error) erro
 	if err != nil {
 		return fmt.Errorf("begin: %w", dbErr(err, "row"))
 	}
+	// A panic in fn (a batch leader's, say) must not leave the transaction
+	// open holding its row locks: on SQLite's one connection that stops
+	// every later query. Roll back, then let the panic go on.
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
 	txs := &Store{db: s.db, engine: s.engine, q: s.q.WithTx(tx.Tx), jobs: s.jobs, tx: &tx, sp: new(int),
 		dsn: s.dsn, local: s.local, changed: new([]string)}
 	if err := fn(txs); err != nil {

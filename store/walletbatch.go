@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,13 +16,7 @@ import (
 // table, in the order the foreign keys need.
 func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
 	if s.tx == nil {
-		var ok bool
-		err := s.InTx(ctx, func(q payment.Queries) error {
-			var err error
-			ok, err = q.(*Store).WriteWalletPayments(ctx, w)
-			return err
-		})
-		return ok, err
+		return false, errors.New("write wallet payments: outside a transaction (the batch's own writes must commit with it)")
 	}
 	exec := func(query string, args ...any) (sql.Result, error) { return s.tx.Tx.ExecContext(ctx, query, args...) }
 	res, err := exec(`UPDATE wallets SET balance = balance - $1, version = version + $2, updated_at = $3
