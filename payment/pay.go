@@ -104,9 +104,11 @@ type walletBatches struct {
 	queues map[string]*walletQueue
 }
 
+// walletQueue is a wallet's payments waiting for the next batch. It is in
+// walletBatches.queues exactly while a batch of its wallet runs (or its
+// next leader is waking).
 type walletQueue struct {
-	ops  []*walletPay
-	busy bool // a batch is running or its leader is waking
+	ops []*walletPay
 }
 
 // payBatched applies op in a batch of the payments from userID's wallet and
@@ -114,13 +116,13 @@ type walletQueue struct {
 func (s *Service) payBatched(ctx context.Context, userID string, op *walletPay) {
 	b := &s.batches
 	b.mu.Lock()
-	q := b.queues[userID]
-	if q == nil {
+	q, running := b.queues[userID]
+	if !running {
 		q = &walletQueue{}
 		b.queues[userID] = q
 	}
 	q.ops = append(q.ops, op)
-	if q.busy {
+	if running {
 		b.mu.Unlock()
 		s.awaitBatch(ctx, userID, q, op)
 		if !op.lead {
@@ -128,7 +130,6 @@ func (s *Service) payBatched(ctx context.Context, userID string, op *walletPay) 
 		}
 		b.mu.Lock()
 	}
-	q.busy = true
 	batch := q.ops[:min(len(q.ops), maxBatch)]
 	q.ops = q.ops[len(batch):]
 	b.mu.Unlock()
@@ -190,7 +191,6 @@ func (b *walletBatches) handOffLocked(userID string, q *walletQueue) {
 		close(next.ready)
 		return
 	}
-	q.busy = false
 	delete(b.queues, userID)
 }
 
