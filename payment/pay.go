@@ -253,8 +253,6 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 				switch {
 				case err == nil:
 					p.res, w = res, res.Wallet
-					write.Debit += p.order.Amount.Amount
-					write.Count++
 					write.Ledger = append(write.Ledger, rows.Ledger...)
 					write.History = append(write.History, rows.History...)
 					write.Payments = append(write.Payments, rows.Payments...)
@@ -277,7 +275,7 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 					return err
 				}
 			}
-			if write.Count == 0 {
+			if write.Count() == 0 {
 				return nil
 			}
 			ok, err := q.WriteWalletPayments(ctx, write)

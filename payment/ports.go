@@ -50,7 +50,7 @@ type WalletQueries interface {
 	WalletTransactions(ctx context.Context, walletID string, beforeSeq int64, limit int) ([]WalletTransaction, error)
 	InsertLedgerTransaction(ctx context.Context, t LedgerTransaction) error
 	// WriteWalletPayments writes a batch of wallet payments decided in
-	// memory: the wallet's debit by w.Debit and w.Count versions,
+	// memory: the wallet's debit by w.Debit() and w.Count() versions,
 	// conditional on w.Version and the balance (false: the version moved),
 	// then their ledger transactions, history, payments and events.
 	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (bool, error)
@@ -60,14 +60,25 @@ type WalletQueries interface {
 type WalletPaymentsWrite struct {
 	WalletID string
 	Version  int64 // read at the start of the batch
-	Debit    int64 // the batch's total
-	Count    int64 // payments: the wallet's version moves by this much
 	Now      time.Time
 	Ledger   []LedgerTransaction
 	History  []WalletTransaction
 	Payments []Payment
 	Events   []PaymentEvent
 }
+
+// Debit is the batch's total: what its payments take from the wallet.
+func (w WalletPaymentsWrite) Debit() int64 {
+	var sum int64
+	for _, p := range w.Payments {
+		sum += p.Amount.Amount
+	}
+	return sum
+}
+
+// Count is how many payments the batch holds: the wallet's version moves
+// by this much.
+func (w WalletPaymentsWrite) Count() int64 { return int64(len(w.Payments)) }
 
 // OrderQueries persist products, orders and payments.
 type OrderQueries interface {

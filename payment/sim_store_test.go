@@ -612,11 +612,11 @@ func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPay
 		var err error
 		ok, err = st.db.update(tx, "wal/"+w.WalletID, func(v any) bool {
 			cur := v.(payment.Wallet)
-			return cur.Version == w.Version && cur.Balance.Amount >= w.Debit
+			return cur.Version == w.Version && cur.Balance.Amount >= w.Debit()
 		}, func(v any) (any, error) {
 			cur := v.(payment.Wallet)
-			cur.Balance.Amount -= w.Debit
-			cur.Version += w.Count
+			cur.Balance.Amount -= w.Debit()
+			cur.Version += w.Count()
 			cur.UpdatedAt = w.Now
 			return cur, st.db.checkWallet(cur)
 		})

@@ -20,7 +20,7 @@ func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPayment
 	}
 	exec := func(query string, args ...any) (sql.Result, error) { return s.tx.Tx.ExecContext(ctx, query, args...) }
 	res, err := exec(`UPDATE wallets SET balance = balance - $1, version = version + $2, updated_at = $3
-WHERE id = $4 AND version = $5 AND balance >= $1`, w.Debit, w.Count, w.Now.UTC(), w.WalletID, w.Version)
+WHERE id = $4 AND version = $5 AND balance >= $1`, w.Debit(), w.Count(), w.Now.UTC(), w.WalletID, w.Version)
 	if err != nil {
 		return false, fmt.Errorf("debit wallet %s: %w", w.WalletID, dbErr(err, "wallet"))
 	}
