@@ -205,32 +205,18 @@ func (s *Service) checkOpenOrders(ctx context.Context, q Queries, userID string,
 	if s.cfg.MaxOpenOrders <= 0 && s.cfg.MaxReservedUnits <= 0 {
 		return nil
 	}
-	limit := s.cfg.MaxOpenOrders
-	if limit <= 0 {
-		limit = 1000
-	}
-	open, err := q.Orders(ctx, userID, OrderPending, "~", limit+1)
+	open, units, err := q.OpenOrderUsage(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("count open orders: %w", err)
 	}
-	if s.cfg.MaxOpenOrders > 0 && len(open) >= s.cfg.MaxOpenOrders {
-		return errorf(CodeTooManyOpenOrders, "you have %d unpaid orders; pay or cancel one first", len(open))
+	if s.cfg.MaxOpenOrders > 0 && open >= s.cfg.MaxOpenOrders {
+		return errorf(CodeTooManyOpenOrders, "you have %d unpaid orders; pay or cancel one first", open)
 	}
 	if s.cfg.MaxReservedUnits <= 0 || in.Kind != OrderPurchase {
 		return nil
 	}
-	var units int64
 	for _, it := range in.Items {
 		units += it.Quantity
-	}
-	for _, o := range open {
-		full, err := q.Order(ctx, o.ID)
-		if err != nil {
-			return fmt.Errorf("count reserved units: %w", err)
-		}
-		for _, it := range full.Items {
-			units += it.Quantity
-		}
 	}
 	if units > s.cfg.MaxReservedUnits {
 		return errorf(CodeTooManyOpenOrders, "unpaid orders may hold at most %d units; pay or cancel one first", s.cfg.MaxReservedUnits)

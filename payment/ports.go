@@ -93,6 +93,9 @@ type OrderQueries interface {
 	// Orders lists newest first with id < before; empty userID or status
 	// means all.
 	Orders(ctx context.Context, userID string, status OrderStatus, before string, limit int) ([]Order, error)
+	// OpenOrderUsage counts userID's PENDING orders and the units their
+	// lines hold.
+	OpenOrderUsage(ctx context.Context, userID string) (orders int, units int64, err error)
 	// TransitionOrder moves an order from one status to another; false if
 	// it was not in from.
 	TransitionOrder(ctx context.Context, id string, from, to OrderStatus, now time.Time) (bool, error)

@@ -220,6 +220,10 @@ func (c *conformance) run() {
 				o, err := q.Order(ctx, order.ID)
 				return errClass(err) + " " + string(o.Status)
 			})
+			c.same("OpenOrderUsage", func(q payment.Queries) string {
+				n, units, err := q.OpenOrderUsage(ctx, order.UserID)
+				return fmt.Sprintf("%s %d %d", errClass(err), n, units)
+			})
 			pt := paymentStatuses[rng.IntN(len(paymentStatuses))]
 			stale := rng.IntN(3) == 0
 			c.same(fmt.Sprintf("UpdatePayment(→%s, stale %v)", pt, stale), func(q payment.Queries) string {

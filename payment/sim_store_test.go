@@ -868,6 +868,25 @@ func (st *memStore) Orders(context.Context, string, payment.OrderStatus, string,
 	return nil, errNotSimulated
 }
 
+// OpenOrderUsage implements payment.OrderQueries.
+func (st *memStore) OpenOrderUsage(_ context.Context, userID string) (int, int64, error) {
+	var orders int
+	var units int64
+	err := st.exec("store.OpenOrderUsage", func(tx *memTx) error {
+		for _, o := range visible[payment.Order](st.db, tx, "orders") {
+			if o.UserID != userID || o.Status != payment.OrderPending {
+				continue
+			}
+			orders++
+			for _, it := range o.Items {
+				units += it.Quantity
+			}
+		}
+		return nil
+	})
+	return orders, units, err
+}
+
 // TransitionOrder implements payment.OrderQueries: WHERE id = $id AND status = $from.
 func (st *memStore) TransitionOrder(_ context.Context, id string, from, to payment.OrderStatus, now time.Time) (bool, error) {
 	var ok bool

@@ -3,6 +3,7 @@ package payment_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -363,4 +364,37 @@ func TestAnAnswerNotRecordedIsNotGiven(t *testing.T) {
 		require.ErrorIs(t, err, payment.ErrTransient, name)
 		require.ErrorIs(t, op(ok), payment.ErrNotFound, "%s: nothing stands for the key: the retry runs", name)
 	}
+}
+
+// The caps on unpaid orders are checked with one read however many orders
+// are open: reading each open order made every createOrder cost as many
+// queries as the caller had unpaid orders (a user with 2,000 took 0.3 s per
+// order). The caps still hold: orders past MaxOpenOrders and units past
+// MaxReservedUnits are refused.
+func TestCreatingAnOrderReadsNoOtherOrder(t *testing.T) {
+	mem := &memStore{db: newMemDB(newSim(1))}
+	c := &counts{}
+	st := countingStore{countingQueries{mem, c}, mem}
+	svc, ctx := newTestService(t, st, &staleGateway{cancels: map[string]bool{}}, payment.Config{MaxOpenOrders: 6, MaxReservedUnits: 8})
+	ops, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "ops", true)
+	require.NoError(t, err)
+	prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 5_000, Stock: 100})
+	require.NoError(t, err)
+	order := func(key string, quantity int64) error {
+		_, err := svc.CreateOrder(ctx, key, payment.CreateOrderInput{Kind: payment.OrderPurchase, Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: quantity}}})
+		return err
+	}
+	for i := range 4 {
+		require.NoError(t, order(fmt.Sprint("o", i), 1))
+	}
+	*c = counts{}
+	require.NoError(t, order("o4", 2))
+	require.Equal(t, 0, c.orderReads, "orders read to check the caps")
+
+	var pe *payment.Error
+	require.ErrorAs(t, order("units", 3), &pe, "5 open orders hold 6 units; 3 more pass 8")
+	require.Equal(t, payment.CodeTooManyOpenOrders, pe.Code)
+	require.NoError(t, order("o5", 1))
+	require.ErrorAs(t, order("count", 1), &pe, "6 open orders")
+	require.Equal(t, payment.CodeTooManyOpenOrders, pe.Code)
 }

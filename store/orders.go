@@ -117,6 +117,15 @@ func (s *Store) Orders(ctx context.Context, userID string, status payment.OrderS
 	return out, nil
 }
 
+// OpenOrderUsage implements payment.OrderQueries.
+func (s *Store) OpenOrderUsage(ctx context.Context, userID string) (int, int64, error) {
+	row, err := s.q.OpenOrderUsage(ctx, userID)
+	if err != nil {
+		return 0, 0, dbErr(err, "row")
+	}
+	return int(row.Orders), row.Units, nil
+}
+
 func orderToDomain(r queries.Order) payment.Order {
 	cur := payment.Currency(r.Currency)
 	return payment.Order{

@@ -51,6 +51,13 @@ WHERE (CAST(sqlc.arg(user_id) AS TEXT) = '' OR user_id = sqlc.arg(user_id))
 ORDER BY id DESC
 LIMIT sqlc.arg(lim);
 
+-- name: OpenOrderUsage :one
+-- A user's PENDING orders and the units they hold, in one read: the caps
+-- on unpaid orders are checked on every createOrder.
+SELECT CAST(COUNT(DISTINCT o.id) AS BIGINT) AS orders, CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) AS units
+FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+WHERE o.user_id = sqlc.arg(user_id) AND o.status = 'PENDING';
+
 -- name: TransitionOrder :execrows
 -- Moves an order from one status to another; zero rows means it was not in
 -- the expected status (another request got there first).

@@ -569,6 +569,26 @@ func (q *Queries) LockPayment(ctx context.Context, id string) (Payment, error) {
 	return i, err
 }
 
+const openOrderUsage = `-- name: OpenOrderUsage :one
+SELECT CAST(COUNT(DISTINCT o.id) AS BIGINT) AS orders, CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) AS units
+FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+WHERE o.user_id = $1 AND o.status = 'PENDING'
+`
+
+type OpenOrderUsageRow struct {
+	Orders int64
+	Units  int64
+}
+
+// A user's PENDING orders and the units they hold, in one read: the caps
+// on unpaid orders are checked on every createOrder.
+func (q *Queries) OpenOrderUsage(ctx context.Context, userID string) (OpenOrderUsageRow, error) {
+	row := q.db.QueryRowContext(ctx, openOrderUsage, userID)
+	var i OpenOrderUsageRow
+	err := row.Scan(&i.Orders, &i.Units)
+	return i, err
+}
+
 const returnStock = `-- name: ReturnStock :exec
 UPDATE products SET stock = stock + $1, updated_at = $2 WHERE id = $3
 `
