@@ -51,12 +51,16 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 		if o.Status != OrderPending {
 			return PayWithWalletResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
 		}
-		// A split started on this order gives its hold back first, in its
-		// own transaction: the batch below decides balances from the
-		// wallet as it reads it.
-		if _, open, err := s.openSplit(ctx, s.store, o.ID); err != nil {
-			return PayWithWalletResult{}, err
-		} else if open {
+		for retried := false; ; retried = true {
+			op := &walletPay{order: o, call: call, ready: make(chan struct{})}
+			s.payBatched(ctx, u.ID, op) // one wallet per user: its payments batch together
+			// By identity: errors.Is would match any REQUEST_IN_PROGRESS.
+			if op.err != errOpenSplit || retried {
+				return op.res, op.err
+			}
+			// A split started on this order gives its hold back first, in
+			// its own transaction: the batch decides balances from the
+			// wallet as it reads it. Rare, so looked for only in the batch.
 			err := s.underWallet(ctx, u.ID, func() error {
 				return s.store.InTx(ctx, func(q Queries) error { return s.voidSplits(ctx, q, o, SourceWallet, s.now().UTC()) })
 			})
@@ -64,10 +68,44 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 				return PayWithWalletResult{}, err
 			}
 		}
-		op := &walletPay{order: o, call: call, ready: make(chan struct{})}
-		s.payBatched(ctx, u.ID, op) // one wallet per user: its payments batch together
-		return op.res, op.err
 	})
+}
+
+// errOpenSplit steps a payment out of its batch: its order has a split
+// payment holding part of the wallet, which PayWithWallet releases before
+// trying once more. Retryable if it ever reaches a caller.
+var errOpenSplit = &Error{Code: CodeRequestInProgress, Message: "a split payment of this order is under way; retry"}
+
+// walletIDs remembers each user's wallet id: a user has one wallet, never
+// replaced, so a remembered id is never stale, and a wallet payment skips
+// the read. Bounded: past maxWalletIDs it starts over.
+type walletIDs struct {
+	mu  sync.Mutex
+	ids map[string]string
+}
+
+const maxWalletIDs = 100_000
+
+// walletID is userID's wallet id, or ErrNotFound if it has none yet.
+func (s *Service) walletID(ctx context.Context, userID string) (string, error) {
+	c := &s.wallets
+	c.mu.Lock()
+	id, ok := c.ids[userID]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	w, err := s.store.WalletByUser(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if len(c.ids) >= maxWalletIDs {
+		clear(c.ids)
+	}
+	c.ids[userID] = w.ID
+	c.mu.Unlock()
+	return w.ID, nil
 }
 
 // maxBatch bounds the payments of one batch: each is a savepoint, and
@@ -212,14 +250,13 @@ func (s *Service) payBatch(ctx context.Context, userID string, batch []*walletPa
 }
 
 func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*walletPay) error {
-	wallet, err := s.store.WalletByUser(ctx, userID)
+	walletID, err := s.walletID(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
 	}
 	if err != nil {
 		return err
 	}
-	walletID := wallet.ID
 	return s.withWalletLock(ctx, walletID, func() error {
 		return s.store.InTx(ctx, func(q Queries) error {
 			w, err := q.Wallet(ctx, walletID)
@@ -312,14 +349,14 @@ func (s *Service) payOne(ctx context.Context, q Queries, w Wallet, p *walletPay)
 		}
 		return PayWithWalletResult{}, rows, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
 	}
-	// The order's row is locked now: a split started on it since
-	// PayWithWallet released any (its hold is taken under this lock, on a
-	// PENDING order) is seen here. Its hold would outlive the order, so this
-	// payment steps back; the retry releases the split first.
+	// The order's row is locked now, so a split started on it (its hold is
+	// taken under this lock, on a PENDING order) is seen here. Its hold
+	// would outlive the order: this payment steps back, and PayWithWallet
+	// releases the split and tries again.
 	if _, open, err := s.openSplit(ctx, q, o.ID); err != nil {
 		return PayWithWalletResult{}, rows, err
 	} else if open {
-		return PayWithWalletResult{}, rows, errorf(CodeRequestInProgress, "a split payment of order %s was started meanwhile; retry", o.ID)
+		return PayWithWalletResult{}, rows, errOpenSplit
 	}
 	ltx := LedgerTransaction{ID: NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "wallet payment for " + o.ID,
 		CreatedAt: now, Entries: []LedgerEntry{

@@ -66,6 +66,8 @@ type Service struct {
 	inflight sync.WaitGroup
 	// batches queues wallet payments per wallet (pay.go).
 	batches walletBatches
+	// wallets remembers users' wallet ids (pay.go).
+	wallets walletIDs
 	// hub serves orderUpdated from the order feed once WatchOrders runs.
 	hubMu sync.Mutex
 	hub   *orderHub
@@ -101,7 +103,7 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }
 	}
 	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log,
-		batches: walletBatches{queues: map[string]*walletQueue{}}}
+		batches: walletBatches{queues: map[string]*walletQueue{}}, wallets: walletIDs{ids: map[string]string{}}}
 }
 
 // Drain waits until the PG calls that outlived their callers' wait have

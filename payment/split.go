@@ -220,14 +220,14 @@ func (s *Service) voidSplits(ctx context.Context, q Queries, o Order, source str
 // underWallet runs fn under userID's wallet lock, retrying lost races, if
 // the user has a wallet (one a hold may be released to); else just fn.
 func (s *Service) underWallet(ctx context.Context, userID string, fn func() error) error {
-	w, err := s.store.WalletByUser(ctx, userID)
+	id, err := s.walletID(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return fn()
 	}
 	if err != nil {
 		return err
 	}
-	return s.withWalletLock(ctx, w.ID, fn)
+	return s.withWalletLock(ctx, id, fn)
 }
 
 // CheckoutWallet is what the checkout page of an order can offer from its

@@ -48,6 +48,11 @@ type Store struct {
 
 var _ payment.Store = (*Store)(nil)
 
+// maxConns bounds a PostgreSQL pool: enough for the requests, jobs and
+// batches of one instance on a few cores, few enough that many instances
+// stay within the server's max_connections (100 by default).
+const maxConns = 20
+
 // Open connects to databaseURL: postgres:// or postgresql:// for PostgreSQL,
 // sqlite:PATH or a plain file path for SQLite (relative paths are resolved
 // against the working directory; the directory is created).
@@ -63,8 +68,11 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
-		sqldb.SetMaxOpenConns(20)
-		sqldb.SetMaxIdleConns(10)
+		// As many idle as open: a connection returned past the idle cap is
+		// closed, and under load every request then paid for a new
+		// PostgreSQL backend. Idle ones still close after five minutes.
+		sqldb.SetMaxOpenConns(maxConns)
+		sqldb.SetMaxIdleConns(maxConns)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		db = bun.NewDB(sqldb, pgdialect.New())
 	case SQLite:

@@ -13,21 +13,77 @@ import (
 
 // WriteWalletPayments implements payment.WalletQueries: one conditional
 // UPDATE of the wallet for the whole batch, then one multi-row INSERT per
-// table, in the order the foreign keys need.
+// table. On PostgreSQL they are one statement (the INSERTs are
+// data-modifying WITH clauses; foreign keys are checked at its end), so a
+// batch's writes cost one round trip; SQLite, in process, runs them one by
+// one in the order the foreign keys need. When the wallet's version moved
+// the answer is false and the caller must roll back: on PostgreSQL the
+// rows were inserted by the same statement.
 func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
 	if s.tx == nil {
 		return false, errors.New("write wallet payments: outside a transaction (the batch's own writes must commit with it)")
 	}
-	exec := func(query string, args ...any) (sql.Result, error) { return s.tx.Tx.ExecContext(ctx, query, args...) }
-	res, err := exec(`UPDATE wallets SET balance = balance - $1, version = version + $2, updated_at = $3
-WHERE id = $4 AND version = $5 AND balance >= $1`, w.Debit(), w.Count(), w.Now.UTC(), w.WalletID, w.Version)
+	debit := []any{w.Debit(), w.Count(), w.Now.UTC(), w.WalletID, w.Version}
+	const update = `UPDATE wallets SET balance = balance - $1, version = version + $2, updated_at = $3
+WHERE id = $4 AND version = $5 AND balance >= $1`
+	inserts := walletPaymentRows(w)
+	if s.engine == Postgres {
+		// Each INSERT reads the debit's RETURNING, so it inserts nothing
+		// when the debit matched no row. Its values are therefore a
+		// SELECT, and typed: VALUES outside an INSERT would read them as text.
+		var sql strings.Builder
+		sql.WriteString("WITH debited AS (" + update + " RETURNING 1)")
+		args := debit
+		for i, ins := range inserts {
+			fmt.Fprintf(&sql, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM (VALUES %s) v, debited)",
+				i, ins.table, ins.columns, ins.rows.values(len(args), strings.Split(ins.types, ", ")))
+			args = append(args, ins.rows.args...)
+		}
+		sql.WriteString(" SELECT COUNT(*) FROM debited")
+		var n int
+		if err := s.tx.Tx.QueryRowContext(ctx, sql.String(), args...).Scan(&n); err != nil {
+			return false, fmt.Errorf("write wallet payments of %s: %w", w.WalletID, dbErr(err, "wallet payment"))
+		}
+		return n == 1, nil
+	}
+	res, err := s.tx.Tx.ExecContext(ctx, update, debit...)
 	if err != nil {
 		return false, fmt.Errorf("debit wallet %s: %w", w.WalletID, dbErr(err, "wallet"))
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return false, err
 	}
-	var lt, le, wt, ps, pe rows
+	for _, ins := range inserts {
+		if _, err := s.tx.Tx.ExecContext(ctx, "INSERT INTO "+ins.table+" ("+ins.columns+") VALUES "+ins.rows.values(0, nil), ins.rows.args...); err != nil {
+			return false, fmt.Errorf("insert %s: %w", ins.table, dbErr(err, ins.table))
+		}
+	}
+	return true, nil
+}
+
+// walletInsert is one table's rows of a batch; types are the columns'
+// PostgreSQL types.
+type walletInsert struct {
+	table, columns, types string
+	rows                  rows
+}
+
+// walletPaymentRows lays w's rows out per table, in the order the foreign
+// keys need.
+func walletPaymentRows(w payment.WalletPaymentsWrite) []walletInsert {
+	out := []walletInsert{
+		{table: "ledger_transactions", columns: "id, kind, order_id, description, created_at",
+			types: "text, text, text, text, timestamptz"},
+		{table: "ledger_entries", columns: "id, transaction_id, account_id, amount, created_at",
+			types: "text, text, text, bigint, timestamptz"},
+		{table: "wallet_transactions", columns: "id, wallet_id, seq, type, amount, balance_after, order_id, ledger_transaction_id, reason, created_at",
+			types: "text, text, bigint, text, bigint, bigint, text, text, text, timestamptz"},
+		{table: "payments", columns: "id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at",
+			types: "text, text, text, text, bigint, bigint, text, text, timestamptz, bigint, timestamptz, timestamptz"},
+		{table: "payment_events", columns: "id, payment_id, from_status, to_status, source, code, message, detail, created_at",
+			types: "text, text, text, text, text, text, text, text, timestamptz"},
+	}
+	lt, le, wt, ps, pe := &out[0].rows, &out[1].rows, &out[2].rows, &out[3].rows, &out[4].rows
 	for _, t := range w.Ledger {
 		lt.add(t.ID, t.Kind, nullString(t.OrderID), t.Description, t.CreatedAt.UTC())
 		for _, e := range t.Entries {
@@ -49,44 +105,48 @@ WHERE id = $4 AND version = $5 AND balance >= $1`, w.Debit(), w.Count(), w.Now.U
 	for _, e := range w.Events {
 		pe.add(e.ID, e.PaymentID, string(e.FromStatus), string(e.ToStatus), e.Source, string(e.Code), e.Message, e.Detail, e.CreatedAt.UTC())
 	}
-	for _, ins := range []struct {
-		table, columns string
-		rows           rows
-	}{
-		{"ledger_transactions", "id, kind, order_id, description, created_at", lt},
-		{"ledger_entries", "id, transaction_id, account_id, amount, created_at", le},
-		{"wallet_transactions", "id, wallet_id, seq, type, amount, balance_after, order_id, ledger_transaction_id, reason, created_at", wt},
-		{"payments", "id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at", ps},
-		{"payment_events", "id, payment_id, from_status, to_status, source, code, message, detail, created_at", pe},
-	} {
-		if len(ins.rows.args) == 0 {
-			continue
-		}
-		if _, err := exec("INSERT INTO "+ins.table+" ("+ins.columns+") VALUES "+ins.rows.values.String(), ins.rows.args...); err != nil {
-			return false, fmt.Errorf("insert %s: %w", ins.table, dbErr(err, ins.table))
+	kept := out[:0]
+	for _, ins := range out {
+		if len(ins.rows.args) > 0 {
+			kept = append(kept, ins)
 		}
 	}
-	return true, nil
+	return kept
 }
 
-// rows builds a multi-row VALUES list with $N placeholders, which both
-// drivers bind (see sqlc.yaml).
+// rows is a multi-row VALUES list; values renders its $N placeholders
+// from a given offset, which both drivers bind (see sqlc.yaml).
 type rows struct {
-	values strings.Builder
-	args   []any
+	args  []any
+	arity []int // values per row
 }
 
 func (r *rows) add(vals ...any) {
-	if len(r.args) > 0 {
-		r.values.WriteString(", ")
-	}
-	r.values.WriteByte('(')
-	for i, v := range vals {
+	r.args = append(r.args, vals...)
+	r.arity = append(r.arity, len(vals))
+}
+
+// values is "($o+1, …), (…)" for placeholders numbered after offset o,
+// each cast to its column's type when types are given.
+func (r *rows) values(offset int, types []string) string {
+	var b strings.Builder
+	n := offset
+	for i, k := range r.arity {
 		if i > 0 {
-			r.values.WriteString(", ")
+			b.WriteString(", ")
 		}
-		r.args = append(r.args, v)
-		r.values.WriteString("$" + strconv.Itoa(len(r.args)))
+		b.WriteByte('(')
+		for j := range k {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			if types != nil {
+				b.WriteString("::" + types[j])
+			}
+		}
+		b.WriteByte(')')
 	}
-	r.values.WriteByte(')')
+	return b.String()
 }
