@@ -87,18 +87,22 @@ func (s *Store) InsertOrder(ctx context.Context, o payment.Order) error {
 
 // Order implements payment.OrderQueries.
 func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
-	row, err := s.q.GetOrder(ctx, id)
+	rows, err := s.q.GetOrder(ctx, id)
+	if err == nil && len(rows) == 0 {
+		err = sql.ErrNoRows
+	}
 	if err != nil {
 		return payment.Order{}, dbErr(err, "order")
 	}
-	o := orderToDomain(row)
-	items, err := s.q.ListOrderItems(ctx, id)
-	if err != nil {
-		return payment.Order{}, dbErr(err, "row")
-	}
-	for _, it := range items {
-		o.Items = append(o.Items, payment.OrderItem{ProductID: it.ProductID, Name: it.Name, Quantity: it.Quantity,
-			UnitPrice: payment.Money{Amount: it.UnitPrice, Currency: o.Amount.Currency}})
+	r := rows[0]
+	o := orderToDomain(queries.Order{ID: r.ID, UserID: r.UserID, Kind: r.Kind, Status: r.Status, Name: r.Name, Amount: r.Amount,
+		Currency: r.Currency, RefundedAmount: r.RefundedAmount, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt})
+	for _, it := range rows {
+		if !it.ItemProductID.Valid {
+			continue // an order without lines (a top-up)
+		}
+		o.Items = append(o.Items, payment.OrderItem{ProductID: it.ItemProductID.String, Name: it.ItemName.String, Quantity: it.ItemQuantity.Int64,
+			UnitPrice: payment.Money{Amount: it.ItemUnitPrice.Int64, Currency: o.Amount.Currency}})
 	}
 	return o, nil
 }

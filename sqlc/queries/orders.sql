@@ -33,12 +33,14 @@ VALUES (sqlc.arg(id), sqlc.arg(user_id), sqlc.arg(kind), 'PENDING', sqlc.arg(nam
 INSERT INTO order_items (order_id, product_id, name, quantity, unit_price)
 VALUES (sqlc.arg(order_id), sqlc.arg(product_id), sqlc.arg(name), sqlc.arg(quantity), sqlc.arg(unit_price));
 
--- name: GetOrder :one
-SELECT id, user_id, kind, status, name, amount, currency, refunded_amount, expires_at, created_at, updated_at
-FROM orders WHERE id = sqlc.arg(id);
-
--- name: ListOrderItems :many
-SELECT order_id, product_id, name, quantity, unit_price FROM order_items WHERE order_id = sqlc.arg(order_id) ORDER BY product_id;
+-- name: GetOrder :many
+-- The order with its lines, one row per line (one row with NULL line
+-- columns for an order without lines): one round trip for both.
+SELECT o.id, o.user_id, o.kind, o.status, o.name, o.amount, o.currency, o.refunded_amount, o.expires_at, o.created_at, o.updated_at,
+       i.product_id AS item_product_id, i.name AS item_name, i.quantity AS item_quantity, i.unit_price AS item_unit_price
+FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+WHERE o.id = sqlc.arg(id)
+ORDER BY i.product_id;
 
 -- name: ListOrders :many
 -- Newest first; an empty user_id lists everyone's (operators), an empty

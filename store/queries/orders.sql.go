@@ -29,28 +29,71 @@ func (q *Queries) ExpireOrder(ctx context.Context, arg ExpireOrderParams) (int64
 	return result.RowsAffected()
 }
 
-const getOrder = `-- name: GetOrder :one
-SELECT id, user_id, kind, status, name, amount, currency, refunded_amount, expires_at, created_at, updated_at
-FROM orders WHERE id = $1
+const getOrder = `-- name: GetOrder :many
+SELECT o.id, o.user_id, o.kind, o.status, o.name, o.amount, o.currency, o.refunded_amount, o.expires_at, o.created_at, o.updated_at,
+       i.product_id AS item_product_id, i.name AS item_name, i.quantity AS item_quantity, i.unit_price AS item_unit_price
+FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+WHERE o.id = $1
+ORDER BY i.product_id
 `
 
-func (q *Queries) GetOrder(ctx context.Context, id string) (Order, error) {
-	row := q.db.QueryRowContext(ctx, getOrder, id)
-	var i Order
-	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.Kind,
-		&i.Status,
-		&i.Name,
-		&i.Amount,
-		&i.Currency,
-		&i.RefundedAmount,
-		&i.ExpiresAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
+type GetOrderRow struct {
+	ID             string
+	UserID         string
+	Kind           string
+	Status         string
+	Name           string
+	Amount         int64
+	Currency       string
+	RefundedAmount int64
+	ExpiresAt      time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ItemProductID  sql.NullString
+	ItemName       sql.NullString
+	ItemQuantity   sql.NullInt64
+	ItemUnitPrice  sql.NullInt64
+}
+
+// The order with its lines, one row per line (one row with NULL line
+// columns for an order without lines): one round trip for both.
+func (q *Queries) GetOrder(ctx context.Context, id string) ([]GetOrderRow, error) {
+	rows, err := q.db.QueryContext(ctx, getOrder, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []GetOrderRow{}
+	for rows.Next() {
+		var i GetOrderRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Kind,
+			&i.Status,
+			&i.Name,
+			&i.Amount,
+			&i.Currency,
+			&i.RefundedAmount,
+			&i.ExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ItemProductID,
+			&i.ItemName,
+			&i.ItemQuantity,
+			&i.ItemUnitPrice,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getPayment = `-- name: GetPayment :one
@@ -263,39 +306,6 @@ func (q *Queries) InsertPaymentEvent(ctx context.Context, arg InsertPaymentEvent
 		arg.CreatedAt,
 	)
 	return err
-}
-
-const listOrderItems = `-- name: ListOrderItems :many
-SELECT order_id, product_id, name, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY product_id
-`
-
-func (q *Queries) ListOrderItems(ctx context.Context, orderID string) ([]OrderItem, error) {
-	rows, err := q.db.QueryContext(ctx, listOrderItems, orderID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []OrderItem{}
-	for rows.Next() {
-		var i OrderItem
-		if err := rows.Scan(
-			&i.OrderID,
-			&i.ProductID,
-			&i.Name,
-			&i.Quantity,
-			&i.UnitPrice,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const listOrders = `-- name: ListOrders :many
