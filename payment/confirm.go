@@ -183,6 +183,9 @@ func (s *Service) confirmAtPG(ctx context.Context, call *Call, p Payment, o Orde
 		bg := context.WithoutCancel(ctx) // the PG may charge: see it through even if the client leaves
 		cctx, cancel := context.WithTimeout(bg, s.cfg.ConfirmTimeout)
 		defer cancel()
+		// Until the answer is applied, the PG's webhook about this payment
+		// adds nothing (AcceptWebhook).
+		defer s.atPG.start(p.PGPaymentKey)()
 		truth, gerr := s.cfg.Gateway.Confirm(cctx, p.PGPaymentKey, o.ID, p.CardAmount(), ConfirmKey(p))
 		res, err := s.applyConfirm(bg, call, p, o, truth, gerr, source)
 		return outcome{res, err}

@@ -68,6 +68,8 @@ type Service struct {
 	batches walletBatches
 	// wallets remembers users' wallet ids (pay.go).
 	wallets walletIDs
+	// atPG marks the card confirms this process is waiting on (sync.go).
+	atPG confirmsAtPG
 	// hub serves orderUpdated from the order feed once WatchOrders runs.
 	hubMu sync.Mutex
 	hub   *orderHub
@@ -103,7 +105,8 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }
 	}
 	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log,
-		batches: walletBatches{queues: map[string]*walletQueue{}}, wallets: walletIDs{ids: map[string]string{}}}
+		batches: walletBatches{queues: map[string]*walletQueue{}}, wallets: walletIDs{ids: map[string]string{}},
+		atPG: confirmsAtPG{keys: map[string]int{}}}
 }
 
 // Drain waits until the PG calls that outlived their callers' wait have

@@ -607,7 +607,7 @@ func (w *world) forgeWebhooks(string) {
 		}
 		p := w.pg.all[w.s.rng.IntN(len(w.pg.all))]
 		w.s.count("webhook: forged (claims DONE), PG says " + string(p.status))
-		w.deliver(fmt.Sprintf("forged-%d-%d", w.keys, i), p.key)
+		w.deliver(fmt.Sprintf("forged-%d-%d", w.keys, i), p.key, payment.GatewayDone)
 	}
 }
 
@@ -619,22 +619,22 @@ func (w *world) sendWebhook(p *pgPayment) {
 	}
 	w.hooks++
 	id := fmt.Sprintf("tx-%d", w.hooks)
-	key := p.key
+	key, claimed := p.key, p.status
 	w.s.spawn("webhook "+id, false, func() {
 		for i := range 1 + w.s.rng.IntN(3) {
 			w.s.sleep(time.Duration(w.s.rng.IntN(2_000)) * time.Millisecond)
 			if i > 0 && w.s.chance(0.3) {
 				id += "-retry"
 			}
-			w.deliver(id, key)
+			w.deliver(id, key, claimed)
 		}
 	})
 }
 
-func (w *world) deliver(id, paymentKey string) {
+func (w *world) deliver(id, paymentKey string, claimed payment.GatewayStatus) {
 	w.actions++
 	var err error
-	w.s.survive(func() { err = w.svc.AcceptWebhook(context.Background(), id, paymentKey) })
+	w.s.survive(func() { err = w.svc.AcceptWebhook(context.Background(), id, paymentKey, claimed) })
 	if err != nil && !errors.Is(err, errInjected) {
 		w.s.failf("%s: accept webhook %s for %s: %v", w.s.cur.name, id, paymentKey, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -397,4 +398,54 @@ func TestCreatingAnOrderReadsNoOtherOrder(t *testing.T) {
 	require.NoError(t, order("o5", 1))
 	require.ErrorAs(t, order("count", 1), &pe, "6 open orders")
 	require.Equal(t, payment.CodeTooManyOpenOrders, pe.Code)
+}
+
+// webhookCounter counts the webhook jobs queued.
+type webhookCounter struct {
+	payment.Store
+	mu   sync.Mutex
+	keys []string
+}
+
+func (w *webhookCounter) EnqueueWebhook(ctx context.Context, dedupeKey, paymentKey string) error {
+	w.mu.Lock()
+	w.keys = append(w.keys, paymentKey)
+	w.mu.Unlock()
+	return w.Store.EnqueueWebhook(ctx, dedupeKey, paymentKey)
+}
+
+func (w *webhookCounter) queued() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.keys)
+}
+
+// The PG's webhook announcing the approval of a confirm this process is
+// still waiting on queues no job: the call's answer settles the payment
+// (and the probe job recorded with its intent, if the answer is lost). Any
+// other claim, another payment's, or the same claim once the answer is
+// applied, is queued.
+func TestWebhookAboutAConfirmInFlightQueuesNoJob(t *testing.T) {
+	mem := &memStore{db: newMemDB(newSim(1))}
+	st := &webhookCounter{Store: mem}
+	gw := &hangingGateway{staleGateway: staleGateway{cancels: map[string]bool{}}, release: make(chan struct{})}
+	svc, ctx := newTestService(t, st, gw, payment.Config{ConfirmWait: 50 * time.Millisecond, ConfirmTimeout: time.Minute})
+	o := topUpOrder(t, svc, ctx, "o", 5_000)
+	_, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	require.ErrorIs(t, err, payment.ErrPaymentInDoubt)
+
+	bg := context.Background()
+	require.NoError(t, svc.AcceptWebhook(bg, "t1", "pk_1", payment.GatewayDone))
+	require.Empty(t, st.queued(), "the approval of the confirm at the PG")
+	require.NoError(t, svc.AcceptWebhook(bg, "t2", "pk_1", payment.GatewayCanceled))
+	require.NoError(t, svc.AcceptWebhook(bg, "t3", "pk_1", ""))
+	require.NoError(t, svc.AcceptWebhook(bg, "t4", "pk_2", payment.GatewayDone))
+	require.Equal(t, []string{"pk_1", "pk_1", "pk_2"}, st.queued())
+
+	close(gw.release)
+	dctx, cancel := context.WithTimeout(bg, time.Minute)
+	defer cancel()
+	require.NoError(t, svc.Drain(dctx))
+	require.NoError(t, svc.AcceptWebhook(bg, "t5", "pk_1", payment.GatewayDone))
+	require.Equal(t, []string{"pk_1", "pk_1", "pk_2", "pk_1"}, st.queued(), "settled: the approval is queued again")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ProbePayment settles an IN_DOUBT card payment from the PG's record (the
@@ -137,12 +138,48 @@ func (s *Service) refuseVirtualAccount(ctx context.Context, p Payment) (GatewayP
 }
 
 // AcceptWebhook queues a PG webhook about paymentKey, once per dedupeKey.
-// Nothing in the body is trusted: the job re-fetches the payment.
-func (s *Service) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string) error {
+// Nothing in the body is trusted: the job re-fetches the payment. claimed
+// is the status the body claims ("" when unknown). A DONE claim about a
+// payment whose confirm this process has at the PG right now is not
+// queued: that call's answer settles the payment, and the probe job
+// recorded with the confirm's intent does if the answer is lost. So a card
+// payment's own approval costs no job; any other claim (a cancel, say) is
+// queued as always.
+func (s *Service) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string, claimed GatewayStatus) error {
 	if !paymentKeyPattern.MatchString(paymentKey) {
 		return BadInput("paymentKey", "paymentKey is malformed")
 	}
+	if claimed == GatewayDone && s.atPG.has(paymentKey) {
+		return nil
+	}
 	return s.store.EnqueueWebhook(ctx, dedupeKey, paymentKey)
+}
+
+// confirmsAtPG counts, per PG payment key, the confirm calls this process
+// has at the PG and not yet settled.
+type confirmsAtPG struct {
+	mu   sync.Mutex
+	keys map[string]int
+}
+
+// start marks a confirm of key as sent; the returned func marks it settled.
+func (c *confirmsAtPG) start(key string) (done func()) {
+	c.mu.Lock()
+	c.keys[key]++
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.keys[key]--; c.keys[key] <= 0 {
+			delete(c.keys, key)
+		}
+	}
+}
+
+func (c *confirmsAtPG) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.keys[key] > 0
 }
 
 // SyncFromGateway re-fetches a payment from the PG and settles pago's from

@@ -45,7 +45,7 @@ func (anyUser) Ensure(_ context.Context, name string, admin bool) (payment.User,
 
 type countingAcceptor struct{ n atomic.Int64 }
 
-func (c *countingAcceptor) AcceptWebhook(context.Context, string, string) error {
+func (c *countingAcceptor) AcceptWebhook(context.Context, string, string, payment.GatewayStatus) error {
 	c.n.Add(1)
 	return nil
 }
@@ -177,7 +177,7 @@ func TestCoalescedWebhooksGetTrailingLookup(t *testing.T) {
 	acc := &countingAcceptor{}
 	c := &coalescer{acc: acc, window: 50 * time.Millisecond, keys: map[string]*coalesced{}}
 	for range 20 {
-		require.NoError(t, c.accept(context.Background(), "d", "tgen_k"))
+		require.NoError(t, c.accept(context.Background(), "d", "tgen_k", ""))
 	}
 	require.EqualValues(t, 1, acc.n.Load())
 	require.Eventually(t, func() bool { return acc.n.Load() == 2 }, 20*time.Second, 10*time.Millisecond)

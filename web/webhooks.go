@@ -16,7 +16,7 @@ import (
 
 // WebhookAcceptor queues PG webhooks; payment.Service implements it.
 type WebhookAcceptor interface {
-	AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string) error
+	AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string, claimed payment.GatewayStatus) error
 }
 
 // maxWebhookBody bounds a webhook body; a Payment object is a few KB.
@@ -63,7 +63,7 @@ func pgWebhook(acc WebhookAcceptor) http.Handler {
 			sum := sha256.Sum256(body)
 			dedupe = "sha256:" + hex.EncodeToString(sum[:])
 		}
-		if err := co.accept(r.Context(), dedupe, ev.Data.PaymentKey); err != nil {
+		if err := co.accept(r.Context(), dedupe, ev.Data.PaymentKey, payment.GatewayStatus(ev.Data.Status)); err != nil {
 			var de *payment.Error
 			if errors.As(err, &de) && de.Code == payment.CodeBadUserInput {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": de.Message})
@@ -128,7 +128,7 @@ type coalesced struct {
 // maxCoalescedKeys bounds the map; past it, stale keys are dropped.
 const maxCoalescedKeys = 10_000
 
-func (c *coalescer) accept(ctx context.Context, dedupe, paymentKey string) error {
+func (c *coalescer) accept(ctx context.Context, dedupe, paymentKey string, claimed payment.GatewayStatus) error {
 	now := time.Now()
 	c.mu.Lock()
 	e := c.keys[paymentKey]
@@ -140,7 +140,7 @@ func (c *coalescer) accept(ctx context.Context, dedupe, paymentKey string) error
 		return nil
 	}
 	c.mu.Unlock()
-	if err := c.acc.AcceptWebhook(ctx, dedupe, paymentKey); err != nil {
+	if err := c.acc.AcceptWebhook(ctx, dedupe, paymentKey, claimed); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -171,7 +171,8 @@ func (c *coalescer) flush(paymentKey string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	dedupe := "coalesced:" + paymentKey + ":" + now.UTC().Format(time.RFC3339Nano)
-	if err := c.acc.AcceptWebhook(ctx, dedupe, paymentKey); err != nil {
+	// The webhooks it stands for may have claimed anything: no claim.
+	if err := c.acc.AcceptWebhook(ctx, dedupe, paymentKey, ""); err != nil {
 		logger(ctx).ErrorContext(ctx, "accept coalesced webhook", "payment_key", paymentKey, "err", err)
 	}
 }

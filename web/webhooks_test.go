@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pago/pago/payment"
 	"github.com/stretchr/testify/require"
 )
 
@@ -16,7 +17,7 @@ type fakeAcceptor struct {
 	keys []string
 }
 
-func (f *fakeAcceptor) AcceptWebhook(_ context.Context, _ string, paymentKey string) error {
+func (f *fakeAcceptor) AcceptWebhook(_ context.Context, _ string, paymentKey string, _ payment.GatewayStatus) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.keys = append(f.keys, paymentKey)

@@ -287,9 +287,9 @@ type webhookGate struct {
 }
 
 // AcceptWebhook implements web.WebhookAcceptor.
-func (g *webhookGate) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string) error {
+func (g *webhookGate) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey string, claimed payment.GatewayStatus) error {
 	if g.closed.Load() {
 		return nil
 	}
-	return g.WebhookAcceptor.AcceptWebhook(ctx, dedupeKey, paymentKey)
+	return g.WebhookAcceptor.AcceptWebhook(ctx, dedupeKey, paymentKey, claimed)
 }

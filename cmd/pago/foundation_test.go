@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pago/pago/payment"
 	"github.com/pago/pago/sqlc"
 	"github.com/pago/pago/store"
 	"github.com/pago/pago/store/storetest"
@@ -305,7 +306,10 @@ func TestHelpExitsZero(t *testing.T) {
 
 type countingAcceptor struct{ n int }
 
-func (c *countingAcceptor) AcceptWebhook(context.Context, string, string) error { c.n++; return nil }
+func (c *countingAcceptor) AcceptWebhook(context.Context, string, string, payment.GatewayStatus) error {
+	c.n++
+	return nil
+}
 
 // A webhook look-up coalesced before shutdown and due after it is not sent
 // to a service whose database is closing (it logged "database is closed" at
@@ -313,8 +317,8 @@ func (c *countingAcceptor) AcceptWebhook(context.Context, string, string) error 
 func TestWebhooksStopWithTheApp(t *testing.T) {
 	acc := &countingAcceptor{}
 	g := &webhookGate{WebhookAcceptor: acc}
-	require.NoError(t, g.AcceptWebhook(context.Background(), "d1", "pk"))
+	require.NoError(t, g.AcceptWebhook(context.Background(), "d1", "pk", ""))
 	g.closed.Store(true)
-	require.NoError(t, g.AcceptWebhook(context.Background(), "d2", "pk"))
+	require.NoError(t, g.AcceptWebhook(context.Background(), "d2", "pk", ""))
 	require.Equal(t, 1, acc.n)
 }
