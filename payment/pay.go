@@ -128,6 +128,8 @@ type walletPay struct {
 	// lead the next batch (lead).
 	ready chan struct{}
 	lead  bool
+	// out: the payment stepped out of its batch with err as its answer.
+	out bool
 }
 
 // walletBatches queues payments per wallet (by its owner: one wallet per
@@ -233,21 +235,41 @@ func (b *walletBatches) handOffLocked(userID string, q *walletQueue) {
 }
 
 // payBatch applies batch in one transaction under the wallet's lock. Each
-// payment, in its own savepoint, moves its order to PAID and records its
-// answer under its key; the balance is decided in memory from the wallet
-// read at the start. The wallet's debit for the whole batch and every
-// payment's ledger, history, payment and event rows are then written with
-// one statement each (WriteWalletPayments), conditional on the version
-// read: a lost race (another instance wrote the wallet) rolls the whole
-// batch back and retries it.
+// payment moves its order to PAID and records its answer under its key;
+// the balance is decided in memory from the wallet read at the start. The
+// wallet's debit for the whole batch and every payment's ledger, history,
+// payment and event rows are then written with one statement each
+// (WriteWalletPayments), conditional on the version read: a lost race
+// (another instance wrote the wallet) rolls the whole batch back and
+// retries it.
+//
+// There are no savepoints, which cost two round trips per payment: a
+// refusal decided in memory (INSUFFICIENT_BALANCE, an order no longer
+// PENDING) writes nothing but its own answer, and the two cases that must
+// undo a payment's writes — its key answered meanwhile by a duplicate, a
+// split started on its order — roll the whole batch back, answer that
+// payment, and apply the rest again without it. Both are rare; a database
+// error fails the whole batch, retryably.
 func (s *Service) payBatch(ctx context.Context, userID string, batch []*walletPay) {
-	err := s.payBatchOf(ctx, userID, batch)
-	if err != nil {
-		for _, p := range batch {
-			p.res, p.err = PayWithWalletResult{}, err
+	for len(batch) > 0 {
+		err := s.payBatchOf(ctx, userID, batch)
+		if !errors.Is(err, errStepOut) {
+			if err != nil {
+				for _, p := range batch {
+					p.res, p.err = PayWithWalletResult{}, err
+				}
+			}
+			return
 		}
+		// Rolled back: the payments that stepped out keep their answer,
+		// the others go again.
+		batch = slices.DeleteFunc(slices.Clone(batch), func(p *walletPay) bool { return p.out })
 	}
 }
+
+// errStepOut rolls a batch back when one of its payments must step out of
+// it (walletPay.out); payBatch applies the others again.
+var errStepOut = errors.New("a payment steps out of its batch")
 
 func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*walletPay) error {
 	walletID, err := s.walletID(ctx, userID)
@@ -268,24 +290,7 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 				// A retried batch starts over: nothing of the attempt rolled
 				// back is recorded, the key's record included.
 				p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
-				var res PayWithWalletResult
-				var rows WalletPaymentsWrite
-				if len(batch) == 1 {
-					// Alone, the transaction is the payment's savepoint: a
-					// failure rolls it back whole, and RunInTx stores a
-					// refusal in one of its own. One statement fewer for a
-					// wallet that is not hot.
-					res, rows, err = s.payOne(ctx, q, w, p)
-					if err != nil {
-						return err
-					}
-				} else {
-					err = q.InSavepoint(ctx, func(q Queries) error {
-						var err error
-						res, rows, err = s.payOne(ctx, q, w, p)
-						return err
-					})
-				}
+				res, rows, err := s.payOne(ctx, q, w, p)
 				var de *Error
 				switch {
 				case err == nil:
@@ -294,22 +299,25 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 					write.History = append(write.History, rows.History...)
 					write.Payments = append(write.Payments, rows.Payments...)
 					write.Events = append(write.Events, rows.Events...)
-				case errors.Is(err, errKeyTaken):
-					p.err = err // a duplicate finished first: RunInTx replays it
+				case errors.Is(err, errKeyTaken) || err == errOpenSplit:
+					// Its order moved to PAID in this transaction: undone
+					// by rolling it back. A taken key is replayed by
+					// RunInTx; an open split is released by PayWithWallet.
+					p.err, p.out = err, true
+					return errStepOut
 				case errors.As(err, &de) && replayable(de.Code):
-					// This payment's own answer, stored with the batch; the
-					// others go on.
+					// Refused before it wrote anything: its own answer,
+					// stored with the batch; the others go on.
 					p.err = err
 					switch ferr := p.call.Fail(ctx, q, de); {
 					case errors.Is(ferr, errKeyTaken):
-						p.err = ferr
+						p.err, p.out = ferr, true
+						return errStepOut
 					case ferr != nil:
 						return ferr
 					}
-				case errors.As(err, &de):
-					p.err = err // retryable: nothing stored
 				default:
-					return err
+					return err // the database's: the transaction is lost
 				}
 			}
 			if write.Count() == 0 {

@@ -28,11 +28,6 @@ type Queries interface {
 	RefundQueries
 	// Violations recomputes every invariant and returns what is broken.
 	Violations(ctx context.Context) ([]Violation, error)
-	// InSavepoint runs fn inside a savepoint of the open transaction: when fn
-	// fails, what it wrote is rolled back and the transaction stays usable
-	// (the error is fn's; a failed rollback is another, non-domain error).
-	// Outside a transaction it is InTx.
-	InSavepoint(ctx context.Context, fn func(q Queries) error) error
 }
 
 // WalletQueries persist wallets and the ledger. Debit and credit are

@@ -3,9 +3,9 @@ package payment_test
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -52,8 +52,8 @@ type memTx struct {
 	waitsFor *memTx
 	aborted  error
 	done     bool
-	// savepoints counts InSavepoint calls: two or more is a batch.
-	savepoints int
+	// refusals counts the refusals stored as idempotent answers.
+	refusals int
 }
 
 // tombstone marks a deleted row in a write set.
@@ -303,44 +303,6 @@ func (st *memStore) InTx(ctx context.Context, fn func(q payment.Queries) error) 
 	return err
 }
 
-// InSavepoint implements payment.Queries: fn's writes are undone when it
-// fails, as ROLLBACK TO SAVEPOINT does, which also releases the row locks
-// taken since and clears an error that aborted the transaction meanwhile.
-func (st *memStore) InSavepoint(ctx context.Context, fn func(q payment.Queries) error) error {
-	if st.tx == nil {
-		return st.InTx(ctx, fn)
-	}
-	db, tx := st.db, st.tx
-	var writes map[string]any
-	var jobs int
-	if err := st.exec("store.Savepoint", func(tx *memTx) error {
-		writes, jobs = maps.Clone(tx.writes), len(tx.jobs)
-		return nil
-	}); err != nil {
-		return err
-	}
-	tx.savepoints++
-	if tx.savepoints == 2 {
-		db.s.count("db: two savepoints in one transaction")
-	}
-	err := fn(st)
-	if err == nil {
-		return nil
-	}
-	db.s.yield("store.RollbackToSavepoint")
-	if tx.done {
-		return errors.New("rollback to savepoint: transaction already ended")
-	}
-	for k := range tx.writes {
-		if _, kept := writes[k]; !kept && db.locks[k] == tx {
-			delete(db.locks, k)
-		}
-	}
-	tx.writes, tx.jobs, tx.aborted = writes, tx.jobs[:jobs], nil
-	db.s.count("db: rolled back to a savepoint")
-	return err
-}
-
 // crashed is the database noticing a's connection drop: its open
 // transaction rolls back.
 func (db *memDB) crashed(a *actor) {
@@ -454,6 +416,12 @@ func (st *memStore) InsertIdempotencyDone(_ context.Context, r payment.Idempoten
 		r.Status = payment.IdemDone
 		var err error
 		ok, err = st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
+		var answer struct {
+			Error json.RawMessage `json:"error"`
+		}
+		if ok && json.Unmarshal(r.Response, &answer) == nil && answer.Error != nil {
+			tx.refusals++
+		}
 		return err
 	})
 	return ok, err
@@ -620,6 +588,12 @@ func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPay
 			cur.UpdatedAt = w.Now
 			return cur, st.db.checkWallet(cur)
 		})
+		if ok && w.Count() >= 2 {
+			st.db.s.count("db: one write of two or more wallet payments")
+		}
+		if ok && tx.refusals > 0 {
+			st.db.s.count("db: a refusal stored with wallet payments")
+		}
 		return err
 	})
 	if err != nil || !ok {

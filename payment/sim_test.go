@@ -145,8 +145,8 @@ func TestSimulation(t *testing.T) {
 // simulation exists for, and those that found the bugs it fixed.
 var mustReach = []string{
 	"db: row lock wait",
-	"db: two savepoints in one transaction", // a batch of wallet payments
-	"db: rolled back to a savepoint",        // one of a batch refused alone
+	"db: one write of two or more wallet payments", // a batch of wallet payments
+	"db: a refusal stored with wallet payments",    // one of a batch refused alone
 	"lock: second holder let in",
 	"lock: lease lapsed under its holder",
 	"log: wallet update lost a race; retrying",

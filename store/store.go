@@ -38,7 +38,6 @@ type Store struct {
 	q      *queries.Queries
 	jobs   *river.Client[*sql.Tx] // set by StartJobs; nil in commands that run no jobs
 	tx     *bun.Tx                // non-nil in the Store handed to an InTx callback
-	sp     *int                   // savepoints taken in tx, to name the next
 	dsn    string                 // PostgreSQL: for the connection that LISTENs
 	local  *localFeed             // SQLite: this process's order changes
 	// changed collects the orders whose status the open transaction
@@ -177,7 +176,7 @@ func (s *Store) InTx(ctx context.Context, fn func(q payment.Queries) error) erro
 			panic(p)
 		}
 	}()
-	txs := &Store{db: s.db, engine: s.engine, q: s.q.WithTx(tx.Tx), jobs: s.jobs, tx: &tx, sp: new(int),
+	txs := &Store{db: s.db, engine: s.engine, q: s.q.WithTx(tx.Tx), jobs: s.jobs, tx: &tx,
 		dsn: s.dsn, local: s.local, changed: new([]string)}
 	if err := fn(txs); err != nil {
 		_ = tx.Rollback()
@@ -190,30 +189,4 @@ func (s *Store) InTx(ctx context.Context, fn func(q payment.Queries) error) erro
 		s.local.publish(*txs.changed)
 	}
 	return nil
-}
-
-// InSavepoint implements payment.Queries with SAVEPOINT and ROLLBACK TO
-// SAVEPOINT, which SQLite and PostgreSQL spell alike. A savepoint whose fn
-// succeeded is not released: it ends with the transaction, one round trip
-// fewer per batched payment (batches are small, see payment's maxBatch).
-func (s *Store) InSavepoint(ctx context.Context, fn func(q payment.Queries) error) error {
-	if s.tx == nil {
-		return s.InTx(ctx, fn)
-	}
-	*s.sp++
-	name := fmt.Sprintf("pago_sp_%d", *s.sp)
-	if _, err := s.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	err := fn(s)
-	if err == nil {
-		return nil
-	}
-	// Background context: a rollback must not be skipped because the
-	// request's context ended.
-	if _, rerr := s.tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
-		// Not fn's error: the transaction is unusable and must end.
-		return fmt.Errorf("rollback to savepoint after %v: %w", err, rerr)
-	}
-	return err
 }

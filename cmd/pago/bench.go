@@ -152,7 +152,7 @@ type phaseResult struct {
 	raw      bool
 }
 
-func (b *bench) wallet(ctx context.Context, stdout io.Writer) error {
+func (b *bench) wallet(ctx context.Context, stdout io.Writer) (err error) {
 	f := b.f
 	fmt.Fprintf(stdout, "pago bench wallet: engine=%s url=%s clients=%d ops=%d wallets=%d duration=%s run=%s\n",
 		b.st.Engine(), f.base, f.clients, f.ops, f.wallets, f.duration, b.run)
@@ -174,7 +174,12 @@ func (b *bench) wallet(ctx context.Context, stdout io.Writer) error {
 	}
 	productID := product.UpsertProduct.Product.ID
 
-	var results []phaseResult
+	// Everything is set up first; then the scenarios run in benchRounds
+	// interleaved rounds, each a slice of every scenario's operations, so a
+	// ratio compares phases that ran in the same minutes (this machine is
+	// shared, and its speed drifts) instead of one scenario's first half of
+	// the run against another's second.
+	var phases []benchPhase
 	for _, sc := range []struct {
 		name    string
 		wallets int
@@ -183,11 +188,7 @@ func (b *bench) wallet(ctx context.Context, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("setup http %s: %w", sc.name, err)
 		}
-		r, err := b.httpPhase(ctx, "http "+sc.name, users, orders)
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
+		phases = append(phases, benchPhase{name: "http " + sc.name, op: b.httpOp(ctx, users, orders)})
 	}
 	for _, sc := range []struct {
 		name    string
@@ -197,17 +198,23 @@ func (b *bench) wallet(ctx context.Context, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("setup raw %s: %w", sc.name, err)
 		}
-		r, err := b.rawPhase(ctx, "raw "+sc.name, ids)
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
+		op, retries := b.rawOp(ctx, ids)
+		phases = append(phases, benchPhase{name: "raw " + sc.name, op: op, retries: retries, raw: true})
 	}
-	bare, err := b.barePhase(ctx)
+	bareOp, dropBare, err := b.setupBare(ctx)
 	if err != nil {
 		return err
 	}
-	results = append(results, bare)
+	defer func() {
+		if derr := dropBare(); derr != nil && err == nil {
+			err = derr
+		}
+	}()
+	phases = append(phases, benchPhase{name: "bare", op: bareOp, raw: true})
+	results, err := b.interleave(ctx, phases)
+	if err != nil {
+		return err
+	}
 	missed := printBench(stdout, results, b.st.Engine() == store.Postgres)
 
 	var failed []string
@@ -337,14 +344,21 @@ func fmtErrs(errs map[string]int) string {
 // or f.duration has passed, and times each. op returns the failure's code
 // ("" on success) and, on failure, a message.
 func (b *bench) drive(ctx context.Context, name string, op func(i int) (code, msg string)) (phaseResult, error) {
+	return b.driveSlice(ctx, name, 0, b.f.ops, b.f.duration, op)
+}
+
+// driveSlice runs op for i in [lo, hi) with --clients goroutines, for at
+// most budget.
+func (b *bench) driveSlice(ctx context.Context, name string, lo, hi int, budget time.Duration, op func(i int) (code, msg string)) (phaseResult, error) {
 	var (
 		next     atomic.Int64
 		mu       sync.Mutex
 		wg       sync.WaitGroup
 		res      = phaseResult{name: name, errs: map[string]int{}}
 		start    = time.Now()
-		deadline = start.Add(b.f.duration)
+		deadline = start.Add(budget)
 	)
+	next.Store(int64(lo))
 	for range b.f.clients {
 		wg.Add(1)
 		go func() {
@@ -355,7 +369,7 @@ func (b *bench) drive(ctx context.Context, name string, op func(i int) (code, ms
 			first := ""
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				i := int(next.Add(1) - 1)
-				if i >= b.f.ops {
+				if i >= hi {
 					break
 				}
 				t0 := time.Now()
@@ -504,17 +518,17 @@ func (b *bench) parallel(ctx context.Context, n int, fn func(i int) error) error
 	return first
 }
 
-// httpPhase pays every prepared order: op i pays order i/n of user i mod n.
-func (b *bench) httpPhase(ctx context.Context, name string, users []benchUser, orders [][]string) (phaseResult, error) {
+// httpOp pays order i/n of user i mod n over HTTP and GraphQL.
+func (b *bench) httpOp(ctx context.Context, users []benchUser, orders [][]string) func(i int) (string, string) {
 	n := len(users)
-	return b.drive(ctx, name, func(i int) (string, string) {
+	return func(i int) (string, string) {
 		u := users[i%n]
 		code, msg, err := b.gql(ctx, u.token, benchPayQ, map[string]any{"k": fmt.Sprintf("bench-pay-%d", i), "o": orders[i%n][i/n]}, nil)
 		if err != nil {
 			return "TRANSPORT", err.Error()
 		}
 		return code, msg
-	})
+	}
 }
 
 // gql POSTs one GraphQL request and decodes data into out when there are
@@ -616,12 +630,13 @@ func (b *bench) setupRaw(ctx context.Context, scenario string, n int) ([]string,
 	return ids, nil
 }
 
-// rawPhase debits 1 per op from wallet i mod n with nothing but the
-// database (payment.Service.DebitWalletRaw): no HTTP, GraphQL, idempotency
-// or lock. A lost version race is retried at once, as withWalletLock would.
-func (b *bench) rawPhase(ctx context.Context, name string, ids []string) (phaseResult, error) {
-	var retries atomic.Int64
-	res, err := b.drive(ctx, name, func(i int) (string, string) {
+// rawOp debits 1 from wallet i mod n with nothing but the database
+// (payment.Service.DebitWalletRaw): no HTTP, GraphQL, idempotency or lock.
+// A lost version race is retried at once, as withWalletLock would, and
+// counted in retries.
+func (b *bench) rawOp(ctx context.Context, ids []string) (op func(i int) (string, string), retries *atomic.Int64) {
+	retries = new(atomic.Int64)
+	return func(i int) (string, string) {
 		for {
 			err := b.st.InTx(ctx, func(q payment.Queries) error {
 				_, err := b.svc.DebitWalletRaw(ctx, q, ids[i%len(ids)], 1)
@@ -642,30 +657,29 @@ func (b *bench) rawPhase(ctx context.Context, name string, ids []string) (phaseR
 				return "DATABASE", err.Error()
 			}
 		}
-	})
-	res.raw, res.retries = true, retries.Load()
-	return res, err
+	}, retries
 }
 
-// barePhase measures the single-row limit of the database: ops autocommit
-// conditional UPDATEs of one row of a scratch table (not a wallet, so pago
-// verify has nothing to say about it), dropped afterwards.
-func (b *bench) barePhase(ctx context.Context) (res phaseResult, err error) {
+// setupBare creates the scratch table of the bare scenario, one row
+// holding --ops; its op is the conditional single-row UPDATE, autocommit.
+// drop removes the table.
+func (b *bench) setupBare(ctx context.Context) (op func(int) (string, string), drop func() error, err error) {
 	db := b.st.DB()
 	table := "pago_bench_bare_" + b.run
 	if _, err := db.ExecContext(ctx, "CREATE TABLE "+table+" (id TEXT PRIMARY KEY, balance BIGINT NOT NULL)"); err != nil {
-		return phaseResult{}, fmt.Errorf("bare: create scratch table: %w", err)
+		return nil, nil, fmt.Errorf("bare: create scratch table: %w", err)
 	}
-	defer func() {
-		if _, derr := db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE "+table); derr != nil && err == nil {
-			err = fmt.Errorf("bare: drop scratch table: %w", derr)
+	drop = func() error {
+		if _, err := db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE "+table); err != nil {
+			return fmt.Errorf("bare: drop scratch table: %w", err)
 		}
-	}()
+		return nil
+	}
 	if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" (id, balance) VALUES (?, ?)", "hot", b.f.ops); err != nil {
-		return phaseResult{}, fmt.Errorf("bare: insert row: %w", err)
+		return nil, nil, errors.Join(fmt.Errorf("bare: insert row: %w", err), drop())
 	}
 	update := "UPDATE " + table + " SET balance = balance - 1 WHERE id = ? AND balance >= 1"
-	res, err = b.drive(ctx, "bare", func(int) (string, string) {
+	return func(int) (string, string) {
 		r, err := db.ExecContext(ctx, update, "hot")
 		if err != nil {
 			return "DATABASE", err.Error()
@@ -674,9 +688,57 @@ func (b *bench) barePhase(ctx context.Context) (res phaseResult, err error) {
 			return "EMPTY", "the bare row ran out"
 		}
 		return "", ""
-	})
-	res.raw = true
-	return res, err
+	}, drop, nil
+}
+
+// benchRounds is how many interleaved slices each scenario runs in.
+const benchRounds = 4
+
+// benchPhase is one scenario: its operation, run for i in [0, --ops).
+type benchPhase struct {
+	name    string
+	op      func(i int) (code, msg string)
+	retries *atomic.Int64 // raw only
+	raw     bool
+}
+
+// interleave runs the phases' operations in benchRounds rounds, each a
+// slice of every phase in turn, and sums each phase's slices: ops, time,
+// latencies and errors. Each phase keeps its --duration budget in all.
+func (b *bench) interleave(ctx context.Context, phases []benchPhase) ([]phaseResult, error) {
+	results := make([]phaseResult, len(phases))
+	for i, p := range phases {
+		results[i] = phaseResult{name: p.name, errs: map[string]int{}, raw: p.raw}
+	}
+	for r := range benchRounds {
+		lo, hi := r*b.f.ops/benchRounds, (r+1)*b.f.ops/benchRounds
+		for i, p := range phases {
+			sum := &results[i]
+			budget := b.f.duration - sum.elapsed
+			if budget <= 0 || hi <= lo {
+				continue
+			}
+			got, err := b.driveSlice(ctx, p.name, lo, hi, budget, p.op)
+			if err != nil {
+				return nil, err
+			}
+			sum.ok += got.ok
+			sum.elapsed += got.elapsed
+			sum.lat = append(sum.lat, got.lat...)
+			for c, n := range got.errs {
+				sum.errs[c] += n
+			}
+			if sum.firstErr == "" {
+				sum.firstErr = got.firstErr
+			}
+		}
+	}
+	for i, p := range phases {
+		if p.retries != nil {
+			results[i].retries = p.retries.Load()
+		}
+	}
+	return results, nil
 }
 
 func randomHex(n int) string {
