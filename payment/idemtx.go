@@ -122,6 +122,30 @@ func (c *TxCall) Fail(ctx context.Context, q Queries, de *Error) error {
 	return c.record(ctx, q, replayEnvelope{V: replayVersion, Error: de})
 }
 
+// answer is the key's record holding result, or de when it is not nil,
+// for the caller to insert with others (InsertIdempotencyDoneMany) and
+// then mark recorded.
+func (c *TxCall) answer(result any, de *Error) (IdempotencyRecord, error) {
+	resp := replayEnvelope{V: replayVersion, Error: de}
+	if de == nil {
+		raw, err := encodeResult(result)
+		if err != nil {
+			return IdempotencyRecord{}, err
+		}
+		resp.Result = raw
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return IdempotencyRecord{}, fmt.Errorf("encode idempotent response: %w", err)
+	}
+	rec := c.rec
+	rec.Status, rec.Response, rec.CreatedAt = IdemDone, body, c.idem.now().UTC()
+	return rec, nil
+}
+
+// recorded marks the call's answer as inserted in its transaction.
+func (c *TxCall) recorded() { c.done = true }
+
 func (c *TxCall) record(ctx context.Context, q Queries, resp replayEnvelope) error {
 	body, err := json.Marshal(resp)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // PayWithWalletResult is what paying from the wallet changed.
@@ -234,22 +235,24 @@ func (b *walletBatches) handOffLocked(userID string, q *walletQueue) {
 	delete(b.queues, userID)
 }
 
-// payBatch applies batch in one transaction under the wallet's lock. Each
-// payment moves its order to PAID and records its answer under its key;
-// the balance is decided in memory from the wallet read at the start. The
-// wallet's debit for the whole batch and every payment's ledger, history,
-// payment and event rows are then written with one statement each
-// (WriteWalletPayments), conditional on the version read: a lost race
-// (another instance wrote the wallet) rolls the whole batch back and
-// retries it.
+// payBatch applies batch in one transaction under the wallet's lock, with
+// a fixed number of statements however many payments it holds: the
+// balance is decided in memory, in queue order, from the wallet read at
+// the start; one UPDATE moves the paid orders to PAID; one read looks for
+// splits started on them (their rows are locked now); one INSERT records
+// every payment's answer under its key, refusals included; and one write
+// (WriteWalletPayments) debits the wallet by the batch's total, conditional
+// on the version read, with every payment's ledger, history, payment and
+// event rows. A lost race (another instance wrote the wallet) rolls the
+// batch back and retries it.
 //
-// There are no savepoints, which cost two round trips per payment: a
-// refusal decided in memory (INSUFFICIENT_BALANCE, an order no longer
-// PENDING) writes nothing but its own answer, and the two cases that must
-// undo a payment's writes — its key answered meanwhile by a duplicate, a
-// split started on its order — roll the whole batch back, answer that
-// payment, and apply the rest again without it. Both are rare; a database
-// error fails the whole batch, retryably.
+// A payment whose order was no longer PENDING, whose order has a split
+// under way, or whose key a duplicate answered meanwhile steps out: the
+// batch rolls back, that payment gets its answer (stored or replayed by
+// RunInTx, the split released by PayWithWallet) and the others are applied
+// again without it, so no refusal is decided from a balance that counted
+// a payment which did not happen. All three are rare; a database error
+// fails the whole batch, retryably.
 func (s *Service) payBatch(ctx context.Context, userID string, batch []*walletPay) {
 	for len(batch) > 0 {
 		err := s.payBatchOf(ctx, userID, batch)
@@ -279,46 +282,89 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 	if err != nil {
 		return err
 	}
+	if !canMoveOrder(OrderPending, OrderPaid, SourceWallet) {
+		return illegalMove("order", batch[0].order.ID, OrderPending, OrderPaid, SourceWallet)
+	}
 	return s.withWalletLock(ctx, walletID, func() error {
 		return s.store.InTx(ctx, func(q Queries) error {
 			w, err := q.Wallet(ctx, walletID)
 			if err != nil {
 				return err
 			}
-			write := WalletPaymentsWrite{WalletID: w.ID, Version: w.Version, Now: s.now().UTC()}
+			now := s.now().UTC()
+			// Decide in queue order. A retried batch starts over: nothing of
+			// the attempt rolled back is recorded, the keys' records included.
+			var paying []*walletPay
+			var ids []string
+			balance := w.Balance.Amount
 			for _, p := range batch {
-				// A retried batch starts over: nothing of the attempt rolled
-				// back is recorded, the key's record included.
 				p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
-				res, rows, err := s.payOne(ctx, q, w, p)
+				if amount := p.order.Amount.Amount; amount > balance {
+					p.err = errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", Money{balance, w.Balance.Currency}, p.order.Amount)
+				} else {
+					balance -= amount
+					paying, ids = append(paying, p), append(ids, p.order.ID)
+				}
+			}
+			if len(paying) > 0 {
+				moved, err := q.TransitionOrders(ctx, ids, OrderPending, OrderPaid, now)
+				if err != nil {
+					return err
+				}
+				if err := s.stepOutUnmoved(ctx, q, paying, moved); err != nil {
+					return err
+				}
+				ps, err := paymentsOfOrders(ctx, q, ids)
+				if err != nil {
+					return err
+				}
+				out := false
+				for _, sp := range ps {
+					if sp.Method == MethodSplit && sp.Status == PaymentPending {
+						for _, p := range paying {
+							if p.order.ID == sp.OrderID {
+								p.err, p.out, out = errOpenSplit, true, true
+							}
+						}
+					}
+				}
+				if out {
+					return errStepOut
+				}
+			}
+			write := WalletPaymentsWrite{WalletID: w.ID, Version: w.Version, Now: now}
+			recs := make([]IdempotencyRecord, len(batch))
+			for i, p := range batch {
 				var de *Error
-				switch {
-				case err == nil:
-					p.res, w = res, res.Wallet
+				if p.err != nil {
+					errors.As(p.err, &de)
+				} else {
+					var rows WalletPaymentsWrite
+					if p.res, rows, err = s.paidFromWallet(w, p.order, now); err != nil {
+						return err
+					}
+					w = p.res.Wallet
 					write.Ledger = append(write.Ledger, rows.Ledger...)
 					write.History = append(write.History, rows.History...)
 					write.Payments = append(write.Payments, rows.Payments...)
 					write.Events = append(write.Events, rows.Events...)
-				case errors.Is(err, errKeyTaken) || err == errOpenSplit:
-					// Its order moved to PAID in this transaction: undone
-					// by rolling it back. A taken key is replayed by
-					// RunInTx; an open split is released by PayWithWallet.
-					p.err, p.out = err, true
-					return errStepOut
-				case errors.As(err, &de) && replayable(de.Code):
-					// Refused before it wrote anything: its own answer,
-					// stored with the batch; the others go on.
-					p.err = err
-					switch ferr := p.call.Fail(ctx, q, de); {
-					case errors.Is(ferr, errKeyTaken):
-						p.err, p.out = ferr, true
-						return errStepOut
-					case ferr != nil:
-						return ferr
-					}
-				default:
-					return err // the database's: the transaction is lost
 				}
+				if recs[i], err = p.call.answer(p.res, de); err != nil {
+					return err
+				}
+			}
+			taken, err := q.InsertIdempotencyDoneMany(ctx, recs)
+			if err != nil {
+				return fmt.Errorf("record idempotency keys: %w", err)
+			}
+			if len(taken) > 0 {
+				for _, i := range taken {
+					batch[i].err, batch[i].out = errKeyTaken, true // a duplicate finished first: RunInTx replays it
+				}
+				return errStepOut
+			}
+			for _, p := range batch {
+				p.call.recorded()
 			}
 			if write.Count() == 0 {
 				return nil
@@ -335,37 +381,60 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 	})
 }
 
-// payOne decides one payment from wallet state w inside q's transaction:
-// it refuses what the balance does not cover, moves the order to PAID and
-// records the answer; the rows it returns are written with the batch's.
-func (s *Service) payOne(ctx context.Context, q Queries, w Wallet, p *walletPay) (PayWithWalletResult, WalletPaymentsWrite, error) {
-	var rows WalletPaymentsWrite
-	o := p.order
-	amount := o.Amount.Amount
-	if w.Balance.Amount < amount {
-		return PayWithWalletResult{}, rows, errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", w.Balance, o.Amount)
+// stepOutUnmoved steps out the payments whose order the batch's UPDATE did
+// not move to PAID, with the order's status in their answer. An order twice
+// in the batch (the same order paid under two keys at once) is paid by the
+// first of them only.
+func (s *Service) stepOutUnmoved(ctx context.Context, q Queries, paying []*walletPay, moved []string) error {
+	left := map[string]bool{}
+	for _, id := range moved {
+		left[id] = true
 	}
-	now := s.now().UTC()
-	ok, err := s.moveOrder(ctx, q, &o, OrderPaid, SourceWallet, now)
-	if err != nil {
-		return PayWithWalletResult{}, rows, err
-	}
-	if !ok {
-		cur, err := q.Order(ctx, o.ID)
-		if err != nil {
-			return PayWithWalletResult{}, rows, err
+	out := false
+	for _, p := range paying {
+		if left[p.order.ID] {
+			delete(left, p.order.ID)
+			continue
 		}
-		return PayWithWalletResult{}, rows, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, cur.Status)
+		cur, err := q.Order(ctx, p.order.ID)
+		if err != nil {
+			return err
+		}
+		status := cur.Status
+		if status == OrderPending {
+			status = OrderPaid // by an earlier payment of this batch
+		}
+		p.err, p.out, out = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, status), true, true
 	}
-	// The order's row is locked now, so a split started on it (its hold is
-	// taken under this lock, on a PENDING order) is seen here. Its hold
-	// would outlive the order: this payment steps back, and PayWithWallet
-	// releases the split and tries again.
-	if _, open, err := s.openSplit(ctx, q, o.ID); err != nil {
-		return PayWithWalletResult{}, rows, err
-	} else if open {
-		return PayWithWalletResult{}, rows, errOpenSplit
+	if out {
+		return errStepOut
 	}
+	return nil
+}
+
+// paymentsOfOrders reads the payments of orders ids in one read: the
+// batch read when q has it (the SQL stores) and there are several, else
+// one read per order.
+func paymentsOfOrders(ctx context.Context, q Queries, ids []string) ([]Payment, error) {
+	if b, ok := q.(BatchQueries); ok && len(ids) > 1 {
+		return b.PaymentsByOrders(ctx, ids)
+	}
+	var out []Payment
+	for _, id := range ids {
+		ps, err := q.PaymentsByOrder(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
+
+// paidFromWallet is order o paid from wallet w at now: the result, and
+// the rows WriteWalletPayments writes for it. o's order has moved to PAID.
+func (s *Service) paidFromWallet(w Wallet, o Order, now time.Time) (PayWithWalletResult, WalletPaymentsWrite, error) {
+	amount := o.Amount.Amount
+	o.Status, o.UpdatedAt = OrderPaid, now
 	ltx := LedgerTransaction{ID: NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "wallet payment for " + o.ID,
 		CreatedAt: now, Entries: []LedgerEntry{
 			{ID: NewID("ent", now), AccountID: w.AccountID, Amount: -amount},
@@ -380,13 +449,9 @@ func (s *Service) payOne(ctx context.Context, q Queries, w Wallet, p *walletPay)
 		Amount: o.Amount, RefundedAmount: Money{0, o.Amount.Currency}, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
 	ev, err := newEvent(pay, PaymentPending, EventPaidFromWallet, SourceWallet, "wallet "+w.ID, now)
 	if err != nil {
-		return PayWithWalletResult{}, rows, err
+		return PayWithWalletResult{}, WalletPaymentsWrite{}, err
 	}
-	res := PayWithWalletResult{Order: o, Payment: pay, Wallet: w}
-	if err := p.call.Complete(ctx, q, res); err != nil {
-		return PayWithWalletResult{}, rows, err
-	}
-	rows = WalletPaymentsWrite{Ledger: []LedgerTransaction{ltx}, History: []WalletTransaction{hist},
+	rows := WalletPaymentsWrite{Ledger: []LedgerTransaction{ltx}, History: []WalletTransaction{hist},
 		Payments: []Payment{pay}, Events: []PaymentEvent{ev}}
-	return res, rows, nil
+	return PayWithWalletResult{Order: o, Payment: pay, Wallet: w}, rows, nil
 }

@@ -94,6 +94,9 @@ type OrderQueries interface {
 	// TransitionOrder moves an order from one status to another; false if
 	// it was not in from.
 	TransitionOrder(ctx context.Context, id string, from, to OrderStatus, now time.Time) (bool, error)
+	// TransitionOrders is TransitionOrder for many orders in one statement;
+	// moved lists those that were in from.
+	TransitionOrders(ctx context.Context, ids []string, from, to OrderStatus, now time.Time) (moved []string, err error)
 	// ExpireOrder moves a PENDING order past its expiry to EXPIRED.
 	ExpireOrder(ctx context.Context, id string, now time.Time) (bool, error)
 	// EnqueueOrderExpiry schedules the expiry job, in the caller's transaction.
@@ -170,6 +173,9 @@ type IdempotencyQueries interface {
 	// step (RunInTx); false if the key exists, after waiting for an
 	// uncommitted duplicate to end.
 	InsertIdempotencyDone(ctx context.Context, r IdempotencyRecord) (bool, error)
+	// InsertIdempotencyDoneMany is InsertIdempotencyDone for many records
+	// in one statement; taken lists the indexes of those whose key exists.
+	InsertIdempotencyDoneMany(ctx context.Context, rs []IdempotencyRecord) (taken []int, err error)
 	PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 }
 

@@ -220,6 +220,11 @@ func (c *conformance) run() {
 				o, err := q.Order(ctx, order.ID)
 				return errClass(err) + " " + string(o.Status)
 			})
+			from2 := orderStatuses[rng.IntN(len(orderStatuses))]
+			c.same(fmt.Sprintf("TransitionOrders(%s→%s)", from2, to), func(q payment.Queries) string {
+				moved, err := q.TransitionOrders(ctx, []string{order.ID, "ord_" + c.prefix + "missing", order.ID}, from2, to, tick())
+				return fmt.Sprint(moved, " ", errClass(err))
+			})
 			c.same("OpenOrderUsage", func(q payment.Queries) string {
 				n, units, err := q.OpenOrderUsage(ctx, order.UserID)
 				return fmt.Sprintf("%s %d %d", errClass(err), n, units)
@@ -252,7 +257,23 @@ func (c *conformance) run() {
 			lease := now.Add(time.Duration(rng.IntN(3)-1) * time.Minute)
 			who := []string{owner, owner + "2"}[rng.IntN(2)]
 			h := []string{hash, "h2"}[rng.IntN(2)]
-			switch rng.IntN(4) {
+			switch rng.IntN(5) {
+			case 4:
+				// A batch's answers: a key maybe known, a fresh one, and a
+				// key twice (kept once).
+				fresh := c.id("key")
+				c.same("InsertIdempotencyDoneMany", func(q payment.Queries) string {
+					rs := []payment.IdempotencyRecord{claim(key, who, h, lease), claim(fresh, who, h, lease), claim(fresh, who, "h3", lease)}
+					for i := range rs {
+						rs[i].Response = []byte(fmt.Sprintf(`{"v":1,"result":%d}`, i))
+					}
+					taken, err := q.InsertIdempotencyDoneMany(ctx, rs)
+					return fmt.Sprint(taken, " ", errClass(err))
+				})
+				c.same("the fresh key's answer", func(q payment.Queries) string {
+					r, err := q.IdempotencyKey(ctx, users[0].ID, fresh)
+					return fmt.Sprintf("%s %s %s %s", errClass(err), r.Status, r.RequestHash, r.Response)
+				})
 			case 0:
 				c.same("ClaimIdempotencyKey", func(q payment.Queries) string { return answer(q.ClaimIdempotencyKey(ctx, claim(key, who, h, lease))) })
 			case 1:

@@ -427,6 +427,37 @@ func (st *memStore) InsertIdempotencyDone(_ context.Context, r payment.Idempoten
 	return ok, err
 }
 
+// InsertIdempotencyDoneMany implements payment.IdempotencyQueries as one
+// statement: each record as InsertIdempotencyDone, a key twice kept once.
+func (st *memStore) InsertIdempotencyDoneMany(_ context.Context, rs []payment.IdempotencyRecord) ([]int, error) {
+	var taken []int
+	err := st.exec("store.InsertIdempotencyDoneMany", func(tx *memTx) error {
+		taken = nil
+		for i, r := range rs {
+			if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
+				return &dbError{msg: "insert on idempotency_keys violates foreign key to users: " + r.UserID}
+			}
+			r.Status = payment.IdemDone
+			ok, err := st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				taken = append(taken, i)
+				continue
+			}
+			var answer struct {
+				Error json.RawMessage `json:"error"`
+			}
+			if json.Unmarshal(r.Response, &answer) == nil && answer.Error != nil {
+				tx.refusals++
+			}
+		}
+		return nil
+	})
+	return taken, err
+}
+
 // TakeOverIdempotencyKey implements payment.IdempotencyQueries.
 func (st *memStore) TakeOverIdempotencyKey(_ context.Context, r payment.IdempotencyRecord, now time.Time) (bool, error) {
 	var ok bool
@@ -840,6 +871,33 @@ func (st *memStore) Order(_ context.Context, id string) (payment.Order, error) {
 // Orders implements payment.OrderQueries.
 func (st *memStore) Orders(context.Context, string, payment.OrderStatus, string, int) ([]payment.Order, error) {
 	return nil, errNotSimulated
+}
+
+// TransitionOrders implements payment.OrderQueries: WHERE status = $from
+// AND id IN (…), one statement (an id listed twice moves once).
+func (st *memStore) TransitionOrders(_ context.Context, ids []string, from, to payment.OrderStatus, now time.Time) ([]string, error) {
+	var moved []string
+	err := st.exec("store.TransitionOrders", func(tx *memTx) error {
+		moved = nil
+		for _, id := range ids {
+			if slices.Contains(moved, id) {
+				continue
+			}
+			ok, err := st.db.update(tx, "ord/"+id, func(v any) bool { return v.(payment.Order).Status == from }, func(v any) (any, error) {
+				o := v.(payment.Order)
+				o.Status, o.UpdatedAt = to, now
+				return o, nil
+			})
+			if err != nil {
+				return err
+			}
+			if ok {
+				moved = append(moved, id)
+			}
+		}
+		return nil
+	})
+	return moved, err
 }
 
 // OpenOrderUsage implements payment.OrderQueries.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pago/pago/payment"
 )
@@ -59,6 +60,95 @@ WHERE id = $4 AND version = $5 AND balance >= $1`
 		}
 	}
 	return true, nil
+}
+
+// TransitionOrders implements payment.OrderQueries: one UPDATE … RETURNING
+// for a wallet batch's orders.
+func (s *Store) TransitionOrders(ctx context.Context, ids []string, from, to payment.OrderStatus, now time.Time) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := []any{string(to), now.UTC(), string(from)}
+	in := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		in[i] = "$" + strconv.Itoa(len(args))
+	}
+	rows, err := s.conn().QueryContext(ctx, "UPDATE orders SET status = $1, updated_at = $2 WHERE status = $3 AND id IN ("+
+		strings.Join(in, ", ")+") RETURNING id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("move orders to %s: %w", to, dbErr(err, "row"))
+	}
+	defer rows.Close()
+	var moved []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, dbErr(err, "row")
+		}
+		moved = append(moved, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(err, "row")
+	}
+	if from != to {
+		for _, id := range moved {
+			s.orderChanged(id)
+		}
+	}
+	return moved, nil
+}
+
+// InsertIdempotencyDoneMany implements payment.IdempotencyQueries: one
+// INSERT … ON CONFLICT DO NOTHING RETURNING, whose missing rows are the
+// keys taken.
+func (s *Store) InsertIdempotencyDoneMany(ctx context.Context, rs []payment.IdempotencyRecord) ([]int, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	var vals rows
+	for _, r := range rs {
+		now := r.CreatedAt.UTC()
+		vals.add(r.UserID, r.Key, r.Operation, r.RequestHash, string(payment.IdemDone), r.Owner, string(r.Response), now, now, now)
+	}
+	res, err := s.conn().QueryContext(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, owner, response, lease_until, created_at, updated_at)
+VALUES `+vals.values(0, nil)+` ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key`, vals.args...)
+	if err != nil {
+		return nil, fmt.Errorf("record idempotency keys: %w", dbErr(err, "row"))
+	}
+	defer res.Close()
+	inserted := map[[2]string]bool{}
+	for res.Next() {
+		var k [2]string
+		if err := res.Scan(&k[0], &k[1]); err != nil {
+			return nil, dbErr(err, "row")
+		}
+		inserted[k] = true
+	}
+	if err := res.Err(); err != nil {
+		return nil, dbErr(err, "row")
+	}
+	// A key twice in rs was inserted once, by its first record (VALUES
+	// are inserted in order): the later ones are taken.
+	var taken []int
+	for i, r := range rs {
+		k := [2]string{r.UserID, r.Key}
+		if !inserted[k] {
+			taken = append(taken, i)
+		}
+		delete(inserted, k)
+	}
+	return taken, nil
+}
+
+// conn is the open transaction, or the pool outside one.
+func (s *Store) conn() interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+} {
+	if s.tx != nil {
+		return s.tx.Tx
+	}
+	return s.db.DB
 }
 
 // walletInsert is one table's rows of a batch; types are the columns'
