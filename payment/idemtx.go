@@ -96,7 +96,7 @@ func replayExisting[T any](ctx context.Context, idem *Idempotency, userID, key, 
 }
 
 // errKeyTaken is TxCall's insert finding the key taken: the transaction
-// must roll the effect back (or its savepoint) and the answer is the key's.
+// must roll the effect back and the answer is the key's.
 var errKeyTaken = errors.New("idempotency key already recorded")
 
 // TxCall is one RunInTx execution. The effect's transaction records the

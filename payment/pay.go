@@ -24,11 +24,12 @@ type PayWithWalletResult struct {
 //
 // Payments of one wallet that arrive together on this instance are applied
 // in one transaction under one hold of the lock (payBatch): a hot wallet
-// then costs one lock, one wallet read and one commit per batch instead of
-// per payment. Each payment keeps its own savepoint and idempotency record,
-// so a refusal (INSUFFICIENT_BALANCE, an order no longer PENDING) fails
-// only itself and every caller gets its own answer. The idempotency record
-// is written in that same transaction (RunInTx): no separate claim commit.
+// then costs one lock, one wallet read, a fixed number of statements and
+// one commit per batch instead of per payment. Each payment keeps its own
+// idempotency record, so a refusal (INSUFFICIENT_BALANCE, an order no
+// longer PENDING) fails only itself and every caller gets its own answer.
+// The idempotency record is written in that same transaction (RunInTx): no
+// separate claim commit.
 func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWithWalletResult, error) {
 	u, err := caller(ctx)
 	if err != nil {
@@ -109,9 +110,9 @@ func (s *Service) walletID(ctx context.Context, userID string) (string, error) {
 	return w.ID, nil
 }
 
-// maxBatch bounds the payments of one batch: each is a savepoint, and
-// PostgreSQL keeps a transaction's first 64 subtransactions in shared
-// memory; past that every snapshot elsewhere gets slower.
+// maxBatch bounds the payments of one batch: its statements grow with it
+// (VALUES lists, row locks held until commit), and a payment arriving
+// behind a full batch waits for it.
 const maxBatch = 32
 
 // errBatchAbandoned answers the payments of a batch whose leader died

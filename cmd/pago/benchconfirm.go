@@ -92,7 +92,7 @@ func (b *bench) confirm(ctx context.Context, f confirmFlags, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	setupCtx, cancel := context.WithTimeout(ctx, f.duration)
+	setupCtx, cancel := context.WithTimeout(ctx, setupBound(f.duration))
 	defer cancel()
 	var product struct {
 		UpsertProduct struct{ Product struct{ ID string } }
