@@ -16,17 +16,7 @@ func TestBatchReadsMatchSingleReads(t *testing.T) {
 	for _, eng := range storetest.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := Open(ctx, eng.NewDatabase(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-				t.Fatal(err)
-			}
-			now := time.Now().UTC().Truncate(time.Millisecond)
-			u := payment.User{ID: payment.NewID("usr", now), Name: "batch", CreatedAt: now}
-			must(t, s.InsertUserIfAbsent(ctx, u))
+			s, u, now := withUser(t, eng, "batch")
 			// Order i has i payments; payment j of it has j+1 events.
 			var orderIDs, paymentIDs []string
 			for i := range 4 {
@@ -94,6 +84,21 @@ func TestBatchReadsMatchSingleReads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withUser opens a migrated store on a fresh database of eng, closed when
+// t ends, holding one user called name; now is the test's clock reading.
+func withUser(t *testing.T, eng storetest.Engine, name string) (s *Store, u payment.User, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, eng.NewDatabase(t))
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	must(t, s.Migrate(ctx, slog.New(slog.DiscardHandler)))
+	now = time.Now().UTC().Truncate(time.Millisecond)
+	u = payment.User{ID: payment.NewID("usr", now), Name: name, CreatedAt: now}
+	must(t, s.InsertUserIfAbsent(ctx, u))
+	return s, u, now
 }
 
 func must(t *testing.T, err error) {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -17,13 +16,7 @@ func TestOrderComesWithItsLines(t *testing.T) {
 	for _, eng := range storetest.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := Open(ctx, eng.NewDatabase(t))
-			must(t, err)
-			t.Cleanup(func() { s.Close() })
-			must(t, s.Migrate(ctx, slog.New(slog.DiscardHandler)))
-			now := time.Now().UTC().Truncate(time.Millisecond)
-			u := payment.User{ID: payment.NewID("usr", now), Name: "lines", CreatedAt: now}
-			must(t, s.InsertUserIfAbsent(ctx, u))
+			s, u, now := withUser(t, eng, "lines")
 			var items []payment.OrderItem
 			for _, name := range []string{"tea", "cake"} {
 				p, err := s.UpsertProduct(ctx, payment.Product{ID: payment.NewID("prd", now), SKU: name, Name: name,

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -18,17 +17,11 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 	for _, eng := range storetest.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := Open(ctx, eng.NewDatabase(t))
-			must(t, err)
-			t.Cleanup(func() { s.Close() })
-			must(t, s.Migrate(ctx, slog.New(slog.DiscardHandler)))
-			now := time.Now().UTC().Truncate(time.Millisecond)
-			u := payment.User{ID: payment.NewID("usr", now), Name: "batch", CreatedAt: now}
-			must(t, s.InsertUserIfAbsent(ctx, u))
+			s, u, now := withUser(t, eng, "batch")
 			acc := payment.LedgerAccount{ID: payment.NewID("acc", now), Kind: payment.AccountWallet, Currency: payment.KRW, CreatedAt: now}
 			must(t, s.InsertLedgerAccount(ctx, acc))
 			w := payment.Wallet{ID: payment.NewID("wal", now), UserID: u.ID, AccountID: acc.ID, Limit: payment.Won(100_000), CreatedAt: now}
-			_, err = s.InsertWalletIfAbsent(ctx, w)
+			_, err := s.InsertWalletIfAbsent(ctx, w)
 			must(t, err)
 			_, err = s.db.DB.ExecContext(ctx, "UPDATE wallets SET balance = 10000 WHERE id = $1", w.ID)
 			must(t, err)
