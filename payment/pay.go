@@ -260,7 +260,7 @@ func (s *Service) payBatch(ctx context.Context, userID string, batch []*walletPa
 		if !errors.Is(err, errStepOut) {
 			if err != nil {
 				for _, p := range batch {
-					p.res, p.err = PayWithWalletResult{}, err
+					p.res, p.err, p.call.done = PayWithWalletResult{}, err, false
 				}
 			}
 			return
@@ -300,9 +300,16 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 			balance := w.Balance.Amount
 			for _, p := range batch {
 				p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
-				if amount := p.order.Amount.Amount; amount > balance {
+				switch amount := p.order.Amount.Amount; {
+				case slices.Contains(ids, p.order.ID):
+					// The same order under another key (or the same key
+					// twice): the first pays it, and this answer commits or
+					// rolls back with that payment. A repeated key is taken
+					// by the first's answer and replays it.
+					p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, OrderPaid)
+				case amount > balance:
 					p.err = errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", Money{balance, w.Balance.Currency}, p.order.Amount)
-				} else {
+				default:
 					balance -= amount
 					paying, ids = append(paying, p), append(ids, p.order.ID)
 				}
@@ -383,29 +390,24 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 }
 
 // stepOutUnmoved steps out the payments whose order the batch's UPDATE did
-// not move to PAID, with the order's status in their answer. An order twice
-// in the batch (the same order paid under two keys at once) is paid by the
-// first of them only.
+// not move to PAID (paying holds each order once), with the order's status
+// in their answer. An order read back PENDING moved away and back meanwhile
+// (a card confirm that never reached the PG): no answer is kept, the
+// caller retries.
 func (s *Service) stepOutUnmoved(ctx context.Context, q Queries, paying []*walletPay, moved []string) error {
-	left := map[string]bool{}
-	for _, id := range moved {
-		left[id] = true
-	}
 	out := false
 	for _, p := range paying {
-		if left[p.order.ID] {
-			delete(left, p.order.ID)
+		if slices.Contains(moved, p.order.ID) {
 			continue
 		}
 		cur, err := q.Order(ctx, p.order.ID)
 		if err != nil {
 			return err
 		}
-		status := cur.Status
-		if status == OrderPending {
-			status = OrderPaid // by an earlier payment of this batch
+		p.err, p.out, out = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, cur.Status), true, true
+		if cur.Status == OrderPending {
+			p.err = errorf(CodeRequestInProgress, "order %s is changing; retry shortly", p.order.ID)
 		}
-		p.err, p.out, out = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, status), true, true
 	}
 	if out {
 		return errStepOut
