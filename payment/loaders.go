@@ -41,7 +41,7 @@ func (s *Service) PaymentEventsByPayments(ctx context.Context, paymentIDs []stri
 // readByParent reads the children of parents, in one batch read when st
 // has it (else one read per parent), grouped by parent; every parent is a
 // key.
-func readByParent[T any](ctx context.Context, st Store, parents []string,
+func readByParent[T any](ctx context.Context, st Queries, parents []string,
 	batch func(BatchQueries, context.Context, []string) ([]T, error),
 	one func(context.Context, string) ([]T, error),
 	parentOf func(T) string,
@@ -50,8 +50,9 @@ func readByParent[T any](ctx context.Context, st Store, parents []string,
 	for _, id := range parents {
 		out[id] = []T{}
 	}
+	// One parent is one read either way, and the plain one is cheaper.
 	b, ok := st.(BatchQueries)
-	if !ok {
+	if !ok || len(parents) == 1 {
 		for _, id := range parents {
 			items, err := one(ctx, id)
 			if err != nil {

@@ -319,21 +319,17 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 				if err != nil {
 					return err
 				}
-				if err := s.stepOutUnmoved(ctx, q, paying, moved); err != nil {
+				if err := stepOutUnmoved(ctx, q, paying, moved); err != nil {
 					return err
 				}
-				ps, err := paymentsOfOrders(ctx, q, ids)
+				byOrder, err := readByParent(ctx, q, ids, BatchQueries.PaymentsByOrders, q.PaymentsByOrder, func(p Payment) string { return p.OrderID })
 				if err != nil {
 					return err
 				}
 				out := false
-				for _, sp := range ps {
-					if sp.Method == MethodSplit && sp.Status == PaymentPending {
-						for _, p := range paying {
-							if p.order.ID == sp.OrderID {
-								p.err, p.out, out = errOpenSplit, true, true
-							}
-						}
+				for _, p := range paying {
+					if slices.ContainsFunc(byOrder[p.order.ID], isOpenSplit) {
+						p.err, p.out, out = errOpenSplit, true, true
 					}
 				}
 				if out {
@@ -348,7 +344,7 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 					errors.As(p.err, &de)
 				} else {
 					var rows WalletPaymentsWrite
-					if p.res, rows, err = s.paidFromWallet(w, p.order, now); err != nil {
+					if p.res, rows, err = paidFromWallet(w, p.order, now); err != nil {
 						return err
 					}
 					w = p.res.Wallet
@@ -394,7 +390,7 @@ func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*wallet
 // in their answer. An order read back PENDING moved away and back meanwhile
 // (a card confirm that never reached the PG): no answer is kept, the
 // caller retries.
-func (s *Service) stepOutUnmoved(ctx context.Context, q Queries, paying []*walletPay, moved []string) error {
+func stepOutUnmoved(ctx context.Context, q Queries, paying []*walletPay, moved []string) error {
 	out := false
 	for _, p := range paying {
 		if slices.Contains(moved, p.order.ID) {
@@ -415,27 +411,9 @@ func (s *Service) stepOutUnmoved(ctx context.Context, q Queries, paying []*walle
 	return nil
 }
 
-// paymentsOfOrders reads the payments of orders ids in one read: the
-// batch read when q has it (the SQL stores) and there are several, else
-// one read per order.
-func paymentsOfOrders(ctx context.Context, q Queries, ids []string) ([]Payment, error) {
-	if b, ok := q.(BatchQueries); ok && len(ids) > 1 {
-		return b.PaymentsByOrders(ctx, ids)
-	}
-	var out []Payment
-	for _, id := range ids {
-		ps, err := q.PaymentsByOrder(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ps...)
-	}
-	return out, nil
-}
-
 // paidFromWallet is order o paid from wallet w at now: the result, and
 // the rows WriteWalletPayments writes for it. o's order has moved to PAID.
-func (s *Service) paidFromWallet(w Wallet, o Order, now time.Time) (PayWithWalletResult, WalletPaymentsWrite, error) {
+func paidFromWallet(w Wallet, o Order, now time.Time) (PayWithWalletResult, WalletPaymentsWrite, error) {
 	amount := o.Amount.Amount
 	o.Status, o.UpdatedAt = OrderPaid, now
 	ltx := LedgerTransaction{ID: NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "wallet payment for " + o.ID,

@@ -410,20 +410,27 @@ func (st *memStore) IdempotencyKey(_ context.Context, userID, key string) (payme
 func (st *memStore) InsertIdempotencyDone(_ context.Context, r payment.IdempotencyRecord) (bool, error) {
 	var ok bool
 	err := st.exec("store.InsertIdempotencyDone", func(tx *memTx) error {
-		if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
-			return &dbError{msg: "insert on idempotency_keys violates foreign key to users: " + r.UserID}
-		}
-		r.Status = payment.IdemDone
 		var err error
-		ok, err = st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
-		var answer struct {
-			Error json.RawMessage `json:"error"`
-		}
-		if ok && json.Unmarshal(r.Response, &answer) == nil && answer.Error != nil {
-			tx.refusals++
-		}
+		ok, err = st.db.insertDone(tx, r)
 		return err
 	})
+	return ok, err
+}
+
+// insertDone inserts r as a DONE key unless the key exists, counting the
+// refusals stored.
+func (db *memDB) insertDone(tx *memTx, r payment.IdempotencyRecord) (bool, error) {
+	if _, exists := getRow[payment.User](db, tx, "usr/"+r.UserID); !exists {
+		return false, &dbError{msg: "insert on idempotency_keys violates foreign key to users: " + r.UserID}
+	}
+	r.Status = payment.IdemDone
+	ok, err := db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
+	var answer struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if ok && json.Unmarshal(r.Response, &answer) == nil && answer.Error != nil {
+		tx.refusals++
+	}
 	return ok, err
 }
 
@@ -434,23 +441,12 @@ func (st *memStore) InsertIdempotencyDoneMany(_ context.Context, rs []payment.Id
 	err := st.exec("store.InsertIdempotencyDoneMany", func(tx *memTx) error {
 		taken = nil
 		for i, r := range rs {
-			if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
-				return &dbError{msg: "insert on idempotency_keys violates foreign key to users: " + r.UserID}
-			}
-			r.Status = payment.IdemDone
-			ok, err := st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
+			ok, err := st.db.insertDone(tx, r)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				taken = append(taken, i)
-				continue
-			}
-			var answer struct {
-				Error json.RawMessage `json:"error"`
-			}
-			if json.Unmarshal(r.Response, &answer) == nil && answer.Error != nil {
-				tx.refusals++
 			}
 		}
 		return nil
@@ -883,11 +879,7 @@ func (st *memStore) TransitionOrders(_ context.Context, ids []string, from, to p
 			if slices.Contains(moved, id) {
 				continue
 			}
-			ok, err := st.db.update(tx, "ord/"+id, func(v any) bool { return v.(payment.Order).Status == from }, func(v any) (any, error) {
-				o := v.(payment.Order)
-				o.Status, o.UpdatedAt = to, now
-				return o, nil
-			})
+			ok, err := st.db.moveOrder(tx, id, from, to, now)
 			if err != nil {
 				return err
 			}
@@ -924,14 +916,19 @@ func (st *memStore) TransitionOrder(_ context.Context, id string, from, to payme
 	var ok bool
 	err := st.exec("store.TransitionOrder", func(tx *memTx) error {
 		var err error
-		ok, err = st.db.update(tx, "ord/"+id, func(v any) bool { return v.(payment.Order).Status == from }, func(v any) (any, error) {
-			o := v.(payment.Order)
-			o.Status, o.UpdatedAt = to, now
-			return o, nil
-		})
+		ok, err = st.db.moveOrder(tx, id, from, to, now)
 		return err
 	})
 	return ok, err
+}
+
+// moveOrder is UPDATE orders SET status = to WHERE id AND status = from.
+func (db *memDB) moveOrder(tx *memTx, id string, from, to payment.OrderStatus, now time.Time) (bool, error) {
+	return db.update(tx, "ord/"+id, func(v any) bool { return v.(payment.Order).Status == from }, func(v any) (any, error) {
+		o := v.(payment.Order)
+		o.Status, o.UpdatedAt = to, now
+		return o, nil
+	})
 }
 
 // ExpireOrder implements payment.OrderQueries: WHERE status = 'PENDING' AND expires_at <= $now.
