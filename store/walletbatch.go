@@ -68,14 +68,14 @@ func (s *Store) TransitionOrders(ctx context.Context, ids []string, from, to pay
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := []any{string(to), now.UTC(), string(from)}
-	in := make([]string, len(ids))
+	list := make([]any, len(ids))
 	for i, id := range ids {
-		args = append(args, id)
-		in[i] = "$" + strconv.Itoa(len(args))
+		list[i] = id
 	}
-	rows, err := s.conn().QueryContext(ctx, "UPDATE orders SET status = $1, updated_at = $2 WHERE status = $3 AND id IN ("+
-		strings.Join(in, ", ")+") RETURNING id", args...)
+	var in rows
+	in.add(list...) // one row: the parenthesised IN list
+	rows, err := s.conn().QueryContext(ctx, "UPDATE orders SET status = $1, updated_at = $2 WHERE status = $3 AND id IN "+
+		in.values(3, nil)+" RETURNING id", append([]any{string(to), now.UTC(), string(from)}, in.args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("move orders to %s: %w", to, dbErr(err, "row"))
 	}
