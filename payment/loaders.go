@@ -6,9 +6,13 @@ import (
 )
 
 // BatchQueries read the children of many parents in one query, for the
-// GraphQL list loaders. store.Store implements them; with a Store that does
-// not, the service reads one parent at a time.
+// GraphQL list loaders and the wallet batches. store.Store implements them;
+// with a Store that does not, the service reads one parent at a time.
 type BatchQueries interface {
+	// OrdersByIDs reads the orders in orderIDs that exist, with their lines.
+	OrdersByIDs(ctx context.Context, orderIDs []string) ([]Order, error)
+	// WalletsByIDs reads the wallets in walletIDs that exist.
+	WalletsByIDs(ctx context.Context, walletIDs []string) ([]Wallet, error)
 	// PaymentsByOrders lists the payments of every order in orderIDs.
 	PaymentsByOrders(ctx context.Context, orderIDs []string) ([]Payment, error)
 	// PaymentEventsByPayments lists the events of every payment in

@@ -60,6 +60,22 @@ func (s *Store) PaymentEventsByPayments(ctx context.Context, paymentIDs []string
 	return mapRows(rows, paymentEventToDomain), nil
 }
 
+// WalletsByIDs implements payment.BatchQueries.
+func (s *Store) WalletsByIDs(ctx context.Context, walletIDs []string) ([]payment.Wallet, error) {
+	if len(walletIDs) == 0 {
+		return nil, nil
+	}
+	ids, err := joinIDs(walletIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.q.ListWalletsByIDs(ctx, ids)
+	if err != nil {
+		return nil, dbErr(err, "wallets")
+	}
+	return mapRows(rows, walletToDomain), nil
+}
+
 // mapRows converts sqlc rows to domain values.
 func mapRows[R, D any](rows []R, toDomain func(R) D) []D {
 	out := make([]D, len(rows))

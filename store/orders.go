@@ -94,17 +94,42 @@ func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
 	if err != nil {
 		return payment.Order{}, dbErr(err, "order")
 	}
-	r := rows[0]
-	o := orderToDomain(queries.Order{ID: r.ID, UserID: r.UserID, Kind: r.Kind, Status: r.Status, Name: r.Name, Amount: r.Amount,
-		Currency: r.Currency, RefundedAmount: r.RefundedAmount, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt})
-	for _, it := range rows {
-		if !it.ItemProductID.Valid {
+	return ordersWithLines(rows)[0], nil
+}
+
+// OrdersByIDs implements payment.BatchQueries.
+func (s *Store) OrdersByIDs(ctx context.Context, orderIDs []string) ([]payment.Order, error) {
+	if len(orderIDs) == 0 {
+		return nil, nil
+	}
+	ids, err := joinIDs(orderIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.q.ListOrdersByIDs(ctx, ids)
+	if err != nil {
+		return nil, dbErr(err, "orders")
+	}
+	return ordersWithLines(mapRows(rows, func(r queries.ListOrdersByIDsRow) queries.GetOrderRow { return queries.GetOrderRow(r) })), nil
+}
+
+// ordersWithLines folds GetOrder's rows, one per line and each order's
+// rows together, into orders with their lines.
+func ordersWithLines(rows []queries.GetOrderRow) []payment.Order {
+	var out []payment.Order
+	for i, r := range rows {
+		if i == 0 || r.ID != rows[i-1].ID {
+			out = append(out, orderToDomain(queries.Order{ID: r.ID, UserID: r.UserID, Kind: r.Kind, Status: r.Status, Name: r.Name, Amount: r.Amount,
+				Currency: r.Currency, RefundedAmount: r.RefundedAmount, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}))
+		}
+		if !r.ItemProductID.Valid {
 			continue // an order without lines (a top-up)
 		}
-		o.Items = append(o.Items, payment.OrderItem{ProductID: it.ItemProductID.String, Name: it.ItemName.String, Quantity: it.ItemQuantity.Int64,
-			UnitPrice: payment.Money{Amount: it.ItemUnitPrice.Int64, Currency: o.Amount.Currency}})
+		o := &out[len(out)-1]
+		o.Items = append(o.Items, payment.OrderItem{ProductID: r.ItemProductID.String, Name: r.ItemName.String, Quantity: r.ItemQuantity.Int64,
+			UnitPrice: payment.Money{Amount: r.ItemUnitPrice.Int64, Currency: o.Amount.Currency}})
 	}
-	return o, nil
+	return out
 }
 
 // Orders implements payment.OrderQueries. Items are not loaded: lists show

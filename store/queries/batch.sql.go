@@ -7,7 +7,81 @@ package queries
 
 import (
 	"context"
+	"database/sql"
+	"time"
 )
+
+const listOrdersByIDs = `-- name: ListOrdersByIDs :many
+WITH RECURSIVE ids (id, rest) AS (
+    SELECT substr(CAST($1 AS TEXT), 1, 30), substr(CAST($1 AS TEXT), 31)
+    UNION ALL
+    SELECT substr(rest, 1, 30), substr(rest, 31) FROM ids WHERE rest <> ''
+)
+SELECT o.id, o.user_id, o.kind, o.status, o.name, o.amount, o.currency, o.refunded_amount, o.expires_at, o.created_at, o.updated_at,
+       i.product_id AS item_product_id, i.name AS item_name, i.quantity AS item_quantity, i.unit_price AS item_unit_price
+FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+WHERE o.id IN (SELECT ids.id FROM ids)
+ORDER BY o.id, i.product_id
+`
+
+type ListOrdersByIDsRow struct {
+	ID             string
+	UserID         string
+	Kind           string
+	Status         string
+	Name           string
+	Amount         int64
+	Currency       string
+	RefundedAmount int64
+	ExpiresAt      time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ItemProductID  sql.NullString
+	ItemName       sql.NullString
+	ItemQuantity   sql.NullInt64
+	ItemUnitPrice  sql.NullInt64
+}
+
+// A batch of wallet payments reads its orders at once, each with its lines
+// as GetOrder reads one.
+func (q *Queries) ListOrdersByIDs(ctx context.Context, orderIds string) ([]ListOrdersByIDsRow, error) {
+	rows, err := q.db.QueryContext(ctx, listOrdersByIDs, orderIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListOrdersByIDsRow{}
+	for rows.Next() {
+		var i ListOrdersByIDsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Kind,
+			&i.Status,
+			&i.Name,
+			&i.Amount,
+			&i.Currency,
+			&i.RefundedAmount,
+			&i.ExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ItemProductID,
+			&i.ItemName,
+			&i.ItemQuantity,
+			&i.ItemUnitPrice,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const listPaymentEventsByPayments = `-- name: ListPaymentEventsByPayments :many
 WITH RECURSIVE ids (id, rest) AS (
@@ -97,6 +171,52 @@ func (q *Queries) ListPaymentsByOrders(ctx context.Context, orderIds string) ([]
 			&i.ConfirmSentAt,
 			&i.RefundDecidedAt,
 			&i.WalletAmount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listWalletsByIDs = `-- name: ListWalletsByIDs :many
+WITH RECURSIVE ids (id, rest) AS (
+    SELECT substr(CAST($1 AS TEXT), 1, 30), substr(CAST($1 AS TEXT), 31)
+    UNION ALL
+    SELECT substr(rest, 1, 30), substr(rest, 31) FROM ids WHERE rest <> ''
+)
+SELECT id, user_id, account_id, currency, balance, balance_limit, version, created_at, updated_at
+FROM wallets
+WHERE wallets.id IN (SELECT ids.id FROM ids)
+ORDER BY wallets.id
+`
+
+// A batch of wallet payments reads its wallets at once.
+func (q *Queries) ListWalletsByIDs(ctx context.Context, walletIds string) ([]Wallet, error) {
+	rows, err := q.db.QueryContext(ctx, listWalletsByIDs, walletIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Wallet{}
+	for rows.Next() {
+		var i Wallet
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.AccountID,
+			&i.Currency,
+			&i.Balance,
+			&i.BalanceLimit,
+			&i.Version,
+			&i.CreatedAt,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
