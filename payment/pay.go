@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -22,10 +24,12 @@ type PayWithWalletResult struct {
 // conditional on balance and version, so the mutex is never what keeps the
 // balance right.
 //
-// Payments of one wallet that arrive together on this instance are applied
-// in one transaction under one hold of the lock (payBatch): a hot wallet
-// then costs one lock, one wallet read, a fixed number of statements and
-// one commit per batch instead of per payment. Each payment keeps its own
+// Wallet payments that arrive together on this instance, from one wallet
+// or several, are applied in one transaction under one hold of each
+// wallet's lock (payBatch): a hot wallet then costs one lock, one wallet
+// read, a fixed number of statements and one commit per batch instead of
+// per payment, and payments spread over many wallets share the commit and
+// the statements. Each payment keeps its own
 // idempotency record, so a refusal (INSUFFICIENT_BALANCE, an order no
 // longer PENDING) fails only itself and every caller gets its own answer.
 // The idempotency record is written in that same transaction (RunInTx): no
@@ -40,22 +44,9 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 	}
 	type input struct{ OrderID string }
 	return RunInTx(ctx, s.idem, u.ID, key, "payWithWallet", input{orderID}, func(ctx context.Context, call *TxCall) (PayWithWalletResult, error) {
-		o, err := s.ownOrder(ctx, s.store, u, orderID)
-		if err != nil {
-			return PayWithWalletResult{}, err
-		}
-		if o.UserID != u.ID {
-			return PayWithWalletResult{}, errorf(CodeForbidden, "only the order's owner pays it")
-		}
-		if o.Kind != OrderPurchase {
-			return PayWithWalletResult{}, errorf(CodeInvalidState, "a %s order is paid by card, not from the wallet", o.Kind)
-		}
-		if o.Status != OrderPending {
-			return PayWithWalletResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
-		}
 		for retried := false; ; retried = true {
-			op := &walletPay{order: o, call: call, ready: make(chan struct{})}
-			s.payBatched(ctx, u.ID, op) // one wallet per user: its payments batch together
+			op := &walletPay{user: u, orderID: orderID, call: call, ready: make(chan struct{})}
+			s.payBatched(ctx, op)
 			// By identity: errors.Is would match any REQUEST_IN_PROGRESS.
 			if op.err != errOpenSplit || retried {
 				return op.res, op.err
@@ -64,7 +55,7 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 			// its own transaction: the batch decides balances from the
 			// wallet as it reads it. Rare, so looked for only in the batch.
 			err := s.underWallet(ctx, u.ID, func() error {
-				return s.store.InTx(ctx, func(q Queries) error { return s.voidSplits(ctx, q, o, SourceWallet, s.now().UTC()) })
+				return s.store.InTx(ctx, func(q Queries) error { return s.voidSplits(ctx, q, op.order, SourceWallet, s.now().UTC()) })
 			})
 			if err != nil {
 				return PayWithWalletResult{}, err
@@ -122,10 +113,13 @@ var errBatchAbandoned = &Error{Code: CodeRequestInProgress, Message: "the paymen
 
 // walletPay is one payment waiting in, or applied by, a batch.
 type walletPay struct {
-	order Order
-	call  *TxCall
-	res   PayWithWalletResult
-	err   error
+	user     User
+	orderID  string
+	walletID string // the user's wallet, found by the batch
+	order    Order  // as the batch read it
+	call     *TxCall
+	res      PayWithWalletResult
+	err      error
 	// ready is closed when the payment is done or its goroutine is to
 	// lead the next batch (lead).
 	ready chan struct{}
@@ -134,39 +128,50 @@ type walletPay struct {
 	out bool
 }
 
-// walletBatches queues payments per wallet (by its owner: one wallet per
-// user). The first payment of an idle
-// wallet leads: it takes up to maxBatch queued payments (its own first),
+// walletBatches queues wallet payments in Config.WalletBatches queues, a user's
+// always in the same one (one wallet per user), so one wallet's payments
+// are applied in the order they arrived. The first payment of an idle
+// queue leads: it takes up to maxBatch queued payments (its own first),
 // applies them, answers them, and hands the lead to the oldest payment
 // still queued, whose goroutine runs the next batch. Payments arriving
 // while a batch runs therefore form the next one: group commit, with no
-// added wait when the wallet is idle.
+// added wait when the queue is idle. Each queue runs one batch at a time;
+// the shards let batches of different wallets run side by side.
 type walletBatches struct {
 	mu     sync.Mutex
-	queues map[string]*walletQueue
+	queues []*walletQueue // nil while idle
 }
 
-// walletQueue is a wallet's payments waiting for the next batch. It is in
-// walletBatches.queues exactly while a batch of its wallet runs (or its
+// shard is the queue of userID's payments.
+func (b *walletBatches) shard(userID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(userID))
+	return int(h.Sum32() % uint32(len(b.queues)))
+}
+
+// walletQueue is a shard's payments waiting for the next batch. It is in
+// walletBatches.queues exactly while a batch of its shard runs (or its
 // next leader is waking).
 type walletQueue struct {
 	ops []*walletPay
 }
 
-// payBatched applies op in a batch of the payments from userID's wallet and
+// payBatched applies op in a batch of the wallet payments of its shard and
 // sets its res and err.
-func (s *Service) payBatched(ctx context.Context, userID string, op *walletPay) {
+func (s *Service) payBatched(ctx context.Context, op *walletPay) {
 	b := &s.batches
+	shard := b.shard(op.user.ID)
 	b.mu.Lock()
-	q, running := b.queues[userID]
+	q := b.queues[shard]
+	running := q != nil
 	if !running {
 		q = &walletQueue{}
-		b.queues[userID] = q
+		b.queues[shard] = q
 	}
 	q.ops = append(q.ops, op)
 	if running {
 		b.mu.Unlock()
-		s.awaitBatch(ctx, userID, q, op)
+		s.awaitBatch(ctx, shard, q, op)
 		if !op.lead {
 			return // another goroutine applied it
 		}
@@ -190,11 +195,11 @@ func (s *Service) payBatched(ctx context.Context, userID string, op *walletPay) 
 				close(p.ready)
 			}
 		}
-		b.handOffLocked(userID, q)
+		b.handOffLocked(shard, q)
 	}()
 	// The batch answers other callers: the leader's client leaving must not
 	// roll their payments back.
-	s.payBatch(context.WithoutCancel(ctx), userID, batch)
+	s.payBatch(context.WithoutCancel(ctx), batch)
 	answered = true
 }
 
@@ -202,7 +207,7 @@ func (s *Service) payBatched(ctx context.Context, userID string, op *walletPay) 
 // wait unwinds instead (the simulation kills a process there), op leaves
 // the queue, and a lead handed to it passes on: no payment may wait for a
 // goroutine that is gone.
-func (s *Service) awaitBatch(ctx context.Context, userID string, q *walletQueue, op *walletPay) {
+func (s *Service) awaitBatch(ctx context.Context, shard int, q *walletQueue, op *walletPay) {
 	waited := false
 	defer func() {
 		if waited {
@@ -217,7 +222,7 @@ func (s *Service) awaitBatch(ctx context.Context, userID string, q *walletQueue,
 		}
 		q.ops = slices.Delete(q.ops, i, i+1)
 		if op.lead {
-			b.handOffLocked(userID, q)
+			b.handOffLocked(shard, q)
 		}
 	}()
 	s.cfg.Await(ctx, op.ready)
@@ -225,27 +230,22 @@ func (s *Service) awaitBatch(ctx context.Context, userID string, q *walletQueue,
 }
 
 // handOffLocked wakes the oldest queued payment of q to lead the next
-// batch, or marks the wallet idle.
-func (b *walletBatches) handOffLocked(userID string, q *walletQueue) {
+// batch, or marks the shard idle.
+func (b *walletBatches) handOffLocked(shard int, q *walletQueue) {
 	if len(q.ops) > 0 {
 		next := q.ops[0]
 		next.lead = true
 		close(next.ready)
 		return
 	}
-	delete(b.queues, userID)
+	b.queues[shard] = nil
 }
 
-// payBatch applies batch in one transaction under the wallet's lock, with
-// a fixed number of statements however many payments it holds: the
-// balance is decided in memory, in queue order, from the wallet read at
-// the start; one UPDATE moves the paid orders to PAID; one read looks for
-// splits started on them (their rows are locked now); one INSERT records
-// every payment's answer under its key, refusals included; and one write
-// (WriteWalletPayments) debits the wallet by the batch's total, conditional
-// on the version read, with every payment's ledger, history, payment and
-// event rows. A lost race (another instance wrote the wallet) rolls the
-// batch back and retries it.
+// payBatch applies batch, whose payments may come from several wallets,
+// under the lock of each of its wallets (lockWallets), in one transaction
+// with a fixed number of statements however many payments it holds
+// (payBatchOf). A lost race (another instance wrote one of the wallets)
+// rolls the batch back and applies it again.
 //
 // A payment whose order was no longer PENDING, whose order has a split
 // under way, or whose key a duplicate answered meanwhile steps out: the
@@ -254,20 +254,79 @@ func (b *walletBatches) handOffLocked(userID string, q *walletQueue) {
 // again without it, so no refusal is decided from a balance that counted
 // a payment which did not happen. All three are rare; a database error
 // fails the whole batch, retryably.
-func (s *Service) payBatch(ctx context.Context, userID string, batch []*walletPay) {
-	for len(batch) > 0 {
-		err := s.payBatchOf(ctx, userID, batch)
-		if !errors.Is(err, errStepOut) {
-			if err != nil {
-				for _, p := range batch {
-					p.res, p.err, p.call.done = PayWithWalletResult{}, err, false
+func (s *Service) payBatch(ctx context.Context, batch []*walletPay) {
+	for _, p := range batch {
+		p.res, p.err, p.out = PayWithWalletResult{}, nil, false
+	}
+	defer s.lockWallets(ctx, batch)()
+	batch = slices.DeleteFunc(slices.Clone(batch), func(p *walletPay) bool { return p.out })
+	for attempt := 1; len(batch) > 0; {
+		err := s.payBatchOf(ctx, batch)
+		switch {
+		case errors.Is(err, errStepOut):
+			// Rolled back: the payments that stepped out keep their answer,
+			// the others go again.
+			batch = slices.DeleteFunc(batch, func(p *walletPay) bool { return p.out })
+			continue
+		case errors.Is(err, ErrConflict) && attempt < s.cfg.MaxConflictRetries:
+			s.log.InfoContext(ctx, "wallet update lost a race; retrying", "payments", len(batch), "attempt", attempt)
+			attempt++
+			continue
+		case errors.Is(err, ErrConflict):
+			err = fmt.Errorf("wallet batch: %w", ErrLockBusy)
+		}
+		if err != nil {
+			for _, p := range batch {
+				p.res, p.err, p.call.done = PayWithWalletResult{}, err, false
+			}
+		}
+		return
+	}
+}
+
+// lockWallets finds the wallet of each payment of batch and takes the
+// wallets' locks in the order of their ids, so two batches (on two
+// instances) that share wallets never wait for each other in a cycle. A
+// payment whose wallet's lock cannot be had steps out with that answer;
+// the others go ahead. It returns the release
+// of the locks it took.
+func (s *Service) lockWallets(ctx context.Context, batch []*walletPay) (unlock func()) {
+	var ids []string
+	for _, p := range batch {
+		id, err := s.walletID(ctx, p.user.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue // the batch answers it, once it has read the order
+		}
+		if err != nil {
+			p.err, p.out = err, true
+			continue
+		}
+		p.walletID = id
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	locks := make(map[string]Lock, len(ids))
+	for _, id := range ids {
+		lock, err := s.locker.Lock(ctx, "wallet:"+id)
+		if err != nil {
+			for _, p := range batch {
+				if p.walletID == id {
+					p.err, p.out = err, true
 				}
 			}
-			return
+			continue
 		}
-		// Rolled back: the payments that stepped out keep their answer,
-		// the others go again.
-		batch = slices.DeleteFunc(slices.Clone(batch), func(p *walletPay) bool { return p.out })
+		locks[id] = lock
+	}
+	return func() {
+		for _, id := range ids {
+			if lock, ok := locks[id]; ok {
+				if err := lock.Unlock(context.WithoutCancel(ctx)); err != nil {
+					s.log.WarnContext(ctx, "wallet unlock", "wallet", id, "err", err)
+				}
+			}
+		}
 	}
 }
 
@@ -275,113 +334,173 @@ func (s *Service) payBatch(ctx context.Context, userID string, batch []*walletPa
 // it (walletPay.out); payBatch applies the others again.
 var errStepOut = errors.New("a payment steps out of its batch")
 
-func (s *Service) payBatchOf(ctx context.Context, userID string, batch []*walletPay) error {
-	walletID, err := s.walletID(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
-	}
-	if err != nil {
-		return err
-	}
+// payBatchOf applies batch in one transaction, its wallets locked: one
+// read each for its wallets and its orders, and every payment is decided
+// in memory, in queue order (the order is the caller's purchase and
+// PENDING, the balance covers it);
+// one UPDATE moves the paid orders to PAID; one read looks for splits
+// started on them (their rows are locked now); one INSERT records every
+// payment's answer under its key, refusals included; and one write
+// (WriteWalletPayments) debits each wallet by its payments' total,
+// conditional on the version read, with every payment's ledger, history,
+// payment and event rows.
+func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 	if !canMoveOrder(OrderPending, OrderPaid, SourceWallet) {
-		return illegalMove("order", batch[0].order.ID, OrderPending, OrderPaid, SourceWallet)
+		return illegalMove("order", batch[0].orderID, OrderPending, OrderPaid, SourceWallet)
 	}
-	return s.withWalletLock(ctx, walletID, func() error {
-		return s.store.InTx(ctx, func(q Queries) error {
-			w, err := q.Wallet(ctx, walletID)
+	var walletIDs, orderIDs []string
+	for _, p := range batch {
+		if p.walletID != "" {
+			walletIDs = append(walletIDs, p.walletID)
+		}
+		orderIDs = append(orderIDs, p.orderID)
+	}
+	slices.Sort(walletIDs)
+	walletIDs = slices.Compact(walletIDs)
+	slices.Sort(orderIDs)
+	orderIDs = slices.Compact(orderIDs)
+	return s.store.InTx(ctx, func(q Queries) error {
+		wallets, err := readByParent(ctx, q, walletIDs, BatchQueries.WalletsByIDs, func(ctx context.Context, id string) ([]Wallet, error) {
+			w, err := q.Wallet(ctx, id)
+			return []Wallet{w}, err
+		}, func(w Wallet) string { return w.ID })
+		if err != nil {
+			return err
+		}
+		orders, err := readByParent(ctx, q, orderIDs, BatchQueries.OrdersByIDs, func(ctx context.Context, id string) ([]Order, error) {
+			o, err := q.Order(ctx, id)
+			if errors.Is(err, ErrNotFound) {
+				return nil, nil
+			}
+			return []Order{o}, err
+		}, func(o Order) string { return o.ID })
+		if err != nil {
+			return err
+		}
+		read := make(map[string]Wallet, len(walletIDs)) // as read: the debits are conditional on these versions
+		for _, id := range walletIDs {
+			if len(wallets[id]) != 1 {
+				return fmt.Errorf("wallet %s: %w", id, ErrNotFound) // wallets are never deleted
+			}
+			read[id] = wallets[id][0]
+		}
+		now := s.now().UTC()
+		// Decide in queue order. A retried batch starts over: nothing of
+		// the attempt rolled back is recorded, the keys' records included.
+		var paying []*walletPay
+		var ids []string
+		balance := make(map[string]int64, len(read))
+		for id, w := range read {
+			balance[id] = w.Balance.Amount
+		}
+		for _, p := range batch {
+			p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
+			p.order = Order{}
+			if got := orders[p.orderID]; len(got) == 1 {
+				p.order = got[0]
+			}
+			switch amount := p.order.Amount.Amount; {
+			case p.order.ID == "" || (p.order.UserID != p.user.ID && !p.user.IsAdmin):
+				p.err = errorf(CodeNotFound, "order not found")
+			case p.order.UserID != p.user.ID:
+				p.err = errorf(CodeForbidden, "only the order's owner pays it")
+			case p.order.Kind != OrderPurchase:
+				p.err = errorf(CodeInvalidState, "a %s order is paid by card, not from the wallet", p.order.Kind)
+			case p.order.Status != OrderPending:
+				p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, p.order.Status)
+			case p.walletID == "":
+				p.err = errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
+			case slices.Contains(ids, p.order.ID):
+				// The same order under another key (or the same key
+				// twice): the first pays it, and this answer commits or
+				// rolls back with that payment. A repeated key is taken
+				// by the first's answer and replays it.
+				p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, OrderPaid)
+			case amount > balance[p.walletID]:
+				p.err = errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed",
+					Money{balance[p.walletID], read[p.walletID].Balance.Currency}, p.order.Amount)
+			default:
+				balance[p.walletID] -= amount
+				paying, ids = append(paying, p), append(ids, p.order.ID)
+			}
+		}
+		if len(paying) > 0 {
+			moved, err := q.TransitionOrders(ctx, ids, OrderPending, OrderPaid, now)
 			if err != nil {
 				return err
 			}
-			now := s.now().UTC()
-			// Decide in queue order. A retried batch starts over: nothing of
-			// the attempt rolled back is recorded, the keys' records included.
-			var paying []*walletPay
-			var ids []string
-			balance := w.Balance.Amount
-			for _, p := range batch {
-				p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
-				switch amount := p.order.Amount.Amount; {
-				case slices.Contains(ids, p.order.ID):
-					// The same order under another key (or the same key
-					// twice): the first pays it, and this answer commits or
-					// rolls back with that payment. A repeated key is taken
-					// by the first's answer and replays it.
-					p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, OrderPaid)
-				case amount > balance:
-					p.err = errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed", Money{balance, w.Balance.Currency}, p.order.Amount)
-				default:
-					balance -= amount
-					paying, ids = append(paying, p), append(ids, p.order.ID)
-				}
+			if err := stepOutUnmoved(ctx, q, paying, moved); err != nil {
+				return err
 			}
-			if len(paying) > 0 {
-				moved, err := q.TransitionOrders(ctx, ids, OrderPending, OrderPaid, now)
-				if err != nil {
-					return err
-				}
-				if err := stepOutUnmoved(ctx, q, paying, moved); err != nil {
-					return err
-				}
-				byOrder, err := readByParent(ctx, q, ids, BatchQueries.PaymentsByOrders, q.PaymentsByOrder, func(p Payment) string { return p.OrderID })
-				if err != nil {
-					return err
-				}
-				out := false
-				for _, p := range paying {
-					if slices.ContainsFunc(byOrder[p.order.ID], isOpenSplit) {
-						p.err, p.out, out = errOpenSplit, true, true
-					}
-				}
-				if out {
-					return errStepOut
-				}
-			}
-			write := WalletPaymentsWrite{WalletID: w.ID, Version: w.Version, Now: now}
-			recs := make([]IdempotencyRecord, len(batch))
-			for i, p := range batch {
-				var de *Error
-				if p.err != nil {
-					errors.As(p.err, &de)
-				} else {
-					var rows WalletPaymentsWrite
-					if p.res, rows, err = paidFromWallet(w, p.order, now); err != nil {
-						return err
-					}
-					w = p.res.Wallet
-					write.Ledger = append(write.Ledger, rows.Ledger...)
-					write.History = append(write.History, rows.History...)
-					write.Payments = append(write.Payments, rows.Payments...)
-					write.Events = append(write.Events, rows.Events...)
-				}
-				if recs[i], err = p.call.answer(p.res, de); err != nil {
-					return err
-				}
-			}
-			taken, err := q.InsertIdempotencyDoneMany(ctx, recs)
+			byOrder, err := readByParent(ctx, q, ids, BatchQueries.PaymentsByOrders, q.PaymentsByOrder, func(p Payment) string { return p.OrderID })
 			if err != nil {
-				return fmt.Errorf("record idempotency keys: %w", err)
+				return err
 			}
-			if len(taken) > 0 {
-				for _, i := range taken {
-					batch[i].err, batch[i].out = errKeyTaken, true // a duplicate finished first: RunInTx replays it
+			out := false
+			for _, p := range paying {
+				if slices.ContainsFunc(byOrder[p.order.ID], isOpenSplit) {
+					p.err, p.out, out = errOpenSplit, true, true
 				}
+			}
+			if out {
 				return errStepOut
 			}
-			for _, p := range batch {
-				p.call.recorded()
+		}
+		write := WalletPaymentsWrite{Now: now}
+		after := maps.Clone(read)
+		recs := make([]IdempotencyRecord, len(batch))
+		for i, p := range batch {
+			var de *Error
+			if p.err != nil {
+				errors.As(p.err, &de)
+			} else {
+				var rows WalletPaymentsWrite
+				var err error
+				if p.res, rows, err = paidFromWallet(after[p.walletID], p.order, now); err != nil {
+					return err
+				}
+				after[p.walletID] = p.res.Wallet
+				write.Ledger = append(write.Ledger, rows.Ledger...)
+				write.History = append(write.History, rows.History...)
+				write.Payments = append(write.Payments, rows.Payments...)
+				write.Events = append(write.Events, rows.Events...)
 			}
-			if write.Count() == 0 {
-				return nil
+			var err error
+			if recs[i], err = p.call.answer(p.res, de); err != nil {
+				return err
 			}
-			ok, err := q.WriteWalletPayments(ctx, write)
-			if err != nil {
-				return fmt.Errorf("write wallet payments: %w", err)
+		}
+		taken, err := q.InsertIdempotencyDoneMany(ctx, recs)
+		if err != nil {
+			return fmt.Errorf("record idempotency keys: %w", err)
+		}
+		if len(taken) > 0 {
+			for _, i := range taken {
+				batch[i].err, batch[i].out = errKeyTaken, true // a duplicate finished first: RunInTx replays it
 			}
-			if !ok {
-				return ErrConflict
+			return errStepOut
+		}
+		for _, p := range batch {
+			p.call.recorded()
+		}
+		for _, id := range walletIDs {
+			w, a := read[id], after[id]
+			if a.Version != w.Version {
+				write.Debits = append(write.Debits, WalletDebit{WalletID: id, Version: w.Version,
+					Amount: w.Balance.Amount - a.Balance.Amount, Count: a.Version - w.Version})
 			}
+		}
+		if len(write.Debits) == 0 {
 			return nil
-		})
+		}
+		ok, err := q.WriteWalletPayments(ctx, write)
+		if err != nil {
+			return fmt.Errorf("write wallet payments: %w", err)
+		}
+		if !ok {
+			return ErrConflict
+		}
+		return nil
 	})
 }
 

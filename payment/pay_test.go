@@ -3,6 +3,7 @@ package payment_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -103,4 +104,173 @@ func TestAnOrderTwiceInABatchIsAnsweredWithItsPayment(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, v)
 	}
+}
+
+// heldWrites holds the first batch write of a test until released and
+// records the wallets every write debits.
+type heldWrites struct {
+	payment.Store
+	mu      sync.Mutex
+	armed   bool
+	debits  [][]payment.WalletDebit
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldWrites) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	return h.Store.InTx(ctx, func(q payment.Queries) error { return fn(heldQueries{q, h}) })
+}
+
+type heldQueries struct {
+	payment.Queries
+	h *heldWrites
+}
+
+func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+	q.h.mu.Lock()
+	q.h.debits = append(q.h.debits, w.Debits)
+	first := q.h.armed
+	q.h.armed = false
+	q.h.mu.Unlock()
+	if first {
+		close(q.h.entered)
+		<-q.h.release
+	}
+	return q.Queries.WriteWalletPayments(ctx, w)
+}
+
+// lockerRefusing refuses the locks it is told to, as a wallet held by
+// another instance past the lock wait.
+type lockerRefusing struct {
+	mu     sync.Mutex
+	refuse map[string]bool
+}
+
+func (l *lockerRefusing) Lock(_ context.Context, name string) (payment.Lock, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.refuse[name] {
+		return nil, payment.ErrLockBusy
+	}
+	return openLock{}, nil
+}
+
+func (l *lockerRefusing) Ping(context.Context) error { return nil }
+
+// Payments from several wallets that arrive together are one batch, with
+// one write debiting each wallet by its own payments: each payment gets
+// its own answer (a refusal for one wallet's balance fails only itself),
+// and a wallet whose lock cannot be had fails only its own payments,
+// retryably.
+func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
+	mem := &memStore{db: newMemDB(newSim(1))}
+	h := &heldWrites{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	locks := &lockerRefusing{refuse: map[string]bool{}}
+	queued := make(chan struct{}, 16)
+	svc := payment.NewService(h, locks, payment.NewIdempotency(h, time.Now, time.Minute), time.Now, payment.Config{
+		Gateway: &staleGateway{cancels: map[string]bool{}}, WalletBatches: 1,
+		Await: func(_ context.Context, ready <-chan struct{}) {
+			queued <- struct{}{}
+			<-ready
+		},
+	}, slog.New(slog.DiscardHandler))
+	users := payment.NewUsers(h, time.Now)
+	as := func(name string) context.Context {
+		u, err := users.Ensure(context.Background(), name, false)
+		require.NoError(t, err)
+		return payment.WithUser(context.Background(), u)
+	}
+	alice, bob := as("alice"), as("bob")
+	ops, err := users.Ensure(context.Background(), "ops", true)
+	require.NoError(t, err)
+	prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 100, Stock: 1_000})
+	require.NoError(t, err)
+	wallets := map[context.Context]string{}
+	for ctx, amount := range map[context.Context]int64{alice: 5_000, bob: 1_000} {
+		top := topUpOrder(t, svc, ctx, "top", amount)
+		_, err := svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: top.ID, PaymentKey: "pk_" + top.ID, Amount: amount})
+		require.NoError(t, err)
+		w, err := svc.MyWallet(ctx)
+		require.NoError(t, err)
+		wallets[ctx] = w.ID
+	}
+	order := func(ctx context.Context, key string, amount int64) payment.Order {
+		o, err := svc.CreateOrder(ctx, key, payment.CreateOrderInput{Kind: payment.OrderPurchase,
+			Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: amount / 100}}})
+		require.NoError(t, err)
+		return o
+	}
+	type walletPayment struct {
+		ctx   context.Context
+		order payment.Order
+		code  payment.Code // "" for paid
+	}
+	// One batch is held in its write while the next forms behind it.
+	batch := func(lead walletPayment, next ...walletPayment) {
+		t.Helper()
+		h.mu.Lock()
+		h.armed, h.debits = true, nil
+		h.entered, h.release = make(chan struct{}), make(chan struct{})
+		h.mu.Unlock()
+		var wg sync.WaitGroup
+		errs := make([]error, len(next)+1)
+		for i, p := range append([]walletPayment{lead}, next...) {
+			if i == 1 {
+				<-h.entered
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = svc.PayWithWallet(p.ctx, "pay-"+p.order.ID, p.order.ID)
+			}()
+		}
+		for range next {
+			<-queued
+		}
+		close(h.release)
+		wg.Wait()
+		for i, p := range append([]walletPayment{lead}, next...) {
+			if p.code == "" {
+				require.NoError(t, errs[i], "payment %d", i)
+				continue
+			}
+			var de *payment.Error
+			require.ErrorAs(t, errs[i], &de, "payment %d", i)
+			require.Equal(t, p.code, de.Code, "payment %d", i)
+		}
+	}
+
+	batch(walletPayment{alice, order(alice, "lead", 1_000), ""},
+		walletPayment{alice, order(alice, "a1", 3_000), ""},
+		walletPayment{bob, order(bob, "b1", 2_000), payment.CodeInsufficientBalance},
+		walletPayment{bob, order(bob, "b2", 500), ""})
+	require.Len(t, h.debits, 2, "writes: the lead's batch, then one for the three behind it")
+	require.ElementsMatch(t, []payment.WalletDebit{
+		{WalletID: wallets[alice], Version: 2, Amount: 3_000, Count: 1},
+		{WalletID: wallets[bob], Version: 1, Amount: 500, Count: 1},
+	}, h.debits[1])
+	for ctx, want := range map[context.Context]int64{alice: 1_000, bob: 500} {
+		w, err := svc.MyWallet(ctx)
+		require.NoError(t, err)
+		require.Equal(t, want, w.Balance.Amount)
+	}
+
+	// Bob's wallet is locked elsewhere: only his payment waits.
+	locks.mu.Lock()
+	locks.refuse["wallet:"+wallets[bob]] = true
+	locks.mu.Unlock()
+	busy := order(bob, "b3", 300)
+	batch(walletPayment{alice, order(alice, "lead2", 100), ""},
+		walletPayment{bob, busy, payment.CodeRequestInProgress},
+		walletPayment{alice, order(alice, "a2", 200), ""})
+	locks.mu.Lock()
+	delete(locks.refuse, "wallet:"+wallets[bob])
+	locks.mu.Unlock()
+	res, err := svc.PayWithWallet(bob, "pay-"+busy.ID, busy.ID) // the same key: it was not answered for good
+	require.NoError(t, err)
+	require.Equal(t, int64(200), res.Wallet.Balance.Amount)
+
+	v, err := mem.Violations(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, v)
 }

@@ -45,16 +45,16 @@ type WalletQueries interface {
 	WalletTransactions(ctx context.Context, walletID string, beforeSeq int64, limit int) ([]WalletTransaction, error)
 	InsertLedgerTransaction(ctx context.Context, t LedgerTransaction) error
 	// WriteWalletPayments writes a batch of wallet payments decided in
-	// memory: the wallet's debit by w.Debit() and w.Count() versions,
-	// conditional on w.Version and the balance (false: the version moved),
+	// memory: each wallet's debit (w.Debits), conditional on the version
+	// read and the balance (false, and nothing written: a version moved),
 	// then their ledger transactions, history, payments and events.
 	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (bool, error)
 }
 
 // WalletPaymentsWrite is what a batch of wallet payments writes at once.
+// Its payments may come from several wallets.
 type WalletPaymentsWrite struct {
-	WalletID string
-	Version  int64 // read at the start of the batch
+	Debits   []WalletDebit // one per wallet the batch pays from
 	Now      time.Time
 	Ledger   []LedgerTransaction
 	History  []WalletTransaction
@@ -62,18 +62,15 @@ type WalletPaymentsWrite struct {
 	Events   []PaymentEvent
 }
 
-// Debit is the batch's total: what its payments take from the wallet.
-func (w WalletPaymentsWrite) Debit() int64 {
-	var sum int64
-	for _, p := range w.Payments {
-		sum += p.Amount.Amount
-	}
-	return sum
+// WalletDebit is one wallet's part of a batch: its payments' total and
+// count (the version moves by the count), taken only if the wallet is
+// still at the version the batch read.
+type WalletDebit struct {
+	WalletID string
+	Version  int64
+	Amount   int64
+	Count    int64
 }
-
-// Count is how many payments the batch holds: the wallet's version moves
-// by this much.
-func (w WalletPaymentsWrite) Count() int64 { return int64(len(w.Payments)) }
 
 // OrderQueries persist products, orders and payments.
 type OrderQueries interface {

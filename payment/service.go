@@ -46,6 +46,10 @@ type Config struct {
 	// product's stock; 0 = no cap.
 	MaxOpenOrders    int
 	MaxReservedUnits int64
+	// WalletBatches is how many wallet batches this instance runs at once
+	// (default 2): wallet payments queue in as many queues, a user's always
+	// in the same one (pay.go).
+	WalletBatches int
 	// Await blocks until ready is closed: a batched wallet payment waiting
 	// for its batch (pay.go). Default: a channel receive; the simulation
 	// parks the actor in its scheduler instead.
@@ -95,6 +99,9 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	if cfg.ConfirmWait == 0 {
 		cfg.ConfirmWait = 2 * time.Second
 	}
+	if cfg.WalletBatches <= 0 {
+		cfg.WalletBatches = 2
+	}
 	if cfg.Await == nil {
 		cfg.Await = func(_ context.Context, ready <-chan struct{}) { <-ready }
 	}
@@ -105,7 +112,7 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }
 	}
 	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log,
-		batches: walletBatches{queues: map[string]*walletQueue{}}, wallets: walletIDs{ids: map[string]string{}},
+		batches: walletBatches{queues: make([]*walletQueue, cfg.WalletBatches)}, wallets: walletIDs{ids: map[string]string{}},
 		atPG: confirmsAtPG{keys: map[string]int{}}}
 }
 

@@ -590,8 +590,8 @@ func (st *memStore) DebitWallet(_ context.Context, id string, version, amount in
 }
 
 // WriteWalletPayments implements payment.WalletQueries as
-// store/walletbatch.go: one conditional debit of the wallet by the batch's
-// total and count, then every row.
+// store/walletbatch.go: one conditional debit of each wallet by its
+// payments' total and count, then every row.
 func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
 	if st.tx == nil {
 		var ok bool
@@ -602,26 +602,34 @@ func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPay
 		})
 		return ok, err
 	}
-	var ok bool
+	ok := len(w.Debits) > 0
 	err := st.exec("store.WriteWalletPayments", func(tx *memTx) error {
-		var err error
-		ok, err = st.db.update(tx, "wal/"+w.WalletID, func(v any) bool {
-			cur := v.(payment.Wallet)
-			return cur.Version == w.Version && cur.Balance.Amount >= w.Debit()
-		}, func(v any) (any, error) {
-			cur := v.(payment.Wallet)
-			cur.Balance.Amount -= w.Debit()
-			cur.Version += w.Count()
-			cur.UpdatedAt = w.Now
-			return cur, st.db.checkWallet(cur)
-		})
-		if ok && w.Count() >= 2 {
+		for _, d := range w.Debits {
+			debited, err := st.db.update(tx, "wal/"+d.WalletID, func(v any) bool {
+				cur := v.(payment.Wallet)
+				return cur.Version == d.Version && cur.Balance.Amount >= d.Amount
+			}, func(v any) (any, error) {
+				cur := v.(payment.Wallet)
+				cur.Balance.Amount -= d.Amount
+				cur.Version += d.Count
+				cur.UpdatedAt = w.Now
+				return cur, st.db.checkWallet(cur)
+			})
+			if err != nil || !debited {
+				ok = false
+				return err
+			}
+		}
+		if ok && len(w.Payments) >= 2 {
 			st.db.s.count("db: one write of two or more wallet payments")
+		}
+		if ok && len(w.Debits) >= 2 {
+			st.db.s.count("db: one write from two or more wallets")
 		}
 		if ok && tx.refusals > 0 {
 			st.db.s.count("db: a refusal stored with wallet payments")
 		}
-		return err
+		return nil
 	})
 	if err != nil || !ok {
 		return false, err

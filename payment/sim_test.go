@@ -146,6 +146,7 @@ func TestSimulation(t *testing.T) {
 var mustReach = []string{
 	"db: row lock wait",
 	"db: one write of two or more wallet payments", // a batch of wallet payments
+	"db: one write from two or more wallets",       // a batch across wallets
 	"db: a refusal stored with wallet payments",    // one of a batch refused alone
 	"lock: second holder let in",
 	"lock: lease lapsed under its holder",
@@ -224,6 +225,7 @@ func (h countingHandler) WithGroup(name string) slog.Handler {
 // knobs are one seed's configuration, drawn from the seed.
 type knobs struct {
 	lockExpiry, lockWait time.Duration
+	walletBatches        int
 	split                float64
 	idemLease            time.Duration
 	probeDelay           time.Duration
@@ -255,6 +257,7 @@ func drawKnobs(s *sim) knobs {
 	s.jump = pick(s, 0, 0.003, 0.02)
 	s.crash = pick(s, 0, 0, 0.002, 0.01)
 	s.jumpMax = 3 * k.lockExpiry
+	k.walletBatches = pick(s, 1, 1, 4) // one queue: every wallet's payments batch together
 	return k
 }
 
@@ -330,7 +333,7 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	locker := &fakeLocker{s: s, expiry: k.lockExpiry, maxWait: k.lockWait, split: k.split, held: map[string]*fakeLease{}}
 	idem := payment.NewIdempotency(store, s.clock, k.idemLease)
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
-		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay,
+		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay, WalletBatches: k.walletBatches,
 		ConfirmWait: -1, RefundWait: -1, // the scheduler owns every goroutine: wait for the outcome
 		// A payment waiting for its wallet's batch parks in the scheduler.
 		Await: func(_ context.Context, ready <-chan struct{}) {

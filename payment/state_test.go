@@ -342,6 +342,10 @@ func (failingAnswersQ) InsertIdempotencyDone(context.Context, payment.Idempotenc
 	return false, errors.Join(payment.ErrTransient, errors.New("connection reset"))
 }
 
+func (failingAnswersQ) InsertIdempotencyDoneMany(context.Context, []payment.IdempotencyRecord) ([]int, error) {
+	return nil, errors.Join(payment.ErrTransient, errors.New("connection reset"))
+}
+
 // A domain answer that could not be recorded is not given as the key's
 // answer: the caller hears a failure to retry, and the retry is free to
 // run again.

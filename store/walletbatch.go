@@ -13,46 +13,58 @@ import (
 )
 
 // WriteWalletPayments implements payment.WalletQueries: one conditional
-// UPDATE of the wallet for the whole batch, then one multi-row INSERT per
-// table. On PostgreSQL they are one statement (the INSERTs are
-// data-modifying WITH clauses; foreign keys are checked at its end), so a
-// batch's writes cost one round trip; SQLite, in process, runs them one by
-// one in the order the foreign keys need. When the wallet's version moved
-// the answer is false and the caller must roll back: on PostgreSQL the
-// rows were inserted by the same statement.
+// UPDATE of the batch's wallets, then one multi-row INSERT per table. On
+// PostgreSQL they are one statement (the INSERTs are data-modifying WITH
+// clauses; foreign keys are checked at its end), so a batch's writes cost
+// one round trip; SQLite, in process, runs them one by one in the order
+// the foreign keys need. When a wallet's version moved the answer is false
+// and the caller must roll back: on PostgreSQL nothing was inserted, on
+// SQLite the other wallets may have been debited.
 func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
 	if s.tx == nil {
 		return false, errors.New("write wallet payments: outside a transaction (the batch's own writes must commit with it)")
 	}
-	debit := []any{w.Debit(), w.Count(), w.Now.UTC(), w.WalletID, w.Version}
-	const update = `UPDATE wallets SET balance = balance - $1, version = version + $2, updated_at = $3
-WHERE id = $4 AND version = $5 AND balance >= $1`
+	if len(w.Debits) == 0 {
+		return false, errors.New("write wallet payments: no wallet to debit")
+	}
+	now := w.Now.UTC()
 	inserts := walletPaymentRows(w)
 	if s.engine == Postgres {
-		// Each INSERT reads the debit's RETURNING, so it inserts nothing
-		// when the debit matched no row. Its values are therefore a
-		// SELECT, and typed: VALUES outside an INSERT would read them as text.
+		// The INSERTs read whole, which has its one row only when every
+		// wallet was debited, so they insert nothing otherwise. Their
+		// values are therefore a SELECT, and typed: VALUES outside an
+		// INSERT would read them as text.
+		var debits rows
+		for _, d := range w.Debits {
+			debits.add(d.WalletID, d.Version, d.Amount, d.Count)
+		}
+		args := append([]any{now, len(w.Debits)}, debits.args...)
 		var sql strings.Builder
-		sql.WriteString("WITH debited AS (" + update + " RETURNING 1)")
-		args := debit
+		sql.WriteString("WITH d (id, version, amount, n) AS (VALUES " + debits.values(2, []string{"text", "bigint", "bigint", "bigint"}) + "),")
+		sql.WriteString(` debited AS (UPDATE wallets w SET balance = w.balance - d.amount, version = w.version + d.n, updated_at = $1
+FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RETURNING 1),`)
+		sql.WriteString(" whole AS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM debited) c WHERE c.n = $2)")
 		for i, ins := range inserts {
-			fmt.Fprintf(&sql, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM (VALUES %s) v, debited)",
+			fmt.Fprintf(&sql, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM (VALUES %s) v, whole)",
 				i, ins.table, ins.columns, ins.rows.values(len(args), strings.Split(ins.types, ", ")))
 			args = append(args, ins.rows.args...)
 		}
 		sql.WriteString(" SELECT COUNT(*) FROM debited")
 		var n int
 		if err := s.tx.Tx.QueryRowContext(ctx, sql.String(), args...).Scan(&n); err != nil {
-			return false, fmt.Errorf("write wallet payments of %s: %w", w.WalletID, dbErr(err, "wallet payment"))
+			return false, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
 		}
-		return n == 1, nil
+		return n == len(w.Debits), nil
 	}
-	res, err := s.tx.Tx.ExecContext(ctx, update, debit...)
-	if err != nil {
-		return false, fmt.Errorf("debit wallet %s: %w", w.WalletID, dbErr(err, "wallet"))
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return false, err
+	for _, d := range w.Debits {
+		res, err := s.tx.Tx.ExecContext(ctx, `UPDATE wallets SET balance = balance - $1, version = version + $2, updated_at = $3
+WHERE id = $4 AND version = $5 AND balance >= $1`, d.Amount, d.Count, now, d.WalletID, d.Version)
+		if err != nil {
+			return false, fmt.Errorf("debit wallet %s: %w", d.WalletID, dbErr(err, "wallet"))
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return false, err
+		}
 	}
 	for _, ins := range inserts {
 		if _, err := s.tx.Tx.ExecContext(ctx, "INSERT INTO "+ins.table+" ("+ins.columns+") VALUES "+ins.rows.values(0, nil), ins.rows.args...); err != nil {

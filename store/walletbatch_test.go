@@ -11,43 +11,63 @@ import (
 )
 
 // A batch's writes land together on both engines (one statement on
-// PostgreSQL), foreign keys between its own rows included; a batch read at
-// a stale version answers false and, rolled back, leaves nothing.
+// PostgreSQL), foreign keys between its own rows included, each of its
+// wallets debited by its own payments; a batch that read one of its wallets
+// at a stale version answers false and, rolled back, leaves nothing, the
+// other wallet's debit included.
 func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 	for _, eng := range storetest.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
 			ctx := context.Background()
 			s, u, now := withUser(t, eng, "batch")
-			acc := payment.LedgerAccount{ID: payment.NewID("acc", now), Kind: payment.AccountWallet, Currency: payment.KRW, CreatedAt: now}
-			must(t, s.InsertLedgerAccount(ctx, acc))
-			w := payment.Wallet{ID: payment.NewID("wal", now), UserID: u.ID, AccountID: acc.ID, Limit: payment.Won(100_000), CreatedAt: now}
-			_, err := s.InsertWalletIfAbsent(ctx, w)
-			must(t, err)
-			_, err = s.db.DB.ExecContext(ctx, "UPDATE wallets SET balance = 10000 WHERE id = $1", w.ID)
-			must(t, err)
-			w, err = s.Wallet(ctx, w.ID)
-			must(t, err)
+			other := payment.User{ID: payment.NewID("usr", now), Name: "other", CreatedAt: now}
+			must(t, s.InsertUserIfAbsent(ctx, other))
+			wallet := func(u payment.User) (payment.Wallet, payment.LedgerAccount) {
+				acc := payment.LedgerAccount{ID: payment.NewID("acc", now), Kind: payment.AccountWallet, Currency: payment.KRW, CreatedAt: now}
+				must(t, s.InsertLedgerAccount(ctx, acc))
+				w := payment.Wallet{ID: payment.NewID("wal", now), UserID: u.ID, AccountID: acc.ID, Limit: payment.Won(100_000), CreatedAt: now}
+				_, err := s.InsertWalletIfAbsent(ctx, w)
+				must(t, err)
+				_, err = s.db.DB.ExecContext(ctx, "UPDATE wallets SET balance = 10000 WHERE id = $1", w.ID)
+				must(t, err)
+				w, err = s.Wallet(ctx, w.ID)
+				must(t, err)
+				return w, acc
+			}
+			wa, accA := wallet(u)
+			wb, accB := wallet(other)
 
-			batch := func(version int64, amounts ...int64) payment.WalletPaymentsWrite {
-				out := payment.WalletPaymentsWrite{WalletID: w.ID, Version: version, Now: now}
-				balance := w.Balance.Amount
-				for i, a := range amounts {
-					o := payment.Order{ID: payment.NewID("ord", now), UserID: u.ID, Kind: payment.OrderPurchase, Status: payment.OrderPending,
-						Name: "tea", Amount: payment.Won(a), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
-					must(t, s.InsertOrder(ctx, o))
-					balance -= a
-					ltx := payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "pay", CreatedAt: now,
-						Entries: []payment.LedgerEntry{{ID: payment.NewID("ent", now), AccountID: acc.ID, Amount: -a},
-							{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: a}}}
-					pay := payment.Payment{ID: payment.NewID("pay", now), OrderID: o.ID, Method: payment.MethodWallet, Status: payment.PaymentDone,
-						Amount: o.Amount, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
-					out.Ledger = append(out.Ledger, ltx)
-					out.History = append(out.History, payment.WalletTransaction{ID: payment.NewID("wtx", now), WalletID: w.ID,
-						Seq: version + int64(i) + 1, Type: payment.WalletPayment, Amount: payment.Won(-a), BalanceAfter: payment.Won(balance),
-						OrderID: o.ID, LedgerTransactionID: ltx.ID, CreatedAt: now})
-					out.Payments = append(out.Payments, pay)
-					out.Events = append(out.Events, payment.PaymentEvent{ID: payment.NewID("pev", now), PaymentID: pay.ID,
-						FromStatus: payment.PaymentPending, ToStatus: payment.PaymentDone, Source: "wallet", CreatedAt: now})
+			// part is one wallet's payments in a batch, read at version.
+			type part struct {
+				w       payment.Wallet
+				acc     payment.LedgerAccount
+				version int64
+				amounts []int64
+			}
+			batch := func(parts ...part) payment.WalletPaymentsWrite {
+				out := payment.WalletPaymentsWrite{Now: now}
+				for _, pt := range parts {
+					balance, total := pt.w.Balance.Amount, int64(0)
+					for i, a := range pt.amounts {
+						o := payment.Order{ID: payment.NewID("ord", now), UserID: pt.w.UserID, Kind: payment.OrderPurchase, Status: payment.OrderPending,
+							Name: "tea", Amount: payment.Won(a), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
+						must(t, s.InsertOrder(ctx, o))
+						balance -= a
+						total += a
+						ltx := payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "pay", CreatedAt: now,
+							Entries: []payment.LedgerEntry{{ID: payment.NewID("ent", now), AccountID: pt.acc.ID, Amount: -a},
+								{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: a}}}
+						pay := payment.Payment{ID: payment.NewID("pay", now), OrderID: o.ID, Method: payment.MethodWallet, Status: payment.PaymentDone,
+							Amount: o.Amount, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
+						out.Ledger = append(out.Ledger, ltx)
+						out.History = append(out.History, payment.WalletTransaction{ID: payment.NewID("wtx", now), WalletID: pt.w.ID,
+							Seq: pt.version + int64(i) + 1, Type: payment.WalletPayment, Amount: payment.Won(-a), BalanceAfter: payment.Won(balance),
+							OrderID: o.ID, LedgerTransactionID: ltx.ID, CreatedAt: now})
+						out.Payments = append(out.Payments, pay)
+						out.Events = append(out.Events, payment.PaymentEvent{ID: payment.NewID("pev", now), PaymentID: pay.ID,
+							FromStatus: payment.PaymentPending, ToStatus: payment.PaymentDone, Source: "wallet", CreatedAt: now})
+					}
+					out.Debits = append(out.Debits, payment.WalletDebit{WalletID: pt.w.ID, Version: pt.version, Amount: total, Count: int64(len(pt.amounts))})
 				}
 				return out
 			}
@@ -66,17 +86,34 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 				}
 				return ok, err
 			}
+			wallets := func() [2]payment.Wallet {
+				a, err := s.Wallet(ctx, wa.ID)
+				must(t, err)
+				b, err := s.Wallet(ctx, wb.ID)
+				must(t, err)
+				return [2]payment.Wallet{a, b}
+			}
+			noPayments := func(b payment.WalletPaymentsWrite) {
+				t.Helper()
+				for _, p := range b.Payments {
+					ps, err := s.PaymentsByOrder(ctx, p.OrderID)
+					must(t, err)
+					if len(ps) != 0 {
+						t.Fatalf("a batch that was not applied left payment %v", ps)
+					}
+				}
+			}
 
-			good := batch(w.Version, 1000, 2500)
+			good := batch(part{wa, accA, wa.Version, []int64{1000, 2500}}, part{wb, accB, wb.Version, []int64{400}})
 			ok, err := write(good)
 			must(t, err)
 			if !ok {
-				t.Fatal("a batch at the wallet's version was refused")
+				t.Fatal("a batch at its wallets' versions was refused")
 			}
-			got, err := s.Wallet(ctx, w.ID)
-			must(t, err)
-			if got.Balance.Amount != 6500 || got.Version != w.Version+2 {
-				t.Fatalf("wallet after the batch: balance %d version %d, want 6500 and %d", got.Balance.Amount, got.Version, w.Version+2)
+			got := wallets()
+			if got[0].Balance.Amount != 6500 || got[0].Version != wa.Version+2 || got[1].Balance.Amount != 9600 || got[1].Version != wb.Version+1 {
+				t.Fatalf("wallets after the batch: %d v%d and %d v%d, want 6500 v%d and 9600 v%d", got[0].Balance.Amount, got[0].Version,
+					got[1].Balance.Amount, got[1].Version, wa.Version+2, wb.Version+1)
 			}
 			for _, p := range good.Payments {
 				ps, err := s.PaymentsByOrder(ctx, p.OrderID)
@@ -91,29 +128,26 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 				}
 			}
 
-			stale := batch(w.Version, 700) // the version the first batch moved past
+			// Wallet A is current, B's version is one the first batch moved past.
+			stale := batch(part{got[0], accA, got[0].Version, []int64{300}}, part{got[1], accB, wb.Version, []int64{700}})
 			ok, err = write(stale)
 			must(t, err)
 			if ok {
-				t.Fatal("a batch at a stale version was applied")
+				t.Fatal("a batch with a wallet at a stale version was applied")
 			}
-			ps, err := s.PaymentsByOrder(ctx, stale.Payments[0].OrderID)
-			must(t, err)
-			after, err := s.Wallet(ctx, w.ID)
-			must(t, err)
-			if len(ps) != 0 || after != got {
-				t.Fatalf("the stale batch left payments %v and wallet %+v (was %+v)", ps, after, got)
+			noPayments(stale)
+			if after := wallets(); after != got {
+				t.Fatalf("the stale batch moved the wallets to %+v (were %+v)", after, got)
 			}
 
-			dup := batch(got.Version, 100)
-			dup.History[0].Seq = got.Version // a history row that exists: the whole batch fails
+			dup := batch(part{got[0], accA, got[0].Version, []int64{100}}, part{got[1], accB, got[1].Version, []int64{100}})
+			dup.History[1].Seq = got[1].Version // a history row that exists: the whole batch fails
 			if _, err := write(dup); err == nil {
 				t.Fatal("a batch with a duplicate history row was written")
 			}
-			after, err = s.Wallet(ctx, w.ID)
-			must(t, err)
-			if after != got {
-				t.Fatalf("the failed batch moved the wallet to %+v (was %+v)", after, got)
+			noPayments(dup)
+			if after := wallets(); after != got {
+				t.Fatalf("the failed batch moved the wallets to %+v (were %+v)", after, got)
 			}
 		})
 	}
