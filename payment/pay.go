@@ -126,6 +126,12 @@ type walletPay struct {
 	lead  bool
 	// out: the payment stepped out of its batch with err as its answer.
 	out bool
+	// again: its wallet's lock was busy; it is not answered but goes
+	// first in the queue's next batch, whose leader waits for that lock.
+	again bool
+	// gone: its goroutine stopped waiting (awaitBatch), so it never goes
+	// again. Both under walletBatches.mu.
+	gone bool
 }
 
 // walletBatches queues wallet payments in Config.WalletBatches queues, a user's
@@ -187,14 +193,20 @@ func (s *Service) payBatched(ctx context.Context, op *walletPay) {
 		// must not wait for a leader that is gone.
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		var again []*walletPay
 		for _, p := range batch {
-			if !answered {
+			switch {
+			case !answered:
 				p.res, p.err = PayWithWalletResult{}, errBatchAbandoned
+			case p.again && !p.gone:
+				again = append(again, p) // still waiting: first in the next batch
+				continue
 			}
 			if p != op {
 				close(p.ready)
 			}
 		}
+		q.ops = append(again, q.ops...)
 		b.handOffLocked(shard, q)
 	}()
 	// The batch answers other callers: the leader's client leaving must not
@@ -218,7 +230,8 @@ func (s *Service) awaitBatch(ctx context.Context, shard int, q *walletQueue, op 
 		defer b.mu.Unlock()
 		i := slices.Index(q.ops, op)
 		if i < 0 {
-			return // in a running batch, whose leader answers it
+			op.gone = true // in a running batch, whose leader answers it
+			return
 		}
 		q.ops = slices.Delete(q.ops, i, i+1)
 		if op.lead {
@@ -256,10 +269,12 @@ func (b *walletBatches) handOffLocked(shard int, q *walletQueue) {
 // fails the whole batch, retryably.
 func (s *Service) payBatch(ctx context.Context, batch []*walletPay) {
 	for _, p := range batch {
-		p.res, p.err, p.out = PayWithWalletResult{}, nil, false
+		p.res, p.err, p.out, p.again = PayWithWalletResult{}, nil, false, false
 	}
-	defer s.lockWallets(ctx, batch)()
-	batch = slices.DeleteFunc(slices.Clone(batch), func(p *walletPay) bool { return p.out })
+	held := map[string]Lock{}
+	defer s.unlockWallets(ctx, held)
+	s.lockWallets(ctx, batch, held)
+	batch = slices.DeleteFunc(slices.Clone(batch), func(p *walletPay) bool { return p.out || p.again })
 	for attempt := 1; len(batch) > 0; {
 		err := s.payBatchOf(ctx, batch)
 		switch {
@@ -275,6 +290,12 @@ func (s *Service) payBatch(ctx context.Context, batch []*walletPay) {
 		case errors.Is(err, ErrConflict):
 			err = fmt.Errorf("wallet batch: %w", ErrLockBusy)
 		}
+		var de *Error
+		if errors.As(err, &de) && replayable(de.Code) {
+			// Not any one payment's answer: a failure to retry, never
+			// stored under every key of the batch.
+			err = fmt.Errorf("wallet batch: %s", err)
+		}
 		if err != nil {
 			for _, p := range batch {
 				p.res, p.err, p.call.done = PayWithWalletResult{}, err, false
@@ -284,15 +305,21 @@ func (s *Service) payBatch(ctx context.Context, batch []*walletPay) {
 	}
 }
 
+// lockTry bounds how long a batch waits for the lock of a wallet other
+// than its leader's: holding some locks, it never waits long for another.
+const lockTry = 10 * time.Millisecond
+
 // lockWallets finds the wallet of each payment of batch and takes the
-// wallets' locks in the order of their ids, so two batches (on two
-// instances) that share wallets never wait for each other in a cycle. A
-// payment whose wallet's lock cannot be had steps out with that answer;
-// the others go ahead. It returns the release
-// of the locks it took.
-func (s *Service) lockWallets(ctx context.Context, batch []*walletPay) (unlock func()) {
-	var ids []string
-	for _, p := range batch {
+// wallets' locks into held. The leader's wallet (batch[0]'s) is waited for
+// as any wallet lock is, while the batch holds no other; each other wallet
+// is only tried, briefly, so a batch holding locks never waits long for
+// another and two batches (on two instances) never wait for each other in
+// a cycle. A payment whose wallet is busy goes again, first in the next
+// batch (walletPay.again); one whose leader's wallet could not be locked
+// steps out with that answer.
+func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[string]Lock) {
+	var others []string
+	for i, p := range batch {
 		id, err := s.walletID(ctx, p.user.ID)
 		if errors.Is(err, ErrNotFound) {
 			continue // the batch answers it, once it has read the order
@@ -302,30 +329,45 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay) (unlock f
 			continue
 		}
 		p.walletID = id
-		ids = append(ids, id)
+		if i > 0 && id != batch[0].walletID {
+			others = append(others, id)
+		}
 	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	locks := make(map[string]Lock, len(ids))
-	for _, id := range ids {
-		lock, err := s.locker.Lock(ctx, "wallet:"+id)
+	slices.Sort(others)
+	others = slices.Compact(others)
+	if lead := batch[0].walletID; lead != "" {
+		lock, err := s.locker.Lock(ctx, "wallet:"+lead)
 		if err != nil {
 			for _, p := range batch {
-				if p.walletID == id {
+				if p.walletID == lead {
 					p.err, p.out = err, true
+				}
+			}
+		} else {
+			held[lead] = lock
+		}
+	}
+	for _, id := range others {
+		tctx, cancel := context.WithTimeout(ctx, lockTry)
+		lock, err := s.locker.Lock(tctx, "wallet:"+id)
+		cancel()
+		if err != nil {
+			for _, p := range batch {
+				if p.walletID == id && !p.out {
+					p.again = true
 				}
 			}
 			continue
 		}
-		locks[id] = lock
+		held[id] = lock
 	}
-	return func() {
-		for _, id := range ids {
-			if lock, ok := locks[id]; ok {
-				if err := lock.Unlock(context.WithoutCancel(ctx)); err != nil {
-					s.log.WarnContext(ctx, "wallet unlock", "wallet", id, "err", err)
-				}
-			}
+}
+
+// unlockWallets releases the locks lockWallets took.
+func (s *Service) unlockWallets(ctx context.Context, held map[string]Lock) {
+	for _, id := range slices.Sorted(maps.Keys(held)) {
+		if err := held[id].Unlock(context.WithoutCancel(ctx)); err != nil {
+			s.log.WarnContext(ctx, "wallet unlock", "wallet", id, "err", err)
 		}
 	}
 }
@@ -380,7 +422,7 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 		read := make(map[string]Wallet, len(walletIDs)) // as read: the debits are conditional on these versions
 		for _, id := range walletIDs {
 			if len(wallets[id]) != 1 {
-				return fmt.Errorf("wallet %s: %w", id, ErrNotFound) // wallets are never deleted
+				return fmt.Errorf("wallet %s of a batch is missing", id) // wallets are never deleted
 			}
 			read[id] = wallets[id][0]
 		}

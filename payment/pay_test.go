@@ -107,14 +107,17 @@ func TestAnOrderTwiceInABatchIsAnsweredWithItsPayment(t *testing.T) {
 }
 
 // heldWrites holds the first batch write of a test until released and
-// records the wallets every write debits.
+// records the wallets every write debits, checking that their locks are
+// held.
 type heldWrites struct {
 	payment.Store
-	mu      sync.Mutex
-	armed   bool
-	debits  [][]payment.WalletDebit
-	entered chan struct{}
-	release chan struct{}
+	locks    *lockerRefusing
+	mu       sync.Mutex
+	armed    bool
+	debits   [][]payment.WalletDebit
+	unlocked []string // debited wallets whose lock was not held
+	entered  chan struct{}
+	release  chan struct{}
 }
 
 func (h *heldWrites) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
@@ -129,6 +132,11 @@ type heldQueries struct {
 func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
 	q.h.mu.Lock()
 	q.h.debits = append(q.h.debits, w.Debits)
+	for _, d := range w.Debits {
+		if !q.h.locks.holds("wallet:" + d.WalletID) {
+			q.h.unlocked = append(q.h.unlocked, d.WalletID)
+		}
+	}
 	first := q.h.armed
 	q.h.armed = false
 	q.h.mu.Unlock()
@@ -139,33 +147,67 @@ func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPa
 	return q.Queries.WriteWalletPayments(ctx, w)
 }
 
-// lockerRefusing refuses the locks it is told to, as a wallet held by
-// another instance past the lock wait.
+// lockerRefusing hands out locks it keeps track of, and refuses a name as
+// many times as it is told to (-1: always), as a wallet held by another
+// instance.
 type lockerRefusing struct {
 	mu     sync.Mutex
-	refuse map[string]bool
+	refuse map[string]int
+	held   map[string]bool
 }
 
 func (l *lockerRefusing) Lock(_ context.Context, name string) (payment.Lock, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.refuse[name] {
+	if n := l.refuse[name]; n != 0 {
+		l.refuse[name] = n - 1
 		return nil, payment.ErrLockBusy
 	}
-	return openLock{}, nil
+	if l.held[name] {
+		return nil, errors.New("test locker: " + name + " is held already")
+	}
+	l.held[name] = true
+	return &trackedLock{l: l, name: name}, nil
 }
 
 func (l *lockerRefusing) Ping(context.Context) error { return nil }
 
+func (l *lockerRefusing) holds(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held[name]
+}
+
+func (l *lockerRefusing) set(name string, refusals int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refuse[name] = refusals
+}
+
+type trackedLock struct {
+	l    *lockerRefusing
+	name string
+}
+
+func (k *trackedLock) Until() time.Time { return time.Now().Add(time.Minute) }
+
+func (k *trackedLock) Unlock(context.Context) error {
+	k.l.mu.Lock()
+	defer k.l.mu.Unlock()
+	delete(k.l.held, k.name)
+	return nil
+}
+
 // Payments from several wallets that arrive together are one batch, with
-// one write debiting each wallet by its own payments: each payment gets
-// its own answer (a refusal for one wallet's balance fails only itself),
-// and a wallet whose lock cannot be had fails only its own payments,
-// retryably.
+// one write debiting each wallet by its own payments, under each wallet's
+// lock: each payment gets its own answer (a refusal for one wallet's
+// balance fails only itself). A wallet whose lock is busy when the batch
+// tries it does not hold the others up: its payments go in the next batch,
+// which waits for that lock, and fail retryably only if it stays busy.
 func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
 	mem := &memStore{db: newMemDB(newSim(1))}
-	h := &heldWrites{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
-	locks := &lockerRefusing{refuse: map[string]bool{}}
+	locks := &lockerRefusing{refuse: map[string]int{}, held: map[string]bool{}}
+	h := &heldWrites{Store: mem, locks: locks, entered: make(chan struct{}), release: make(chan struct{})}
 	queued := make(chan struct{}, 16)
 	svc := payment.NewService(h, locks, payment.NewIdempotency(h, time.Now, time.Minute), time.Now, payment.Config{
 		Gateway: &staleGateway{cancels: map[string]bool{}}, WalletBatches: 1,
@@ -205,7 +247,8 @@ func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
 		order payment.Order
 		code  payment.Code // "" for paid
 	}
-	// One batch is held in its write while the next forms behind it.
+	// The lead's batch is held in its write while the others queue behind
+	// it, in the order given.
 	batch := func(lead walletPayment, next ...walletPayment) {
 		t.Helper()
 		h.mu.Lock()
@@ -213,23 +256,23 @@ func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
 		h.entered, h.release = make(chan struct{}), make(chan struct{})
 		h.mu.Unlock()
 		var wg sync.WaitGroup
-		errs := make([]error, len(next)+1)
-		for i, p := range append([]walletPayment{lead}, next...) {
-			if i == 1 {
-				<-h.entered
-			}
+		all := append([]walletPayment{lead}, next...)
+		errs := make([]error, len(all))
+		for i, p := range all {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				_, errs[i] = svc.PayWithWallet(p.ctx, "pay-"+p.order.ID, p.order.ID)
 			}()
-		}
-		for range next {
-			<-queued
+			if i == 0 {
+				<-h.entered
+			} else {
+				<-queued
+			}
 		}
 		close(h.release)
 		wg.Wait()
-		for i, p := range append([]walletPayment{lead}, next...) {
+		for i, p := range all {
 			if p.code == "" {
 				require.NoError(t, errs[i], "payment %d", i)
 				continue
@@ -238,37 +281,51 @@ func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
 			require.ErrorAs(t, errs[i], &de, "payment %d", i)
 			require.Equal(t, p.code, de.Code, "payment %d", i)
 		}
+		require.Empty(t, h.unlocked, "wallets written without their lock")
+		require.Empty(t, locks.held, "locks left held")
+	}
+	balances := func(want map[context.Context]int64) {
+		t.Helper()
+		for ctx, amount := range want {
+			w, err := svc.MyWallet(ctx)
+			require.NoError(t, err)
+			require.Equal(t, amount, w.Balance.Amount)
+		}
 	}
 
 	batch(walletPayment{alice, order(alice, "lead", 1_000), ""},
 		walletPayment{alice, order(alice, "a1", 3_000), ""},
 		walletPayment{bob, order(bob, "b1", 2_000), payment.CodeInsufficientBalance},
 		walletPayment{bob, order(bob, "b2", 500), ""})
-	require.Len(t, h.debits, 2, "writes: the lead's batch, then one for the three behind it")
+	require.Len(t, h.debits, 2, "the lead's write, then one for the three behind it")
 	require.ElementsMatch(t, []payment.WalletDebit{
 		{WalletID: wallets[alice], Version: 2, Amount: 3_000, Count: 1},
 		{WalletID: wallets[bob], Version: 1, Amount: 500, Count: 1},
 	}, h.debits[1])
-	for ctx, want := range map[context.Context]int64{alice: 1_000, bob: 500} {
-		w, err := svc.MyWallet(ctx)
-		require.NoError(t, err)
-		require.Equal(t, want, w.Balance.Amount)
-	}
+	balances(map[context.Context]int64{alice: 1_000, bob: 500})
 
-	// Bob's wallet is locked elsewhere: only his payment waits.
-	locks.mu.Lock()
-	locks.refuse["wallet:"+wallets[bob]] = true
-	locks.mu.Unlock()
-	busy := order(bob, "b3", 300)
+	// Bob's wallet is busy when the batch tries it: his payment goes in
+	// the next batch, which waits for the lock and pays.
+	locks.set("wallet:"+wallets[bob], 1)
 	batch(walletPayment{alice, order(alice, "lead2", 100), ""},
+		walletPayment{alice, order(alice, "a2", 200), ""},
+		walletPayment{bob, order(bob, "b3", 300), ""})
+	require.Len(t, h.debits, 3, "alice's lead, alice's second, then bob's")
+	require.Equal(t, wallets[bob], h.debits[2][0].WalletID)
+	balances(map[context.Context]int64{alice: 700, bob: 200})
+
+	// It stays busy: only his payment fails, retryably, and its key is
+	// free for the retry.
+	locks.set("wallet:"+wallets[bob], -1)
+	busy := order(bob, "b4", 100)
+	batch(walletPayment{alice, order(alice, "lead3", 100), ""},
 		walletPayment{bob, busy, payment.CodeRequestInProgress},
-		walletPayment{alice, order(alice, "a2", 200), ""})
-	locks.mu.Lock()
-	delete(locks.refuse, "wallet:"+wallets[bob])
-	locks.mu.Unlock()
-	res, err := svc.PayWithWallet(bob, "pay-"+busy.ID, busy.ID) // the same key: it was not answered for good
+		walletPayment{alice, order(alice, "a3", 100), ""})
+	locks.set("wallet:"+wallets[bob], 0)
+	res, err := svc.PayWithWallet(bob, "pay-"+busy.ID, busy.ID)
 	require.NoError(t, err)
-	require.Equal(t, int64(200), res.Wallet.Balance.Amount)
+	require.Equal(t, int64(100), res.Wallet.Balance.Amount)
+	balances(map[context.Context]int64{alice: 500, bob: 100})
 
 	v, err := mem.Violations(context.Background())
 	require.NoError(t, err)

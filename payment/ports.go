@@ -46,8 +46,9 @@ type WalletQueries interface {
 	InsertLedgerTransaction(ctx context.Context, t LedgerTransaction) error
 	// WriteWalletPayments writes a batch of wallet payments decided in
 	// memory: each wallet's debit (w.Debits), conditional on the version
-	// read and the balance (false, and nothing written: a version moved),
-	// then their ledger transactions, history, payments and events.
+	// read and the balance, then their ledger transactions, history,
+	// payments and events. false: a wallet's version moved, and the caller
+	// must roll the transaction back (the other wallets may be debited).
 	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (bool, error)
 }
 

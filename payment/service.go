@@ -68,7 +68,7 @@ type Service struct {
 	// inflight counts PG calls still running for callers that stopped
 	// waiting (ConfirmWait); Drain waits for them at shutdown.
 	inflight sync.WaitGroup
-	// batches queues wallet payments per wallet (pay.go).
+	// batches queues wallet payments for their batches (pay.go).
 	batches walletBatches
 	// wallets remembers users' wallet ids (pay.go).
 	wallets walletIDs

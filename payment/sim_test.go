@@ -335,7 +335,7 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay, WalletBatches: k.walletBatches,
 		ConfirmWait: -1, RefundWait: -1, // the scheduler owns every goroutine: wait for the outcome
-		// A payment waiting for its wallet's batch parks in the scheduler.
+		// A payment waiting for its batch parks in the scheduler.
 		Await: func(_ context.Context, ready <-chan struct{}) {
 			s.wait("wallet batch", func() bool {
 				select {

@@ -18,8 +18,8 @@ import (
 // clauses; foreign keys are checked at its end), so a batch's writes cost
 // one round trip; SQLite, in process, runs them one by one in the order
 // the foreign keys need. When a wallet's version moved the answer is false
-// and the caller must roll back: on PostgreSQL nothing was inserted, on
-// SQLite the other wallets may have been debited.
+// and the caller must roll back: the other wallets may have been debited
+// (on PostgreSQL no row was inserted).
 func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
 	if s.tx == nil {
 		return false, errors.New("write wallet payments: outside a transaction (the batch's own writes must commit with it)")
