@@ -30,50 +30,34 @@ func joinIDs(ids []string) (string, error) {
 
 // PaymentsByOrders implements payment.BatchQueries.
 func (s *Store) PaymentsByOrders(ctx context.Context, orderIDs []string) ([]payment.Payment, error) {
-	if len(orderIDs) == 0 {
-		return nil, nil
-	}
-	ids, err := joinIDs(orderIDs)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.q.ListPaymentsByOrders(ctx, ids)
-	if err != nil {
-		return nil, dbErr(err, "payments")
-	}
-	return mapRows(rows, paymentToDomain), nil
+	return batchRead(ctx, orderIDs, s.q.ListPaymentsByOrders, paymentToDomain, "payments")
 }
 
 // PaymentEventsByPayments implements payment.BatchQueries.
 func (s *Store) PaymentEventsByPayments(ctx context.Context, paymentIDs []string) ([]payment.PaymentEvent, error) {
-	if len(paymentIDs) == 0 {
-		return nil, nil
-	}
-	ids, err := joinIDs(paymentIDs)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.q.ListPaymentEventsByPayments(ctx, ids)
-	if err != nil {
-		return nil, dbErr(err, "payment events")
-	}
-	return mapRows(rows, paymentEventToDomain), nil
+	return batchRead(ctx, paymentIDs, s.q.ListPaymentEventsByPayments, paymentEventToDomain, "payment events")
 }
 
 // WalletsByIDs implements payment.BatchQueries.
 func (s *Store) WalletsByIDs(ctx context.Context, walletIDs []string) ([]payment.Wallet, error) {
-	if len(walletIDs) == 0 {
+	return batchRead(ctx, walletIDs, s.q.ListWalletsByIDs, walletToDomain, "wallets")
+}
+
+// batchRead runs a batch query for ids (none asked, none read) and converts
+// its rows; what names the rows in errors.
+func batchRead[R, D any](ctx context.Context, ids []string, query func(context.Context, string) ([]R, error), toDomain func(R) D, what string) ([]D, error) {
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	ids, err := joinIDs(walletIDs)
+	joined, err := joinIDs(ids)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.q.ListWalletsByIDs(ctx, ids)
+	rows, err := query(ctx, joined)
 	if err != nil {
-		return nil, dbErr(err, "wallets")
+		return nil, dbErr(err, what)
 	}
-	return mapRows(rows, walletToDomain), nil
+	return mapRows(rows, toDomain), nil
 }
 
 // mapRows converts sqlc rows to domain values.

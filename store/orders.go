@@ -99,18 +99,12 @@ func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
 
 // OrdersByIDs implements payment.BatchQueries.
 func (s *Store) OrdersByIDs(ctx context.Context, orderIDs []string) ([]payment.Order, error) {
-	if len(orderIDs) == 0 {
-		return nil, nil
-	}
-	ids, err := joinIDs(orderIDs)
+	rows, err := batchRead(ctx, orderIDs, s.q.ListOrdersByIDs,
+		func(r queries.ListOrdersByIDsRow) queries.GetOrderRow { return queries.GetOrderRow(r) }, "orders")
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.q.ListOrdersByIDs(ctx, ids)
-	if err != nil {
-		return nil, dbErr(err, "orders")
-	}
-	return ordersWithLines(mapRows(rows, func(r queries.ListOrdersByIDsRow) queries.GetOrderRow { return queries.GetOrderRow(r) })), nil
+	return ordersWithLines(rows), nil
 }
 
 // ordersWithLines folds GetOrder's rows, one per line and each order's
