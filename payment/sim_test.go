@@ -407,6 +407,7 @@ func (w *world) start() {
 		run    func(name string)
 	}{
 		{"wallet-pay", 3, w.walletPurchase},
+		{"wallet-crowd", 2, w.walletCrowd},
 		{"card-pay", 3, func(n string) { w.cardOrder(n, payment.OrderPurchase) }},
 		{"card-topup", 2, func(n string) { w.cardOrder(n, payment.OrderWalletTopUp) }},
 		{"adjust", 1, w.adjust},
@@ -504,6 +505,36 @@ func (w *world) walletPurchase(string) {
 	}
 	if w.s.chance(0.2) {
 		w.cancel(u, o)
+	}
+}
+
+// walletCrowd has three purchases paid from wallets at once, the last two
+// by two different customers: queued together behind the first one's
+// batch, they share the next batch, and its write debits two wallets.
+func (w *world) walletCrowd(name string) {
+	p, err := w.svc.UpsertProduct(w.as(w.admin), w.key("product"), payment.UpsertProductInput{
+		SKU: fmt.Sprintf("crowd-%d", w.s.rng.IntN(1_000_000_000)), Name: "crowd", Price: 1_000, Stock: 3})
+	if err != nil {
+		return
+	}
+	type buy struct {
+		u payment.User
+		o payment.Order
+	}
+	var buys []buy
+	for _, u := range []payment.User{w.user(), w.users[0], w.users[1]} {
+		key := w.key("order")
+		in := payment.CreateOrderInput{Kind: payment.OrderPurchase, Items: []payment.OrderItemInput{{ProductID: p.ID, Quantity: 1}}}
+		res, err := w.call(u, "createOrder", key, func() (any, error) { return w.svc.CreateOrder(w.as(u), key, in) })
+		if err == nil {
+			buys = append(buys, buy{u, res.(payment.Order)})
+		}
+	}
+	for _, b := range buys {
+		k := w.key("pay")
+		w.client("crowd pay "+k, func() {
+			w.call(b.u, "payWithWallet", k, func() (any, error) { return w.svc.PayWithWallet(w.as(b.u), k, b.o.ID) })
+		})
 	}
 }
 
