@@ -12,40 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// gatedWrites holds the first batch write of a test until released and
-// fails the second, as a dropped connection would; later ones go through.
-type gatedWrites struct {
-	payment.Store
-	mu      sync.Mutex
-	writes  int
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (g *gatedWrites) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
-	return g.Store.InTx(ctx, func(q payment.Queries) error { return fn(gatedQueries{q, g}) })
-}
-
-type gatedQueries struct {
-	payment.Queries
-	g *gatedWrites
-}
-
-func (q gatedQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
-	q.g.mu.Lock()
-	q.g.writes++
-	n := q.g.writes
-	q.g.mu.Unlock()
-	switch n {
-	case 1:
-		close(q.g.entered)
-		<-q.g.release
-	case 2:
-		return false, errors.New("connection reset by peer")
-	}
-	return q.Queries.WriteWalletPayments(ctx, w)
-}
-
 // One order paid twice in one batch (under two keys, or one key sent
 // twice): the second's answer commits or rolls back with the payment that
 // pays the order. When that batch's write fails, nothing is kept, and a
@@ -54,8 +20,14 @@ func (q gatedQueries) WriteWalletPayments(ctx context.Context, w payment.WalletP
 func TestAnOrderTwiceInABatchIsAnsweredWithItsPayment(t *testing.T) {
 	for _, sameKey := range []bool{false, true} {
 		mem := &memStore{db: newMemDB(newSim(1))}
-		g := &gatedWrites{Store: mem, entered: make(chan struct{}), release: make(chan struct{}), writes: 100}
-		svc, ctx := newTestService(t, g, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
+		g := &heldWrites{Store: mem}
+		queued := make(chan struct{}, 4)
+		svc, ctx := newTestService(t, g, &staleGateway{cancels: map[string]bool{}}, payment.Config{
+			Await: func(_ context.Context, ready <-chan struct{}) {
+				queued <- struct{}{}
+				<-ready
+			},
+		})
 		ops, err := payment.NewUsers(g, time.Now).Ensure(context.Background(), "ops", true)
 		require.NoError(t, err)
 		prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 1_000, Stock: 100})
@@ -70,7 +42,8 @@ func TestAnOrderTwiceInABatchIsAnsweredWithItsPayment(t *testing.T) {
 		}
 		lead, o := order("lead"), order("twice")
 		g.mu.Lock()
-		g.writes = 0
+		g.armed, g.failNext = true, true
+		g.entered, g.release = make(chan struct{}), make(chan struct{})
 		g.mu.Unlock()
 
 		second := "k2"
@@ -88,9 +61,9 @@ func TestAnOrderTwiceInABatchIsAnsweredWithItsPayment(t *testing.T) {
 		pay("kl", lead.ID) // leads a batch, held in its write
 		<-g.entered
 		pay("k1", o.ID) // these two queue for the next batch, whose write fails
-		time.Sleep(100 * time.Millisecond)
+		<-queued
 		pay(second, o.ID)
-		time.Sleep(100 * time.Millisecond)
+		<-queued
 		close(g.release)
 		wg.Wait()
 
@@ -106,14 +79,16 @@ func TestAnOrderTwiceInABatchIsAnsweredWithItsPayment(t *testing.T) {
 	}
 }
 
-// heldWrites holds the first batch write of a test until released and
-// records the wallets every write debits, checking that their locks are
-// held.
+// heldWrites holds a test's next batch write once armed, until released,
+// then fails the one after it when failNext is set, as a dropped
+// connection would. It records the wallets every write debits and, with
+// locks, checks that their locks are held.
 type heldWrites struct {
 	payment.Store
-	locks    *lockerRefusing
+	locks    *lockerRefusing // nil: locks are not checked
 	mu       sync.Mutex
 	armed    bool
+	failNext bool
 	debits   [][]payment.WalletDebit
 	unlocked []string // debited wallets whose lock was not held
 	entered  chan struct{}
@@ -133,16 +108,23 @@ func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPa
 	q.h.mu.Lock()
 	q.h.debits = append(q.h.debits, w.Debits)
 	for _, d := range w.Debits {
-		if !q.h.locks.holds("wallet:" + d.WalletID) {
+		if q.h.locks != nil && !q.h.locks.holds("wallet:"+d.WalletID) {
 			q.h.unlocked = append(q.h.unlocked, d.WalletID)
 		}
 	}
-	first := q.h.armed
+	held := q.h.armed
+	fail := !held && q.h.failNext
 	q.h.armed = false
+	if fail {
+		q.h.failNext = false
+	}
 	q.h.mu.Unlock()
-	if first {
+	if held {
 		close(q.h.entered)
 		<-q.h.release
+	}
+	if fail {
+		return false, errors.New("connection reset by peer")
 	}
 	return q.Queries.WriteWalletPayments(ctx, w)
 }
