@@ -275,20 +275,13 @@ func (s *Service) payBatch(ctx context.Context, batch []*walletPay) {
 	defer s.unlockWallets(ctx, held)
 	s.lockWallets(ctx, batch, held)
 	batch = slices.DeleteFunc(slices.Clone(batch), func(p *walletPay) bool { return p.out || p.again })
-	for attempt := 1; len(batch) > 0; {
-		err := s.payBatchOf(ctx, batch)
-		switch {
-		case errors.Is(err, errStepOut):
+	for len(batch) > 0 {
+		err := s.retryLostRaces(ctx, fmt.Sprintf("a batch of %d wallet payments", len(batch)), func() error { return s.payBatchOf(ctx, batch) })
+		if errors.Is(err, errStepOut) {
 			// Rolled back: the payments that stepped out keep their answer,
 			// the others go again.
 			batch = slices.DeleteFunc(batch, func(p *walletPay) bool { return p.out })
 			continue
-		case errors.Is(err, ErrConflict) && attempt < s.cfg.MaxConflictRetries:
-			s.log.InfoContext(ctx, "wallet update lost a race; retrying", "payments", len(batch), "attempt", attempt)
-			attempt++
-			continue
-		case errors.Is(err, ErrConflict):
-			err = fmt.Errorf("wallet batch: %w", ErrLockBusy)
 		}
 		var de *Error
 		if errors.As(err, &de) && replayable(de.Code) {

@@ -157,15 +157,22 @@ func (s *Service) withWalletLock(ctx context.Context, walletID string, fn func()
 			s.log.WarnContext(ctx, "wallet unlock", "wallet", walletID, "err", err)
 		}
 	}()
-	for attempt := 0; ; attempt++ {
-		err = fn()
+	return s.retryLostRaces(ctx, "wallet "+walletID, fn)
+}
+
+// retryLostRaces runs fn again while a conditional write in it lost a race
+// (ErrConflict), at most MaxConflictRetries times in all; past that the
+// caller hears ErrLockBusy, to retry. what names the wallets written.
+func (s *Service) retryLostRaces(ctx context.Context, what string, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
-		if attempt+1 >= s.cfg.MaxConflictRetries {
-			return fmt.Errorf("wallet %s: %w", walletID, ErrLockBusy)
+		if attempt >= s.cfg.MaxConflictRetries {
+			return fmt.Errorf("%s: %w", what, ErrLockBusy)
 		}
-		s.log.InfoContext(ctx, "wallet update lost a race; retrying", "wallet", walletID, "attempt", attempt+1)
+		s.log.InfoContext(ctx, "wallet update lost a race; retrying", "wallets", what, "attempt", attempt)
 	}
 }
 
