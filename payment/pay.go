@@ -29,11 +29,10 @@ type PayWithWalletResult struct {
 // wallet's lock (payBatch): a hot wallet then costs one lock, one wallet
 // read, a fixed number of statements and one commit per batch instead of
 // per payment, and payments spread over many wallets share the commit and
-// the statements. Each payment keeps its own
-// idempotency record, so a refusal (INSUFFICIENT_BALANCE, an order no
-// longer PENDING) fails only itself and every caller gets its own answer.
-// The idempotency record is written in that same transaction (RunInTx): no
-// separate claim commit.
+// the statements. Each payment keeps its own idempotency record, so a
+// refusal (INSUFFICIENT_BALANCE, an order no longer PENDING) fails only
+// itself and every caller gets its own answer. The idempotency record is
+// written in that same transaction (RunInTx): no separate claim commit.
 func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWithWalletResult, error) {
 	u, err := caller(ctx)
 	if err != nil {
@@ -130,19 +129,19 @@ type walletPay struct {
 	// first in the queue's next batch, whose leader waits for that lock.
 	again bool
 	// gone: its goroutine stopped waiting (awaitBatch), so it never goes
-	// again. Both under walletBatches.mu.
+	// again. Under walletBatches.mu.
 	gone bool
 }
 
-// walletBatches queues wallet payments in Config.WalletBatches queues, a user's
-// always in the same one (one wallet per user), so one wallet's payments
-// are applied in the order they arrived. The first payment of an idle
+// walletBatches queues wallet payments in Config.WalletBatches queues, a
+// user's always in the same one (one wallet per user), so one wallet's
+// payments are applied in the order they arrived. The first payment of an idle
 // queue leads: it takes up to maxBatch queued payments (its own first),
 // applies them, answers them, and hands the lead to the oldest payment
 // still queued, whose goroutine runs the next batch. Payments arriving
 // while a batch runs therefore form the next one: group commit, with no
 // added wait when the queue is idle. Each queue runs one batch at a time;
-// the shards let batches of different wallets run side by side.
+// the queues let batches of different wallets run side by side.
 type walletBatches struct {
 	mu     sync.Mutex
 	queues []*walletQueue // nil while idle
@@ -155,15 +154,15 @@ func (b *walletBatches) shard(userID string) int {
 	return int(h.Sum32() % uint32(len(b.queues)))
 }
 
-// walletQueue is a shard's payments waiting for the next batch. It is in
-// walletBatches.queues exactly while a batch of its shard runs (or its
+// walletQueue is one queue's payments waiting for the next batch. It is
+// in walletBatches.queues exactly while a batch of its queue runs (or its
 // next leader is waking).
 type walletQueue struct {
 	ops []*walletPay
 }
 
-// payBatched applies op in a batch of the wallet payments of its shard and
-// sets its res and err.
+// payBatched applies op in a batch of the wallet payments of its queue
+// and sets its res and err.
 func (s *Service) payBatched(ctx context.Context, op *walletPay) {
 	b := &s.batches
 	shard := b.shard(op.user.ID)
@@ -243,7 +242,7 @@ func (s *Service) awaitBatch(ctx context.Context, shard int, q *walletQueue, op 
 }
 
 // handOffLocked wakes the oldest queued payment of q to lead the next
-// batch, or marks the shard idle.
+// batch, or marks the queue idle.
 func (b *walletBatches) handOffLocked(shard int, q *walletQueue) {
 	if len(q.ops) > 0 {
 		next := q.ops[0]
@@ -370,15 +369,14 @@ func (s *Service) unlockWallets(ctx context.Context, held map[string]Lock) {
 var errStepOut = errors.New("a payment steps out of its batch")
 
 // payBatchOf applies batch in one transaction, its wallets locked: one
-// read each for its wallets and its orders, and every payment is decided
-// in memory, in queue order (the order is the caller's purchase and
-// PENDING, the balance covers it);
-// one UPDATE moves the paid orders to PAID; one read looks for splits
-// started on them (their rows are locked now); one INSERT records every
-// payment's answer under its key, refusals included; and one write
-// (WriteWalletPayments) debits each wallet by its payments' total,
-// conditional on the version read, with every payment's ledger, history,
-// payment and event rows.
+// read each for its wallets and its orders; every payment decided in
+// memory, in queue order (the order is the caller's purchase and PENDING,
+// the balance covers it); one UPDATE moves the paid orders to PAID; one
+// read looks for splits started on them (their rows are locked now); one
+// INSERT records every payment's answer under its key, refusals included;
+// and one write (WriteWalletPayments) debits each wallet by its payments'
+// total, conditional on the version read, with every payment's ledger,
+// history, payment and event rows.
 func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 	if !canMoveOrder(OrderPending, OrderPaid, SourceWallet) {
 		return illegalMove("order", batch[0].orderID, OrderPending, OrderPaid, SourceWallet)
