@@ -132,20 +132,7 @@ func (s *Service) sendIntent(ctx context.Context, p *Payment, o *Order, fresh bo
 		if !ok {
 			return errorf(CodeInvalidState, "order %s is no longer PENDING", o.ID)
 		}
-		if fresh {
-			// Inserted as PENDING, then moved like any other.
-			err = q.InsertPayment(ctx, *p)
-			if errors.Is(err, ErrPaymentKeyTaken) {
-				// Another confirm of this payment key, under another
-				// idempotency key, recorded its payment first: its
-				// outcome is the answer.
-				return errorf(CodeRequestInProgress, "payment %s is being confirmed by another request; retry shortly", p.PGPaymentKey)
-			}
-			if err != nil {
-				return fmt.Errorf("record payment: %w", err)
-			}
-		}
-		cur := *p // inserted just now: this transaction holds its row
+		cur := *p
 		if !fresh {
 			var err error
 			if cur, err = q.LockPayment(ctx, p.ID); err != nil {
@@ -159,10 +146,24 @@ func (s *Service) sendIntent(ctx context.Context, p *Payment, o *Order, fresh bo
 			cur.PGPaymentKey = p.PGPaymentKey // a split's card part: bound now
 		}
 		cur.ConfirmSentAt = &now
-		if err := s.movePayment(ctx, q, &cur, PaymentInDoubt, EventConfirmSent, source, "", now); err != nil {
-			if errors.Is(err, ErrPaymentKeyTaken) {
-				return errorf(CodeRequestInProgress, "payment %s is being confirmed by another request; retry shortly", p.PGPaymentKey)
+		if fresh {
+			// Recorded IN_DOUBT from the start, with the event of its move
+			// from PENDING: one write.
+			cur.Status = PaymentInDoubt
+			var e PaymentEvent
+			if e, err = newEvent(cur, PaymentPending, EventConfirmSent, source, "", now); err == nil {
+				err = q.InsertPayment(ctx, cur, e)
 			}
+		} else {
+			err = s.movePayment(ctx, q, &cur, PaymentInDoubt, EventConfirmSent, source, "", now)
+		}
+		if errors.Is(err, ErrPaymentKeyTaken) {
+			// Another confirm of this payment key, under another
+			// idempotency key, recorded its payment first: its outcome
+			// is the answer.
+			return errorf(CodeRequestInProgress, "payment %s is being confirmed by another request; retry shortly", p.PGPaymentKey)
+		}
+		if err != nil {
 			return err
 		}
 		*p = cur

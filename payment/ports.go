@@ -99,7 +99,9 @@ type OrderQueries interface {
 	ExpireOrder(ctx context.Context, id string, now time.Time) (bool, error)
 	// EnqueueOrderExpiry schedules the expiry job, in the caller's transaction.
 	EnqueueOrderExpiry(ctx context.Context, orderID string, at time.Time) error
-	InsertPayment(ctx context.Context, p Payment) error
+	// InsertPayment records a new payment with the events of its history
+	// so far (a payment created past PENDING), together.
+	InsertPayment(ctx context.Context, p Payment, history ...PaymentEvent) error
 	Payment(ctx context.Context, id string) (Payment, error)
 	PaymentsByOrder(ctx context.Context, orderID string) ([]Payment, error)
 	InsertPaymentEvent(ctx context.Context, e PaymentEvent) error
@@ -109,9 +111,10 @@ type OrderQueries interface {
 	// transaction ends: the read of every read-check-write of a payment.
 	LockPayment(ctx context.Context, id string) (Payment, error)
 	// UpdatePayment writes p's mutable state (status, approval, failure,
-	// confirm attempt, refund decision, PG key) if its version is still
-	// p.Version, bumping it; false if it moved.
-	UpdatePayment(ctx context.Context, p Payment, now time.Time) (bool, error)
+	// confirm attempt, refund decision, PG key) and appends history to its
+	// events, if its version is still p.Version, bumping it; false, with
+	// nothing written, if it moved.
+	UpdatePayment(ctx context.Context, p Payment, now time.Time, history ...PaymentEvent) (bool, error)
 	// PaymentsByStatus lists newest first with id < before.
 	PaymentsByStatus(ctx context.Context, status PaymentStatus, before string, limit int) ([]Payment, error)
 	// EnqueuePaymentProbe schedules the in-doubt probe, in the caller's transaction.

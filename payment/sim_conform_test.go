@@ -238,11 +238,14 @@ func (c *conformance) run() {
 					if err != nil {
 						return err
 					}
+					from := p.Status
 					p.Status, p.FailureCode, p.ConfirmAttempt = pt, "CODE_"+string(pt), p.ConfirmAttempt+1
 					if stale {
 						p.Version--
 					}
-					ok, err := q.UpdatePayment(ctx, p, tick())
+					at := tick()
+					ok, err := q.UpdatePayment(ctx, p, at, payment.PaymentEvent{ID: payment.NewID("pev", at), PaymentID: p.ID,
+						FromStatus: from, ToStatus: pt, Source: "conform", Code: payment.EventApproved, Message: "m", CreatedAt: at})
 					out = answer(ok, err)
 					return err
 				})
@@ -250,7 +253,8 @@ func (c *conformance) run() {
 			})
 			c.same("payment", func(q payment.Queries) string {
 				p, err := q.PaymentByPGKey(ctx, pay.PGPaymentKey)
-				return fmt.Sprintf("%s %s %d %s %d", errClass(err), p.Status, p.Version, p.FailureCode, p.ConfirmAttempt)
+				events, eerr := q.PaymentEvents(ctx, pay.ID)
+				return fmt.Sprintf("%s %s %d %s %d, %d events %s", errClass(err), p.Status, p.Version, p.FailureCode, p.ConfirmAttempt, len(events), errClass(eerr))
 			})
 		case 9:
 			key := fmt.Sprintf("k%d", rng.IntN(3))

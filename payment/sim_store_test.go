@@ -957,8 +957,9 @@ func (st *memStore) ExpireOrder(_ context.Context, id string, now time.Time) (bo
 	return ok, err
 }
 
-// InsertPayment implements payment.OrderQueries.
-func (st *memStore) InsertPayment(_ context.Context, p payment.Payment) error {
+// InsertPayment implements payment.OrderQueries: the payment and its
+// history in one statement, as on PostgreSQL.
+func (st *memStore) InsertPayment(_ context.Context, p payment.Payment, history ...payment.PaymentEvent) error {
 	return st.exec("store.InsertPayment", func(tx *memTx) error {
 		if _, ok := st.db.get(tx, "ord/"+p.OrderID); !ok {
 			return &dbError{msg: "insert on payments violates foreign key to orders: " + p.OrderID}
@@ -974,7 +975,7 @@ func (st *memStore) InsertPayment(_ context.Context, p payment.Payment) error {
 		}
 		st.db.appendList("payments", "pay/"+p.ID)
 		st.db.appendList("pay/"+p.OrderID, "pay/"+p.ID)
-		return nil
+		return st.insertEvents(tx, history)
 	})
 }
 
@@ -1004,7 +1005,11 @@ func (st *memStore) PaymentsByOrder(_ context.Context, orderID string) ([]paymen
 
 // InsertPaymentEvent implements payment.OrderQueries.
 func (st *memStore) InsertPaymentEvent(_ context.Context, e payment.PaymentEvent) error {
-	return st.exec("store.InsertPaymentEvent", func(tx *memTx) error {
+	return st.exec("store.InsertPaymentEvent", func(tx *memTx) error { return st.insertEvents(tx, []payment.PaymentEvent{e}) })
+}
+
+func (st *memStore) insertEvents(tx *memTx, es []payment.PaymentEvent) error {
+	for _, e := range es {
 		if _, ok := st.db.get(tx, "pay/"+e.PaymentID); !ok {
 			return &dbError{msg: "insert on payment_events violates foreign key to payments: " + e.PaymentID}
 		}
@@ -1012,8 +1017,8 @@ func (st *memStore) InsertPaymentEvent(_ context.Context, e payment.PaymentEvent
 			return err
 		}
 		st.db.appendList("pev/"+e.PaymentID, "pev/"+e.ID)
-		return nil
-	})
+	}
+	return nil
 }
 
 // PaymentEvents implements payment.OrderQueries: ORDER BY id, which is
@@ -1061,8 +1066,9 @@ func (st *memStore) LockPayment(_ context.Context, id string) (payment.Payment, 
 	return p, err
 }
 
-// UpdatePayment implements payment.OrderQueries: WHERE id = $id AND version = $version.
-func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time.Time) (bool, error) {
+// UpdatePayment implements payment.OrderQueries: WHERE id = $id AND
+// version = $version, and history appended in the same statement when it wrote.
+func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time.Time, history ...payment.PaymentEvent) (bool, error) {
 	var ok bool
 	err := st.exec("store.UpdatePayment", func(tx *memTx) error {
 		cur, found := getRow[payment.Payment](st.db, tx, "pay/"+p.ID)
@@ -1083,6 +1089,9 @@ func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time
 		if err == nil && ok && found && cur.PGPaymentKey != "" && cur.PGPaymentKey != p.PGPaymentKey {
 			_, err = st.db.update(tx, "pay_pgkey/"+cur.PGPaymentKey, func(any) bool { return true },
 				func(any) (any, error) { return tombstone{}, nil })
+		}
+		if err == nil && ok {
+			err = st.insertEvents(tx, history)
 		}
 		return err
 	})

@@ -165,9 +165,9 @@ func illegalMove(what, id string, from, to any, source string) error {
 
 // movePayment is the one way a payment changes state: p was read under its
 // row lock (LockPayment) in q's transaction and change has been applied to
-// a copy by the caller; movePayment checks the move against the machine,
-// writes the payment (fenced by its version) and appends the event. detail
-// is internal text for operators.
+// a copy by the caller; movePayment checks the move against the machine and
+// writes the payment (fenced by its version) with its event. detail is
+// internal text for operators.
 func (s *Service) movePayment(ctx context.Context, q Queries, p *Payment, to PaymentStatus, event EventCode, source, detail string, now time.Time) error {
 	from := p.Status
 	if !canMovePayment(from, to, event, source) {
@@ -175,7 +175,11 @@ func (s *Service) movePayment(ctx context.Context, q Queries, p *Payment, to Pay
 		return illegalMove("payment", p.ID, from, to, source)
 	}
 	p.Status, p.UpdatedAt = to, now
-	ok, err := q.UpdatePayment(ctx, *p, now)
+	e, err := newEvent(*p, from, event, source, detail, now)
+	if err != nil {
+		return err
+	}
+	ok, err := q.UpdatePayment(ctx, *p, now, e)
 	if err != nil {
 		return fmt.Errorf("write payment %s: %w", p.ID, err)
 	}
@@ -183,19 +187,6 @@ func (s *Service) movePayment(ctx context.Context, q Queries, p *Payment, to Pay
 		return fmt.Errorf("payment %s: %w", p.ID, ErrConflict) // read without its row lock: a bug
 	}
 	p.Version++
-	return s.recordEvent(ctx, q, *p, from, event, source, detail, now)
-}
-
-// recordEvent appends to p's history its move from → p.Status. Only
-// movePayment and a payment created settled (a wallet payment) call it.
-func (s *Service) recordEvent(ctx context.Context, q Queries, p Payment, from PaymentStatus, event EventCode, source, detail string, now time.Time) error {
-	e, err := newEvent(p, from, event, source, detail, now)
-	if err != nil {
-		return err
-	}
-	if err := q.InsertPaymentEvent(ctx, e); err != nil {
-		return fmt.Errorf("payment event: %w", err)
-	}
 	return nil
 }
 

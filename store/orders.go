@@ -181,17 +181,39 @@ func (s *Store) EnqueueOrderExpiry(ctx context.Context, orderID string, at time.
 	return s.insertJob(ctx, worker.ExpireOrderArgs{OrderID: orderID}, &river.InsertOpts{ScheduledAt: at, MaxAttempts: 10})
 }
 
-// InsertPayment implements payment.OrderQueries.
-func (s *Store) InsertPayment(ctx context.Context, p payment.Payment) error {
+// InsertPayment implements payment.OrderQueries. On PostgreSQL the
+// payment and its history are one statement (a data-modifying WITH; the
+// events' foreign key is checked at its end): one round trip.
+func (s *Store) InsertPayment(ctx context.Context, p payment.Payment, history ...payment.PaymentEvent) error {
 	var approved sql.NullTime
 	if p.ApprovedAt != nil {
 		approved = sql.NullTime{Time: p.ApprovedAt.UTC(), Valid: true}
 	}
-	return dbErr(s.q.InsertPayment(ctx, queries.InsertPaymentParams{
+	if s.engine == Postgres && len(history) > 0 {
+		args := []any{p.ID, p.OrderID, string(p.Method), string(p.Status), p.Amount.Amount, nullString(p.PGPaymentKey),
+			nullString(p.PGIdempotencyKey), approved, p.CreatedAt.UTC(), nullTime(p.ConfirmSentAt), p.WalletAmount.Amount}
+		events := eventRows(history)
+		q := `WITH p AS (INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key,
+    approved_at, version, created_at, updated_at, confirm_sent_at, wallet_amount)
+  VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, 0, $9, $9, $10, $11) RETURNING 1)
+INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM (VALUES ` + events.values(len(args), eventTypes) + `) v, p`
+		_, err := s.exec(ctx, q, append(args, events.args...)...)
+		return dbErr(err, "row")
+	}
+	err := s.q.InsertPayment(ctx, queries.InsertPaymentParams{
 		ID: p.ID, OrderID: p.OrderID, Method: string(p.Method), Status: string(p.Status), Amount: p.Amount.Amount,
 		PgPaymentKey: nullString(p.PGPaymentKey), PgIdempotencyKey: nullString(p.PGIdempotencyKey),
 		ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(), ConfirmSentAt: nullTime(p.ConfirmSentAt), WalletAmount: p.WalletAmount.Amount,
-	}), "row")
+	})
+	if err != nil {
+		return dbErr(err, "row")
+	}
+	for _, e := range history {
+		if err := s.InsertPaymentEvent(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Payment implements payment.OrderQueries.
@@ -288,15 +310,52 @@ func (s *Store) LockPayment(ctx context.Context, id string) (payment.Payment, er
 	return paymentToDomain(row), nil
 }
 
-// UpdatePayment implements payment.OrderQueries.
-func (s *Store) UpdatePayment(ctx context.Context, p payment.Payment, now time.Time) (bool, error) {
+// UpdatePayment implements payment.OrderQueries. On PostgreSQL the write
+// and its history are one statement, whose INSERT reads the UPDATE's row:
+// a stale version writes neither, in one round trip.
+func (s *Store) UpdatePayment(ctx context.Context, p payment.Payment, now time.Time, history ...payment.PaymentEvent) (bool, error) {
+	if s.engine == Postgres && len(history) > 0 {
+		args := []any{string(p.Status), nullTime(p.ApprovedAt), nullString(p.PGPaymentKey), p.FailureCode, p.FailureMessage,
+			p.ConfirmAttempt, nullTime(p.ConfirmSentAt), nullTime(p.RefundDecidedAt), p.RefundedAmount.Amount, now.UTC(), p.ID, p.Version}
+		events := eventRows(history)
+		q := `WITH u AS (UPDATE payments SET status = $1, approved_at = $2, pg_payment_key = $3, failure_code = $4, failure_message = $5,
+    confirm_attempt = $6, confirm_sent_at = $7, refund_decided_at = $8, refunded_amount = $9, version = version + 1, updated_at = $10
+  WHERE id = $11 AND version = $12 RETURNING 1),
+e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM (VALUES ` + events.values(len(args), eventTypes) + `) v, u)
+SELECT COUNT(*) FROM u`
+		var n int
+		err := s.conn().QueryRowContext(ctx, q, append(args, events.args...)...).Scan(&n)
+		return n == 1, dbErr(err, "payment")
+	}
 	n, err := s.q.UpdatePayment(ctx, queries.UpdatePaymentParams{
 		ID: p.ID, Version: p.Version, Status: string(p.Status), ApprovedAt: nullTime(p.ApprovedAt),
 		PgPaymentKey: nullString(p.PGPaymentKey), FailureCode: p.FailureCode, FailureMessage: p.FailureMessage,
 		ConfirmAttempt: p.ConfirmAttempt, ConfirmSentAt: nullTime(p.ConfirmSentAt), RefundDecidedAt: nullTime(p.RefundDecidedAt),
 		RefundedAmount: p.RefundedAmount.Amount, Now: now.UTC(),
 	})
-	return n == 1, dbErr(err, "payment")
+	if err != nil || n != 1 {
+		return false, dbErr(err, "payment")
+	}
+	for _, e := range history {
+		if err := s.InsertPaymentEvent(ctx, e); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// eventColumns and eventTypes are payment_events' columns as eventRows
+// lays them out, and their PostgreSQL types.
+const eventColumns = "id, payment_id, from_status, to_status, source, code, message, detail, created_at"
+
+var eventTypes = []string{"text", "text", "text", "text", "text", "text", "text", "text", "timestamptz"}
+
+func eventRows(es []payment.PaymentEvent) rows {
+	var r rows
+	for _, e := range es {
+		r.add(e.ID, e.PaymentID, string(e.FromStatus), string(e.ToStatus), e.Source, string(e.Code), e.Message, e.Detail, e.CreatedAt.UTC())
+	}
+	return r
 }
 
 // PaymentsByStatus implements payment.OrderQueries.

@@ -131,3 +131,115 @@ func TestOrdersAndWalletsByIDsMatchSingleReads(t *testing.T) {
 		})
 	}
 }
+
+// A payment's write and its history go together, on both engines (one
+// statement on PostgreSQL): an insert with its events, an update with its
+// event, and a stale update that writes neither; a ledger transaction
+// with its entries, or nothing when an entry is refused.
+func TestPaymentAndLedgerWritesCarryTheirRows(t *testing.T) {
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s, u, now := withUser(t, eng, "history")
+			o := payment.Order{ID: payment.NewID("ord", now), UserID: u.ID, Kind: payment.OrderWalletTopUp, Status: payment.OrderInDoubt,
+				Name: "top-up", Amount: payment.Won(1000), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
+			must(t, s.InsertOrder(ctx, o))
+			p := payment.Payment{ID: payment.NewID("pay", now), OrderID: o.ID, Method: payment.MethodCard, Status: payment.PaymentInDoubt,
+				Amount: payment.Won(1000), PGPaymentKey: "pk_history", PGIdempotencyKey: "base", ConfirmSentAt: &now, CreatedAt: now, UpdatedAt: now}
+			at := now
+			event := func(from, to payment.PaymentStatus, code payment.EventCode) payment.PaymentEvent {
+				at = at.Add(time.Millisecond) // history reads in id order, and ids start with the time
+				return payment.PaymentEvent{ID: payment.NewID("pev", at), PaymentID: p.ID, FromStatus: from, ToStatus: to,
+					Source: "test", Code: code, Message: string(code), Detail: "detail", CreatedAt: at}
+			}
+			events := func(id string) []payment.PaymentEvent {
+				t.Helper()
+				got, err := s.PaymentEvents(ctx, id)
+				must(t, err)
+				return got
+			}
+
+			sent := event(payment.PaymentPending, payment.PaymentInDoubt, payment.EventConfirmSent)
+			must(t, s.InTx(ctx, func(q payment.Queries) error { return q.InsertPayment(ctx, p, sent) }))
+			got, err := s.Payment(ctx, p.ID)
+			must(t, err)
+			if got.Status != payment.PaymentInDoubt || got.Version != 0 || got.ConfirmSentAt == nil || !got.ConfirmSentAt.Equal(now) {
+				t.Fatalf("inserted payment read as %+v", got)
+			}
+			if h := events(p.ID); !reflect.DeepEqual(h, []payment.PaymentEvent{sent}) {
+				t.Fatalf("history after the insert %+v, want %+v", h, sent)
+			}
+
+			// Another payment with the same key: refused by the unique
+			// index, and its event is not written either.
+			dup := p
+			dup.ID = payment.NewID("pay", now)
+			dupSent := sent
+			dupSent.ID, dupSent.PaymentID = payment.NewID("pev", at), dup.ID
+			err = s.InTx(ctx, func(q payment.Queries) error { return q.InsertPayment(ctx, dup, dupSent) })
+			if !errors.Is(err, payment.ErrPaymentKeyTaken) {
+				t.Fatalf("a taken key: %v, want ErrPaymentKeyTaken", err)
+			}
+			if h := events(dup.ID); len(h) != 0 {
+				t.Fatalf("the refused payment left history %+v", h)
+			}
+
+			approved := event(payment.PaymentInDoubt, payment.PaymentDone, payment.EventApproved)
+			must(t, s.InTx(ctx, func(q payment.Queries) error {
+				cur, err := q.LockPayment(ctx, p.ID)
+				if err != nil {
+					return err
+				}
+				cur.Status, cur.ApprovedAt = payment.PaymentDone, &now
+				ok, err := q.UpdatePayment(ctx, cur, now, approved)
+				if err != nil || !ok {
+					return fmt.Errorf("update: %v %v", ok, err)
+				}
+				// The same version again: stale, so neither row is written.
+				stale := event(payment.PaymentInDoubt, payment.PaymentDone, payment.EventApproved)
+				cur.FailureCode = "STALE"
+				if ok, err := q.UpdatePayment(ctx, cur, now, stale); err != nil || ok {
+					return fmt.Errorf("stale update: %v %v, want false", ok, err)
+				}
+				return nil
+			}))
+			got, err = s.Payment(ctx, p.ID)
+			must(t, err)
+			if got.Status != payment.PaymentDone || got.Version != 1 || got.FailureCode != "" {
+				t.Fatalf("updated payment read as %+v", got)
+			}
+			if h := events(p.ID); !reflect.DeepEqual(h, []payment.PaymentEvent{sent, approved}) {
+				t.Fatalf("history after the updates %+v, want %+v then %+v", h, sent, approved)
+			}
+
+			entries := func(txID string) (n int, sum int64) {
+				t.Helper()
+				must(t, s.db.DB.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger_entries WHERE transaction_id = $1", txID).Scan(&n, &sum))
+				return n, sum
+			}
+			ltx := payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "CARD_PAYMENT", OrderID: o.ID, Description: "card", CreatedAt: now,
+				Entries: []payment.LedgerEntry{
+					{ID: payment.NewID("ent", now), AccountID: payment.AccountIDPGClearing, Amount: -1000},
+					{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: 1000},
+				}}
+			must(t, s.InTx(ctx, func(q payment.Queries) error { return q.InsertLedgerTransaction(ctx, ltx) }))
+			if n, sum := entries(ltx.ID); n != 2 || sum != 0 {
+				t.Fatalf("ledger transaction has %d entries summing to %d, want 2 and 0", n, sum)
+			}
+			bad := ltx
+			bad.ID = payment.NewID("ltx", now)
+			bad.Entries = []payment.LedgerEntry{
+				{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: -5},
+				{ID: payment.NewID("ent", now), AccountID: "acc_missing", Amount: 5},
+			}
+			if err := s.InTx(ctx, func(q payment.Queries) error { return q.InsertLedgerTransaction(ctx, bad) }); err == nil {
+				t.Fatal("an entry on a missing account was accepted")
+			}
+			var n int
+			must(t, s.db.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM ledger_transactions WHERE id = $1", bad.ID).Scan(&n))
+			if n1, _ := entries(bad.ID); n != 0 || n1 != 0 {
+				t.Fatalf("a refused ledger transaction left %d transaction rows and %d entries", n, n1)
+			}
+		})
+	}
+}

@@ -156,11 +156,19 @@ VALUES `+vals.values(0, nil)+` ON CONFLICT (user_id, key) DO NOTHING RETURNING u
 // conn is the open transaction, or the pool outside one.
 func (s *Store) conn() interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 } {
 	if s.tx != nil {
 		return s.tx.Tx
 	}
 	return s.db.DB
+}
+
+// exec runs a statement written here rather than by sqlc (one the two
+// engines cannot share) in the open transaction or on the pool.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return s.conn().ExecContext(ctx, query, args...)
 }
 
 // walletInsert is one table's rows of a batch; types are the columns'
@@ -182,8 +190,7 @@ func walletPaymentRows(w payment.WalletPaymentsWrite) []walletInsert {
 			types: "text, text, bigint, text, bigint, bigint, text, text, text, timestamptz"},
 		{table: "payments", columns: "id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at",
 			types: "text, text, text, text, bigint, bigint, text, text, timestamptz, bigint, timestamptz, timestamptz"},
-		{table: "payment_events", columns: "id, payment_id, from_status, to_status, source, code, message, detail, created_at",
-			types: "text, text, text, text, text, text, text, text, timestamptz"},
+		{table: "payment_events", columns: eventColumns, types: strings.Join(eventTypes, ", ")},
 	}
 	lt, le, wt, ps, pe := &out[0].rows, &out[1].rows, &out[2].rows, &out[3].rows, &out[4].rows
 	for _, t := range w.Ledger {
@@ -204,9 +211,7 @@ func walletPaymentRows(w payment.WalletPaymentsWrite) []walletInsert {
 		ps.add(p.ID, p.OrderID, string(p.Method), string(p.Status), p.Amount.Amount, int64(0), nullString(p.PGPaymentKey),
 			nullString(p.PGIdempotencyKey), approved, int64(0), p.CreatedAt.UTC(), p.CreatedAt.UTC())
 	}
-	for _, e := range w.Events {
-		pe.add(e.ID, e.PaymentID, string(e.FromStatus), string(e.ToStatus), e.Source, string(e.Code), e.Message, e.Detail, e.CreatedAt.UTC())
-	}
+	*pe = eventRows(w.Events)
 	kept := out[:0]
 	for _, ins := range out {
 		if len(ins.rows.args) > 0 {
