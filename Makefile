@@ -4,7 +4,7 @@ GO ?= go
 SQLC_VERSION := v1.31.1
 SQLC := bin/sqlc-$(SQLC_VERSION)
 # What generate writes; check compares their hashes before and after.
-GENERATED = find graph views store/queries -name '*.go' | sort | xargs sha256sum
+GENERATED = find graph views store/queries store/pgqueries -name '*.go' | sort | xargs sha256sum
 TEST_TIMEOUT ?= 30m
 
 .DEFAULT_GOAL := help

@@ -1,6 +1,7 @@
-// Package sqlc holds pago's SQL: per-dialect migrations under schema/ and the
-// portable queries under queries/ that sqlc compiles into store/queries. It
-// embeds the migrations so the binary carries them; store applies them.
+// Package sqlc holds pago's SQL: per-dialect migrations under schema/, the
+// portable queries under queries/ that sqlc compiles into store/queries, and
+// PostgreSQL's own forms of a few of them under postgres/ (store/pgqueries).
+// It embeds the migrations so the binary carries them; store applies them.
 package sqlc
 
 import "embed"

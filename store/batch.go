@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store/pgqueries"
+	"github.com/pago/pago/store/queries"
 )
 
 var _ payment.BatchQueries = (*Store)(nil)
@@ -30,30 +32,50 @@ func joinIDs(ids []string) (string, error) {
 
 // PaymentsByOrders implements payment.BatchQueries.
 func (s *Store) PaymentsByOrders(ctx context.Context, orderIDs []string) ([]payment.Payment, error) {
-	return batchRead(ctx, orderIDs, s.q.ListPaymentsByOrders, paymentToDomain, "payments")
+	read := byEngine(s, s.q.ListPaymentsByOrders, s.pq.ListPaymentsByOrders, func(r pgqueries.Payment) queries.Payment { return queries.Payment(r) })
+	return batchRead(ctx, orderIDs, read, paymentToDomain, "payments")
 }
 
 // PaymentEventsByPayments implements payment.BatchQueries.
 func (s *Store) PaymentEventsByPayments(ctx context.Context, paymentIDs []string) ([]payment.PaymentEvent, error) {
-	return batchRead(ctx, paymentIDs, s.q.ListPaymentEventsByPayments, paymentEventToDomain, "payment events")
+	read := byEngine(s, s.q.ListPaymentEventsByPayments, s.pq.ListPaymentEventsByPayments,
+		func(r pgqueries.PaymentEvent) queries.PaymentEvent { return queries.PaymentEvent(r) })
+	return batchRead(ctx, paymentIDs, read, paymentEventToDomain, "payment events")
 }
 
 // WalletsByIDs implements payment.BatchQueries.
 func (s *Store) WalletsByIDs(ctx context.Context, walletIDs []string) ([]payment.Wallet, error) {
-	return batchRead(ctx, walletIDs, s.q.ListWalletsByIDs, walletToDomain, "wallets")
+	read := byEngine(s, s.q.ListWalletsByIDs, s.pq.ListWalletsByIDs, func(r pgqueries.Wallet) queries.Wallet { return queries.Wallet(r) })
+	return batchRead(ctx, walletIDs, read, walletToDomain, "wallets")
+}
+
+// byEngine is a batch query in the engine's form: on PostgreSQL its own
+// (an id array, store/pgqueries), whose rows convert to the portable
+// query's; elsewhere the portable one, given the ids joined (joinIDs).
+func byEngine[R, P any](s *Store, portable func(context.Context, string) ([]R, error), postgres func(context.Context, []string) ([]P, error),
+	row func(P) R) func(context.Context, []string) ([]R, error) {
+	if s.engine == Postgres {
+		return func(ctx context.Context, ids []string) ([]R, error) {
+			rows, err := postgres(ctx, ids)
+			return mapRows(rows, row), err
+		}
+	}
+	return func(ctx context.Context, ids []string) ([]R, error) {
+		joined, err := joinIDs(ids)
+		if err != nil {
+			return nil, err
+		}
+		return portable(ctx, joined)
+	}
 }
 
 // batchRead runs a batch query for ids (none asked, none read) and converts
 // its rows; what names the rows in errors.
-func batchRead[R, D any](ctx context.Context, ids []string, query func(context.Context, string) ([]R, error), toDomain func(R) D, what string) ([]D, error) {
+func batchRead[R, D any](ctx context.Context, ids []string, query func(context.Context, []string) ([]R, error), toDomain func(R) D, what string) ([]D, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	joined, err := joinIDs(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := query(ctx, joined)
+	rows, err := query(ctx, ids)
 	if err != nil {
 		return nil, dbErr(err, what)
 	}

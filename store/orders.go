@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store/pgqueries"
 	"github.com/pago/pago/store/queries"
 	"github.com/pago/pago/worker"
 )
@@ -99,7 +100,9 @@ func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
 
 // OrdersByIDs implements payment.BatchQueries.
 func (s *Store) OrdersByIDs(ctx context.Context, orderIDs []string) ([]payment.Order, error) {
-	rows, err := batchRead(ctx, orderIDs, s.q.ListOrdersByIDs,
+	read := byEngine(s, s.q.ListOrdersByIDs, s.pq.ListOrdersByIDs,
+		func(r pgqueries.ListOrdersByIDsRow) queries.ListOrdersByIDsRow { return queries.ListOrdersByIDsRow(r) })
+	rows, err := batchRead(ctx, orderIDs, read,
 		func(r queries.ListOrdersByIDsRow) queries.GetOrderRow { return queries.GetOrderRow(r) }, "orders")
 	if err != nil {
 		return nil, err

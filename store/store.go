@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver: no cgo
 
 	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store/pgqueries"
 	"github.com/pago/pago/store/queries"
 )
 
@@ -36,6 +37,7 @@ type Store struct {
 	db     *bun.DB
 	engine Engine
 	q      *queries.Queries
+	pq     *pgqueries.Queries     // PostgreSQL's own forms of some queries
 	jobs   *river.Client[*sql.Tx] // set by StartJobs; nil in commands that run no jobs
 	tx     *bun.Tx                // non-nil in the Store handed to an InTx callback
 	dsn    string                 // PostgreSQL: for the connection that LISTENs
@@ -90,7 +92,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database %s: %w", engine, Redact(databaseURL), err)
 	}
-	return &Store{db: db, engine: engine, q: queries.New(db.DB), dsn: dsn,
+	return &Store{db: db, engine: engine, q: queries.New(db.DB), pq: pgqueries.New(db.DB), dsn: dsn,
 		local: &localFeed{listeners: map[int]func(string){}}}, nil
 }
 
@@ -176,7 +178,7 @@ func (s *Store) InTx(ctx context.Context, fn func(q payment.Queries) error) erro
 			panic(p)
 		}
 	}()
-	txs := &Store{db: s.db, engine: s.engine, q: s.q.WithTx(tx.Tx), jobs: s.jobs, tx: &tx,
+	txs := &Store{db: s.db, engine: s.engine, q: s.q.WithTx(tx.Tx), pq: s.pq.WithTx(tx.Tx), jobs: s.jobs, tx: &tx,
 		dsn: s.dsn, local: s.local, changed: new([]string)}
 	if err := fn(txs); err != nil {
 		_ = tx.Rollback()

@@ -2,6 +2,8 @@
 -- row. The ids arrive as one string of concatenated 30-character ids (every
 -- pago id is NewID's prefix_ + 26 characters), split by a recursive CTE:
 -- the only list parameter written the same way on PostgreSQL and SQLite.
+-- PostgreSQL runs its own forms of these (postgres/batch.sql, an id array),
+-- which it plans through the indexes; SQLite runs these.
 
 -- name: ListPaymentsByOrders :many
 WITH RECURSIVE ids (id, rest) AS (

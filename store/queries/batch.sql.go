@@ -143,6 +143,8 @@ ORDER BY payments.order_id, payments.id
 // row. The ids arrive as one string of concatenated 30-character ids (every
 // pago id is NewID's prefix_ + 26 characters), split by a recursive CTE:
 // the only list parameter written the same way on PostgreSQL and SQLite.
+// PostgreSQL runs its own forms of these (postgres/batch.sql, an id array),
+// which it plans through the indexes; SQLite runs these.
 func (q *Queries) ListPaymentsByOrders(ctx context.Context, orderIds string) ([]Payment, error) {
 	rows, err := q.db.QueryContext(ctx, listPaymentsByOrders, orderIds)
 	if err != nil {

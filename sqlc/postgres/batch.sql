@@ -1,0 +1,29 @@
+-- PostgreSQL's own forms of the batch reads in queries/batch.sql, compiled
+-- into store/pgqueries. The portable form splits one string of ids with a
+-- recursive CTE, which PostgreSQL estimates at about a hundred rows: next
+-- to a table it believes small (statistics lag while tables grow) that
+-- plans a sequential scan of the whole table for every batch. An id array
+-- (= ANY) is estimated as a few rows and read through the index.
+
+-- name: ListPaymentsByOrders :many
+SELECT * FROM payments
+WHERE order_id = ANY(sqlc.arg(order_ids)::text[])
+ORDER BY order_id, id;
+
+-- name: ListPaymentEventsByPayments :many
+SELECT * FROM payment_events
+WHERE payment_id = ANY(sqlc.arg(payment_ids)::text[])
+ORDER BY payment_id, id;
+
+-- name: ListWalletsByIDs :many
+SELECT id, user_id, account_id, currency, balance, balance_limit, version, created_at, updated_at
+FROM wallets
+WHERE id = ANY(sqlc.arg(wallet_ids)::text[])
+ORDER BY id;
+
+-- name: ListOrdersByIDs :many
+SELECT o.id, o.user_id, o.kind, o.status, o.name, o.amount, o.currency, o.refunded_amount, o.expires_at, o.created_at, o.updated_at,
+       i.product_id AS item_product_id, i.name AS item_name, i.quantity AS item_quantity, i.unit_price AS item_unit_price
+FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+WHERE o.id = ANY(sqlc.arg(order_ids)::text[])
+ORDER BY o.id, i.product_id;
