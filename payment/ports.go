@@ -100,7 +100,8 @@ type OrderQueries interface {
 	// EnqueueOrderExpiry schedules the expiry job, in the caller's transaction.
 	EnqueueOrderExpiry(ctx context.Context, orderID string, at time.Time) error
 	// InsertPayment records a new payment with the events of its history
-	// so far (a payment created past PENDING), together.
+	// so far (a payment created past PENDING), together. Its failure,
+	// confirm attempt and refund decision start empty.
 	InsertPayment(ctx context.Context, p Payment, history ...PaymentEvent) error
 	Payment(ctx context.Context, id string) (Payment, error)
 	PaymentsByOrder(ctx context.Context, orderID string) ([]Payment, error)

@@ -135,10 +135,25 @@ func (c *conformance) run() {
 	c.same("insert order", func(q payment.Queries) string { return errClass(q.InsertOrder(ctx, order)) })
 	pay := payment.Payment{ID: c.id("pay"), OrderID: order.ID, Method: payment.MethodCard, Status: payment.PaymentInDoubt, Amount: payment.Won(1_000),
 		PGPaymentKey: c.prefix + "pk", PGIdempotencyKey: "idem", CreatedAt: tick()}
-	c.same("insert payment", func(q payment.Queries) string { return errClass(q.InsertPayment(ctx, pay)) })
+	// Created past PENDING, with its event; the failure, attempt and
+	// refund decision start empty whatever the caller set.
+	pay.FailureCode, pay.FailureMessage, pay.ConfirmAttempt, pay.RefundDecidedAt = "SET", "set", 3, &now
+	sent := func(p payment.Payment) payment.PaymentEvent {
+		at := tick()
+		return payment.PaymentEvent{ID: c.id("pev"), PaymentID: p.ID, FromStatus: payment.PaymentPending, ToStatus: p.Status,
+			Source: "conform", Code: payment.EventConfirmSent, Message: "m", CreatedAt: at}
+	}
+	c.same("insert payment", func(q payment.Queries) string { return errClass(q.InsertPayment(ctx, pay, sent(pay))) })
 	dupPay := pay
 	dupPay.ID = c.id("pay")
-	c.same("second payment for a PG key", func(q payment.Queries) string { return errClass(q.InsertPayment(ctx, dupPay)) })
+	c.same("second payment for a PG key", func(q payment.Queries) string { return errClass(q.InsertPayment(ctx, dupPay, sent(dupPay))) })
+	c.same("inserted payments", func(q payment.Queries) string {
+		p, err := q.PaymentByPGKey(ctx, pay.PGPaymentKey)
+		events, eerr := q.PaymentEvents(ctx, pay.ID)
+		dupEvents, derr := q.PaymentEvents(ctx, dupPay.ID)
+		return fmt.Sprintf("%s %v %s v%d %q %q %d %v, %d events %s, the refused one %d events %s", errClass(err), p.ID == pay.ID, p.Status, p.Version,
+			p.FailureCode, p.FailureMessage, p.ConfirmAttempt, p.RefundDecidedAt == nil, len(events), errClass(eerr), len(dupEvents), errClass(derr))
+	})
 
 	owner := "own_" + c.prefix
 	hash := "h1"

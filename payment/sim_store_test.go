@@ -970,6 +970,7 @@ func (st *memStore) InsertPayment(_ context.Context, p payment.Payment, history 
 			}
 		}
 		p.RefundedAmount, p.Version, p.UpdatedAt = payment.Money{Amount: 0, Currency: p.Amount.Currency}, 0, p.CreatedAt
+		p.FailureCode, p.FailureMessage, p.ConfirmAttempt, p.RefundDecidedAt = "", "", 0, nil // not columns of the INSERT
 		if _, err := st.db.insert(tx, "pay/"+p.ID, "payments_pkey", p, false); err != nil {
 			return err
 		}
@@ -1072,11 +1073,6 @@ func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time
 	var ok bool
 	err := st.exec("store.UpdatePayment", func(tx *memTx) error {
 		cur, found := getRow[payment.Payment](st.db, tx, "pay/"+p.ID)
-		if found && cur.PGPaymentKey != p.PGPaymentKey && p.PGPaymentKey != "" {
-			if _, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, false); err != nil {
-				return err
-			}
-		}
 		var err error
 		ok, err = st.db.update(tx, "pay/"+p.ID, func(v any) bool { return v.(payment.Payment).Version == p.Version }, func(v any) (any, error) {
 			old := v.(payment.Payment)
@@ -1086,16 +1082,28 @@ func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time
 			n.Version, n.UpdatedAt = old.Version+1, now
 			return n, nil
 		})
-		if err == nil && ok && found && cur.PGPaymentKey != "" && cur.PGPaymentKey != p.PGPaymentKey {
-			_, err = st.db.update(tx, "pay_pgkey/"+cur.PGPaymentKey, func(any) bool { return true },
-				func(any) (any, error) { return tombstone{}, nil })
+		if err != nil || !ok {
+			return err // a stale version writes nothing, its key included
 		}
-		if err == nil && ok {
-			err = st.insertEvents(tx, history)
+		// The key's unique index, as the UPDATE's own check: a taken key
+		// fails the statement, and the caller rolls the transaction back.
+		if found && cur.PGPaymentKey != p.PGPaymentKey && p.PGPaymentKey != "" {
+			if _, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, false); err != nil {
+				return err
+			}
 		}
-		return err
+		if found && cur.PGPaymentKey != "" && cur.PGPaymentKey != p.PGPaymentKey {
+			if _, err := st.db.update(tx, "pay_pgkey/"+cur.PGPaymentKey, func(any) bool { return true },
+				func(any) (any, error) { return tombstone{}, nil }); err != nil {
+				return err
+			}
+		}
+		return st.insertEvents(tx, history)
 	})
-	return ok, err
+	if err != nil {
+		return false, err
+	}
+	return ok, nil
 }
 
 // PaymentsByStatus implements payment.OrderQueries.

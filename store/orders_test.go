@@ -212,6 +212,27 @@ func TestPaymentAndLedgerWritesCarryTheirRows(t *testing.T) {
 				t.Fatalf("history after the updates %+v, want %+v then %+v", h, sent, approved)
 			}
 
+			// Taking a key another payment holds: refused by the unique
+			// index, with no event written.
+			other := p
+			other.ID, other.PGPaymentKey = payment.NewID("pay", now), "pk_other"
+			must(t, s.InTx(ctx, func(q payment.Queries) error { return q.InsertPayment(ctx, other) }))
+			err = s.InTx(ctx, func(q payment.Queries) error {
+				cur, err := q.LockPayment(ctx, p.ID)
+				if err != nil {
+					return err
+				}
+				cur.PGPaymentKey = other.PGPaymentKey
+				_, err = q.UpdatePayment(ctx, cur, now, event(payment.PaymentDone, payment.PaymentDone, payment.EventApproved))
+				return err
+			})
+			if !errors.Is(err, payment.ErrPaymentKeyTaken) {
+				t.Fatalf("an update taking another payment's key: %v, want ErrPaymentKeyTaken", err)
+			}
+			if h := events(p.ID); len(h) != 2 {
+				t.Fatalf("the refused update left history %+v", h)
+			}
+
 			entries := func(txID string) (n int, sum int64) {
 				t.Helper()
 				must(t, s.db.DB.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger_entries WHERE transaction_id = $1", txID).Scan(&n, &sum))
