@@ -188,13 +188,9 @@ func (s *Store) EnqueueOrderExpiry(ctx context.Context, orderID string, at time.
 // payment and its history are one statement (a data-modifying WITH; the
 // events' foreign key is checked at its end): one round trip.
 func (s *Store) InsertPayment(ctx context.Context, p payment.Payment, history ...payment.PaymentEvent) error {
-	var approved sql.NullTime
-	if p.ApprovedAt != nil {
-		approved = sql.NullTime{Time: p.ApprovedAt.UTC(), Valid: true}
-	}
 	if s.engine == Postgres && len(history) > 0 {
 		args := []any{p.ID, p.OrderID, string(p.Method), string(p.Status), p.Amount.Amount, nullString(p.PGPaymentKey),
-			nullString(p.PGIdempotencyKey), approved, p.CreatedAt.UTC(), nullTime(p.ConfirmSentAt), p.WalletAmount.Amount}
+			nullString(p.PGIdempotencyKey), nullTime(p.ApprovedAt), p.CreatedAt.UTC(), nullTime(p.ConfirmSentAt), p.WalletAmount.Amount}
 		events := eventRows(history)
 		q := `WITH p AS (INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key,
     approved_at, version, created_at, updated_at, confirm_sent_at, wallet_amount)
@@ -203,20 +199,22 @@ INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM (VALUES ` + ev
 		_, err := s.exec(ctx, q, append(args, events.args...)...)
 		return dbErr(err, "row")
 	}
-	err := s.q.InsertPayment(ctx, queries.InsertPaymentParams{
-		ID: p.ID, OrderID: p.OrderID, Method: string(p.Method), Status: string(p.Status), Amount: p.Amount.Amount,
-		PgPaymentKey: nullString(p.PGPaymentKey), PgIdempotencyKey: nullString(p.PGIdempotencyKey),
-		ApprovedAt: approved, CreatedAt: p.CreatedAt.UTC(), ConfirmSentAt: nullTime(p.ConfirmSentAt), WalletAmount: p.WalletAmount.Amount,
-	})
-	if err != nil {
-		return dbErr(err, "row")
-	}
-	for _, e := range history {
-		if err := s.InsertPaymentEvent(ctx, e); err != nil {
-			return err
+	return s.together(ctx, len(history) > 0, func(s *Store) error {
+		err := s.q.InsertPayment(ctx, queries.InsertPaymentParams{
+			ID: p.ID, OrderID: p.OrderID, Method: string(p.Method), Status: string(p.Status), Amount: p.Amount.Amount,
+			PgPaymentKey: nullString(p.PGPaymentKey), PgIdempotencyKey: nullString(p.PGIdempotencyKey),
+			ApprovedAt: nullTime(p.ApprovedAt), CreatedAt: p.CreatedAt.UTC(), ConfirmSentAt: nullTime(p.ConfirmSentAt), WalletAmount: p.WalletAmount.Amount,
+		})
+		if err != nil {
+			return dbErr(err, "row")
 		}
-	}
-	return nil
+		for _, e := range history {
+			if err := s.InsertPaymentEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Payment implements payment.OrderQueries.
@@ -330,21 +328,26 @@ SELECT COUNT(*) FROM u`
 		err := s.conn().QueryRowContext(ctx, q, append(args, events.args...)...).Scan(&n)
 		return n == 1, dbErr(err, "payment")
 	}
-	n, err := s.q.UpdatePayment(ctx, queries.UpdatePaymentParams{
-		ID: p.ID, Version: p.Version, Status: string(p.Status), ApprovedAt: nullTime(p.ApprovedAt),
-		PgPaymentKey: nullString(p.PGPaymentKey), FailureCode: p.FailureCode, FailureMessage: p.FailureMessage,
-		ConfirmAttempt: p.ConfirmAttempt, ConfirmSentAt: nullTime(p.ConfirmSentAt), RefundDecidedAt: nullTime(p.RefundDecidedAt),
-		RefundedAmount: p.RefundedAmount.Amount, Now: now.UTC(),
-	})
-	if err != nil || n != 1 {
-		return false, dbErr(err, "payment")
-	}
-	for _, e := range history {
-		if err := s.InsertPaymentEvent(ctx, e); err != nil {
-			return false, err
+	wrote := false
+	err := s.together(ctx, len(history) > 0, func(s *Store) error {
+		n, err := s.q.UpdatePayment(ctx, queries.UpdatePaymentParams{
+			ID: p.ID, Version: p.Version, Status: string(p.Status), ApprovedAt: nullTime(p.ApprovedAt),
+			PgPaymentKey: nullString(p.PGPaymentKey), FailureCode: p.FailureCode, FailureMessage: p.FailureMessage,
+			ConfirmAttempt: p.ConfirmAttempt, ConfirmSentAt: nullTime(p.ConfirmSentAt), RefundDecidedAt: nullTime(p.RefundDecidedAt),
+			RefundedAmount: p.RefundedAmount.Amount, Now: now.UTC(),
+		})
+		if err != nil || n != 1 {
+			return dbErr(err, "payment")
 		}
-	}
-	return true, nil
+		for _, e := range history {
+			if err := s.InsertPaymentEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		wrote = true
+		return nil
+	})
+	return wrote && err == nil, err
 }
 
 // eventColumns and eventTypes are payment_events' columns as eventRows

@@ -256,10 +256,36 @@ func TestPaymentAndLedgerWritesCarryTheirRows(t *testing.T) {
 			if err := s.InTx(ctx, func(q payment.Queries) error { return q.InsertLedgerTransaction(ctx, bad) }); err == nil {
 				t.Fatal("an entry on a missing account was accepted")
 			}
-			var n int
-			must(t, s.db.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM ledger_transactions WHERE id = $1", bad.ID).Scan(&n))
-			if n1, _ := entries(bad.ID); n != 0 || n1 != 0 {
-				t.Fatalf("a refused ledger transaction left %d transaction rows and %d entries", n, n1)
+			// Refused inside a transaction and outside one (the store's
+			// own): nothing of it is left either way.
+			alone := bad
+			alone.ID = payment.NewID("ltx", now)
+			alone.Entries = []payment.LedgerEntry{
+				{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: -5},
+				{ID: payment.NewID("ent", now), AccountID: "acc_missing", Amount: 5},
+			}
+			if err := s.InsertLedgerTransaction(ctx, alone); err == nil {
+				t.Fatal("an entry on a missing account was accepted outside a transaction")
+			}
+			for _, id := range []string{bad.ID, alone.ID} {
+				var n int
+				must(t, s.db.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM ledger_transactions WHERE id = $1", id).Scan(&n))
+				if n1, _ := entries(id); n != 0 || n1 != 0 {
+					t.Fatalf("a refused ledger transaction left %d transaction rows and %d entries", n, n1)
+				}
+			}
+
+			// A payment whose event is refused (its id taken), outside a
+			// transaction: the payment is not left without its history.
+			lone := p
+			lone.ID, lone.PGPaymentKey = payment.NewID("pay", now), "pk_lone"
+			taken := sent
+			taken.PaymentID = lone.ID // sent's id is taken
+			if err := s.InsertPayment(ctx, lone, taken); err == nil {
+				t.Fatal("an event with a taken id was accepted")
+			}
+			if _, err := s.Payment(ctx, lone.ID); !errors.Is(err, payment.ErrNotFound) {
+				t.Fatalf("the payment of a refused event: %v, want NOT_FOUND", err)
 			}
 		})
 	}

@@ -171,6 +171,29 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	return s.conn().ExecContext(ctx, query, args...)
 }
 
+// ledgerRows lays ledger transactions out as the rows of
+// ledger_transactions and of ledger_entries, in walletPaymentRows' columns.
+func ledgerRows(ts ...payment.LedgerTransaction) (txs, entries rows) {
+	for _, t := range ts {
+		txs.add(t.ID, t.Kind, nullString(t.OrderID), t.Description, t.CreatedAt.UTC())
+		for _, e := range t.Entries {
+			entries.add(e.ID, t.ID, e.AccountID, e.Amount, t.CreatedAt.UTC())
+		}
+	}
+	return txs, entries
+}
+
+// together runs fn, one write of several statements when several is true
+// (SQLite runs a payment and its events, or a ledger transaction and its
+// entries, one by one), in the open transaction or in one of its own: they
+// commit or roll back together whatever the caller holds.
+func (s *Store) together(ctx context.Context, several bool, fn func(s *Store) error) error {
+	if s.tx != nil || !several {
+		return fn(s)
+	}
+	return s.InTx(ctx, func(q payment.Queries) error { return fn(q.(*Store)) })
+}
+
 // walletInsert is one table's rows of a batch; types are the columns'
 // PostgreSQL types.
 type walletInsert struct {
@@ -192,24 +215,15 @@ func walletPaymentRows(w payment.WalletPaymentsWrite) []walletInsert {
 			types: "text, text, text, text, bigint, bigint, text, text, timestamptz, bigint, timestamptz, timestamptz"},
 		{table: "payment_events", columns: eventColumns, types: strings.Join(eventTypes, ", ")},
 	}
-	lt, le, wt, ps, pe := &out[0].rows, &out[1].rows, &out[2].rows, &out[3].rows, &out[4].rows
-	for _, t := range w.Ledger {
-		lt.add(t.ID, t.Kind, nullString(t.OrderID), t.Description, t.CreatedAt.UTC())
-		for _, e := range t.Entries {
-			le.add(e.ID, t.ID, e.AccountID, e.Amount, t.CreatedAt.UTC())
-		}
-	}
+	wt, ps, pe := &out[2].rows, &out[3].rows, &out[4].rows
+	out[0].rows, out[1].rows = ledgerRows(w.Ledger...)
 	for _, t := range w.History {
 		wt.add(t.ID, t.WalletID, t.Seq, string(t.Type), t.Amount.Amount, t.BalanceAfter.Amount, nullString(t.OrderID),
 			t.LedgerTransactionID, nullString(t.Reason), t.CreatedAt.UTC())
 	}
 	for _, p := range w.Payments {
-		var approved sql.NullTime
-		if p.ApprovedAt != nil {
-			approved = sql.NullTime{Time: p.ApprovedAt.UTC(), Valid: true}
-		}
 		ps.add(p.ID, p.OrderID, string(p.Method), string(p.Status), p.Amount.Amount, int64(0), nullString(p.PGPaymentKey),
-			nullString(p.PGIdempotencyKey), approved, int64(0), p.CreatedAt.UTC(), p.CreatedAt.UTC())
+			nullString(p.PGIdempotencyKey), nullTime(p.ApprovedAt), int64(0), p.CreatedAt.UTC(), p.CreatedAt.UTC())
 	}
 	*pe = eventRows(w.Events)
 	kept := out[:0]

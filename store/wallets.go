@@ -92,35 +92,34 @@ func (s *Store) WalletTransactions(ctx context.Context, walletID string, beforeS
 	return out, nil
 }
 
-// InsertLedgerTransaction implements payment.WalletQueries. On PostgreSQL
-// the transaction and its entries are one statement (a data-modifying
-// WITH; the entries' foreign key is checked at its end): one round trip.
+// InsertLedgerTransaction implements payment.WalletQueries: the
+// transaction and its entries together. On PostgreSQL they are one
+// statement (a data-modifying WITH; the entries' foreign key is checked at
+// its end): one round trip.
 func (s *Store) InsertLedgerTransaction(ctx context.Context, t payment.LedgerTransaction) error {
+	txs, entries := ledgerRows(t)
 	if s.engine == Postgres && len(t.Entries) > 0 {
-		args := []any{t.ID, t.Kind, nullString(t.OrderID), t.Description, t.CreatedAt.UTC()}
-		var entries rows
-		for _, e := range t.Entries {
-			entries.add(e.ID, t.ID, e.AccountID, e.Amount, t.CreatedAt.UTC())
-		}
-		_, err := s.exec(ctx, `WITH t AS (INSERT INTO ledger_transactions (id, kind, order_id, description, created_at) VALUES ($1, $2, $3, $4, $5))
-INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) VALUES `+entries.values(len(args), nil), append(args, entries.args...)...)
+		_, err := s.exec(ctx, `WITH t AS (INSERT INTO ledger_transactions (id, kind, order_id, description, created_at) VALUES `+txs.values(0, nil)+`)
+INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) VALUES `+entries.values(len(txs.args), nil), append(txs.args, entries.args...)...)
 		return dbErr(err, "row")
 	}
-	err := s.q.InsertLedgerTransaction(ctx, queries.InsertLedgerTransactionParams{
-		ID: t.ID, Kind: t.Kind, OrderID: nullString(t.OrderID), Description: t.Description, CreatedAt: t.CreatedAt.UTC(),
-	})
-	if err != nil {
-		return dbErr(err, "row")
-	}
-	for _, e := range t.Entries {
-		err := s.q.InsertLedgerEntry(ctx, queries.InsertLedgerEntryParams{
-			ID: e.ID, TransactionID: t.ID, AccountID: e.AccountID, Amount: e.Amount, CreatedAt: t.CreatedAt.UTC(),
+	return s.together(ctx, len(t.Entries) > 0, func(s *Store) error {
+		err := s.q.InsertLedgerTransaction(ctx, queries.InsertLedgerTransactionParams{
+			ID: t.ID, Kind: t.Kind, OrderID: nullString(t.OrderID), Description: t.Description, CreatedAt: t.CreatedAt.UTC(),
 		})
 		if err != nil {
-			return fmt.Errorf("ledger entry: %w", err)
+			return dbErr(err, "row")
 		}
-	}
-	return nil
+		for _, e := range t.Entries {
+			err := s.q.InsertLedgerEntry(ctx, queries.InsertLedgerEntryParams{
+				ID: e.ID, TransactionID: t.ID, AccountID: e.AccountID, Amount: e.Amount, CreatedAt: t.CreatedAt.UTC(),
+			})
+			if err != nil {
+				return fmt.Errorf("ledger entry: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
