@@ -31,6 +31,13 @@ type IdempotencyRecord struct {
 	CreatedAt   time.Time
 }
 
+// IdempotencyCompletion is one key's response for CompleteIdempotencyKeys,
+// fenced by its owner as CompleteIdempotencyKey is.
+type IdempotencyCompletion struct {
+	UserID, Key, Owner string
+	Response           []byte
+}
+
 // Idempotency runs mutations at most once per (user, key). The claim is
 // committed before the effect so that a concurrent duplicate sees
 // REQUEST_IN_PROGRESS; the response is written by the effect's own
@@ -85,17 +92,30 @@ func (c *Call) completeIfOwned(ctx context.Context, q Queries, result any) (bool
 }
 
 func (c *Call) complete(ctx context.Context, q Queries, resp replayEnvelope) (bool, error) {
-	body, err := json.Marshal(resp)
+	cp, err := c.completion(resp)
 	if err != nil {
-		return false, fmt.Errorf("encode idempotent response: %w", err)
+		return false, err
 	}
-	ok, err := q.CompleteIdempotencyKey(ctx, c.userID, c.key, c.owner, body, c.idem.now().UTC())
+	ok, err := q.CompleteIdempotencyKey(ctx, cp.UserID, cp.Key, cp.Owner, cp.Response, c.idem.now().UTC())
 	if err != nil {
 		return false, fmt.Errorf("complete idempotency key: %w", err)
 	}
 	c.done = c.done || ok
 	return ok, nil
 }
+
+// completion is resp as the key's answer, for CompleteIdempotencyKeys; a
+// batch marks the call done (recorded) once its transaction committed.
+func (c *Call) completion(resp replayEnvelope) (IdempotencyCompletion, error) {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return IdempotencyCompletion{}, fmt.Errorf("encode idempotent response: %w", err)
+	}
+	return IdempotencyCompletion{UserID: c.userID, Key: c.key, Owner: c.owner, Response: body}, nil
+}
+
+// recorded marks the call's answer as written by a committed batch.
+func (c *Call) recorded() { c.done = true }
 
 // ValidateIdempotencyKey checks docs/api.md's rule: 1–255 printable characters
 // (at most 255 bytes). Printable is unicode.IsPrint: letters, marks,

@@ -44,6 +44,9 @@ type WalletQueries interface {
 	// WalletTransactions lists newest first, seq < beforeSeq.
 	WalletTransactions(ctx context.Context, walletID string, beforeSeq int64, limit int) ([]WalletTransaction, error)
 	InsertLedgerTransaction(ctx context.Context, t LedgerTransaction) error
+	// InsertLedgerTransactions is InsertLedgerTransaction for several,
+	// together: a batch of card settles posts them at once.
+	InsertLedgerTransactions(ctx context.Context, ts []LedgerTransaction) error
 	// WriteWalletPayments writes a batch of wallet payments decided in
 	// memory: each wallet's debit (w.Debits), conditional on the version
 	// read and the balance, then their ledger transactions, history,
@@ -111,15 +114,28 @@ type OrderQueries interface {
 	// LockPayment reads a payment and holds its row lock until the
 	// transaction ends: the read of every read-check-write of a payment.
 	LockPayment(ctx context.Context, id string) (Payment, error)
+	// LockPayments is LockPayment for several payments, locked in id
+	// order; a missing one is left out.
+	LockPayments(ctx context.Context, ids []string) ([]Payment, error)
+	// InsertPayments is InsertPayment for several payments, each with its
+	// events in history (by PaymentID), together; a payment whose PG key is
+	// taken is left out with its events. It answers the ids inserted.
+	InsertPayments(ctx context.Context, ps []Payment, history []PaymentEvent) ([]string, error)
 	// UpdatePayment writes p's mutable state (status, approval, failure,
 	// confirm attempt, refund decision, PG key) and appends history to its
 	// events, if its version is still p.Version, bumping it; false, with
 	// nothing written, if it moved.
 	UpdatePayment(ctx context.Context, p Payment, now time.Time, history ...PaymentEvent) (bool, error)
+	// UpdatePayments is UpdatePayment for several payments, each with its
+	// events in history (by PaymentID): a payment whose version moved is
+	// left out with its events. It answers the ids written.
+	UpdatePayments(ctx context.Context, ps []Payment, now time.Time, history []PaymentEvent) ([]string, error)
 	// PaymentsByStatus lists newest first with id < before.
 	PaymentsByStatus(ctx context.Context, status PaymentStatus, before string, limit int) ([]Payment, error)
 	// EnqueuePaymentProbe schedules the in-doubt probe, in the caller's transaction.
 	EnqueuePaymentProbe(ctx context.Context, paymentID string, at time.Time) error
+	// EnqueuePaymentProbes is EnqueuePaymentProbe for several payments.
+	EnqueuePaymentProbes(ctx context.Context, paymentIDs []string, at time.Time) error
 	// EnqueueWebhook queues a PG webhook for processing, once per dedupeKey.
 	EnqueueWebhook(ctx context.Context, dedupeKey, paymentKey string) error
 }
@@ -170,6 +186,9 @@ type IdempotencyQueries interface {
 	TakeOverIdempotencyKey(ctx context.Context, r IdempotencyRecord, now time.Time) (bool, error)
 	// CompleteIdempotencyKey stores the response; false if owner lost the key.
 	CompleteIdempotencyKey(ctx context.Context, userID, key, owner string, response []byte, now time.Time) (bool, error)
+	// CompleteIdempotencyKeys is CompleteIdempotencyKey for several keys;
+	// it answers the indexes of cs whose owner still held the key.
+	CompleteIdempotencyKeys(ctx context.Context, cs []IdempotencyCompletion, now time.Time) ([]int, error)
 	ReleaseIdempotencyKey(ctx context.Context, userID, key, owner string) error
 	// InsertIdempotencyDone records a DONE key with its response in one
 	// step (RunInTx); false if the key exists, after waiting for an

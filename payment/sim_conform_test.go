@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -155,6 +156,35 @@ func (c *conformance) run() {
 			p.FailureCode, p.FailureMessage, p.ConfirmAttempt, p.RefundDecidedAt == nil, len(events), errClass(eerr), len(dupEvents), errClass(derr))
 	})
 
+	// Several at once: a payment whose key is taken is left out with its
+	// event, the others written with theirs.
+	more := []payment.Payment{pay, pay, pay}
+	more[0].ID, more[0].PGPaymentKey = c.id("pay"), c.prefix+"pk2"
+	more[1].ID = c.id("pay") // pay's key: taken
+	more[2].ID, more[2].PGPaymentKey = c.id("pay"), c.prefix+"pk3"
+	moreEvents := []payment.PaymentEvent{sent(more[0]), sent(more[1]), sent(more[2])}
+	c.same("insert payments, one key taken", func(q payment.Queries) string {
+		ids, err := q.InsertPayments(ctx, more, moreEvents)
+		slices.Sort(ids)
+		var events []int
+		for _, p := range more {
+			es, _ := q.PaymentEvents(ctx, p.ID)
+			events = append(events, len(es))
+		}
+		return fmt.Sprint(len(ids), slices.Contains(ids, more[1].ID), events, " ", errClass(err))
+	})
+	c.same("lock payments", func(q payment.Queries) string {
+		var out string
+		err := q.(payment.Store).InTx(ctx, func(q payment.Queries) error {
+			ps, err := q.LockPayments(ctx, []string{more[2].ID, "pay_" + c.prefix + "missing", pay.ID, more[0].ID})
+			for _, p := range ps {
+				out += fmt.Sprintf("%v %s v%d;", p.ID == pay.ID, p.Status, p.Version)
+			}
+			return err
+		})
+		return out + " " + errClass(err)
+	})
+
 	owner := "own_" + c.prefix
 	hash := "h1"
 	claim := func(key, own, h string, lease time.Time) payment.IdempotencyRecord {
@@ -266,6 +296,32 @@ func (c *conformance) run() {
 				})
 				return out + " " + errClass(err)
 			})
+			c.same(fmt.Sprintf("UpdatePayments(→%s, one stale)", pt), func(q payment.Queries) string {
+				var out string
+				err := q.(payment.Store).InTx(ctx, func(q payment.Queries) error {
+					ps, err := q.LockPayments(ctx, []string{more[0].ID, more[2].ID})
+					if err != nil || len(ps) != 2 {
+						return fmt.Errorf("locked %d: %w", len(ps), err)
+					}
+					at := tick()
+					var events []payment.PaymentEvent
+					for i := range ps {
+						events = append(events, payment.PaymentEvent{ID: payment.NewID("pev", at), PaymentID: ps[i].ID,
+							FromStatus: ps[i].Status, ToStatus: pt, Source: "conform", Code: payment.EventApproved, Message: "m", CreatedAt: at})
+						ps[i].Status, ps[i].ApprovedAt = pt, &at
+					}
+					ps[1].Version-- // stale
+					ids, err := q.UpdatePayments(ctx, ps, at, events)
+					out = fmt.Sprint(len(ids), slices.Contains(ids, ps[0].ID))
+					for _, p := range ps {
+						es, _ := q.PaymentEvents(ctx, p.ID)
+						got, _ := q.Payment(ctx, p.ID)
+						out += fmt.Sprintf(" %s v%d %d events", got.Status, got.Version, len(es))
+					}
+					return err
+				})
+				return out + " " + errClass(err)
+			})
 			c.same("payment", func(q payment.Queries) string {
 				p, err := q.PaymentByPGKey(ctx, pay.PGPaymentKey)
 				events, eerr := q.PaymentEvents(ctx, pay.ID)
@@ -276,7 +332,15 @@ func (c *conformance) run() {
 			lease := now.Add(time.Duration(rng.IntN(3)-1) * time.Minute)
 			who := []string{owner, owner + "2"}[rng.IntN(2)]
 			h := []string{hash, "h2"}[rng.IntN(2)]
-			switch rng.IntN(5) {
+			switch rng.IntN(6) {
+			case 5:
+				c.same("CompleteIdempotencyKeys", func(q payment.Queries) string {
+					done, err := q.CompleteIdempotencyKeys(ctx, []payment.IdempotencyCompletion{
+						{UserID: users[0].ID, Key: key, Owner: who, Response: []byte(`{"result":2}`)},
+						{UserID: users[0].ID, Key: c.id("key"), Owner: who, Response: []byte(`{"result":3}`)},
+					}, tick())
+					return fmt.Sprint(done, " ", errClass(err))
+				})
 			case 4:
 				// A batch's answers: a key maybe known, a fresh one, and a
 				// key twice (kept once).

@@ -30,14 +30,17 @@ import (
 // Rows live under string keys ("wal/<id>"); unique indexes are rows too
 // ("wal_user/<user id>" holds the wallet id), so a unique violation and the
 // wait on an uncommitted duplicate fall out of the row rules. lists are
-// append-only secondary indexes whose entries are filtered by visibility.
+// append-only secondary indexes whose entries are filtered by visibility;
+// listed holds each (list, key) once, so a row inserted again after its
+// first insert rolled back (a batch that went again) is listed once.
 type memDB struct {
-	s     *sim
-	rows  map[string]any
-	locks map[string]*memTx
-	lists map[string][]string
-	open  map[*actor]*memTx // per actor: SQLite has one connection
-	jobs  []*simJob
+	s      *sim
+	rows   map[string]any
+	locks  map[string]*memTx
+	lists  map[string][]string
+	listed map[[2]string]bool
+	open   map[*actor]*memTx // per actor: SQLite has one connection
+	jobs   []*simJob
 	// refused collects writes the schema's last line of defence refused
 	// (balance and stock CHECKs, the history's unique (wallet_id, seq)):
 	// any of them means a conditional update let through what it should
@@ -70,7 +73,7 @@ func (e *dbError) Error() string { return e.msg }
 func (e *dbError) Unwrap() error { return e.is }
 
 func newMemDB(s *sim) *memDB {
-	db := &memDB{s: s, rows: map[string]any{}, locks: map[string]*memTx{}, lists: map[string][]string{}, open: map[*actor]*memTx{}}
+	db := &memDB{s: s, rows: map[string]any{}, locks: map[string]*memTx{}, lists: map[string][]string{}, listed: map[[2]string]bool{}, open: map[*actor]*memTx{}}
 	for _, a := range []struct {
 		id   string
 		kind payment.AccountKind
@@ -198,7 +201,13 @@ func (db *memDB) insert(tx *memTx, key, constraint string, v any, doNothing bool
 }
 
 // appendList records key under list; readers filter by visibility.
-func (db *memDB) appendList(list, key string) { db.lists[list] = append(db.lists[list], key) }
+func (db *memDB) appendList(list, key string) {
+	if db.listed[[2]string{list, key}] {
+		return
+	}
+	db.listed[[2]string{list, key}] = true
+	db.lists[list] = append(db.lists[list], key)
+}
 
 // visible returns list's rows that tx sees, in insertion order.
 func visible[T any](db *memDB, tx *memTx, list string) []T {
@@ -478,17 +487,40 @@ func (st *memStore) CompleteIdempotencyKey(_ context.Context, userID, key, owner
 	var ok bool
 	err := st.exec("store.CompleteIdempotencyKey", func(tx *memTx) error {
 		var err error
-		ok, err = st.db.update(tx, idemKey(userID, key), func(v any) bool {
-			c := v.(payment.IdempotencyRecord)
-			return c.Status == payment.IdemRunning && c.Owner == owner
-		}, func(v any) (any, error) {
-			c := v.(payment.IdempotencyRecord)
-			c.Status, c.Response = payment.IdemDone, slices.Clone(response)
-			return c, nil
-		})
+		ok, err = st.completeKey(tx, payment.IdempotencyCompletion{UserID: userID, Key: key, Owner: owner, Response: response})
 		return err
 	})
 	return ok, err
+}
+
+// CompleteIdempotencyKeys implements payment.IdempotencyQueries: one UPDATE.
+func (st *memStore) CompleteIdempotencyKeys(_ context.Context, cs []payment.IdempotencyCompletion, _ time.Time) ([]int, error) {
+	var done []int
+	err := st.exec("store.CompleteIdempotencyKeys", func(tx *memTx) error {
+		done = nil
+		for i, c := range cs {
+			ok, err := st.completeKey(tx, c)
+			if err != nil {
+				return err
+			}
+			if ok {
+				done = append(done, i)
+			}
+		}
+		return nil
+	})
+	return done, err
+}
+
+func (st *memStore) completeKey(tx *memTx, c payment.IdempotencyCompletion) (bool, error) {
+	return st.db.update(tx, idemKey(c.UserID, c.Key), func(v any) bool {
+		r := v.(payment.IdempotencyRecord)
+		return r.Status == payment.IdemRunning && r.Owner == c.Owner
+	}, func(v any) (any, error) {
+		r := v.(payment.IdempotencyRecord)
+		r.Status, r.Response = payment.IdemDone, slices.Clone(c.Response)
+		return r, nil
+	})
 }
 
 // ReleaseIdempotencyKey implements payment.IdempotencyQueries.
@@ -727,22 +759,36 @@ func (st *memStore) WalletTransactions(_ context.Context, walletID string, befor
 
 // InsertLedgerTransaction implements payment.WalletQueries.
 func (st *memStore) InsertLedgerTransaction(_ context.Context, t payment.LedgerTransaction) error {
-	return st.exec("store.InsertLedgerTransaction", func(tx *memTx) error {
-		for _, e := range t.Entries {
-			if e.Amount == 0 {
-				return &dbError{msg: "new row for ledger_entries violates check constraint (amount <> 0)"}
-			}
-			if _, ok := st.db.get(tx, "acc/"+e.AccountID); !ok {
-				return &dbError{msg: "insert on ledger_entries violates foreign key to ledger_accounts: " + e.AccountID}
+	return st.exec("store.InsertLedgerTransaction", func(tx *memTx) error { return st.insertLedger(tx, t) })
+}
+
+// InsertLedgerTransactions implements payment.WalletQueries: one statement.
+func (st *memStore) InsertLedgerTransactions(_ context.Context, ts []payment.LedgerTransaction) error {
+	return st.exec("store.InsertLedgerTransactions", func(tx *memTx) error {
+		for _, t := range ts {
+			if err := st.insertLedger(tx, t); err != nil {
+				return err
 			}
 		}
-		t.Entries = slices.Clone(t.Entries)
-		if _, err := st.db.insert(tx, "ltx/"+t.ID, "ledger_transactions_pkey", t, false); err != nil {
-			return err
-		}
-		st.db.appendList("ledger", "ltx/"+t.ID)
 		return nil
 	})
+}
+
+func (st *memStore) insertLedger(tx *memTx, t payment.LedgerTransaction) error {
+	for _, e := range t.Entries {
+		if e.Amount == 0 {
+			return &dbError{msg: "new row for ledger_entries violates check constraint (amount <> 0)"}
+		}
+		if _, ok := st.db.get(tx, "acc/"+e.AccountID); !ok {
+			return &dbError{msg: "insert on ledger_entries violates foreign key to ledger_accounts: " + e.AccountID}
+		}
+	}
+	t.Entries = slices.Clone(t.Entries)
+	if _, err := st.db.insert(tx, "ltx/"+t.ID, "ledger_transactions_pkey", t, false); err != nil {
+		return err
+	}
+	st.db.appendList("ledger", "ltx/"+t.ID)
+	return nil
 }
 
 // Products, orders and payments.
@@ -961,23 +1007,70 @@ func (st *memStore) ExpireOrder(_ context.Context, id string, now time.Time) (bo
 // history in one statement, as on PostgreSQL.
 func (st *memStore) InsertPayment(_ context.Context, p payment.Payment, history ...payment.PaymentEvent) error {
 	return st.exec("store.InsertPayment", func(tx *memTx) error {
-		if _, ok := st.db.get(tx, "ord/"+p.OrderID); !ok {
-			return &dbError{msg: "insert on payments violates foreign key to orders: " + p.OrderID}
-		}
-		if p.PGPaymentKey != "" {
-			if _, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, false); err != nil {
+		_, err := st.insertPayment(tx, p, history, false)
+		return err
+	})
+}
+
+// InsertPayments implements payment.OrderQueries: one statement, ON
+// CONFLICT DO NOTHING, whose events go only with the payments inserted.
+func (st *memStore) InsertPayments(_ context.Context, ps []payment.Payment, history []payment.PaymentEvent) ([]string, error) {
+	var inserted []string
+	err := st.exec("store.InsertPayments", func(tx *memTx) error {
+		inserted = nil
+		for _, p := range ps {
+			ok, err := st.insertPayment(tx, p, eventsOf(history, p.ID), true)
+			if err != nil {
 				return err
 			}
+			if ok {
+				inserted = append(inserted, p.ID)
+			}
 		}
-		p.RefundedAmount, p.Version, p.UpdatedAt = payment.Money{Amount: 0, Currency: p.Amount.Currency}, 0, p.CreatedAt
-		p.FailureCode, p.FailureMessage, p.ConfirmAttempt, p.RefundDecidedAt = "", "", 0, nil // not columns of the INSERT
-		if _, err := st.db.insert(tx, "pay/"+p.ID, "payments_pkey", p, false); err != nil {
-			return err
+		if len(inserted) >= 2 {
+			st.db.s.count("db: one insert of two or more card payments")
 		}
-		st.db.appendList("payments", "pay/"+p.ID)
-		st.db.appendList("pay/"+p.OrderID, "pay/"+p.ID)
-		return st.insertEvents(tx, history)
+		return nil
 	})
+	return inserted, err
+}
+
+// insertPayment writes p and its history in tx; with doNothing a taken
+// key or id skips it (false) rather than failing the statement.
+func (st *memStore) insertPayment(tx *memTx, p payment.Payment, history []payment.PaymentEvent, doNothing bool) (bool, error) {
+	if _, ok := st.db.get(tx, "ord/"+p.OrderID); !ok {
+		return false, &dbError{msg: "insert on payments violates foreign key to orders: " + p.OrderID}
+	}
+	if doNothing {
+		if _, taken := st.db.get(tx, "pay/"+p.ID); taken {
+			return false, nil
+		}
+	}
+	if p.PGPaymentKey != "" {
+		ok, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, doNothing)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	p.RefundedAmount, p.Version, p.UpdatedAt = payment.Money{Amount: 0, Currency: p.Amount.Currency}, 0, p.CreatedAt
+	p.FailureCode, p.FailureMessage, p.ConfirmAttempt, p.RefundDecidedAt = "", "", 0, nil // not columns of the INSERT
+	if _, err := st.db.insert(tx, "pay/"+p.ID, "payments_pkey", p, false); err != nil {
+		return false, err
+	}
+	st.db.appendList("payments", "pay/"+p.ID)
+	st.db.appendList("pay/"+p.OrderID, "pay/"+p.ID)
+	return true, st.insertEvents(tx, history)
+}
+
+// eventsOf is the events of one payment among history.
+func eventsOf(history []payment.PaymentEvent, paymentID string) []payment.PaymentEvent {
+	var out []payment.PaymentEvent
+	for _, e := range history {
+		if e.PaymentID == paymentID {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Payment implements payment.OrderQueries.
@@ -1067,43 +1160,96 @@ func (st *memStore) LockPayment(_ context.Context, id string) (payment.Payment, 
 	return p, err
 }
 
+// LockPayments implements payment.OrderQueries: SELECT … ORDER BY id FOR
+// UPDATE, one statement; a missing payment is left out.
+func (st *memStore) LockPayments(_ context.Context, ids []string) ([]payment.Payment, error) {
+	var out []payment.Payment
+	err := st.exec("store.LockPayments", func(tx *memTx) error {
+		out = nil
+		sorted := slices.Clone(ids)
+		slices.Sort(sorted)
+		for _, id := range slices.Compact(sorted) {
+			_, err := st.db.update(tx, "pay/"+id, func(any) bool { return true }, func(v any) (any, error) {
+				out = append(out, v.(payment.Payment))
+				return v, nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // UpdatePayment implements payment.OrderQueries: WHERE id = $id AND
 // version = $version, and history appended in the same statement when it wrote.
 func (st *memStore) UpdatePayment(_ context.Context, p payment.Payment, now time.Time, history ...payment.PaymentEvent) (bool, error) {
 	var ok bool
 	err := st.exec("store.UpdatePayment", func(tx *memTx) error {
-		cur, found := getRow[payment.Payment](st.db, tx, "pay/"+p.ID)
 		var err error
-		ok, err = st.db.update(tx, "pay/"+p.ID, func(v any) bool { return v.(payment.Payment).Version == p.Version }, func(v any) (any, error) {
-			old := v.(payment.Payment)
-			n := p
-			n.OrderID, n.Method, n.Amount, n.PGIdempotencyKey, n.CreatedAt = old.OrderID, old.Method, old.Amount, old.PGIdempotencyKey, old.CreatedAt
-			n.WalletAmount = old.WalletAmount
-			n.Version, n.UpdatedAt = old.Version+1, now
-			return n, nil
-		})
-		if err != nil || !ok {
-			return err // a stale version writes nothing, its key included
-		}
-		// The key's unique index, as the UPDATE's own check: a taken key
-		// fails the statement, and the caller rolls the transaction back.
-		if found && cur.PGPaymentKey != p.PGPaymentKey && p.PGPaymentKey != "" {
-			if _, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, false); err != nil {
-				return err
-			}
-		}
-		if found && cur.PGPaymentKey != "" && cur.PGPaymentKey != p.PGPaymentKey {
-			if _, err := st.db.update(tx, "pay_pgkey/"+cur.PGPaymentKey, func(any) bool { return true },
-				func(any) (any, error) { return tombstone{}, nil }); err != nil {
-				return err
-			}
-		}
-		return st.insertEvents(tx, history)
+		ok, err = st.updatePayment(tx, p, now, history)
+		return err
 	})
 	if err != nil {
 		return false, err
 	}
 	return ok, nil
+}
+
+// UpdatePayments implements payment.OrderQueries: one UPDATE … FROM
+// VALUES, whose events go only with the payments written.
+func (st *memStore) UpdatePayments(_ context.Context, ps []payment.Payment, now time.Time, history []payment.PaymentEvent) ([]string, error) {
+	var written []string
+	err := st.exec("store.UpdatePayments", func(tx *memTx) error {
+		written = nil
+		for _, p := range ps {
+			ok, err := st.updatePayment(tx, p, now, eventsOf(history, p.ID))
+			if err != nil {
+				return err
+			}
+			if ok {
+				written = append(written, p.ID)
+			}
+		}
+		if len(written) >= 2 {
+			st.db.s.count("db: one write of two or more card settles")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+func (st *memStore) updatePayment(tx *memTx, p payment.Payment, now time.Time, history []payment.PaymentEvent) (bool, error) {
+	cur, found := getRow[payment.Payment](st.db, tx, "pay/"+p.ID)
+	ok, err := st.db.update(tx, "pay/"+p.ID, func(v any) bool { return v.(payment.Payment).Version == p.Version }, func(v any) (any, error) {
+		old := v.(payment.Payment)
+		n := p
+		n.OrderID, n.Method, n.Amount, n.PGIdempotencyKey, n.CreatedAt = old.OrderID, old.Method, old.Amount, old.PGIdempotencyKey, old.CreatedAt
+		n.WalletAmount = old.WalletAmount
+		n.Version, n.UpdatedAt = old.Version+1, now
+		return n, nil
+	})
+	if err != nil || !ok {
+		return false, err // a stale version writes nothing, its key included
+	}
+	// The key's unique index, as the UPDATE's own check: a taken key
+	// fails the statement, and the caller rolls the transaction back.
+	if found && cur.PGPaymentKey != p.PGPaymentKey && p.PGPaymentKey != "" {
+		if _, err := st.db.insert(tx, "pay_pgkey/"+p.PGPaymentKey, "payments_pg_payment_key_idx", p.ID, false); err != nil {
+			return false, err
+		}
+	}
+	if found && cur.PGPaymentKey != "" && cur.PGPaymentKey != p.PGPaymentKey {
+		if _, err := st.db.update(tx, "pay_pgkey/"+cur.PGPaymentKey, func(any) bool { return true },
+			func(any) (any, error) { return tombstone{}, nil }); err != nil {
+			return false, err
+		}
+	}
+	return true, st.insertEvents(tx, history)
 }
 
 // PaymentsByStatus implements payment.OrderQueries.
@@ -1184,6 +1330,16 @@ func (st *memStore) EnqueueOrderExpiry(_ context.Context, orderID string, at tim
 // EnqueuePaymentProbe implements payment.OrderQueries.
 func (st *memStore) EnqueuePaymentProbe(_ context.Context, paymentID string, at time.Time) error {
 	return st.enqueue("store.EnqueuePaymentProbe", &simJob{kind: jobProbe, arg: paymentID, at: at, max: 40})
+}
+
+// EnqueuePaymentProbes implements payment.OrderQueries: one insert.
+func (st *memStore) EnqueuePaymentProbes(_ context.Context, paymentIDs []string, at time.Time) error {
+	return st.exec("store.EnqueuePaymentProbes", func(tx *memTx) error {
+		for _, id := range paymentIDs {
+			tx.jobs = append(tx.jobs, &simJob{kind: jobProbe, arg: id, at: at, max: 40, created: st.db.s.now})
+		}
+		return nil
+	})
 }
 
 // EnqueueWebhook implements payment.OrderQueries.

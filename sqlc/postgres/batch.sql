@@ -27,3 +27,11 @@ SELECT o.id, o.user_id, o.kind, o.status, o.name, o.amount, o.currency, o.refund
 FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
 WHERE o.id = ANY(sqlc.arg(order_ids)::text[])
 ORDER BY o.id, i.product_id;
+
+-- name: LockPaymentsByIDs :many
+-- Reads payments and holds their row locks to the end of the transaction,
+-- taken in id order so two batches never wait for each other in a cycle.
+SELECT * FROM payments
+WHERE id = ANY(sqlc.arg(payment_ids)::text[])
+ORDER BY id
+FOR UPDATE;

@@ -211,3 +211,54 @@ func (q *Queries) ListWalletsByIDs(ctx context.Context, walletIds []string) ([]W
 	}
 	return items, nil
 }
+
+const lockPaymentsByIDs = `-- name: LockPaymentsByIDs :many
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key, failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount FROM payments
+WHERE id = ANY($1::text[])
+ORDER BY id
+FOR UPDATE
+`
+
+// Reads payments and holds their row locks to the end of the transaction,
+// taken in id order so two batches never wait for each other in a cycle.
+func (q *Queries) LockPaymentsByIDs(ctx context.Context, paymentIds []string) ([]Payment, error) {
+	rows, err := q.db.QueryContext(ctx, lockPaymentsByIDs, pq.Array(paymentIds))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Payment{}
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.Method,
+			&i.Status,
+			&i.Amount,
+			&i.RefundedAmount,
+			&i.PgPaymentKey,
+			&i.ApprovedAt,
+			&i.Version,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.PgIdempotencyKey,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmAttempt,
+			&i.ConfirmSentAt,
+			&i.RefundDecidedAt,
+			&i.WalletAmount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

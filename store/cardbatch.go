@@ -1,0 +1,274 @@
+package store
+
+import (
+	"context"
+
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store/pgqueries"
+	"github.com/pago/pago/store/queries"
+	"github.com/pago/pago/worker"
+)
+
+// The several-row forms of the writes of a card confirm, for a batch of
+// confirms (payment's intent and settle batches). On PostgreSQL each is one
+// statement however many rows it holds; SQLite, in process, runs the
+// one-row forms one by one, together.
+
+// LockPayments implements payment.OrderQueries.
+func (s *Store) LockPayments(ctx context.Context, ids []string) ([]payment.Payment, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if s.engine == Postgres {
+		rows, err := s.pq.LockPaymentsByIDs(ctx, ids)
+		if err != nil {
+			return nil, dbErr(err, "payments")
+		}
+		return mapRows(rows, func(r pgqueries.Payment) payment.Payment { return paymentToDomain(queries.Payment(r)) }), nil
+	}
+	var out []payment.Payment
+	for _, id := range sortedCopy(ids) {
+		p, err := s.LockPayment(ctx, id)
+		if errors.Is(err, payment.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// paymentColumns and paymentTypes are the payments columns InsertPayments
+// writes, as paymentRow lays them out, and their PostgreSQL types.
+const paymentColumns = "id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at, confirm_sent_at, wallet_amount"
+
+func paymentRow(r *rows, p payment.Payment) {
+	r.add(p.ID, p.OrderID, string(p.Method), string(p.Status), p.Amount.Amount, int64(0), nullString(p.PGPaymentKey),
+		nullString(p.PGIdempotencyKey), nullTime(p.ApprovedAt), int64(0), p.CreatedAt.UTC(), p.CreatedAt.UTC(),
+		nullTime(p.ConfirmSentAt), p.WalletAmount.Amount)
+}
+
+// InsertPayments implements payment.OrderQueries. On PostgreSQL one
+// statement: the payments whose key is free (ON CONFLICT DO NOTHING), then
+// the events of those inserted.
+func (s *Store) InsertPayments(ctx context.Context, ps []payment.Payment, history []payment.PaymentEvent) ([]string, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	if s.engine == Postgres {
+		var pay rows
+		for _, p := range ps {
+			paymentRow(&pay, p)
+		}
+		args := pay.args
+		q := `WITH p AS (INSERT INTO payments (` + paymentColumns + `) VALUES ` + pay.values(0, nil) + ` ON CONFLICT DO NOTHING RETURNING id)`
+		if len(history) > 0 {
+			events := eventRows(history)
+			q += `, e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM (VALUES ` + events.values(len(args), eventTypes) +
+				`) AS v (` + eventColumns + `) WHERE v.payment_id IN (SELECT id FROM p))`
+			args = append(args, events.args...)
+		}
+		return s.ids(ctx, q+" SELECT id FROM p", args...)
+	}
+	var inserted []string
+	err := s.together(ctx, true, func(s *Store) error {
+		for _, p := range ps {
+			err := s.InsertPayment(ctx, p, eventsOf(history, p.ID)...)
+			if errors.Is(err, payment.ErrPaymentKeyTaken) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			inserted = append(inserted, p.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return inserted, nil
+}
+
+// UpdatePayments implements payment.OrderQueries. On PostgreSQL one
+// statement: the payments whose version still matches, then the events of
+// those written.
+func (s *Store) UpdatePayments(ctx context.Context, ps []payment.Payment, now time.Time, history []payment.PaymentEvent) ([]string, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	if s.engine == Postgres {
+		var set rows
+		for _, p := range ps {
+			set.add(p.ID, p.Version, string(p.Status), nullTime(p.ApprovedAt), nullString(p.PGPaymentKey), p.FailureCode, p.FailureMessage,
+				p.ConfirmAttempt, nullTime(p.ConfirmSentAt), nullTime(p.RefundDecidedAt), p.RefundedAmount.Amount)
+		}
+		args := append([]any{now.UTC()}, set.args...)
+		q := `WITH v (id, version, status, approved_at, pg_payment_key, failure_code, failure_message, confirm_attempt, confirm_sent_at,
+    refund_decided_at, refunded_amount) AS (VALUES ` + set.values(1, []string{"text", "bigint", "text", "timestamptz", "text", "text", "text",
+			"bigint", "timestamptz", "timestamptz", "bigint"}) + `),
+u AS (UPDATE payments p SET status = v.status, approved_at = v.approved_at, pg_payment_key = v.pg_payment_key,
+    failure_code = v.failure_code, failure_message = v.failure_message, confirm_attempt = v.confirm_attempt,
+    confirm_sent_at = v.confirm_sent_at, refund_decided_at = v.refund_decided_at, refunded_amount = v.refunded_amount,
+    version = p.version + 1, updated_at = $1
+  FROM v WHERE p.id = v.id AND p.version = v.version RETURNING p.id)`
+		if len(history) > 0 {
+			events := eventRows(history)
+			q += `, e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT e.* FROM (VALUES ` + events.values(len(args), eventTypes) +
+				`) AS e (` + eventColumns + `) WHERE e.payment_id IN (SELECT id FROM u))`
+			args = append(args, events.args...)
+		}
+		return s.ids(ctx, q+" SELECT id FROM u", args...)
+	}
+	var written []string
+	err := s.together(ctx, true, func(s *Store) error {
+		for _, p := range ps {
+			ok, err := s.UpdatePayment(ctx, p, now, eventsOf(history, p.ID)...)
+			if err != nil {
+				return err
+			}
+			if ok {
+				written = append(written, p.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+// InsertLedgerTransactions implements payment.WalletQueries: on
+// PostgreSQL one statement, the transactions and their entries.
+func (s *Store) InsertLedgerTransactions(ctx context.Context, ts []payment.LedgerTransaction) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	txs, entries := ledgerRows(ts...)
+	if s.engine == Postgres && len(entries.args) > 0 {
+		_, err := s.exec(ctx, `WITH t AS (INSERT INTO ledger_transactions (id, kind, order_id, description, created_at) VALUES `+txs.values(0, nil)+`)
+INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) VALUES `+entries.values(len(txs.args), nil), append(txs.args, entries.args...)...)
+		return dbErr(err, "row")
+	}
+	return s.together(ctx, true, func(s *Store) error {
+		for _, t := range ts {
+			if err := s.InsertLedgerTransaction(ctx, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CompleteIdempotencyKeys implements payment.IdempotencyQueries: on
+// PostgreSQL one UPDATE … FROM VALUES, fenced by owner as the one-key form.
+func (s *Store) CompleteIdempotencyKeys(ctx context.Context, cs []payment.IdempotencyCompletion, now time.Time) ([]int, error) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	if s.engine != Postgres {
+		var done []int
+		for i, c := range cs {
+			ok, err := s.CompleteIdempotencyKey(ctx, c.UserID, c.Key, c.Owner, c.Response, now)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				done = append(done, i)
+			}
+		}
+		return done, nil
+	}
+	var vals rows
+	for i, c := range cs {
+		vals.add(int64(i), c.UserID, c.Key, c.Owner, string(c.Response))
+	}
+	res, err := s.conn().QueryContext(ctx, `UPDATE idempotency_keys k SET status = 'DONE', response = v.response, updated_at = $1
+FROM (VALUES `+vals.values(1, []string{"bigint", "text", "text", "text", "text"})+`) AS v (i, user_id, key, owner, response)
+WHERE k.user_id = v.user_id AND k.key = v.key AND k.status = 'RUNNING' AND k.owner = v.owner
+RETURNING v.i`, append([]any{now.UTC()}, vals.args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("complete idempotency keys: %w", dbErr(err, "row"))
+	}
+	defer res.Close()
+	var done []int
+	for res.Next() {
+		var i int64
+		if err := res.Scan(&i); err != nil {
+			return nil, dbErr(err, "row")
+		}
+		done = append(done, int(i))
+	}
+	return done, dbErr(res.Err(), "row")
+}
+
+// EnqueuePaymentProbes implements payment.OrderQueries: one insert of
+// every probe (see EnqueuePaymentProbe).
+func (s *Store) EnqueuePaymentProbes(ctx context.Context, paymentIDs []string, at time.Time) error {
+	if len(paymentIDs) == 0 {
+		return nil
+	}
+	if s.jobs == nil {
+		return errors.New("insert jobs: job queue not started")
+	}
+	params := make([]river.InsertManyParams, len(paymentIDs))
+	for i, id := range paymentIDs {
+		params[i] = river.InsertManyParams{Args: worker.ProbePaymentArgs{PaymentID: id},
+			InsertOpts: &river.InsertOpts{ScheduledAt: at, MaxAttempts: worker.ProbeMaxAttempts}}
+	}
+	var err error
+	if s.tx != nil {
+		_, err = s.jobs.InsertManyTx(ctx, s.tx.Tx, params)
+	} else {
+		_, err = s.jobs.InsertMany(ctx, params)
+	}
+	if err != nil {
+		return fmt.Errorf("insert %d %s jobs: %w", len(paymentIDs), worker.ProbePaymentArgs{}.Kind(), err)
+	}
+	return nil
+}
+
+// ids runs a statement answering one id per row.
+func (s *Store) ids(ctx context.Context, q string, args ...any) ([]string, error) {
+	res, err := s.conn().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr(err, "row")
+	}
+	defer res.Close()
+	var out []string
+	for res.Next() {
+		var id string
+		if err := res.Scan(&id); err != nil {
+			return nil, dbErr(err, "row")
+		}
+		out = append(out, id)
+	}
+	return out, dbErr(res.Err(), "row")
+}
+
+// eventsOf is the events of one payment among history.
+func eventsOf(history []payment.PaymentEvent, paymentID string) []payment.PaymentEvent {
+	var out []payment.PaymentEvent
+	for _, e := range history {
+		if e.PaymentID == paymentID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func sortedCopy(ids []string) []string {
+	out := append([]string(nil), ids...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store/storetest"
+	"github.com/pago/pago/worker"
+)
+
+// probeRecorder works probe jobs by noting their payment.
+type probeRecorder struct {
+	river.WorkerDefaults[worker.ProbePaymentArgs]
+	mu  sync.Mutex
+	ids []string
+}
+
+func (r *probeRecorder) Work(_ context.Context, j *river.Job[worker.ProbePaymentArgs]) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ids = append(r.ids, j.Args.PaymentID)
+	return nil
+}
+
+// The several-row writes of a batch of card confirms write every row of
+// the rows they are given, and leave out exactly the rows the one-row
+// forms would refuse: a payment whose key is taken (with its events), a
+// payment whose version moved (with its events), a key another owner
+// holds. A refused ledger entry writes no transaction at all.
+func TestCardBatchWritesLeaveOutWhatTheOneRowFormsRefuse(t *testing.T) {
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s, u, now := withUser(t, eng, "cardbatch")
+			probes := &probeRecorder{}
+			workers := river.NewWorkers()
+			river.AddWorker(workers, probes)
+			must(t, s.StartJobs(ctx, JobsConfig{Workers: workers, Logger: slog.New(slog.DiscardHandler)}))
+			t.Cleanup(func() { _ = s.StopJobs(context.Background()) })
+
+			var orders []payment.Order
+			for range 3 {
+				o := payment.Order{ID: payment.NewID("ord", now), UserID: u.ID, Kind: payment.OrderWalletTopUp, Status: payment.OrderInDoubt,
+					Name: "top-up", Amount: payment.Won(1000), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
+				must(t, s.InsertOrder(ctx, o))
+				orders = append(orders, o)
+			}
+			taken := payment.Payment{ID: payment.NewID("pay", now), OrderID: orders[0].ID, Method: payment.MethodCard, Status: payment.PaymentPending,
+				Amount: payment.Won(1000), PGPaymentKey: "pk_taken", CreatedAt: now, UpdatedAt: now}
+			must(t, s.InsertPayment(ctx, taken))
+
+			var ps []payment.Payment
+			var events []payment.PaymentEvent
+			for i, key := range []string{"pk_a", "pk_taken", "pk_b"} {
+				p := payment.Payment{ID: payment.NewID("pay", now), OrderID: orders[i].ID, Method: payment.MethodCard, Status: payment.PaymentInDoubt,
+					Amount: payment.Won(1000), PGPaymentKey: key, PGIdempotencyKey: "base-" + key, ConfirmSentAt: &now, CreatedAt: now, UpdatedAt: now}
+				ps = append(ps, p)
+				events = append(events, payment.PaymentEvent{ID: payment.NewID("pev", now), PaymentID: p.ID, FromStatus: payment.PaymentPending,
+					ToStatus: payment.PaymentInDoubt, Source: "test", Code: payment.EventConfirmSent, Message: "sent", CreatedAt: now})
+			}
+			var inserted []string
+			must(t, s.InTx(ctx, func(q payment.Queries) error {
+				var err error
+				inserted, err = q.InsertPayments(ctx, ps, events)
+				return err
+			}))
+			if want := []string{ps[0].ID, ps[2].ID}; !sameSet(inserted, want) {
+				t.Fatalf("inserted %v, want %v (the taken key left out)", inserted, want)
+			}
+			for i, p := range ps {
+				got, err := s.PaymentEvents(ctx, p.ID)
+				must(t, err)
+				if want := map[bool]int{true: 0, false: 1}[i == 1]; len(got) != want {
+					t.Fatalf("payment %d has %d events, want %d", i, len(got), want)
+				}
+			}
+			if got, err := s.Payment(ctx, ps[0].ID); err != nil || got.Status != payment.PaymentInDoubt || got.ConfirmSentAt == nil || got.Version != 0 {
+				t.Fatalf("inserted payment read as %+v, %v", got, err)
+			}
+
+			// Lock in id order, the missing one left out.
+			locked, err := s.LockPayments(ctx, []string{ps[2].ID, "pay_00000000000000000000000000", ps[0].ID})
+			must(t, err)
+			if len(locked) != 2 || locked[0].ID > locked[1].ID || !sameSet([]string{locked[0].ID, locked[1].ID}, []string{ps[0].ID, ps[2].ID}) {
+				t.Fatalf("locked %+v", locked)
+			}
+
+			// Update: the stale one (ps[2], version moved) is left out with its event.
+			a, b := locked[0], locked[1]
+			if a.ID != ps[0].ID {
+				a, b = b, a
+			}
+			b.Version = 7
+			a.Status, b.Status = payment.PaymentDone, payment.PaymentDone
+			a.ApprovedAt, b.ApprovedAt = &now, &now
+			later := now.Add(time.Second)
+			done := []payment.PaymentEvent{
+				{ID: payment.NewID("pev", later), PaymentID: a.ID, FromStatus: payment.PaymentInDoubt, ToStatus: payment.PaymentDone,
+					Source: "test", Code: payment.EventApproved, Message: "approved", CreatedAt: later},
+				{ID: payment.NewID("pev", later), PaymentID: b.ID, FromStatus: payment.PaymentInDoubt, ToStatus: payment.PaymentDone,
+					Source: "test", Code: payment.EventApproved, Message: "approved", CreatedAt: later},
+			}
+			var written []string
+			must(t, s.InTx(ctx, func(q payment.Queries) error {
+				var err error
+				written, err = q.UpdatePayments(ctx, []payment.Payment{a, b}, later, done)
+				return err
+			}))
+			if !sameSet(written, []string{a.ID}) {
+				t.Fatalf("written %v, want only %s", written, a.ID)
+			}
+			if got, _ := s.Payment(ctx, a.ID); got.Status != payment.PaymentDone || got.Version != 1 || got.ApprovedAt == nil {
+				t.Fatalf("updated payment read as %+v", got)
+			}
+			if got, _ := s.Payment(ctx, b.ID); got.Status != payment.PaymentInDoubt || got.Version != 0 {
+				t.Fatalf("stale payment written: %+v", got)
+			}
+			if got, _ := s.PaymentEvents(ctx, a.ID); len(got) != 2 {
+				t.Fatalf("updated payment has %d events, want 2", len(got))
+			}
+			if got, _ := s.PaymentEvents(ctx, b.ID); len(got) != 1 {
+				t.Fatalf("stale payment has %d events, want 1", len(got))
+			}
+
+			// Ledger: several at once; one refused entry writes none.
+			ltx := func(account string) payment.LedgerTransaction {
+				return payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "CARD_PAYMENT", OrderID: orders[0].ID, Description: "card",
+					CreatedAt: now, Entries: []payment.LedgerEntry{
+						{ID: payment.NewID("ent", now), AccountID: payment.AccountIDPGClearing, Amount: -1000},
+						{ID: payment.NewID("ent", now), AccountID: account, Amount: 1000},
+					}}
+			}
+			good := []payment.LedgerTransaction{ltx(payment.AccountIDRevenue), ltx(payment.AccountIDRevenue)}
+			must(t, s.InTx(ctx, func(q payment.Queries) error { return q.InsertLedgerTransactions(ctx, good) }))
+			bad := []payment.LedgerTransaction{ltx(payment.AccountIDRevenue), ltx("acc_missing")}
+			if err := s.InsertLedgerTransactions(ctx, bad); err == nil {
+				t.Fatal("a ledger entry on a missing account was accepted")
+			}
+			v, err := s.Violations(ctx)
+			must(t, err)
+			for _, x := range v {
+				if x.Check == "ledger_balanced" {
+					t.Fatalf("ledger: %+v", x)
+				}
+			}
+			if got := ledgerCount(t, s, bad[0].ID); got != 0 {
+				t.Fatalf("a refused batch left ledger transaction %s", bad[0].ID)
+			}
+			if got := ledgerCount(t, s, good[1].ID); got != 1 {
+				t.Fatalf("ledger transaction %s not written", good[1].ID)
+			}
+
+			// Idempotency: the key held by another owner is not completed.
+			var cs []payment.IdempotencyCompletion
+			for i, owner := range []string{"own_a", "own_b"} {
+				key := "key" + owner
+				ok, err := s.ClaimIdempotencyKey(ctx, payment.IdempotencyRecord{UserID: u.ID, Key: key, Operation: "confirmPayment", RequestHash: "h",
+					Status: payment.IdemRunning, Owner: owner, LeaseUntil: now.Add(time.Minute), CreatedAt: now})
+				if err != nil || !ok {
+					t.Fatalf("claim %s: %v %v", key, ok, err)
+				}
+				if i == 1 {
+					owner = "own_lost" // taken over by another request
+				}
+				cs = append(cs, payment.IdempotencyCompletion{UserID: u.ID, Key: key, Owner: owner, Response: []byte(`{"v":1}`)})
+			}
+			doneKeys, err := s.CompleteIdempotencyKeys(ctx, cs, now)
+			must(t, err)
+			if !slices.Equal(doneKeys, []int{0}) {
+				t.Fatalf("completed %v, want [0]", doneKeys)
+			}
+			if r, _ := s.IdempotencyKey(ctx, u.ID, cs[0].Key); r.Status != payment.IdemDone || string(r.Response) != `{"v":1}` {
+				t.Fatalf("completed key read as %+v", r)
+			}
+			if r, _ := s.IdempotencyKey(ctx, u.ID, cs[1].Key); r.Status != payment.IdemRunning {
+				t.Fatalf("another owner's key completed: %+v", r)
+			}
+
+			// Probes: one each, committed with the transaction.
+			must(t, s.InTx(ctx, func(q payment.Queries) error { return q.EnqueuePaymentProbes(ctx, inserted, time.Now()) }))
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				probes.mu.Lock()
+				got := slices.Clone(probes.ids)
+				probes.mu.Unlock()
+				if len(got) >= len(inserted) {
+					if !sameSet(got, inserted) {
+						t.Fatalf("probes ran for %v, want %v", got, inserted)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("probes ran for %v after 30 s, want %v", got, inserted)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func ledgerCount(t *testing.T, s *Store, id string) int {
+	t.Helper()
+	var n int
+	must(t, s.conn().QueryRowContext(context.Background(), "SELECT COUNT(*) FROM ledger_transactions WHERE id = $1", id).Scan(&n))
+	return n
+}
