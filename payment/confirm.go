@@ -112,7 +112,13 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 		if o.Status != OrderPending {
 			return ConfirmResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
 		}
-		if err := s.sendIntent(ctx, &p, &o, fresh, source); err != nil {
+		record := s.sendIntent
+		if fresh {
+			record = func(ctx context.Context, p *Payment, o *Order, _ bool, source string) error {
+				return s.recordIntent(ctx, p, o, source)
+			}
+		}
+		if err := record(ctx, &p, &o, fresh, source); err != nil {
 			return ConfirmResult{}, err
 		}
 		return s.confirmAtPG(ctx, call, p, o, source)
@@ -224,7 +230,7 @@ func (s *Service) applyConfirm(ctx context.Context, call *Call, p Payment, o Ord
 	var declined *DeclinedError
 	switch {
 	case gerr == nil:
-		return s.settle(ctx, p, o, truth, source, call)
+		return s.settleApproved(ctx, p, o, truth, source, call)
 	case errors.As(gerr, &declined):
 		return s.settleDecline(ctx, p, o, declined, source, call)
 	case errors.Is(gerr, ErrGatewayUnavailable):

@@ -72,6 +72,9 @@ type Service struct {
 	batches walletBatches
 	// wallets remembers users' wallet ids (pay.go).
 	wallets walletIDs
+	// intents and settles group card confirms (confirmbatch.go).
+	intents group[*intentOp]
+	settles group[*settleOp]
 	// atPG marks the card confirms this process is waiting on (sync.go).
 	atPG confirmsAtPG
 	// hub serves orderUpdated from the order feed once WatchOrders runs.

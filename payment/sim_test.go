@@ -170,6 +170,10 @@ var mustReach = []string{
 	"order: PURCHASE ended CANCELED",
 	"order: PURCHASE ended FAILED",
 	"order: WALLET_TOPUP ended PAID",
+	"db: one insert of two or more card payments", // a batch of card intents
+	"db: one write of two or more card settles",   // a batch of card settles
+	"log: card confirm steps out of its intent batch",
+	"log: card settle left to settle alone: its payment moved meanwhile",
 }
 
 type seedResult struct {
@@ -410,6 +414,7 @@ func (w *world) start() {
 		{"wallet-crowd", 2, w.walletCrowd},
 		{"card-pay", 3, func(n string) { w.cardOrder(n, payment.OrderPurchase) }},
 		{"card-topup", 2, func(n string) { w.cardOrder(n, payment.OrderWalletTopUp) }},
+		{"card-crowd", 2, w.cardCrowd},
 		{"adjust", 1, w.adjust},
 		{"create-wallet", 1, w.createWallet},
 		{"forger", 1, w.forgeWebhooks},
@@ -534,6 +539,28 @@ func (w *world) walletCrowd(name string) {
 		k := w.key("pay")
 		w.client("crowd pay "+k, func() {
 			w.call(b.u, "payWithWallet", k, func() (any, error) { return w.svc.PayWithWallet(w.as(b.u), k, b.o.ID) })
+		})
+	}
+}
+
+// cardCrowd confirms several card purchases at once, so their intents and
+// settles are recorded in batches.
+func (w *world) cardCrowd(string) {
+	type buy struct {
+		u  payment.User
+		in payment.ConfirmInput
+	}
+	var buys []buy
+	for range 3 + w.s.rng.IntN(4) {
+		u := w.user()
+		if o, ok := w.createOrder(u, payment.OrderPurchase); ok {
+			buys = append(buys, buy{u, payment.ConfirmInput{OrderID: o.ID, PaymentKey: w.pg.authenticate(o.ID, o.Amount.Amount), Amount: o.Amount.Amount}})
+		}
+	}
+	for _, b := range buys {
+		key := w.key("redirect")
+		w.client("crowd "+b.in.PaymentKey, func() { // all at once, no retries: the probe settles what is left
+			w.call(b.u, "confirmPayment", key, func() (any, error) { return w.svc.ConfirmPayment(w.as(b.u), key, payment.SourceRedirect, b.in) })
 		})
 	}
 }

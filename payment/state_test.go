@@ -279,6 +279,11 @@ func (q countingQueries) LockPayment(ctx context.Context, id string) (payment.Pa
 	return q.Queries.LockPayment(ctx, id)
 }
 
+func (q countingQueries) LockPayments(ctx context.Context, ids []string) ([]payment.Payment, error) {
+	q.c.add(&q.c.paymentReads)
+	return q.Queries.LockPayments(ctx, ids)
+}
+
 func (q countingQueries) ClaimIdempotencyKey(ctx context.Context, r payment.IdempotencyRecord) (bool, error) {
 	q.c.add(&q.c.keys)
 	return q.Queries.ClaimIdempotencyKey(ctx, r)

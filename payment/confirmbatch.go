@@ -1,0 +1,338 @@
+package payment
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Card confirms arriving together are recorded together: the intents of
+// fresh card payments (order and payment IN_DOUBT, probe queued) in one
+// transaction, and the settles of the approvals that come back (payment
+// DONE, order PAID, ledger, idempotent answer) in another, each with a fixed
+// number of statements however many confirms it holds. A confirm the batch
+// cannot decide from what it read (its order moved, its payment key was
+// taken, its payment settled meanwhile, a top-up, a split, a decline) steps
+// out and is recorded alone by the one-confirm code (sendIntent, settle),
+// which gives it the answer it has always had.
+
+// intentOp is one fresh card payment's intent in a batch.
+type intentOp struct {
+	p      Payment // built by ConfirmPayment, PENDING
+	o      Order   // as read, PENDING
+	source string
+	err    error
+	// single: not recorded by the batch; its caller records it alone.
+	single bool
+}
+
+// recordIntent is sendIntent for a new card payment, in a batch of the
+// intents arriving together (intentBatch).
+func (s *Service) recordIntent(ctx context.Context, p *Payment, o *Order, source string) error {
+	op := &intentOp{p: *p, o: *o, source: source}
+	// The batch answers other callers: this one's client leaving must not
+	// roll their intents back.
+	s.intents.do(ctx, s.cfg.Await, op, maxBatch, func(batch []*intentOp) { s.intentBatch(context.WithoutCancel(ctx), batch) },
+		func(op *intentOp) { op.err = errBatchAbandoned })
+	if op.single {
+		return s.sendIntent(ctx, p, o, true, source)
+	}
+	if op.err != nil {
+		return op.err
+	}
+	*p, *o = op.p, op.o
+	return nil
+}
+
+// intentBatch records batch's intents in one transaction (intentBatchOf).
+// A second intent for an order or payment key already in the batch goes
+// alone, after it, as it would have gone after it one by one.
+func (s *Service) intentBatch(ctx context.Context, batch []*intentOp) {
+	orders, keys := map[string]bool{}, map[string]bool{}
+	var todo []*intentOp
+	for _, op := range batch {
+		op.err, op.single = nil, false
+		if orders[op.o.ID] || keys[op.p.PGPaymentKey] || !canMoveOrder(op.o.Status, OrderInDoubt, op.source) {
+			op.single = true
+			continue
+		}
+		orders[op.o.ID], keys[op.p.PGPaymentKey] = true, true
+		todo = append(todo, op)
+	}
+	for len(todo) > 0 {
+		err := s.intentBatchOf(ctx, todo)
+		if errors.Is(err, errStepOut) {
+			todo = slices.DeleteFunc(todo, func(op *intentOp) bool {
+				if op.single {
+					s.log.InfoContext(ctx, "card confirm steps out of its intent batch", "payment", op.p.ID, "order", op.o.ID)
+				}
+				return op.single
+			})
+			continue
+		}
+		var de *Error
+		if errors.As(err, &de) && replayable(de.Code) {
+			err = fmt.Errorf("confirm batch: %s", err) // not any one confirm's answer
+		}
+		if err != nil {
+			// The commit's outcome may be unknown: an error to retry,
+			// never a second attempt that would read the batch's own
+			// intent as someone else's.
+			for _, op := range todo {
+				op.err = err
+			}
+		}
+		return
+	}
+}
+
+// intentBatchOf moves todo's orders PENDING → IN_DOUBT in one UPDATE,
+// inserts their payments IN_DOUBT with the event of that move in one
+// INSERT, and queues their probes in one more. An order that did not move
+// or a payment whose key was taken steps out: the batch rolls back and
+// goes again without it.
+func (s *Service) intentBatchOf(ctx context.Context, todo []*intentOp) error {
+	return s.store.InTx(ctx, func(q Queries) error {
+		now := s.now().UTC()
+		ids := make([]string, len(todo))
+		for i, op := range todo {
+			ids[i] = op.o.ID
+		}
+		moved, err := q.TransitionOrders(ctx, ids, OrderPending, OrderInDoubt, now)
+		if err != nil {
+			return err
+		}
+		out := false
+		for _, op := range todo {
+			if !slices.Contains(moved, op.o.ID) {
+				op.single, out = true, true
+			}
+		}
+		if out {
+			return errStepOut
+		}
+		ps := make([]Payment, len(todo))
+		events := make([]PaymentEvent, len(todo))
+		pids := make([]string, len(todo))
+		for i, op := range todo {
+			p := op.p
+			p.ConfirmSentAt = &now
+			p.Status = PaymentInDoubt // recorded IN_DOUBT from the start, with the event of its move
+			if events[i], err = newEvent(p, PaymentPending, EventConfirmSent, op.source, "", now); err != nil {
+				return err
+			}
+			ps[i], pids[i] = p, p.ID
+		}
+		inserted, err := q.InsertPayments(ctx, ps, events)
+		if err != nil {
+			return err
+		}
+		if len(inserted) < len(ps) {
+			// Another confirm of the key recorded its payment first: alone,
+			// this one hears REQUEST_IN_PROGRESS as it always has.
+			for _, op := range todo {
+				if !slices.Contains(inserted, op.p.ID) {
+					op.single = true
+				}
+			}
+			return errStepOut
+		}
+		if err := q.EnqueuePaymentProbes(ctx, pids, now.Add(s.cfg.ProbeDelay)); err != nil {
+			return err
+		}
+		for i, op := range todo {
+			op.p = ps[i]
+			op.o.Status, op.o.UpdatedAt = OrderInDoubt, now
+		}
+		return nil
+	})
+}
+
+// settleOp is one approval of a card purchase in a settle batch.
+type settleOp struct {
+	p      Payment // as the confirm holds it: IN_DOUBT
+	o      Order
+	truth  GatewayPayment
+	source string
+	call   *Call
+	res    ConfirmResult
+	err    error
+	// single: not settled by the batch; its caller settles it alone.
+	single bool
+	// answered: the batch wrote call's answer.
+	answered bool
+}
+
+// settleApproved is settle for the PG's answer to a confirm, in a batch of
+// the approvals arriving together when it approves a card purchase.
+func (s *Service) settleApproved(ctx context.Context, p Payment, o Order, truth GatewayPayment, source string, call *Call) (ConfirmResult, error) {
+	if p.Method != MethodCard || o.Kind != OrderPurchase || judge(p, o, truth).to != PaymentDone {
+		return s.settle(ctx, p, o, truth, source, call)
+	}
+	ctx = context.WithoutCancel(ctx) // the PG has spoken: record it even if the client left
+	op := &settleOp{p: p, o: o, truth: truth, source: source, call: call}
+	s.settles.do(ctx, s.cfg.Await, op, maxBatch, func(batch []*settleOp) { s.settleBatch(ctx, batch) },
+		func(op *settleOp) { op.err = errBatchAbandoned })
+	if op.single {
+		return s.settle(ctx, p, o, truth, source, call)
+	}
+	return op.res, op.err
+}
+
+// settleBatch settles batch in one transaction (settleBatchOf). Whatever
+// the batch cannot settle, a failed transaction included, is settled
+// alone: settle reads the payment again under its lock, so it finds what
+// was committed and never applies an approval twice.
+func (s *Service) settleBatch(ctx context.Context, batch []*settleOp) {
+	seen := map[string]bool{}
+	var todo []*settleOp
+	for _, op := range batch {
+		op.res, op.err, op.single, op.answered = ConfirmResult{}, nil, false, false
+		if seen[op.p.ID] {
+			op.single = true
+			continue
+		}
+		seen[op.p.ID] = true
+		todo = append(todo, op)
+	}
+	for len(todo) > 0 {
+		err := s.settleBatchOf(ctx, todo)
+		switch {
+		case errors.Is(err, errStepOut):
+			todo = slices.DeleteFunc(todo, func(op *settleOp) bool {
+				if op.single {
+					s.log.InfoContext(ctx, "card settle steps out of its batch", "payment", op.p.ID, "order", op.o.ID)
+				}
+				return op.single
+			})
+			continue
+		case err != nil:
+			s.log.WarnContext(ctx, "settle batch failed; settling its payments one by one", "payments", len(todo), "err", err)
+			for _, op := range todo {
+				op.single = true
+			}
+		default:
+			for _, op := range todo {
+				if op.single {
+					continue
+				}
+				if op.answered {
+					op.call.recorded()
+				}
+				s.log.InfoContext(ctx, "payment settled", "payment", op.p.ID, "order", op.o.ID, "status", op.res.Payment.Status, "source", op.source)
+			}
+		}
+		return
+	}
+}
+
+// settleBatchOf reads todo's payments under their row locks in one
+// statement, then writes their approvals as settleTx does one: the
+// payments DONE with their events, the orders PAID, a ledger transaction
+// each, and each confirm's idempotent answer, one statement apiece. A
+// payment no longer IN_DOUBT is left to settle alone (nothing of it is
+// written); an order that did not move steps out (the batch rolls back).
+func (s *Service) settleBatchOf(ctx context.Context, todo []*settleOp) error {
+	return s.store.InTx(ctx, func(q Queries) error {
+		now := s.now().UTC()
+		ids := make([]string, len(todo))
+		for i, op := range todo {
+			ids[i] = op.p.ID
+		}
+		locked, err := q.LockPayments(ctx, ids)
+		if err != nil {
+			return err
+		}
+		var (
+			going     []*settleOp
+			ps        []Payment
+			events    []PaymentEvent
+			orderIDs  []string
+			ledger    []LedgerTransaction
+			answers   []IdempotencyCompletion
+			answering []*settleOp
+		)
+		for _, op := range todo {
+			op.answered = false
+			i := slices.IndexFunc(locked, func(p Payment) bool { return p.ID == op.p.ID })
+			if i < 0 || locked[i].Status != PaymentInDoubt || !canMoveOrder(OrderInDoubt, OrderPaid, op.source) {
+				s.log.InfoContext(ctx, "card settle left to settle alone: its payment moved meanwhile", "payment", op.p.ID)
+				op.single = true
+				continue
+			}
+			p := locked[i]
+			v := judge(p, op.o, op.truth)
+			if v.to != PaymentDone || p.Method != MethodCard {
+				op.single = true
+				continue
+			}
+			p.ApprovedAt = cmp.Or(op.truth.ApprovedAt, &now)
+			p.Status, p.UpdatedAt = PaymentDone, now
+			e, err := newEvent(p, PaymentInDoubt, v.event, op.source, fmt.Sprintf("PG status %s", op.truth.Status), now)
+			if err != nil {
+				return err
+			}
+			amount := p.CardAmount()
+			ledger = append(ledger, LedgerTransaction{ID: NewID("ltx", now), Kind: "CARD_PAYMENT", OrderID: op.o.ID,
+				Description: "card payment " + p.PGPaymentKey, CreatedAt: now, Entries: []LedgerEntry{
+					{ID: NewID("ent", now), AccountID: AccountIDPGClearing, Amount: -amount},
+					{ID: NewID("ent", now), AccountID: AccountIDRevenue, Amount: amount},
+				}})
+			o := op.o
+			o.Status, o.UpdatedAt = OrderPaid, now
+			written := p
+			written.Version++
+			op.res = ConfirmResult{Order: o, Payment: written}
+			if op.call != nil {
+				raw, err := encodeResult(op.res)
+				if err != nil {
+					return err
+				}
+				a, err := op.call.completion(replayEnvelope{V: replayVersion, Result: raw})
+				if err != nil {
+					return err
+				}
+				answers, answering = append(answers, a), append(answering, op)
+			}
+			going, ps, events, orderIDs = append(going, op), append(ps, p), append(events, e), append(orderIDs, op.o.ID)
+		}
+		if len(going) == 0 {
+			return nil
+		}
+		written, err := q.UpdatePayments(ctx, ps, now, events)
+		if err != nil {
+			return err
+		}
+		if len(written) != len(ps) {
+			return fmt.Errorf("settle batch: %d of %d payments written: %w", len(written), len(ps), ErrConflict) // read under their row locks: a bug
+		}
+		moved, err := q.TransitionOrders(ctx, orderIDs, OrderInDoubt, OrderPaid, now)
+		if err != nil {
+			return err
+		}
+		out := false
+		for _, op := range going {
+			if !slices.Contains(moved, op.o.ID) {
+				op.single, out = true, true // moved meanwhile: settle alone finds out how
+			}
+		}
+		if out {
+			return errStepOut
+		}
+		if err := q.InsertLedgerTransactions(ctx, ledger); err != nil {
+			return fmt.Errorf("post ledger CARD_PAYMENT: %w", err)
+		}
+		// A key whose claim was taken over keeps its new owner's answer,
+		// as tryComplete leaves it.
+		done, err := q.CompleteIdempotencyKeys(ctx, answers, now)
+		if err != nil {
+			return fmt.Errorf("complete idempotency keys: %w", err)
+		}
+		for _, i := range done {
+			answering[i].answered = true
+		}
+		return nil
+	})
+}

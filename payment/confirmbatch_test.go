@@ -1,0 +1,228 @@
+package payment_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store"
+	"github.com/pago/pago/store/storetest"
+	"github.com/pago/pago/worker"
+)
+
+// heldBatches holds the first intent batch and the first settle batch of
+// a run until the other confirms wait behind them (counted by
+// Config.Await), so each next batch holds them all, and records how many
+// payments each several-row write carried.
+type heldBatches struct {
+	payment.Store
+	waiting     *atomic.Int64
+	intentsWait int64 // waiting confirms that release the first intent batch
+	settlesWait int64 // … the first settle batch
+	mu          sync.Mutex
+	inserts     []int
+	updates     []int
+	heldIntent  bool
+	heldSettle  bool
+}
+
+func (h *heldBatches) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	return h.Store.InTx(ctx, func(q payment.Queries) error { return fn(confirmQueries{q, h}) })
+}
+
+func (h *heldBatches) hold(first *bool, until int64) error {
+	h.mu.Lock()
+	hold := !*first
+	*first = true
+	h.mu.Unlock()
+	if !hold {
+		return nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for h.waiting.Load() < until {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d confirms waiting for a batch after 30 s, want %d", h.waiting.Load(), until)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+type confirmQueries struct {
+	payment.Queries
+	h *heldBatches
+}
+
+func (q confirmQueries) TransitionOrders(ctx context.Context, ids []string, from, to payment.OrderStatus, now time.Time) ([]string, error) {
+	if from == payment.OrderPending && to == payment.OrderInDoubt {
+		if err := q.h.hold(&q.h.heldIntent, q.h.intentsWait); err != nil {
+			return nil, err
+		}
+	}
+	return q.Queries.TransitionOrders(ctx, ids, from, to, now)
+}
+
+func (q confirmQueries) LockPayments(ctx context.Context, ids []string) ([]payment.Payment, error) {
+	if err := q.h.hold(&q.h.heldSettle, q.h.settlesWait); err != nil {
+		return nil, err
+	}
+	return q.Queries.LockPayments(ctx, ids)
+}
+
+func (q confirmQueries) InsertPayments(ctx context.Context, ps []payment.Payment, history []payment.PaymentEvent) ([]string, error) {
+	q.h.mu.Lock()
+	q.h.inserts = append(q.h.inserts, len(ps))
+	q.h.mu.Unlock()
+	return q.Queries.InsertPayments(ctx, ps, history)
+}
+
+func (q confirmQueries) UpdatePayments(ctx context.Context, ps []payment.Payment, now time.Time, history []payment.PaymentEvent) ([]string, error) {
+	q.h.mu.Lock()
+	q.h.updates = append(q.h.updates, len(ps))
+	q.h.mu.Unlock()
+	return q.Queries.UpdatePayments(ctx, ps, now, history)
+}
+
+// barrierGateway approves a confirm once n confirms are at the PG, so
+// their answers arrive together.
+type barrierGateway struct {
+	n    int
+	mu   sync.Mutex
+	in   int
+	open chan struct{}
+}
+
+func (g *barrierGateway) Confirm(ctx context.Context, key, orderID string, amount int64, _ string) (payment.GatewayPayment, error) {
+	g.mu.Lock()
+	if g.in++; g.in == g.n {
+		close(g.open)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return payment.GatewayPayment{}, ctx.Err()
+	}
+	now := time.Now()
+	return payment.GatewayPayment{PaymentKey: key, OrderID: orderID, Status: payment.GatewayDone, TotalAmount: amount, ApprovedAt: &now}, nil
+}
+
+func (g *barrierGateway) Payment(context.Context, string) (payment.GatewayPayment, error) {
+	return payment.GatewayPayment{}, errors.New("not in this test")
+}
+
+func (g *barrierGateway) PaymentByOrderID(context.Context, string) (payment.GatewayPayment, error) {
+	return payment.GatewayPayment{}, errors.New("not in this test")
+}
+
+func (g *barrierGateway) Cancel(context.Context, string, *int64, string, string) (payment.GatewayPayment, error) {
+	return payment.GatewayPayment{}, errors.New("not in this test")
+}
+
+// idle works no job: this test's probes and expiries are due in an hour.
+type idle[T river.JobArgs] struct{ river.WorkerDefaults[T] }
+
+func (idle[T]) Work(context.Context, *river.Job[T]) error { return nil }
+
+// Card confirms arriving together are recorded in batches, and each
+// caller still gets its own answer: n confirms of n orders, plus a second
+// confirm (another payment key) of one of them, which steps out of its
+// batch and hears that the order is no longer PENDING. Every order ends
+// PAID with one DONE payment, each key replays its answer, and the books
+// balance. On PostgreSQL: SQLite's one connection serialises transactions,
+// so the held batch would hold the other confirms out of the database.
+func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
+	const n = 6
+	eng, ok := storetest.Postgres(t)
+	if !ok {
+		t.Skip("no PostgreSQL")
+	}
+	t.Run(eng.Name, func(t *testing.T) {
+		ctx := context.Background()
+		log := slog.New(slog.DiscardHandler)
+		st, err := store.Open(ctx, eng.NewDatabase(t))
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+		require.NoError(t, st.Migrate(ctx, log))
+		workers := river.NewWorkers()
+		river.AddWorker(workers, idle[worker.ProbePaymentArgs]{})
+		river.AddWorker(workers, idle[worker.ExpireOrderArgs]{})
+		require.NoError(t, st.StartJobs(ctx, store.JobsConfig{Workers: workers, Logger: log}))
+		t.Cleanup(func() { _ = st.StopJobs(context.Background()) })
+
+		waiting := &atomic.Int64{}
+		// The first intent batch is released when the other n confirms
+		// (the duplicate included) wait behind it; the first settle
+		// batch when the other n-1 approvals do.
+		held := &heldBatches{Store: st, waiting: waiting, intentsWait: n, settlesWait: n + n - 1}
+		gw := &barrierGateway{n: n, open: make(chan struct{})}
+		svc, alice := newTestService(t, held, gw, payment.Config{ProbeDelay: time.Hour, ConfirmWait: -1,
+			Await: func(_ context.Context, ready <-chan struct{}) {
+				waiting.Add(1)
+				<-ready
+			}})
+		ops, err := payment.NewUsers(st, time.Now).Ensure(ctx, "ops", true)
+		require.NoError(t, err)
+		prd, err := svc.UpsertProduct(payment.WithUser(ctx, ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 1_000, Stock: 100})
+		require.NoError(t, err)
+		type confirm struct {
+			key string
+			in  payment.ConfirmInput
+			res payment.ConfirmResult
+			err error
+		}
+		var cs []*confirm
+		for i := range n {
+			o, err := svc.CreateOrder(alice, fmt.Sprintf("o%d", i), payment.CreateOrderInput{Kind: payment.OrderPurchase,
+				Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1 + int64(i%2)}}})
+			require.NoError(t, err)
+			cs = append(cs, &confirm{key: fmt.Sprintf("c%d", i), in: payment.ConfirmInput{OrderID: o.ID, PaymentKey: fmt.Sprintf("pk_%d", i), Amount: o.Amount.Amount}})
+		}
+		dup := &confirm{key: "dup", in: cs[0].in}
+		dup.in.PaymentKey = "pk_other_tab"
+		var wg sync.WaitGroup
+		for _, c := range append(cs, dup) {
+			wg.Go(func() { c.res, c.err = svc.ConfirmPayment(alice, c.key, payment.SourceRedirect, c.in) })
+		}
+		wg.Wait()
+
+		// Order 0 is paid by one of its two confirms; the other hears
+		// that it is no longer PENDING.
+		if cs[0].err != nil {
+			cs[0], dup = dup, cs[0]
+		}
+		require.ErrorIs(t, dup.err, payment.ErrInvalidState, "the other tab's confirm of a paid order")
+		for _, c := range cs {
+			require.NoError(t, c.err, c.key)
+			require.Equal(t, payment.OrderPaid, c.res.Order.Status, c.key)
+			require.Equal(t, payment.PaymentDone, c.res.Payment.Status, c.key)
+			require.Equal(t, c.in.PaymentKey, c.res.Payment.PGPaymentKey, c.key)
+			again, err := svc.ConfirmPayment(alice, c.key, payment.SourceRedirect, c.in)
+			require.NoError(t, err, "replay of %s", c.key)
+			require.Equal(t, c.res.Payment.ID, again.Payment.ID, "replay of %s", c.key)
+			ps, err := st.PaymentsByOrder(ctx, c.in.OrderID)
+			require.NoError(t, err)
+			require.Len(t, ps, 1, "payments of %s", c.in.OrderID)
+		}
+		_, err = svc.ConfirmPayment(alice, dup.key, payment.SourceRedirect, dup.in)
+		require.ErrorIs(t, err, payment.ErrInvalidState, "replay of the refused confirm")
+
+		held.mu.Lock()
+		inserts, updates := held.inserts, held.updates
+		held.mu.Unlock()
+		require.Equal(t, []int{1, n - 1}, inserts, "intents: the held one, then the n-1 others together (the duplicate stepped out)")
+		require.Equal(t, []int{1, n - 1}, updates, "settles: the held one, then the n-1 others together")
+		v, err := svc.Verify(ctx)
+		require.NoError(t, err)
+		require.Empty(t, v)
+	})
+}
