@@ -30,8 +30,9 @@ type member[T any] struct {
 // do runs v in a batch of at most max: run answers every value of the batch
 // it is given. If the leader unwinds before run returns (a crash in the
 // simulation), abandon answers the values it was running instead. await
-// parks a caller until its channel is closed (Config.Await).
-func (g *group[T]) do(ctx context.Context, await func(context.Context, <-chan struct{}), v T, max int, run func([]T), abandon func(T)) {
+// parks a caller until its channel is closed (Config.Await); what names
+// the group to it.
+func (g *group[T]) do(ctx context.Context, await func(context.Context, string, <-chan struct{}), what string, v T, max int, run func([]T), abandon func(T)) {
 	m := &member[T]{v: v, ready: make(chan struct{})}
 	g.mu.Lock()
 	busy := g.busy
@@ -39,7 +40,7 @@ func (g *group[T]) do(ctx context.Context, await func(context.Context, <-chan st
 	g.members = append(g.members, m)
 	if busy {
 		g.mu.Unlock()
-		g.wait(ctx, await, m)
+		g.wait(ctx, func(ctx context.Context, ready <-chan struct{}) { await(ctx, what, ready) }, m)
 		if !m.lead {
 			return // another goroutine ran it
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -47,12 +48,52 @@ type Idempotency struct {
 	store Store
 	now   Clock
 	lease time.Duration
+	// claims groups the claims of concurrent requests into one write
+	// (claim); await parks a claim waiting for its batch, as the service's
+	// Config.Await (NewService hands it over).
+	claims group[*claimOp]
+	await  func(ctx context.Context, what string, ready <-chan struct{})
 }
 
 // NewIdempotency returns the runner. lease bounds how long a dead request
 // blocks its key; it must exceed the slowest mutation (PG calls included).
 func NewIdempotency(store Store, now Clock, lease time.Duration) *Idempotency {
-	return &Idempotency{store: store, now: now, lease: lease}
+	return &Idempotency{store: store, now: now, lease: lease,
+		await: func(_ context.Context, _ string, ready <-chan struct{}) { <-ready }}
+}
+
+// claimOp is one request's claim in a batch of claims.
+type claimOp struct {
+	rec     IdempotencyRecord
+	claimed bool
+	err     error
+}
+
+// claim is ClaimIdempotencyKey for rec, in one write with the claims of
+// the requests arriving together (group commit): each claim is decided
+// for itself, as the one-key INSERT … ON CONFLICT DO NOTHING decides it.
+func (idem *Idempotency) claim(ctx context.Context, rec IdempotencyRecord) (bool, error) {
+	op := &claimOp{rec: rec}
+	// The batch claims for other callers: this one's client leaving must
+	// not fail theirs.
+	idem.claims.do(ctx, idem.await, "claim batch", op, maxBatch, func(batch []*claimOp) { idem.claimBatch(context.WithoutCancel(ctx), batch) },
+		func(op *claimOp) { op.err = errBatchAbandoned })
+	return op.claimed, op.err
+}
+
+func (idem *Idempotency) claimBatch(ctx context.Context, batch []*claimOp) {
+	if len(batch) == 1 {
+		batch[0].claimed, batch[0].err = idem.store.ClaimIdempotencyKey(ctx, batch[0].rec)
+		return
+	}
+	rs := make([]IdempotencyRecord, len(batch))
+	for i, op := range batch {
+		rs[i] = op.rec
+	}
+	claimed, err := idem.store.ClaimIdempotencyKeys(ctx, rs)
+	for i, op := range batch {
+		op.claimed, op.err = err == nil && slices.Contains(claimed, i), err
+	}
 }
 
 // Call is one claimed execution. The effect's transaction calls Complete.
@@ -159,7 +200,7 @@ func Run[T any](ctx context.Context, idem *Idempotency, userID, key, operation s
 		UserID: userID, Key: key, Operation: operation, RequestHash: hash, Status: IdemRunning,
 		Owner: NewID("own", now), LeaseUntil: now.Add(idem.lease), CreatedAt: now,
 	}
-	claimed, err := idem.store.ClaimIdempotencyKey(ctx, rec)
+	claimed, err := idem.claim(ctx, rec)
 	if err != nil {
 		return zero, fmt.Errorf("claim idempotency key: %w", err)
 	}

@@ -237,7 +237,7 @@ func (s *Service) awaitBatch(ctx context.Context, shard int, q *walletQueue, op 
 			b.handOffLocked(shard, q)
 		}
 	}()
-	s.cfg.Await(ctx, op.ready)
+	s.cfg.Await(ctx, "wallet batch", op.ready)
 	waited = true
 }
 

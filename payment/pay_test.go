@@ -23,7 +23,7 @@ func TestAnOrderTwiceInABatchIsAnsweredWithItsPayment(t *testing.T) {
 		g := &heldWrites{Store: mem}
 		queued := make(chan struct{}, 4)
 		svc, ctx := newTestService(t, g, &staleGateway{cancels: map[string]bool{}}, payment.Config{
-			Await: func(_ context.Context, ready <-chan struct{}) {
+			Await: func(_ context.Context, _ string, ready <-chan struct{}) {
 				queued <- struct{}{}
 				<-ready
 			},
@@ -193,7 +193,7 @@ func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
 	queued := make(chan struct{}, 16)
 	svc := payment.NewService(h, locks, payment.NewIdempotency(h, time.Now, time.Minute), time.Now, payment.Config{
 		Gateway: &staleGateway{cancels: map[string]bool{}}, WalletBatches: 1,
-		Await: func(_ context.Context, ready <-chan struct{}) {
+		Await: func(_ context.Context, _ string, ready <-chan struct{}) {
 			queued <- struct{}{}
 			<-ready
 		},

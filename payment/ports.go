@@ -180,6 +180,10 @@ type UserQueries interface {
 type IdempotencyQueries interface {
 	// ClaimIdempotencyKey inserts a RUNNING record; false if the key exists.
 	ClaimIdempotencyKey(ctx context.Context, r IdempotencyRecord) (bool, error)
+	// ClaimIdempotencyKeys is ClaimIdempotencyKey for several records in
+	// one write; it answers the indexes of rs claimed (a key twice in rs
+	// is claimed by its first record).
+	ClaimIdempotencyKeys(ctx context.Context, rs []IdempotencyRecord) ([]int, error)
 	IdempotencyKey(ctx context.Context, userID, key string) (IdempotencyRecord, error)
 	// TakeOverIdempotencyKey moves a RUNNING record whose lease lapsed to a
 	// new owner; false if it is not RUNNING, not lapsed, or for another input.

@@ -50,10 +50,11 @@ type Config struct {
 	// (default 2): wallet payments queue in as many queues, a user's always
 	// in the same one (pay.go).
 	WalletBatches int
-	// Await blocks until ready is closed: a batched wallet payment waiting
-	// for its batch (pay.go). Default: a channel receive; the simulation
-	// parks the actor in its scheduler instead.
-	Await func(ctx context.Context, ready <-chan struct{})
+	// Await blocks until ready is closed: a caller waiting for its batch,
+	// what names which ("wallet batch", "claim batch", "intent batch",
+	// "settle batch"). Default: a channel receive; the simulation parks the
+	// actor in its scheduler instead.
+	Await func(ctx context.Context, what string, ready <-chan struct{})
 }
 
 // Service is pago's money core: wallets, ledger, products, orders and their
@@ -106,7 +107,10 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 		cfg.WalletBatches = 2
 	}
 	if cfg.Await == nil {
-		cfg.Await = func(_ context.Context, ready <-chan struct{}) { <-ready }
+		cfg.Await = func(_ context.Context, _ string, ready <-chan struct{}) { <-ready }
+	}
+	if idem != nil {
+		idem.await = cfg.Await // its claims wait for their batch as the service's callers do
 	}
 	if cfg.RefundWait == 0 {
 		cfg.RefundWait = 3 * time.Second

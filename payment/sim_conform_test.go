@@ -332,7 +332,17 @@ func (c *conformance) run() {
 			lease := now.Add(time.Duration(rng.IntN(3)-1) * time.Minute)
 			who := []string{owner, owner + "2"}[rng.IntN(2)]
 			h := []string{hash, "h2"}[rng.IntN(2)]
-			switch rng.IntN(6) {
+			switch rng.IntN(7) {
+			case 6:
+				// Claims together: a key maybe held, a fresh one twice
+				// (claimed by the first), another fresh one.
+				fresh, other := c.id("key"), c.id("key")
+				c.same("ClaimIdempotencyKeys", func(q payment.Queries) string {
+					claimed, err := q.ClaimIdempotencyKeys(ctx, []payment.IdempotencyRecord{claim(key, who, h, lease),
+						claim(fresh, who, h, lease), claim(fresh, owner+"3", h, lease), claim(other, who, "h4", lease)})
+					r, rerr := q.IdempotencyKey(ctx, users[0].ID, fresh)
+					return fmt.Sprint(claimed, " ", errClass(err), " ", r.Owner, r.Status, " ", errClass(rerr))
+				})
 			case 5:
 				c.same("CompleteIdempotencyKeys", func(q payment.Queries) string {
 					done, err := q.CompleteIdempotencyKeys(ctx, []payment.IdempotencyCompletion{

@@ -390,15 +390,42 @@ func idemKey(userID, key string) string { return "idem/" + userID + "\x00" + key
 func (st *memStore) ClaimIdempotencyKey(_ context.Context, r payment.IdempotencyRecord) (bool, error) {
 	var ok bool
 	err := st.exec("store.ClaimIdempotencyKey", func(tx *memTx) error {
-		if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
-			return &dbError{msg: "insert on idempotency_keys violates foreign key to users: " + r.UserID}
-		}
-		r.Status, r.Response = payment.IdemRunning, nil
 		var err error
-		ok, err = st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
+		ok, err = st.claimKey(tx, r)
 		return err
 	})
 	return ok, err
+}
+
+// ClaimIdempotencyKeys implements payment.IdempotencyQueries as one
+// statement: a key twice is claimed by its first record.
+func (st *memStore) ClaimIdempotencyKeys(_ context.Context, rs []payment.IdempotencyRecord) ([]int, error) {
+	var claimed []int
+	err := st.exec("store.ClaimIdempotencyKeys", func(tx *memTx) error {
+		claimed = nil
+		for i, r := range rs {
+			ok, err := st.claimKey(tx, r)
+			if err != nil {
+				return err
+			}
+			if ok {
+				claimed = append(claimed, i)
+			}
+		}
+		if len(claimed) >= 2 {
+			st.db.s.count("db: one claim of two or more idempotency keys")
+		}
+		return nil
+	})
+	return claimed, err
+}
+
+func (st *memStore) claimKey(tx *memTx, r payment.IdempotencyRecord) (bool, error) {
+	if _, exists := getRow[payment.User](st.db, tx, "usr/"+r.UserID); !exists {
+		return false, &dbError{msg: "insert on idempotency_keys violates foreign key to users: " + r.UserID}
+	}
+	r.Status, r.Response = payment.IdemRunning, nil
+	return st.db.insert(tx, idemKey(r.UserID, r.Key), "idempotency_keys_pkey", r, true)
 }
 
 // IdempotencyKey implements payment.IdempotencyQueries.

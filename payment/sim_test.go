@@ -172,6 +172,7 @@ var mustReach = []string{
 	"order: WALLET_TOPUP ended PAID",
 	"db: one insert of two or more card payments", // a batch of card intents
 	"db: one write of two or more card settles",   // a batch of card settles
+	"db: one claim of two or more idempotency keys",
 	"log: card confirm steps out of its intent batch",
 	"log: card settle left to settle alone: its payment moved meanwhile",
 }
@@ -339,9 +340,9 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay, WalletBatches: k.walletBatches,
 		ConfirmWait: -1, RefundWait: -1, // the scheduler owns every goroutine: wait for the outcome
-		// A payment waiting for its batch parks in the scheduler.
-		Await: func(_ context.Context, ready <-chan struct{}) {
-			s.wait("wallet batch", func() bool {
+		// A caller waiting for its batch parks in the scheduler.
+		Await: func(_ context.Context, what string, ready <-chan struct{}) {
+			s.wait(what, func() bool {
 				select {
 				case <-ready:
 					return true
