@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -56,30 +57,26 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 		return ConfirmResult{}, errors.New("confirm: no payment gateway configured")
 	}
 	return Run(ctx, s.idem, u.ID, key, "confirmPayment", in, func(ctx context.Context, call *Call) (ConfirmResult, error) {
-		o, err := s.store.Order(ctx, in.OrderID)
-		if errors.Is(err, ErrNotFound) || (err == nil && o.UserID != u.ID) {
+		r := s.readForConfirm(ctx, in.OrderID, in.PaymentKey)
+		if r.err != nil {
+			return ConfirmResult{}, fmt.Errorf("read order %s for its confirm: %w", in.OrderID, r.err) // transient: not an answer
+		}
+		o := r.order
+		if o.ID == "" || o.UserID != u.ID {
 			return ConfirmResult{}, errorf(CodeNotFound, "order not found")
 		}
-		if err != nil {
-			return ConfirmResult{}, fmt.Errorf("read order %s: %w", in.OrderID, err) // transient: not an answer
-		}
-		p, err := s.store.PaymentByPGKey(ctx, in.PaymentKey)
-		fresh := errors.Is(err, ErrNotFound)
+		p, fresh := r.byKey, r.byKey.ID == ""
 		if fresh {
 			// A split started on this order: the card pays its card part.
-			split, ok, serr := s.openSplit(ctx, s.store, o.ID)
-			if serr != nil {
-				return ConfirmResult{}, serr
-			}
-			if ok {
-				p, err, fresh = split, nil, false
+			if i := slices.IndexFunc(r.payments, isOpenSplit); i >= 0 {
+				p, fresh = r.payments[i], false
 				if p.PGPaymentKey == "" {
 					p.PGPaymentKey = in.PaymentKey // bound in sendIntent
 				}
 			}
 		}
 		want := o.Amount
-		if err == nil && p.Method == MethodSplit {
+		if !fresh && p.Method == MethodSplit {
 			want = Money{p.CardAmount(), o.Amount.Currency}
 		}
 		if in.Amount != want.Amount {
@@ -93,8 +90,6 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 			p = Payment{ID: NewID("pay", now), OrderID: o.ID, Method: MethodCard, Status: PaymentPending, Amount: o.Amount,
 				RefundedAmount: Money{0, o.Amount.Currency}, PGPaymentKey: in.PaymentKey,
 				PGIdempotencyKey: confirmBaseKey(u.ID, key), CreatedAt: now, UpdatedAt: now}
-		case err != nil:
-			return ConfirmResult{}, fmt.Errorf("read payment %s: %w", in.PaymentKey, err)
 		case p.OrderID != o.ID:
 			return ConfirmResult{}, BadInput("paymentKey", "paymentKey belongs to another order")
 		case p.PGPaymentKey != in.PaymentKey:

@@ -19,42 +19,77 @@ import (
 	"github.com/pago/pago/worker"
 )
 
-// heldBatches holds the first intent batch and the first settle batch of
-// a run until the other confirms wait behind them (counted by
-// Config.Await, claims aside), so each next batch holds them all, and records how many
-// payments each several-row write carried.
+// heldBatches holds the first read, intent and settle batch of a run until
+// the other confirms wait behind it (Config.Await counts them per batch),
+// so each next batch holds them all, and records how many rows each
+// several-row read and write carried.
 type heldBatches struct {
 	payment.Store
-	waiting     *atomic.Int64
-	intentsWait int64 // waiting confirms that release the first intent batch
-	settlesWait int64 // … the first settle batch
-	mu          sync.Mutex
-	inserts     []int
-	updates     []int
-	heldIntent  bool
-	heldSettle  bool
+	waiting map[string]*atomic.Int64 // by Await's what
+	want    map[string]int64         // waiting confirms that release the first batch
+	mu      sync.Mutex
+	held    map[string]bool
+	keys    []int // PaymentsByPGKeys
+	inserts []int
+	updates []int
 }
 
 func (h *heldBatches) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
 	return h.Store.InTx(ctx, func(q payment.Queries) error { return fn(confirmQueries{q, h}) })
 }
 
-func (h *heldBatches) hold(first *bool, until int64) error {
+// hold holds the first batch of what until its followers wait.
+func (h *heldBatches) hold(what string) error {
 	h.mu.Lock()
-	hold := !*first
-	*first = true
+	first := !h.held[what]
+	h.held[what] = true
 	h.mu.Unlock()
-	if !hold {
+	if !first {
 		return nil
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for h.waiting.Load() < until {
+	for h.waiting[what].Load() < h.want[what] {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d confirms waiting for a batch after 30 s, want %d", h.waiting.Load(), until)
+			return fmt.Errorf("%d confirms waiting for a %s after 30 s, want %d", h.waiting[what].Load(), what, h.want[what])
 		}
 		time.Sleep(time.Millisecond)
 	}
 	return nil
+}
+
+// The first read batch is one confirm's, which reads its order alone.
+func (h *heldBatches) Order(ctx context.Context, id string) (payment.Order, error) {
+	if err := h.hold("read batch"); err != nil {
+		return payment.Order{}, err
+	}
+	return h.Store.Order(ctx, id)
+}
+
+// heldBatches passes the store's batch reads on, so the service batches
+// its reads as it does on the store itself.
+func (h *heldBatches) batch() payment.BatchQueries { return h.Store.(payment.BatchQueries) }
+
+func (h *heldBatches) OrdersByIDs(ctx context.Context, ids []string) ([]payment.Order, error) {
+	return h.batch().OrdersByIDs(ctx, ids)
+}
+
+func (h *heldBatches) WalletsByIDs(ctx context.Context, ids []string) ([]payment.Wallet, error) {
+	return h.batch().WalletsByIDs(ctx, ids)
+}
+
+func (h *heldBatches) PaymentsByOrders(ctx context.Context, ids []string) ([]payment.Payment, error) {
+	return h.batch().PaymentsByOrders(ctx, ids)
+}
+
+func (h *heldBatches) PaymentEventsByPayments(ctx context.Context, ids []string) ([]payment.PaymentEvent, error) {
+	return h.batch().PaymentEventsByPayments(ctx, ids)
+}
+
+func (h *heldBatches) PaymentsByPGKeys(ctx context.Context, keys []string) ([]payment.Payment, error) {
+	h.mu.Lock()
+	h.keys = append(h.keys, len(keys))
+	h.mu.Unlock()
+	return h.batch().PaymentsByPGKeys(ctx, keys)
 }
 
 type confirmQueries struct {
@@ -64,7 +99,7 @@ type confirmQueries struct {
 
 func (q confirmQueries) TransitionOrders(ctx context.Context, ids []string, from, to payment.OrderStatus, now time.Time) ([]string, error) {
 	if from == payment.OrderPending && to == payment.OrderInDoubt {
-		if err := q.h.hold(&q.h.heldIntent, q.h.intentsWait); err != nil {
+		if err := q.h.hold("intent batch"); err != nil {
 			return nil, err
 		}
 	}
@@ -72,7 +107,7 @@ func (q confirmQueries) TransitionOrders(ctx context.Context, ids []string, from
 }
 
 func (q confirmQueries) LockPayments(ctx context.Context, ids []string) ([]payment.Payment, error) {
-	if err := q.h.hold(&q.h.heldSettle, q.h.settlesWait); err != nil {
+	if err := q.h.hold("settle batch"); err != nil {
 		return nil, err
 	}
 	return q.Queries.LockPayments(ctx, ids)
@@ -159,16 +194,19 @@ func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
 		require.NoError(t, st.StartJobs(ctx, store.JobsConfig{Workers: workers, Logger: log}))
 		t.Cleanup(func() { _ = st.StopJobs(context.Background()) })
 
-		waiting := &atomic.Int64{}
-		// The first intent batch is released when the other n confirms
-		// (the duplicate included) wait behind it; the first settle
-		// batch when the other n-1 approvals do.
-		held := &heldBatches{Store: st, waiting: waiting, intentsWait: n, settlesWait: n + n - 1}
+		// Each first batch is released when the others wait behind it:
+		// the n other confirms (the duplicate included) for the reads and
+		// the intents, the n-1 other approvals for the settles.
+		held := &heldBatches{Store: st, held: map[string]bool{}, waiting: map[string]*atomic.Int64{},
+			want: map[string]int64{"read batch": n, "intent batch": n, "settle batch": n - 1}}
+		for what := range held.want {
+			held.waiting[what] = &atomic.Int64{}
+		}
 		gw := &barrierGateway{n: n, open: make(chan struct{})}
 		svc, alice := newTestService(t, held, gw, payment.Config{ProbeDelay: time.Hour, ConfirmWait: -1,
 			Await: func(_ context.Context, what string, ready <-chan struct{}) {
-				if what != "claim batch" {
-					waiting.Add(1)
+				if w := held.waiting[what]; w != nil {
+					w.Add(1)
 				}
 				<-ready
 			}})
@@ -219,8 +257,9 @@ func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
 		require.ErrorIs(t, err, payment.ErrInvalidState, "replay of the refused confirm")
 
 		held.mu.Lock()
-		inserts, updates := held.inserts, held.updates
+		keys, inserts, updates := held.keys, held.inserts, held.updates
 		held.mu.Unlock()
+		require.Equal(t, []int{n}, keys, "reads: the held one alone, then the n others' keys together")
 		require.Equal(t, []int{1, n - 1}, inserts, "intents: the held one, then the n-1 others together (the duplicate stepped out)")
 		require.Equal(t, []int{1, n - 1}, updates, "settles: the held one, then the n-1 others together")
 		v, err := svc.Verify(ctx)

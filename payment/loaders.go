@@ -15,6 +15,9 @@ type BatchQueries interface {
 	WalletsByIDs(ctx context.Context, walletIDs []string) ([]Wallet, error)
 	// PaymentsByOrders lists the payments of every order in orderIDs.
 	PaymentsByOrders(ctx context.Context, orderIDs []string) ([]Payment, error)
+	// PaymentsByPGKeys reads the payments bound to the PG payment keys in
+	// keys that have one.
+	PaymentsByPGKeys(ctx context.Context, keys []string) ([]Payment, error)
 	// PaymentEventsByPayments lists the events of every payment in
 	// paymentIDs, each payment's oldest first.
 	PaymentEventsByPayments(ctx context.Context, paymentIDs []string) ([]PaymentEvent, error)

@@ -73,7 +73,8 @@ type Service struct {
 	batches walletBatches
 	// wallets remembers users' wallet ids (pay.go).
 	wallets walletIDs
-	// intents and settles group card confirms (confirmbatch.go).
+	// reads, intents and settles group card confirms (confirmbatch.go).
+	reads   group[*confirmRead]
 	intents group[*intentOp]
 	settles group[*settleOp]
 	// atPG marks the card confirms this process is waiting on (sync.go).

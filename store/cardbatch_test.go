@@ -85,6 +85,13 @@ func TestCardBatchWritesLeaveOutWhatTheOneRowFormsRefuse(t *testing.T) {
 				t.Fatalf("inserted payment read as %+v, %v", got, err)
 			}
 
+			// Read by key: the one without a payment left out.
+			byKey, err := s.PaymentsByPGKeys(ctx, []string{"pk_b", "pk_nobody", "pk_a"})
+			must(t, err)
+			if got := []string{byKey[0].PGPaymentKey, byKey[len(byKey)-1].PGPaymentKey}; len(byKey) != 2 || !sameSet(got, []string{"pk_a", "pk_b"}) {
+				t.Fatalf("read by key %+v", byKey)
+			}
+
 			// Lock in id order, the missing one left out.
 			locked, err := s.LockPayments(ctx, []string{ps[2].ID, "pay_00000000000000000000000000", ps[0].ID})
 			must(t, err)

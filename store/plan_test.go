@@ -69,6 +69,11 @@ func TestBatchReadsUseTheIndexesOnPostgres(t *testing.T) {
 					{"orders", "order_items", func(q *pgqueries.Queries) error { _, err := q.ListOrdersByIDs(ctx, ids); return err }},
 					{"payments", "payments", func(q *pgqueries.Queries) error { _, err := q.ListPaymentsByOrders(ctx, ids); return err }},
 					{"events", "payment_events", func(q *pgqueries.Queries) error { _, err := q.ListPaymentEventsByPayments(ctx, pays); return err }},
+					{"payments by key", "payments", func(q *pgqueries.Queries) error {
+						_, err := q.ListPaymentsByPGKeys(ctx, []string{"pk_plans_1", "pk_plans_2"})
+						return err
+					}},
+					{"payments locked", "payments", func(q *pgqueries.Queries) error { _, err := q.LockPaymentsByIDs(ctx, pays); return err }},
 				} {
 					rec := &recordedQuery{}
 					if err := c.call(pgqueries.New(rec)); !errors.Is(err, errRecorded) {

@@ -35,3 +35,8 @@ SELECT * FROM payments
 WHERE id = ANY(sqlc.arg(payment_ids)::text[])
 ORDER BY id
 FOR UPDATE;
+
+-- name: ListPaymentsByPGKeys :many
+SELECT * FROM payments
+WHERE pg_payment_key = ANY(sqlc.arg(payment_keys)::text[])
+ORDER BY pg_payment_key;

@@ -172,6 +172,54 @@ func (q *Queries) ListPaymentsByOrders(ctx context.Context, orderIds []string) (
 	return items, nil
 }
 
+const listPaymentsByPGKeys = `-- name: ListPaymentsByPGKeys :many
+SELECT id, order_id, method, status, amount, refunded_amount, pg_payment_key, approved_at, version, created_at, updated_at, pg_idempotency_key, failure_code, failure_message, confirm_attempt, confirm_sent_at, refund_decided_at, wallet_amount FROM payments
+WHERE pg_payment_key = ANY($1::text[])
+ORDER BY pg_payment_key
+`
+
+func (q *Queries) ListPaymentsByPGKeys(ctx context.Context, paymentKeys []string) ([]Payment, error) {
+	rows, err := q.db.QueryContext(ctx, listPaymentsByPGKeys, pq.Array(paymentKeys))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Payment{}
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.Method,
+			&i.Status,
+			&i.Amount,
+			&i.RefundedAmount,
+			&i.PgPaymentKey,
+			&i.ApprovedAt,
+			&i.Version,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.PgIdempotencyKey,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmAttempt,
+			&i.ConfirmSentAt,
+			&i.RefundDecidedAt,
+			&i.WalletAmount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listWalletsByIDs = `-- name: ListWalletsByIDs :many
 SELECT id, user_id, account_id, currency, balance, balance_limit, version, created_at, updated_at
 FROM wallets
