@@ -18,6 +18,13 @@ import (
 // out and is recorded alone by the one-confirm code (sendIntent, settle),
 // which gives it the answer it has always had.
 
+// maxConfirmBatch bounds the confirms (and claims) of one batch. A batch
+// runs one at a time per kind, so under a burst the number of batches in a
+// row is what a caller waits for; the rows a batch locks are its own
+// confirms' (no two batches of a kind contend), so it may be larger than a
+// wallet batch, whose payments share wallets.
+const maxConfirmBatch = 128
+
 // intentOp is one fresh card payment's intent in a batch.
 type intentOp struct {
 	p      Payment // built by ConfirmPayment, PENDING
@@ -34,7 +41,7 @@ func (s *Service) recordIntent(ctx context.Context, p *Payment, o *Order, source
 	op := &intentOp{p: *p, o: *o, source: source}
 	// The batch answers other callers: this one's client leaving must not
 	// roll their intents back.
-	s.intents.do(ctx, s.cfg.Await, "intent batch", op, maxBatch, func(batch []*intentOp) { s.intentBatch(context.WithoutCancel(ctx), batch) },
+	s.intents.do(ctx, s.cfg.Await, "intent batch", op, maxConfirmBatch, func(batch []*intentOp) { s.intentBatch(context.WithoutCancel(ctx), batch) },
 		func(op *intentOp) { op.err = errBatchAbandoned })
 	if op.single {
 		return s.sendIntent(ctx, p, o, true, source)
@@ -173,7 +180,7 @@ func (s *Service) settleApproved(ctx context.Context, p Payment, o Order, truth 
 	}
 	ctx = context.WithoutCancel(ctx) // the PG has spoken: record it even if the client left
 	op := &settleOp{p: p, o: o, truth: truth, source: source, call: call}
-	s.settles.do(ctx, s.cfg.Await, "settle batch", op, maxBatch, func(batch []*settleOp) { s.settleBatch(ctx, batch) },
+	s.settles.do(ctx, s.cfg.Await, "settle batch", op, maxConfirmBatch, func(batch []*settleOp) { s.settleBatch(ctx, batch) },
 		func(op *settleOp) { op.err = errBatchAbandoned })
 	if op.single {
 		return s.settle(ctx, p, o, truth, source, call)
@@ -353,7 +360,7 @@ type confirmRead struct {
 // statements per batch rather than three per confirm.
 func (s *Service) readForConfirm(ctx context.Context, orderID, paymentKey string) confirmRead {
 	op := &confirmRead{orderID: orderID, paymentKey: paymentKey}
-	s.reads.do(ctx, s.cfg.Await, "read batch", op, maxBatch, func(batch []*confirmRead) { s.confirmReadBatch(context.WithoutCancel(ctx), batch) },
+	s.reads.do(ctx, s.cfg.Await, "read batch", op, maxConfirmBatch, func(batch []*confirmRead) { s.confirmReadBatch(context.WithoutCancel(ctx), batch) },
 		func(op *confirmRead) { op.err = errBatchAbandoned })
 	return *op
 }

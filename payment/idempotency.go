@@ -76,7 +76,7 @@ func (idem *Idempotency) claim(ctx context.Context, rec IdempotencyRecord) (bool
 	op := &claimOp{rec: rec}
 	// The batch claims for other callers: this one's client leaving must
 	// not fail theirs.
-	idem.claims.do(ctx, idem.await, "claim batch", op, maxBatch, func(batch []*claimOp) { idem.claimBatch(context.WithoutCancel(ctx), batch) },
+	idem.claims.do(ctx, idem.await, "claim batch", op, maxConfirmBatch, func(batch []*claimOp) { idem.claimBatch(context.WithoutCancel(ctx), batch) },
 		func(op *claimOp) { op.err = errBatchAbandoned })
 	return op.claimed, op.err
 }
