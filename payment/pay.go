@@ -339,10 +339,13 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 			held[lead] = lock
 		}
 	}
-	for _, id := range others {
-		tctx, cancel := context.WithTimeout(ctx, lockTry)
-		lock, err := s.locker.Lock(tctx, "wallet:"+id)
-		cancel()
+	names := make([]string, len(others))
+	for i, id := range others {
+		names[i] = "wallet:" + id
+	}
+	locks, errs := s.tryLocks(ctx, names)
+	for i, id := range others {
+		lock, err := locks[i], errs[i]
 		if err != nil {
 			for _, p := range batch {
 				if p.walletID == id && !p.out {
@@ -355,11 +358,41 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 	}
 }
 
-// unlockWallets releases the locks lockWallets took.
+// tryLocks tries each of names for at most lockTry: all at once when the
+// locker can (ManyLocker), else one after another.
+func (s *Service) tryLocks(ctx context.Context, names []string) ([]Lock, []error) {
+	if m, ok := s.locker.(ManyLocker); ok {
+		return m.TryLocks(ctx, names, lockTry)
+	}
+	locks, errs := make([]Lock, len(names)), make([]error, len(names))
+	for i, name := range names {
+		tctx, cancel := context.WithTimeout(ctx, lockTry)
+		locks[i], errs[i] = s.locker.Lock(tctx, name)
+		cancel()
+	}
+	return locks, errs
+}
+
+// unlockWallets releases the locks lockWallets took: all at once when the
+// locker can (ManyLocker).
 func (s *Service) unlockWallets(ctx context.Context, held map[string]Lock) {
-	for _, id := range slices.Sorted(maps.Keys(held)) {
-		if err := held[id].Unlock(context.WithoutCancel(ctx)); err != nil {
-			s.log.WarnContext(ctx, "wallet unlock", "wallet", id, "err", err)
+	ctx = context.WithoutCancel(ctx)
+	ids := slices.Sorted(maps.Keys(held))
+	errs := make([]error, len(ids))
+	if m, ok := s.locker.(ManyLocker); ok && len(ids) > 1 {
+		locks := make([]Lock, len(ids))
+		for i, id := range ids {
+			locks[i] = held[id]
+		}
+		errs = m.UnlockAll(ctx, locks)
+	} else {
+		for i, id := range ids {
+			errs[i] = held[id].Unlock(ctx)
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			s.log.WarnContext(ctx, "wallet unlock", "wallet", ids[i], "err", err)
 		}
 	}
 }

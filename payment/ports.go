@@ -214,6 +214,19 @@ type Locker interface {
 	Ping(ctx context.Context) error
 }
 
+// ManyLocker is a Locker that tries or releases several locks at once, so a
+// batch touching many wallets waits about one round trip to the lock
+// service rather than one per wallet. The wallet batches use it when the
+// locker has it, and take the locks one by one otherwise.
+type ManyLocker interface {
+	// TryLocks tries each name for at most wait, independently: a lock
+	// that cannot be had in time is an error at its index, the others
+	// held.
+	TryLocks(ctx context.Context, names []string, wait time.Duration) ([]Lock, []error)
+	// UnlockAll releases locks; the error at an index is that lock's.
+	UnlockAll(ctx context.Context, locks []Lock) []error
+}
+
 // Lock is a held lease.
 type Lock interface {
 	// Until is when the lease lapses; slow work checks it first.

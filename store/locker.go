@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -199,6 +200,39 @@ func (m mutex) Unlock(ctx context.Context) error {
 }
 
 // Ping tells whether every Redis answers.
+var _ payment.ManyLocker = (*Locker)(nil)
+
+// TryLocks implements payment.ManyLocker: each name is tried in its own
+// goroutine, for at most wait; one held past it is ErrLockBusy.
+func (l *Locker) TryLocks(ctx context.Context, names []string, wait time.Duration) ([]payment.Lock, []error) {
+	locks, errs := make([]payment.Lock, len(names)), make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			tctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			locks[i], errs[i] = l.Lock(tctx, name)
+			if errors.Is(errs[i], context.DeadlineExceeded) && ctx.Err() == nil {
+				errs[i] = payment.ErrLockBusy // held past wait, not the caller's own deadline
+			}
+		})
+	}
+	wg.Wait()
+	return locks, errs
+}
+
+// UnlockAll implements payment.ManyLocker: each lock is released in its
+// own goroutine.
+func (l *Locker) UnlockAll(ctx context.Context, locks []payment.Lock) []error {
+	errs := make([]error, len(locks))
+	var wg sync.WaitGroup
+	for i, lock := range locks {
+		wg.Go(func() { errs[i] = lock.Unlock(ctx) })
+	}
+	wg.Wait()
+	return errs
+}
+
 func (l *Locker) Ping(ctx context.Context) error {
 	var errs []string
 	for _, c := range l.clients {

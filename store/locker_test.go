@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store/storetest"
 )
 
 func openTestLocker(t *testing.T, maxWait time.Duration) *Locker {
@@ -86,4 +87,39 @@ func TestLockRetryBackOffBounds(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TryLocks tries every name at once: a held one fails alone, within about
+// its wait, and the others are held until UnlockAll releases them.
+func TestLockerTriesAndReleasesSeveralAtOnce(t *testing.T) {
+	l := openTestLocker(t, time.Minute)
+	ctx := context.Background()
+	run := storetest.RandomHex(6)
+	names := []string{"wallet:a" + run, "wallet:b" + run, "wallet:c" + run}
+	busy, err := l.Lock(ctx, names[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Unlock(ctx)
+	start := time.Now()
+	locks, errs := l.TryLocks(ctx, names, 50*time.Millisecond)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("TryLocks took %s for a 50ms wait", took)
+	}
+	if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], payment.ErrLockBusy) {
+		t.Fatalf("errors %v, want only the held name busy", errs)
+	}
+	for _, i := range []int{0, 2} {
+		if _, err := l.TryLocks(ctx, names[i:i+1], 20*time.Millisecond); !errors.Is(err[0], payment.ErrLockBusy) {
+			t.Fatalf("%s taken twice: %v", names[i], err[0])
+		}
+	}
+	if errs := l.UnlockAll(ctx, []payment.Lock{locks[0], locks[2]}); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("UnlockAll: %v", errs)
+	}
+	again, errs := l.TryLocks(ctx, []string{names[0], names[2]}, 20*time.Millisecond)
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("not released: %v", errs)
+	}
+	l.UnlockAll(ctx, again)
 }
