@@ -42,7 +42,7 @@ func (s *Service) recordIntent(ctx context.Context, p *Payment, o *Order, source
 	// The batch answers other callers: this one's client leaving must not
 	// roll their intents back.
 	s.intents.do(ctx, s.cfg.Await, "intent batch", op, maxConfirmBatch, func(batch []*intentOp) { s.intentBatch(context.WithoutCancel(ctx), batch) },
-		func(op *intentOp) { op.err = errBatchAbandoned })
+		func(op *intentOp) { op.err, op.single = errBatchAbandoned, false })
 	if op.single {
 		return s.sendIntent(ctx, p, o, true, source)
 	}
@@ -181,7 +181,7 @@ func (s *Service) settleApproved(ctx context.Context, p Payment, o Order, truth 
 	ctx = context.WithoutCancel(ctx) // the PG has spoken: record it even if the client left
 	op := &settleOp{p: p, o: o, truth: truth, source: source, call: call}
 	s.settles.do(ctx, s.cfg.Await, "settle batch", op, maxConfirmBatch, func(batch []*settleOp) { s.settleBatch(ctx, batch) },
-		func(op *settleOp) { op.err = errBatchAbandoned })
+		func(op *settleOp) { op.res, op.err, op.single = ConfirmResult{}, errBatchAbandoned, false })
 	if op.single {
 		return s.settle(ctx, p, o, truth, source, call)
 	}
