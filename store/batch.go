@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -42,33 +41,6 @@ func (s *Store) PaymentEventsByPayments(ctx context.Context, paymentIDs []string
 	read := byEngine(s, s.q.ListPaymentEventsByPayments, s.pq.ListPaymentEventsByPayments,
 		func(r pgqueries.PaymentEvent) queries.PaymentEvent { return queries.PaymentEvent(r) })
 	return batchRead(ctx, paymentIDs, read, paymentEventToDomain, "payment events")
-}
-
-// PaymentsByPGKeys implements payment.BatchQueries. Payment keys have no
-// fixed width, so SQLite (in process) reads them one by one.
-func (s *Store) PaymentsByPGKeys(ctx context.Context, keys []string) ([]payment.Payment, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	if s.engine == Postgres {
-		rows, err := s.pq.ListPaymentsByPGKeys(ctx, keys)
-		if err != nil {
-			return nil, dbErr(err, "payments")
-		}
-		return mapRows(rows, func(r pgqueries.Payment) payment.Payment { return paymentToDomain(queries.Payment(r)) }), nil
-	}
-	var out []payment.Payment
-	for _, k := range keys {
-		p, err := s.PaymentByPGKey(ctx, k)
-		if errors.Is(err, payment.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 // WalletsByIDs implements payment.BatchQueries.

@@ -23,19 +23,32 @@ import (
 
 // LockPayments implements payment.OrderQueries.
 func (s *Store) LockPayments(ctx context.Context, ids []string) ([]payment.Payment, error) {
-	if len(ids) == 0 {
+	return s.paymentsEach(ctx, sortedCopy(ids), s.pq.LockPaymentsByIDs, s.LockPayment)
+}
+
+// PaymentsByPGKeys implements payment.BatchQueries. Payment keys have no
+// fixed width, so SQLite (in process) reads them one by one.
+func (s *Store) PaymentsByPGKeys(ctx context.Context, keys []string) ([]payment.Payment, error) {
+	return s.paymentsEach(ctx, keys, s.pq.ListPaymentsByPGKeys, s.PaymentByPGKey)
+}
+
+// paymentsEach reads the payments named by keys: on PostgreSQL in one
+// statement (pg), elsewhere one by one (one); a missing one is left out.
+func (s *Store) paymentsEach(ctx context.Context, keys []string, pg func(context.Context, []string) ([]pgqueries.Payment, error),
+	one func(context.Context, string) (payment.Payment, error)) ([]payment.Payment, error) {
+	if len(keys) == 0 {
 		return nil, nil
 	}
 	if s.engine == Postgres {
-		rows, err := s.pq.LockPaymentsByIDs(ctx, ids)
+		rows, err := pg(ctx, keys)
 		if err != nil {
 			return nil, dbErr(err, "payments")
 		}
 		return mapRows(rows, func(r pgqueries.Payment) payment.Payment { return paymentToDomain(queries.Payment(r)) }), nil
 	}
 	var out []payment.Payment
-	for _, id := range sortedCopy(ids) {
-		p, err := s.LockPayment(ctx, id)
+	for _, k := range keys {
+		p, err := one(ctx, k)
 		if errors.Is(err, payment.ErrNotFound) {
 			continue
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/pago/pago/payment"
@@ -20,53 +19,21 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, r payment.IdempotencyRe
 }
 
 // ClaimIdempotencyKeys implements payment.IdempotencyQueries: one INSERT
-// … ON CONFLICT DO NOTHING RETURNING on PostgreSQL; SQLite, in process,
-// claims one by one.
+// … ON CONFLICT DO NOTHING RETURNING (insertKeys).
 func (s *Store) ClaimIdempotencyKeys(ctx context.Context, rs []payment.IdempotencyRecord) ([]int, error) {
-	if len(rs) == 0 {
-		return nil, nil
+	claims := make([]payment.IdempotencyRecord, len(rs))
+	for i, r := range rs {
+		r.Status, r.Response = payment.IdemRunning, nil
+		claims[i] = r
+	}
+	inserted, err := s.insertKeys(ctx, claims, "claim")
+	if err != nil {
+		return nil, err
 	}
 	var claimed []int
-	if s.engine != Postgres {
-		for i, r := range rs {
-			ok, err := s.ClaimIdempotencyKey(ctx, r)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				claimed = append(claimed, i)
-			}
-		}
-		return claimed, nil
-	}
-	var vals rows
-	for _, r := range rs {
-		vals.add(r.UserID, r.Key, r.Operation, r.RequestHash, payment.IdemRunning, r.Owner, r.LeaseUntil.UTC(), r.CreatedAt.UTC(), r.CreatedAt.UTC())
-	}
-	res, err := s.conn().QueryContext(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, owner, lease_until, created_at, updated_at)
-VALUES `+vals.values(0, nil)+` ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key`, vals.args...)
-	if err != nil {
-		return nil, fmt.Errorf("claim idempotency keys: %w", dbErr(err, "row"))
-	}
-	defer res.Close()
-	inserted := map[[2]string]bool{}
-	for res.Next() {
-		var k [2]string
-		if err := res.Scan(&k[0], &k[1]); err != nil {
-			return nil, dbErr(err, "row")
-		}
-		inserted[k] = true
-	}
-	if err := res.Err(); err != nil {
-		return nil, dbErr(err, "row")
-	}
-	// A key twice in rs was inserted once, by its first record (VALUES
-	// are inserted in order).
-	for i, r := range rs {
-		k := [2]string{r.UserID, r.Key}
-		if inserted[k] {
+	for i, ok := range inserted {
+		if ok {
 			claimed = append(claimed, i)
-			delete(inserted, k)
 		}
 	}
 	return claimed, nil

@@ -112,45 +112,65 @@ func (s *Store) TransitionOrders(ctx context.Context, ids []string, from, to pay
 }
 
 // InsertIdempotencyDoneMany implements payment.IdempotencyQueries: one
-// INSERT … ON CONFLICT DO NOTHING RETURNING, whose missing rows are the
-// keys taken.
+// INSERT … ON CONFLICT DO NOTHING RETURNING (insertKeys), whose missing
+// rows are the keys taken.
 func (s *Store) InsertIdempotencyDoneMany(ctx context.Context, rs []payment.IdempotencyRecord) ([]int, error) {
+	done := make([]payment.IdempotencyRecord, len(rs))
+	for i, r := range rs {
+		r.Status, r.LeaseUntil = payment.IdemDone, r.CreatedAt
+		done[i] = r
+	}
+	inserted, err := s.insertKeys(ctx, done, "record")
+	if err != nil {
+		return nil, err
+	}
+	var taken []int
+	for i, ok := range inserted {
+		if !ok {
+			taken = append(taken, i)
+		}
+	}
+	return taken, nil
+}
+
+// insertKeys inserts rs, each with its status, response and lease, in one
+// INSERT … ON CONFLICT DO NOTHING RETURNING, and tells per record whether
+// it was inserted: a key already stored is not, and a key twice in rs is
+// inserted by its first record (VALUES are inserted in order). what names
+// the write in errors.
+func (s *Store) insertKeys(ctx context.Context, rs []payment.IdempotencyRecord, what string) ([]bool, error) {
 	if len(rs) == 0 {
 		return nil, nil
 	}
 	var vals rows
 	for _, r := range rs {
 		now := r.CreatedAt.UTC()
-		vals.add(r.UserID, r.Key, r.Operation, r.RequestHash, string(payment.IdemDone), r.Owner, string(r.Response), now, now, now)
+		vals.add(r.UserID, r.Key, r.Operation, r.RequestHash, r.Status, r.Owner, nullString(string(r.Response)), r.LeaseUntil.UTC(), now, now)
 	}
 	res, err := s.conn().QueryContext(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, owner, response, lease_until, created_at, updated_at)
 VALUES `+vals.values(0, nil)+` ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key`, vals.args...)
 	if err != nil {
-		return nil, fmt.Errorf("record idempotency keys: %w", dbErr(err, "row"))
+		return nil, fmt.Errorf("%s idempotency keys: %w", what, dbErr(err, "row"))
 	}
 	defer res.Close()
-	inserted := map[[2]string]bool{}
+	stored := map[[2]string]bool{}
 	for res.Next() {
 		var k [2]string
 		if err := res.Scan(&k[0], &k[1]); err != nil {
 			return nil, dbErr(err, "row")
 		}
-		inserted[k] = true
+		stored[k] = true
 	}
 	if err := res.Err(); err != nil {
 		return nil, dbErr(err, "row")
 	}
-	// A key twice in rs was inserted once, by its first record (VALUES
-	// are inserted in order): the later ones are taken.
-	var taken []int
+	inserted := make([]bool, len(rs))
 	for i, r := range rs {
 		k := [2]string{r.UserID, r.Key}
-		if !inserted[k] {
-			taken = append(taken, i)
-		}
-		delete(inserted, k)
+		inserted[i] = stored[k]
+		delete(stored, k)
 	}
-	return taken, nil
+	return inserted, nil
 }
 
 // conn is the open transaction, or the pool outside one.
