@@ -47,7 +47,9 @@ func TestGroupRunsCallersArrivingTogetherAsOneBatch(t *testing.T) {
 		if i == 1 {
 			<-first
 		}
-		wg.Go(func() { g.do(context.Background(), await, "test batch", ops[i], 4, run, func(op *groupOp) { op.abandoned = true }) })
+		wg.Go(func() {
+			g.do(context.Background(), await, "test batch", ops[i], 4, run, func(op *groupOp) { op.abandoned = true })
+		})
 	}
 	for range 5 {
 		<-waiting
