@@ -193,15 +193,15 @@ func (s *Service) settleApproved(ctx context.Context, p Payment, o Order, truth 
 // alone: settle reads the payment again under its lock, so it finds what
 // was committed and never applies an approval twice.
 func (s *Service) settleBatch(ctx context.Context, batch []*settleOp) {
-	seen := map[string]bool{}
+	seen := map[string]bool{} // payments and orders
 	var todo []*settleOp
 	for _, op := range batch {
 		op.res, op.err, op.single, op.answered = ConfirmResult{}, nil, false, false
-		if seen[op.p.ID] {
-			op.single = true
+		if seen[op.p.ID] || seen[op.o.ID] {
+			op.single = true // after the first, as one by one
 			continue
 		}
-		seen[op.p.ID] = true
+		seen[op.p.ID], seen[op.o.ID] = true, true
 		todo = append(todo, op)
 	}
 	for len(todo) > 0 {

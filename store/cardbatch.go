@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 
 	"errors"
@@ -78,8 +79,12 @@ func (s *Store) InsertPayments(ctx context.Context, ps []payment.Payment, histor
 		return nil, nil
 	}
 	if s.engine == Postgres {
+		// In key order, as insertKeys and for its reason: two batches
+		// inserting the same payment keys never wait for each other.
+		sorted := slices.Clone(ps)
+		slices.SortStableFunc(sorted, func(a, b payment.Payment) int { return cmp.Compare(a.PGPaymentKey, b.PGPaymentKey) })
 		var pay rows
-		for _, p := range ps {
+		for _, p := range sorted {
 			paymentRow(&pay, p)
 		}
 		args := pay.args

@@ -225,3 +225,67 @@ func ledgerCount(t *testing.T, s *Store, id string) int {
 	must(t, s.conn().QueryRowContext(context.Background(), "SELECT COUNT(*) FROM ledger_transactions WHERE id = $1", id).Scan(&n))
 	return n
 }
+
+// Two batches claiming the same keys in opposite orders never wait for
+// each other: a several-row insert takes its keys in key order. Here one
+// transaction holds "a" uncommitted while the other's batch [b, a] waits
+// for it; the first then inserts "b". Inserted in arrival order, the
+// batch would hold "b" while waiting for "a": a deadlock, and PostgreSQL
+// would fail one of them.
+func TestSeveralKeyInsertsTakeTheirKeysInOrder(t *testing.T) {
+	eng, ok := storetest.Postgres(t)
+	if !ok {
+		t.Skip("no PostgreSQL")
+	}
+	ctx := context.Background()
+	s, u, now := withUser(t, eng, "keyorder")
+	rec := func(key, owner string) payment.IdempotencyRecord {
+		return payment.IdempotencyRecord{UserID: u.ID, Key: key, Operation: "confirmPayment", RequestHash: "h", Status: payment.IdemRunning,
+			Owner: owner, LeaseUntil: now.Add(time.Minute), CreatedAt: now}
+	}
+	heldA, batchWaits := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- s.InTx(ctx, func(q payment.Queries) error {
+			if _, err := q.ClaimIdempotencyKey(ctx, rec("a", "own_first")); err != nil {
+				return err
+			}
+			close(heldA)
+			<-batchWaits
+			_, err := q.ClaimIdempotencyKeys(ctx, []payment.IdempotencyRecord{rec("b", "own_first")})
+			return err
+		})
+	}()
+	<-heldA
+	batch := make(chan error, 1)
+	var claimed []int
+	go func() {
+		batch <- s.InTx(ctx, func(q payment.Queries) error {
+			var err error
+			claimed, err = q.ClaimIdempotencyKeys(ctx, []payment.IdempotencyRecord{rec("b", "own_batch"), rec("a", "own_batch")})
+			return err
+		})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting int
+		must(t, s.db.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never waited for the held key")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(batchWaits)
+	if err := <-first; err != nil {
+		t.Fatalf("the first transaction: %v", err)
+	}
+	if err := <-batch; err != nil {
+		t.Fatalf("the batch: %v", err)
+	}
+	if len(claimed) != 0 {
+		t.Fatalf("the batch claimed %v of keys the first committed", claimed)
+	}
+}

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,8 +144,17 @@ func (s *Store) insertKeys(ctx context.Context, rs []payment.IdempotencyRecord, 
 	if len(rs) == 0 {
 		return nil, nil
 	}
+	// In key order: a unique insert waits for another transaction's
+	// uncommitted duplicate, so two batches inserting the same keys in
+	// opposite orders would wait for each other (a deadlock that fails
+	// every request of one). The sort is stable: a key twice keeps its
+	// first record first.
+	sorted := slices.Clone(rs)
+	slices.SortStableFunc(sorted, func(a, b payment.IdempotencyRecord) int {
+		return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.Key, b.Key))
+	})
 	var vals rows
-	for _, r := range rs {
+	for _, r := range sorted {
 		now := r.CreatedAt.UTC()
 		vals.add(r.UserID, r.Key, r.Operation, r.RequestHash, r.Status, r.Owner, nullString(string(r.Response)), r.LeaseUntil.UTC(), now, now)
 	}
@@ -164,6 +175,7 @@ VALUES `+vals.values(0, nil)+` ON CONFLICT (user_id, key) DO NOTHING RETURNING u
 	if err := res.Err(); err != nil {
 		return nil, dbErr(err, "row")
 	}
+	// The first record of a key in rs is also its first in sorted.
 	inserted := make([]bool, len(rs))
 	for i, r := range rs {
 		k := [2]string{r.UserID, r.Key}
