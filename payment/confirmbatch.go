@@ -69,7 +69,17 @@ func (s *Service) intentBatch(ctx context.Context, batch []*intentOp) {
 		todo = append(todo, op)
 	}
 	for len(todo) > 0 {
-		err := s.intentBatchOf(ctx, todo)
+		rolledBack, err := s.intentBatchOf(ctx, todo)
+		if err != nil && rolledBack && !errors.Is(err, errStepOut) {
+			// Failed before its commit (a deadlock, one bad row): nothing
+			// was written, so each intent is recorded alone, where only a
+			// bad one fails.
+			s.log.WarnContext(ctx, "intent batch failed; recording its intents one by one", "intents", len(todo), "err", err)
+			for _, op := range todo {
+				op.single = true
+			}
+			return
+		}
 		if errors.Is(err, errStepOut) {
 			todo = slices.DeleteFunc(todo, func(op *intentOp) bool {
 				if op.single {
@@ -84,9 +94,9 @@ func (s *Service) intentBatch(ctx context.Context, batch []*intentOp) {
 			err = fmt.Errorf("confirm batch: %s", err) // not any one confirm's answer
 		}
 		if err != nil {
-			// The commit's outcome may be unknown: an error to retry,
-			// never a second attempt that would read the batch's own
-			// intent as someone else's.
+			// The commit failed, and its outcome may be unknown: an error
+			// to retry, never a second attempt that would read the batch's
+			// own intent as someone else's.
 			for _, op := range todo {
 				op.err = err
 			}
@@ -99,62 +109,72 @@ func (s *Service) intentBatch(ctx context.Context, batch []*intentOp) {
 // inserts their payments IN_DOUBT with the event of that move in one
 // INSERT, and queues their probes in one more. An order that did not move
 // or a payment whose key was taken steps out: the batch rolls back and
-// goes again without it.
-func (s *Service) intentBatchOf(ctx context.Context, todo []*intentOp) error {
-	return s.store.InTx(ctx, func(q Queries) error {
-		now := s.now().UTC()
-		ids := make([]string, len(todo))
-		for i, op := range todo {
-			ids[i] = op.o.ID
-		}
-		moved, err := q.TransitionOrders(ctx, ids, OrderPending, OrderInDoubt, now)
-		if err != nil {
-			return err
-		}
-		out := false
-		for _, op := range todo {
-			if !slices.Contains(moved, op.o.ID) {
-				op.single, out = true, true
-			}
-		}
-		if out {
-			return errStepOut
-		}
-		ps := make([]Payment, len(todo))
-		events := make([]PaymentEvent, len(todo))
-		pids := make([]string, len(todo))
-		for i, op := range todo {
-			p := op.p
-			p.ConfirmSentAt = &now
-			p.Status = PaymentInDoubt // recorded IN_DOUBT from the start, with the event of its move
-			if events[i], err = newEvent(p, PaymentPending, EventConfirmSent, op.source, "", now); err != nil {
-				return err
-			}
-			ps[i], pids[i] = p, p.ID
-		}
-		inserted, err := q.InsertPayments(ctx, ps, events)
-		if err != nil {
-			return err
-		}
-		if len(inserted) < len(ps) {
-			// Another confirm of the key recorded its payment first: alone,
-			// this one hears REQUEST_IN_PROGRESS as it always has.
-			for _, op := range todo {
-				if !slices.Contains(inserted, op.p.ID) {
-					op.single = true
-				}
-			}
-			return errStepOut
-		}
-		if err := q.EnqueuePaymentProbes(ctx, pids, now.Add(s.cfg.ProbeDelay)); err != nil {
-			return err
-		}
-		for i, op := range todo {
-			op.p = ps[i]
-			op.o.Status, op.o.UpdatedAt = OrderInDoubt, now
-		}
-		return nil
+// goes again without it. rolledBack tells an error raised inside the
+// transaction (nothing written) from one of its commit.
+func (s *Service) intentBatchOf(ctx context.Context, todo []*intentOp) (rolledBack bool, err error) {
+	err = s.store.InTx(ctx, func(q Queries) error {
+		err := s.intentBatchTx(ctx, q, todo)
+		rolledBack = err != nil
+		return err
 	})
+	return rolledBack, err
+}
+
+// intentBatchTx is intentBatchOf's transaction.
+
+func (s *Service) intentBatchTx(ctx context.Context, q Queries, todo []*intentOp) error {
+	now := s.now().UTC()
+	ids := make([]string, len(todo))
+	for i, op := range todo {
+		ids[i] = op.o.ID
+	}
+	moved, err := q.TransitionOrders(ctx, ids, OrderPending, OrderInDoubt, now)
+	if err != nil {
+		return err
+	}
+	out := false
+	for _, op := range todo {
+		if !slices.Contains(moved, op.o.ID) {
+			op.single, out = true, true
+		}
+	}
+	if out {
+		return errStepOut
+	}
+	ps := make([]Payment, len(todo))
+	events := make([]PaymentEvent, len(todo))
+	pids := make([]string, len(todo))
+	for i, op := range todo {
+		p := op.p
+		p.ConfirmSentAt = &now
+		p.Status = PaymentInDoubt // recorded IN_DOUBT from the start, with the event of its move
+		if events[i], err = newEvent(p, PaymentPending, EventConfirmSent, op.source, "", now); err != nil {
+			return err
+		}
+		ps[i], pids[i] = p, p.ID
+	}
+	inserted, err := q.InsertPayments(ctx, ps, events)
+	if err != nil {
+		return err
+	}
+	if len(inserted) < len(ps) {
+		// Another confirm of the key recorded its payment first: alone,
+		// this one hears REQUEST_IN_PROGRESS as it always has.
+		for _, op := range todo {
+			if !slices.Contains(inserted, op.p.ID) {
+				op.single = true
+			}
+		}
+		return errStepOut
+	}
+	if err := q.EnqueuePaymentProbes(ctx, pids, now.Add(s.cfg.ProbeDelay)); err != nil {
+		return err
+	}
+	for i, op := range todo {
+		op.p = ps[i]
+		op.o.Status, op.o.UpdatedAt = OrderInDoubt, now
+	}
+	return nil
 }
 
 // settleOp is one approval of a card purchase in a settle batch.

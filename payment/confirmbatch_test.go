@@ -267,3 +267,31 @@ func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
 		require.Empty(t, v)
 	})
 }
+
+// failingBatchInserts refuses the several-row insert of card payments: a
+// statement failing inside an intent batch's transaction.
+type failingBatchInserts struct{ payment.Store }
+
+func (f failingBatchInserts) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	return f.Store.InTx(ctx, func(q payment.Queries) error { return fn(failingInsertsQueries{q}) })
+}
+
+type failingInsertsQueries struct{ payment.Queries }
+
+func (failingInsertsQueries) InsertPayments(context.Context, []payment.Payment, []payment.PaymentEvent) ([]string, error) {
+	return nil, errors.New("injected: the batch's insert failed")
+}
+
+// An intent batch that fails inside its transaction wrote nothing, so its
+// confirms are recorded one by one rather than all failed: one bad row (or
+// a deadlock) fails at most itself.
+func TestAnIntentBatchThatFailsInsideIsRecordedOneByOne(t *testing.T) {
+	mem := &memStore{db: newMemDB(newSim(1))}
+	gw := &staleGateway{cancels: map[string]bool{}}
+	svc, ctx := newTestService(t, failingBatchInserts{mem}, gw, payment.Config{})
+	o := topUpOrder(t, svc, ctx, "o", 5_000)
+	res, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPaid, res.Order.Status)
+	require.Equal(t, payment.PaymentDone, res.Payment.Status)
+}
