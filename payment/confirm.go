@@ -107,13 +107,13 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 		if o.Status != OrderPending {
 			return ConfirmResult{}, errorf(CodeInvalidState, "order %s is %s, not PENDING", o.ID, o.Status)
 		}
-		record := s.sendIntent
+		var err error
 		if fresh {
-			record = func(ctx context.Context, p *Payment, o *Order, _ bool, source string) error {
-				return s.recordIntent(ctx, p, o, source)
-			}
+			err = s.recordIntent(ctx, &p, &o, source) // in a batch of the intents arriving together
+		} else {
+			err = s.sendIntent(ctx, &p, &o, false, source)
 		}
-		if err := record(ctx, &p, &o, fresh, source); err != nil {
+		if err != nil {
 			return ConfirmResult{}, err
 		}
 		return s.confirmAtPG(ctx, call, p, o, source)

@@ -51,8 +51,8 @@ type Config struct {
 	// in the same one (pay.go).
 	WalletBatches int
 	// Await blocks until ready is closed: a caller waiting for its batch,
-	// what names which ("wallet batch", "claim batch", "intent batch",
-	// "settle batch"). Default: a channel receive; the simulation parks the
+	// what names which ("wallet batch", "claim batch", "read batch",
+	// "intent batch", "settle batch"). Default: a channel receive; the simulation parks the
 	// actor in its scheduler instead.
 	Await func(ctx context.Context, what string, ready <-chan struct{})
 }

@@ -199,7 +199,6 @@ func (m mutex) Unlock(ctx context.Context) error {
 	return nil
 }
 
-// Ping tells whether every Redis answers.
 var _ payment.ManyLocker = (*Locker)(nil)
 
 // TryLocks implements payment.ManyLocker: each name is tried in its own
@@ -233,6 +232,7 @@ func (l *Locker) UnlockAll(ctx context.Context, locks []payment.Lock) []error {
 	return errs
 }
 
+// Ping tells whether every Redis answers.
 func (l *Locker) Ping(ctx context.Context) error {
 	var errs []string
 	for _, c := range l.clients {

@@ -189,14 +189,12 @@ func (s *Store) EnqueueOrderExpiry(ctx context.Context, orderID string, at time.
 // events' foreign key is checked at its end): one round trip.
 func (s *Store) InsertPayment(ctx context.Context, p payment.Payment, history ...payment.PaymentEvent) error {
 	if s.engine == Postgres && len(history) > 0 {
-		args := []any{p.ID, p.OrderID, string(p.Method), string(p.Status), p.Amount.Amount, nullString(p.PGPaymentKey),
-			nullString(p.PGIdempotencyKey), nullTime(p.ApprovedAt), p.CreatedAt.UTC(), nullTime(p.ConfirmSentAt), p.WalletAmount.Amount}
+		var pay rows
+		paymentRow(&pay, p)
 		events := eventRows(history)
-		q := `WITH p AS (INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key,
-    approved_at, version, created_at, updated_at, confirm_sent_at, wallet_amount)
-  VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, 0, $9, $9, $10, $11) RETURNING 1)
-INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM (VALUES ` + events.values(len(args), eventTypes) + `) v, p`
-		_, err := s.exec(ctx, q, append(args, events.args...)...)
+		q := `WITH p AS (INSERT INTO payments (` + paymentColumns + `) VALUES ` + pay.values(0, nil) + ` RETURNING 1)
+INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM (VALUES ` + events.values(len(pay.args), eventTypes) + `) v, p`
+		_, err := s.exec(ctx, q, append(pay.args, events.args...)...)
 		return dbErr(err, "row")
 	}
 	return s.together(ctx, len(history) > 0, func(s *Store) error {
@@ -316,17 +314,8 @@ func (s *Store) LockPayment(ctx context.Context, id string) (payment.Payment, er
 // a stale version writes neither, in one round trip.
 func (s *Store) UpdatePayment(ctx context.Context, p payment.Payment, now time.Time, history ...payment.PaymentEvent) (bool, error) {
 	if s.engine == Postgres && len(history) > 0 {
-		args := []any{string(p.Status), nullTime(p.ApprovedAt), nullString(p.PGPaymentKey), p.FailureCode, p.FailureMessage,
-			p.ConfirmAttempt, nullTime(p.ConfirmSentAt), nullTime(p.RefundDecidedAt), p.RefundedAmount.Amount, now.UTC(), p.ID, p.Version}
-		events := eventRows(history)
-		q := `WITH u AS (UPDATE payments SET status = $1, approved_at = $2, pg_payment_key = $3, failure_code = $4, failure_message = $5,
-    confirm_attempt = $6, confirm_sent_at = $7, refund_decided_at = $8, refunded_amount = $9, version = version + 1, updated_at = $10
-  WHERE id = $11 AND version = $12 RETURNING 1),
-e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM (VALUES ` + events.values(len(args), eventTypes) + `) v, u)
-SELECT COUNT(*) FROM u`
-		var n int
-		err := s.conn().QueryRowContext(ctx, q, append(args, events.args...)...).Scan(&n)
-		return n == 1, dbErr(err, "payment")
+		written, err := s.UpdatePayments(ctx, []payment.Payment{p}, now, history)
+		return len(written) == 1, err
 	}
 	wrote := false
 	err := s.together(ctx, len(history) > 0, func(s *Store) error {

@@ -97,11 +97,8 @@ func (s *Store) WalletTransactions(ctx context.Context, walletID string, beforeS
 // statement (a data-modifying WITH; the entries' foreign key is checked at
 // its end): one round trip.
 func (s *Store) InsertLedgerTransaction(ctx context.Context, t payment.LedgerTransaction) error {
-	txs, entries := ledgerRows(t)
 	if s.engine == Postgres && len(t.Entries) > 0 {
-		_, err := s.exec(ctx, `WITH t AS (INSERT INTO ledger_transactions (id, kind, order_id, description, created_at) VALUES `+txs.values(0, nil)+`)
-INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) VALUES `+entries.values(len(txs.args), nil), append(txs.args, entries.args...)...)
-		return dbErr(err, "row")
+		return s.InsertLedgerTransactions(ctx, []payment.LedgerTransaction{t})
 	}
 	return s.together(ctx, len(t.Entries) > 0, func(s *Store) error {
 		err := s.q.InsertLedgerTransaction(ctx, queries.InsertLedgerTransactionParams{
