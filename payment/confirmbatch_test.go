@@ -295,3 +295,43 @@ func TestAnIntentBatchThatFailsInsideIsRecordedOneByOne(t *testing.T) {
 	require.Equal(t, payment.OrderPaid, res.Order.Status)
 	require.Equal(t, payment.PaymentDone, res.Payment.Status)
 }
+
+// failingBatchLedger refuses the several-row ledger posting: a statement
+// failing in a settle batch after its payments and orders were written.
+type failingBatchLedger struct{ payment.Store }
+
+func (f failingBatchLedger) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	return f.Store.InTx(ctx, func(q payment.Queries) error { return fn(failingLedgerQueries{q}) })
+}
+
+type failingLedgerQueries struct{ payment.Queries }
+
+func (failingLedgerQueries) InsertLedgerTransactions(context.Context, []payment.LedgerTransaction) error {
+	return errors.New("injected: the batch's ledger posting failed")
+}
+
+// A settle batch that fails after writing its payments DONE and its orders
+// PAID rolls all of it back, and each approval is settled alone: the order
+// ends PAID with its payment posted to the ledger once, and the books
+// balance.
+func TestASettleBatchThatFailsMidwayIsSettledOneByOne(t *testing.T) {
+	mem := &memStore{db: newMemDB(newSim(1))}
+	st := failingBatchLedger{mem}
+	gw := &staleGateway{cancels: map[string]bool{}}
+	svc, ctx := newTestService(t, st, gw, payment.Config{})
+	ops, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "ops", true)
+	require.NoError(t, err)
+	prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 5_000, Stock: 3})
+	require.NoError(t, err)
+	o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase, Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
+	require.NoError(t, err)
+	res, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPaid, res.Order.Status)
+	events, err := mem.PaymentEvents(context.Background(), res.Payment.ID)
+	require.NoError(t, err)
+	require.Len(t, events, 2, "sent, then approved once")
+	v, err := svc.Verify(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, v, "ledger, stock and paid orders agree")
+}
