@@ -637,8 +637,8 @@ func (b *bench) setupRaw(ctx context.Context, scenario string, n int) ([]string,
 
 // rawOp debits 1 from wallet i mod n with nothing but the database
 // (payment.Service.DebitWalletRaw): no HTTP, GraphQL, idempotency or lock.
-// A lost version race is retried at once, as withWalletLock would, and
-// counted in retries.
+// A lost race (a moved version, or SQLite's busy snapshot) is retried at
+// once, as withWalletLock would, and counted in retries.
 func (b *bench) rawOp(ctx context.Context, ids []string) (op func(i int) (string, string), retries *atomic.Int64) {
 	retries = new(atomic.Int64)
 	return func(i int) (string, string) {
@@ -651,7 +651,10 @@ func (b *bench) rawOp(ctx context.Context, ids []string) (op func(i int) (string
 			switch {
 			case err == nil:
 				return "", ""
-			case errors.Is(err, payment.ErrConflict):
+			case errors.Is(err, payment.ErrConflict), errors.Is(err, payment.ErrTransient):
+				// A lost race: another writer moved the wallet's version,
+				// or (SQLite) committed between this transaction's read and
+				// its write, which SQLite answers SQLITE_BUSY at once.
 				retries.Add(1)
 				if ctx.Err() != nil {
 					return "CANCELED", ctx.Err().Error()
