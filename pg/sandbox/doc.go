@@ -95,6 +95,8 @@
 // {eventType:"PAYMENT_STATUS_CHANGED", createdAt, data: Payment} to the
 // webhook URL on a goroutine, with Toss's transmission headers; anything but
 // 200 is retried after each of Config.WebhookRetryDelays. Close stops them.
+// By default deliveries share at most 32 kept-alive connections to the
+// receiver, so a burst of payments is not a burst of new connections.
 // Status windows are applied lazily, so EXPIRED is noticed (and announced)
 // the next time anything reads the payment.
 package sandbox

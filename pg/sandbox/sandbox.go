@@ -54,7 +54,9 @@ type Config struct {
 	// WebhookRetryDelays are the waits before each retry of a webhook that did
 	// not get a 200. Default Toss's 1, 4, 16, 64, 256, 1024, 4096 minutes.
 	WebhookRetryDelays []time.Duration
-	// HTTPClient delivers webhooks. Default a client with a 10 s timeout.
+	// HTTPClient delivers webhooks. Default a client with a 10 s timeout
+	// that keeps at most 32 connections to a receiver open, and reuses
+	// them: deliveries beyond those wait for one.
 	HTTPClient *http.Client
 	// Logger receives operational logs. Default discards them.
 	Logger *slog.Logger
@@ -124,7 +126,11 @@ func New(cfg Config) *Sandbox {
 		}
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		// Deliveries share a few kept-alive connections, as a PG's
+		// dispatcher does: a burst of payments is no burst of dials.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxConnsPerHost, t.MaxIdleConnsPerHost = webhookConns, webhookConns
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: t}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

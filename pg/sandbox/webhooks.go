@@ -27,6 +27,10 @@ type WebhookAttempt struct {
 	At             time.Time `json:"at"`
 }
 
+// webhookConns is how many connections the default client keeps to a
+// webhook receiver.
+const webhookConns = 32
+
 // webhooks delivers PAYMENT_STATUS_CHANGED events on their own goroutines,
 // retrying non-200 answers after the configured delays.
 type webhooks struct {

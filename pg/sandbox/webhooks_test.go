@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -191,4 +193,57 @@ func TestOtherWebhookKinds(t *testing.T) {
 	for _, kind := range WebhookKinds {
 		require.True(t, seen[kind], kind)
 	}
+}
+
+// A burst of webhooks shares a few kept-alive connections: 100 deliveries
+// to a receiver that holds them open no more than 32 connections.
+func TestWebhookBurstSharesItsConnections(t *testing.T) {
+	var mu sync.Mutex
+	conns, inflight, delivered := 0, 0, 0
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inflight++
+		mu.Unlock()
+		<-release
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		inflight--
+		delivered++
+		mu.Unlock()
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	releaseAll := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll) // before srv.Close, which waits for the held requests
+	e := newEnv(t, func(c *Config) { c.WebhookURL = srv.URL })
+	const n = 100
+	for i := range n {
+		e.sb.hooks.paymentChanged(fmt.Sprintf("key-%d", i), fmt.Sprintf("order-%d", i), StatusDone, []byte(`{}`), e.clock.Now())
+	}
+	held := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return inflight
+	}
+	require.Eventually(t, func() bool { return held() >= webhookConns }, 10*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // room for more, were there more connections
+	require.Equal(t, webhookConns, held(), "deliveries at once")
+	releaseAll()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return delivered == n
+	}, 10*time.Second, time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.LessOrEqual(t, conns, webhookConns, "connections opened")
 }
