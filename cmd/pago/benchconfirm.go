@@ -170,6 +170,9 @@ func (b *bench) confirm(ctx context.Context, f confirmFlags, stdout io.Writer) e
 	wall := res.elapsed
 	fmt.Fprintf(stdout, "confirms %d, PAID %d, wall %s, p50 %s, p99 %s, errors %s\n", f.confirms, paid,
 		wall.Round(time.Millisecond), fmtLatency(percentile(res.lat, 50)), fmtLatency(percentile(res.lat, 99)), fmtErrs(res.errs))
+	if res.firstErr != "" {
+		fmt.Fprintf(stdout, "first error: %s\n", res.firstErr)
+	}
 	ratio := 0.0
 	if f.latency > 0 {
 		ratio = float64(wall) / float64(f.latency)
