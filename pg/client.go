@@ -103,8 +103,18 @@ func New(cfg Config) (*Client, error) {
 // the process shares or reconfigures the PG's pool.
 func newHTTPClient(cfg Config) *http.Client {
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	var protocols *http.Protocols // nil: HTTP/1.1, or HTTP/2 when TLS agrees on it
+	dials := 0                    // no limit
+	if cfg.UnencryptedHTTP2 {
+		protocols = new(http.Protocols)
+		protocols.SetUnencryptedHTTP2(true)
+		// For HTTP/2 this bounds the dials at once, not the connections:
+		// calls made together wait for one connection and share it.
+		dials = 1
+	}
 	return &http.Client{
 		Transport: &http.Transport{
+			Protocols:             protocols,
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           dialer.DialContext,
 			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12}, // Toss accepts TLS ≥ 1.2 only
@@ -113,6 +123,7 @@ func newHTTPClient(cfg Config) *http.Client {
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
 			MaxIdleConnsPerHost:   32,
+			MaxConnsPerHost:       dials,
 			IdleConnTimeout:       90 * time.Second,
 		},
 		// The API never redirects. Following one would resend a payment

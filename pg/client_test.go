@@ -3,8 +3,10 @@ package pg_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -628,3 +630,66 @@ const settlementsJSON = `[
     "someFutureField": {"x": 1}
   }
 ]`
+
+// With UnencryptedHTTP2, calls at once to an http:// PG share one HTTP/2
+// connection rather than dialling one each; without it, HTTP/1.1.
+func TestUnencryptedHTTP2SharesAConnection(t *testing.T) {
+	var mu sync.Mutex
+	protos, conns := map[string]int{}, 0
+	hold := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos[r.Proto]++
+		mu.Unlock()
+		<-hold
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, paymentJSON)
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	calls := func(c *pg.Client, n int) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				_, err := c.GetPayment(context.Background(), testPaymentKey)
+				require.NoError(t, err)
+			})
+		}
+		require.Eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			total := 0
+			for _, k := range protos {
+				total += k
+			}
+			return total == n
+		}, 10*time.Second, time.Millisecond, "every call at the PG at once")
+		hold <- struct{}{} // the first answer, then all
+		close(hold)
+		wg.Wait()
+	}
+	h2c := newClient(t, srv.URL, func(c *pg.Config) { c.UnencryptedHTTP2 = true })
+	calls(h2c, 10)
+	require.Equal(t, map[string]int{"HTTP/2.0": 10}, protos)
+	require.Equal(t, 1, conns)
+
+	mu.Lock()
+	protos, conns, hold = map[string]int{}, 0, make(chan struct{})
+	mu.Unlock()
+	calls(newClient(t, srv.URL, nil), 10)
+	require.Equal(t, map[string]int{"HTTP/1.1": 10}, protos)
+	require.Equal(t, 10, conns)
+
+	_, err := pg.New(pg.Config{BaseURL: "https://api.tosspayments.com", SecretKey: testSecret, UnencryptedHTTP2: true})
+	require.ErrorContains(t, err, "http://", "h2c is for http:// only")
+}

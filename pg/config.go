@@ -48,6 +48,13 @@ type Config struct {
 	// Breaker configures the circuit breaker.
 	Breaker BreakerConfig
 
+	// UnencryptedHTTP2 speaks HTTP/2 without TLS (h2c, with prior
+	// knowledge) to an http:// BaseURL, such as the standalone sandbox, so
+	// that concurrent calls share connections as they do over https, where
+	// TLS agrees on HTTP/2 whatever this says. New refuses it with an
+	// https BaseURL. Default false: HTTP/1.1 over http.
+	UnencryptedHTTP2 bool
+
 	// HTTPClient, if set, replaces the client New builds from the timeouts
 	// above (which are then ignored, except RequestTimeout). Tests use it;
 	// production should not need it.
@@ -150,6 +157,9 @@ func (cfg Config) validate() (*url.URL, error) {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("pg: BaseURL %q must not have a query or fragment", cfg.BaseURL)
+	}
+	if cfg.UnencryptedHTTP2 && u.Scheme != "http" {
+		return nil, fmt.Errorf("pg: UnencryptedHTTP2 needs an http:// BaseURL, not %q: over https TLS agrees on HTTP/2", cfg.BaseURL)
 	}
 	if cfg.SecretKey == "" {
 		return nil, fmt.Errorf("pg: SecretKey is required (a Toss secret key, test_sk_… or live_sk_…)")

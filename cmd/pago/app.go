@@ -231,11 +231,12 @@ func (a *app) inProcessSandbox(cfg Config, log *slog.Logger) http.Handler {
 // newPGClient is the PG client of cfg; metrics may be nil (commands).
 func newPGClient(cfg Config, log *slog.Logger, metrics *web.Metrics) (*pg.Client, error) {
 	pcfg := pg.Config{
-		BaseURL:        cfg.PGBaseURL,
-		SecretKey:      string(cfg.PGSecretKey),
-		RequestTimeout: cfg.PGTimeout,
-		Breaker:        pg.BreakerConfig{ConsecutiveFailures: uint32(cfg.BreakerFailures), OpenTimeout: cfg.BreakerOpenTimeout},
-		Logger:         log.With("component", "pg"),
+		BaseURL:          cfg.PGBaseURL,
+		SecretKey:        string(cfg.PGSecretKey),
+		RequestTimeout:   cfg.PGTimeout,
+		UnencryptedHTTP2: cfg.PGH2C,
+		Breaker:          pg.BreakerConfig{ConsecutiveFailures: uint32(cfg.BreakerFailures), OpenTimeout: cfg.BreakerOpenTimeout},
+		Logger:           log.With("component", "pg"),
 		OnBreakerStateChange: func(from, to string) {
 			log.Warn("PG circuit breaker", "from", from, "to", to)
 			if metrics != nil {

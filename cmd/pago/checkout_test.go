@@ -550,6 +550,27 @@ func TestPGScriptURLConfig(t *testing.T) {
 	require.ErrorContains(t, err, "PAGO_PG_SCRIPT_URL")
 }
 
+// PAGO_PG_H2C is for an http:// PG only: over https TLS agrees on HTTP/2.
+func TestPGH2CConfig(t *testing.T) {
+	env := func(kv ...string) map[string]string {
+		m := map[string]string{"PAGO_PUBLIC_URL": "http://localhost:8080"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cfg, err := loadConfig(getenvFrom(env()))
+	require.NoError(t, err)
+	require.False(t, cfg.PGH2C)
+	cfg, err = loadConfig(getenvFrom(env("PAGO_PG_BASE_URL", "http://127.0.0.1:8090", "PAGO_PG_H2C", "true")))
+	require.NoError(t, err)
+	require.True(t, cfg.PGH2C)
+	_, err = loadConfig(getenvFrom(env("PAGO_PG_BASE_URL", "https://pg.example", "PAGO_PG_H2C", "true")))
+	require.ErrorContains(t, err, "PAGO_PG_H2C")
+	_, err = loadConfig(getenvFrom(env("PAGO_PG_H2C", "yes")))
+	require.ErrorContains(t, err, "PAGO_PG_H2C")
+}
+
 // A declined card's page offers another card in one click: a new order for
 // the same items, while the declined one stays FAILED and its stock went
 // back on sale when it failed. A second click gives the same new order.

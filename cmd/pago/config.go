@@ -38,6 +38,10 @@ type Config struct {
 	PGBaseURL   string // PAGO_PG_BASE_URL: default <PublicURL>/sandbox in sandbox mode, https://api.tosspayments.com for toss
 	PGSecretKey secret // PAGO_PG_SECRET_KEY
 	PGClientKey string // PAGO_PG_CLIENT_KEY
+	// PAGO_PG_H2C: true speaks HTTP/2 without TLS to an http://
+	// PAGO_PG_BASE_URL (the standalone sandbox accepts it), so that many
+	// calls at once share a connection as they do over https; default false
+	PGH2C bool
 	// PAGO_PG_SCRIPT_URL: the PG's browser SDK the checkout page loads; default
 	// <PGBaseURL>/v2/standard in sandbox mode, https://js.tosspayments.com/v2/standard for toss
 	PGScriptURL string
@@ -242,6 +246,16 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if u, err := url.Parse(c.PGBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		errs = append(errs, fmt.Errorf("PAGO_PG_BASE_URL=%q is not an http(s) URL", c.PGBaseURL))
+	}
+	switch v := strings.ToLower(str("PAGO_PG_H2C", "false")); v {
+	case "true":
+		c.PGH2C = true
+		if u, err := url.Parse(c.PGBaseURL); err != nil || u.Scheme != "http" {
+			errs = append(errs, fmt.Errorf("PAGO_PG_H2C=true needs an http:// PAGO_PG_BASE_URL, not %q: over https HTTP/2 is agreed by TLS", c.PGBaseURL))
+		}
+	case "false":
+	default:
+		errs = append(errs, fmt.Errorf("PAGO_PG_H2C=%q is not valid: use true or false", v))
 	}
 	if c.PGClientKey != "" && c.PGSecretKey != "" {
 		errs = append(errs, checkPGKeys(c.PGClientKey, string(c.PGSecretKey))...)
