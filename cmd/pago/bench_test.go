@@ -60,7 +60,8 @@ func TestBenchTargets(t *testing.T) {
 }
 
 // pago bench confirm end to end on small numbers: every confirm PAID,
-// through a standalone sandbox slowed down for the run, then cleared.
+// through a standalone sandbox slowed down for the run, then cleared,
+// spoken to over HTTP/2 without TLS as scripts/bench.sh does.
 func TestBenchConfirm(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -78,7 +79,8 @@ func TestBenchConfirm(t *testing.T) {
 		return err == nil
 	}, 5*time.Second, 20*time.Millisecond)
 
-	env := cardEnv(t, storetest.SQLite(), map[string]string{"PAGO_PG_BASE_URL": "http://" + addr, "PAGO_PG_TIMEOUT": "10s", "PAGO_CONFIRM_TIMEOUT": "20s"})
+	env := cardEnv(t, storetest.SQLite(), map[string]string{"PAGO_PG_BASE_URL": "http://" + addr, "PAGO_PG_H2C": "true",
+		"PAGO_PG_TIMEOUT": "10s", "PAGO_CONFIRM_TIMEOUT": "20s"})
 	s := startServer(t, env)
 	var out, errOut strings.Builder
 	err = run(context.Background(), []string{"bench", "confirm", "--url", s.URL, "--pg", "http://" + addr,
