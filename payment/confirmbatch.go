@@ -30,6 +30,9 @@ type intentOp struct {
 	p      Payment // built by ConfirmPayment, PENDING
 	o      Order   // as read, PENDING
 	source string
+	// logCtx is the caller's context: the batch logs about this intent
+	// with it, so the line carries the caller's request, not the leader's.
+	logCtx context.Context
 	err    error
 	// single: not recorded by the batch; its caller records it alone.
 	single bool
@@ -38,7 +41,7 @@ type intentOp struct {
 // recordIntent is sendIntent for a new card payment, in a batch of the
 // intents arriving together (intentBatch).
 func (s *Service) recordIntent(ctx context.Context, p *Payment, o *Order, source string) error {
-	op := &intentOp{p: *p, o: *o, source: source}
+	op := &intentOp{p: *p, o: *o, source: source, logCtx: ctx}
 	// The batch answers other callers: this one's client leaving must not
 	// roll their intents back.
 	s.intents.do(ctx, s.cfg.Await, "intent batch", op, maxConfirmBatch, func(batch []*intentOp) { s.intentBatch(context.WithoutCancel(ctx), batch) },
@@ -83,7 +86,7 @@ func (s *Service) intentBatch(ctx context.Context, batch []*intentOp) {
 		if errors.Is(err, errStepOut) {
 			todo = slices.DeleteFunc(todo, func(op *intentOp) bool {
 				if op.single {
-					s.log.InfoContext(ctx, "card confirm steps out of its intent batch", "payment", op.p.ID, "order", op.o.ID)
+					s.log.InfoContext(op.logCtx, "card confirm steps out of its intent batch", "payment", op.p.ID, "order", op.o.ID)
 				}
 				return op.single
 			})
@@ -184,6 +187,7 @@ type settleOp struct {
 	truth  GatewayPayment
 	source string
 	call   *Call
+	logCtx context.Context // the caller's, for the batch's lines about this approval
 	res    ConfirmResult
 	err    error
 	// single: not settled by the batch; its caller settles it alone.
@@ -199,7 +203,7 @@ func (s *Service) settleApproved(ctx context.Context, p Payment, o Order, truth 
 		return s.settle(ctx, p, o, truth, source, call)
 	}
 	ctx = context.WithoutCancel(ctx) // the PG has spoken: record it even if the client left
-	op := &settleOp{p: p, o: o, truth: truth, source: source, call: call}
+	op := &settleOp{p: p, o: o, truth: truth, source: source, call: call, logCtx: ctx}
 	s.settles.do(ctx, s.cfg.Await, "settle batch", op, maxConfirmBatch, func(batch []*settleOp) { s.settleBatch(ctx, batch) },
 		func(op *settleOp) { op.res, op.err, op.single = ConfirmResult{}, errBatchAbandoned, false })
 	if op.single {
@@ -230,7 +234,7 @@ func (s *Service) settleBatch(ctx context.Context, batch []*settleOp) {
 		case errors.Is(err, errStepOut):
 			todo = slices.DeleteFunc(todo, func(op *settleOp) bool {
 				if op.single {
-					s.log.InfoContext(ctx, "card settle steps out of its batch", "payment", op.p.ID, "order", op.o.ID)
+					s.log.InfoContext(op.logCtx, "card settle steps out of its batch", "payment", op.p.ID, "order", op.o.ID)
 				}
 				return op.single
 			})
@@ -248,7 +252,7 @@ func (s *Service) settleBatch(ctx context.Context, batch []*settleOp) {
 				if op.answered {
 					op.call.recorded()
 				}
-				s.log.InfoContext(ctx, "payment settled", "payment", op.p.ID, "order", op.o.ID, "status", op.res.Payment.Status, "source", op.source)
+				s.log.InfoContext(op.logCtx, "payment settled", "payment", op.p.ID, "order", op.o.ID, "status", op.res.Payment.Status, "source", op.source)
 			}
 		}
 		return
@@ -285,7 +289,7 @@ func (s *Service) settleBatchOf(ctx context.Context, todo []*settleOp) error {
 			op.answered = false
 			i := slices.IndexFunc(locked, func(p Payment) bool { return p.ID == op.p.ID })
 			if i < 0 || locked[i].Status != PaymentInDoubt || !canMoveOrder(OrderInDoubt, OrderPaid, op.source) {
-				s.log.InfoContext(ctx, "card settle left to settle alone: its payment moved meanwhile", "payment", op.p.ID)
+				s.log.InfoContext(op.logCtx, "card settle left to settle alone: its payment moved meanwhile", "payment", op.p.ID)
 				op.single = true
 				continue
 			}

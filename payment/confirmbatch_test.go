@@ -203,13 +203,18 @@ func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
 			held.waiting[what] = &atomic.Int64{}
 		}
 		gw := &barrierGateway{n: n, open: make(chan struct{})}
-		svc, alice := newTestService(t, held, gw, payment.Config{ProbeDelay: time.Hour, ConfirmWait: -1,
-			Await: func(_ context.Context, what string, ready <-chan struct{}) {
-				if w := held.waiting[what]; w != nil {
-					w.Add(1)
-				}
-				<-ready
-			}})
+		lines := &settledLines{by: map[string]string{}}
+		svc := payment.NewService(held, openLocker{}, payment.NewIdempotency(held, time.Now, time.Minute), time.Now,
+			payment.Config{Gateway: gw, ProbeDelay: time.Hour, ConfirmWait: -1,
+				Await: func(_ context.Context, what string, ready <-chan struct{}) {
+					if w := held.waiting[what]; w != nil {
+						w.Add(1)
+					}
+					<-ready
+				}}, slog.New(lines))
+		u, err := payment.NewUsers(st, time.Now).Ensure(ctx, "alice", false)
+		require.NoError(t, err)
+		alice := payment.WithUser(ctx, u)
 		ops, err := payment.NewUsers(st, time.Now).Ensure(ctx, "ops", true)
 		require.NoError(t, err)
 		prd, err := svc.UpsertProduct(payment.WithUser(ctx, ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 1_000, Stock: 100})
@@ -231,9 +236,21 @@ func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
 		dup.in.PaymentKey = "pk_other_tab"
 		var wg sync.WaitGroup
 		for _, c := range append(cs, dup) {
-			wg.Go(func() { c.res, c.err = svc.ConfirmPayment(alice, c.key, payment.SourceRedirect, c.in) })
+			wg.Go(func() {
+				ctx := context.WithValue(alice, requestMark{}, c.key)
+				c.res, c.err = svc.ConfirmPayment(ctx, c.key, payment.SourceRedirect, c.in)
+			})
 		}
 		wg.Wait()
+		// Each "payment settled" line carries its own request, not the
+		// batch leader's.
+		lines.mu.Lock()
+		for _, c := range cs {
+			if c.err == nil {
+				require.Equal(t, c.key, lines.by[c.res.Payment.ID], "the request of the line saying %s settled", c.res.Payment.ID)
+			}
+		}
+		lines.mu.Unlock()
 
 		// Order 0 is paid by one of its two confirms; the other hears
 		// that it is no longer PENDING.
@@ -335,3 +352,35 @@ func TestASettleBatchThatFailsMidwayIsSettledOneByOne(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, v, "ledger, stock and paid orders agree")
 }
+
+// requestMark names a test request in its context, as the web layer's
+// request id does.
+type requestMark struct{}
+
+// settledLines records, per payment, the request mark of the context its
+// "payment settled" line was logged with.
+type settledLines struct {
+	mu sync.Mutex
+	by map[string]string
+}
+
+func (h *settledLines) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *settledLines) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message != "payment settled" {
+		return nil
+	}
+	mark, _ := ctx.Value(requestMark{}).(string)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "payment" {
+			h.mu.Lock()
+			h.by[a.Value.String()] = mark
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h *settledLines) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *settledLines) WithGroup(string) slog.Handler      { return h }
