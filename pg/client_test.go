@@ -636,12 +636,13 @@ const settlementsJSON = `[
 func TestUnencryptedHTTP2SharesAConnection(t *testing.T) {
 	var mu sync.Mutex
 	protos, conns := map[string]int{}, 0
-	hold := make(chan struct{})
+	var hold chan struct{} // the PG answers once it is closed
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		protos[r.Proto]++
+		h := hold
 		mu.Unlock()
-		<-hold
+		<-h
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, paymentJSON)
 	}))
@@ -657,13 +658,19 @@ func TestUnencryptedHTTP2SharesAConnection(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
+	// calls makes n calls at once and answers them when all are at the PG.
 	calls := func(c *pg.Client, n int) {
-		var wg sync.WaitGroup
+		mu.Lock()
+		protos, conns, hold = map[string]int{}, 0, make(chan struct{})
+		release := sync.OnceFunc(func() { close(hold) })
+		mu.Unlock()
+		defer release() // also when a check below fails: srv.Close waits for the calls
+		errs := make(chan error, n)
 		for range n {
-			wg.Go(func() {
+			go func() {
 				_, err := c.GetPayment(context.Background(), testPaymentKey)
-				require.NoError(t, err)
-			})
+				errs <- err
+			}()
 		}
 		require.Eventually(t, func() bool {
 			mu.Lock()
@@ -674,18 +681,16 @@ func TestUnencryptedHTTP2SharesAConnection(t *testing.T) {
 			}
 			return total == n
 		}, 10*time.Second, time.Millisecond, "every call at the PG at once")
-		hold <- struct{}{} // the first answer, then all
-		close(hold)
-		wg.Wait()
+		release()
+		for range n {
+			require.NoError(t, <-errs)
+		}
 	}
 	h2c := newClient(t, srv.URL, func(c *pg.Config) { c.UnencryptedHTTP2 = true })
 	calls(h2c, 10)
 	require.Equal(t, map[string]int{"HTTP/2.0": 10}, protos)
 	require.Equal(t, 1, conns)
 
-	mu.Lock()
-	protos, conns, hold = map[string]int{}, 0, make(chan struct{})
-	mu.Unlock()
 	calls(newClient(t, srv.URL, nil), 10)
 	require.Equal(t, map[string]int{"HTTP/1.1": 10}, protos)
 	require.Equal(t, 10, conns)
