@@ -405,11 +405,11 @@ var errStepOut = errors.New("a payment steps out of its batch")
 // read each for its wallets and its orders; every payment decided in
 // memory, in queue order (the order is the caller's purchase and PENDING,
 // the balance covers it); one UPDATE moves the paid orders to PAID; one
-// read looks for splits started on them (their rows are locked now); one
-// INSERT records every payment's answer under its key, refusals included;
-// and one write (WriteWalletPayments) debits each wallet by its payments'
-// total, conditional on the version read, with every payment's ledger,
-// history, payment and event rows.
+// read looks for splits started on them (their rows are locked now); and
+// one write (WriteWalletPayments) records every payment's answer under its
+// key, refusals included, and debits each wallet by its payments' total,
+// conditional on the version read, with every payment's ledger, history,
+// payment and event rows. A batch of refusals only records its answers.
 func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 	if !canMoveOrder(OrderPending, OrderPaid, SourceWallet) {
 		return illegalMove("order", batch[0].orderID, OrderPending, OrderPaid, SourceWallet)
@@ -536,19 +536,6 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 				return err
 			}
 		}
-		taken, err := q.InsertIdempotencyDoneMany(ctx, recs)
-		if err != nil {
-			return fmt.Errorf("record idempotency keys: %w", err)
-		}
-		if len(taken) > 0 {
-			for _, i := range taken {
-				batch[i].err, batch[i].out = errKeyTaken, true // a duplicate finished first: RunInTx replays it
-			}
-			return errStepOut
-		}
-		for _, p := range batch {
-			p.call.recorded()
-		}
 		for _, id := range walletIDs {
 			w, a := read[id], after[id]
 			if a.Version != w.Version {
@@ -556,15 +543,30 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 					Amount: w.Balance.Amount - a.Balance.Amount, Count: a.Version - w.Version})
 			}
 		}
+		var taken []int
+		ok := true
 		if len(write.Debits) == 0 {
-			return nil
+			// Refusals only: their answers alone.
+			if taken, err = q.InsertIdempotencyDoneMany(ctx, recs); err != nil {
+				return fmt.Errorf("record idempotency keys: %w", err)
+			}
+		} else {
+			write.Answers = recs
+			if taken, ok, err = q.WriteWalletPayments(ctx, write); err != nil {
+				return fmt.Errorf("write wallet payments: %w", err)
+			}
 		}
-		ok, err := q.WriteWalletPayments(ctx, write)
-		if err != nil {
-			return fmt.Errorf("write wallet payments: %w", err)
+		if len(taken) > 0 {
+			for _, i := range taken {
+				batch[i].err, batch[i].out = errKeyTaken, true // a duplicate finished first: RunInTx replays it
+			}
+			return errStepOut
 		}
 		if !ok {
 			return ErrConflict
+		}
+		for _, p := range batch {
+			p.call.recorded()
 		}
 		return nil
 	})

@@ -104,7 +104,7 @@ type heldQueries struct {
 	h *heldWrites
 }
 
-func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) ([]int, bool, error) {
 	q.h.mu.Lock()
 	q.h.debits = append(q.h.debits, w.Debits)
 	for _, d := range w.Debits {
@@ -124,7 +124,7 @@ func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPa
 		<-q.h.release
 	}
 	if fail {
-		return false, errors.New("connection reset by peer")
+		return nil, false, errors.New("connection reset by peer")
 	}
 	return q.Queries.WriteWalletPayments(ctx, w)
 }

@@ -48,16 +48,22 @@ type WalletQueries interface {
 	// together: a batch of card settles posts them at once.
 	InsertLedgerTransactions(ctx context.Context, ts []LedgerTransaction) error
 	// WriteWalletPayments writes a batch of wallet payments decided in
-	// memory: each wallet's debit (w.Debits), conditional on the version
-	// read and the balance, then their ledger transactions, history,
-	// payments and events. false: a wallet's version moved, and the caller
-	// must roll the transaction back (the other wallets may be debited).
-	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (bool, error)
+	// memory: every payment's answer under its key (w.Answers, as
+	// InsertIdempotencyDoneMany: taken are the records whose key was
+	// stored already), each wallet's debit (w.Debits), conditional on the
+	// version read and the balance, then their ledger transactions,
+	// history, payments and events. ok is false when some are taken or a
+	// wallet's version moved: the caller must roll the transaction back,
+	// since the rest may be written.
+	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (taken []int, ok bool, err error)
 }
 
 // WalletPaymentsWrite is what a batch of wallet payments writes at once.
 // Its payments may come from several wallets.
 type WalletPaymentsWrite struct {
+	// Answers are the batch's idempotent answers, refusals included,
+	// stored DONE with the payments: one round trip fewer per batch.
+	Answers  []IdempotencyRecord
 	Debits   []WalletDebit // one per wallet the batch pays from
 	Now      time.Time
 	Ledger   []LedgerTransaction

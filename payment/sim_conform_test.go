@@ -206,7 +206,43 @@ func (c *conformance) run() {
 		require.NoError(c.t, err)
 		version := []int64{cur.Version, cur.Version, cur.Version - 1, cur.Version + 1, 0}[rng.IntN(5)]
 		bal, room := cur.Balance.Amount, limit-cur.Balance.Amount
-		switch op := rng.IntN(10); op {
+		switch op := rng.IntN(11); op {
+		case 10:
+			// A wallet batch's write with its answers: a key maybe
+			// stored, a fresh one, maybe the fresh one twice; the debit at
+			// the version read or a stale one. Taken or stale, the caller
+			// rolls it all back.
+			fresh := c.id("key")
+			rs := []payment.IdempotencyRecord{claim(fresh, owner, hash, now)}
+			if rng.IntN(2) == 0 {
+				rs = append(rs, claim(fmt.Sprintf("k%d", rng.IntN(3)), owner, hash, now))
+			}
+			if rng.IntN(3) == 0 {
+				rs = append(rs, claim(fresh, owner, "h2", now))
+			}
+			for i := range rs {
+				rs[i].Response = []byte(fmt.Sprintf(`{"v":1,"result":%d}`, i))
+			}
+			amount := min(bal, 1+rng.Int64N(3))
+			c.same(fmt.Sprintf("WriteWalletPayments(version %d of %d, %d of %d, %d answers)", version, cur.Version, amount, bal, len(rs)), func(q payment.Queries) string {
+				var taken []int
+				var ok bool
+				err := q.(payment.Store).InTx(ctx, func(q payment.Queries) error {
+					var err error
+					taken, ok, err = q.WriteWalletPayments(ctx, payment.WalletPaymentsWrite{Answers: rs, Now: tick(),
+						Debits: []payment.WalletDebit{{WalletID: w.ID, Version: version, Amount: amount, Count: 1}}})
+					if err == nil && (!ok || len(taken) > 0) {
+						err = errors.New("rolled back")
+					}
+					return err
+				})
+				return fmt.Sprint(taken, " ", ok, " ", err != nil)
+			})
+			c.same("wallet after a batch write", walletState(w.ID))
+			c.same("the batch's fresh answer", func(q payment.Queries) string {
+				r, err := q.IdempotencyKey(ctx, users[0].ID, fresh)
+				return fmt.Sprintf("%s %s %s", errClass(err), r.Status, r.Response)
+			})
 		case 0, 1, 2:
 			amount := []int64{bal, bal + 1, 1 + rng.Int64N(max(bal, 1)), 1 + rng.Int64N(2*limit), 1}[rng.IntN(5)]
 			c.same(fmt.Sprintf("DebitWallet(version %d of %d, %d of %d)", version, cur.Version, amount, bal), func(q payment.Queries) string {

@@ -649,20 +649,38 @@ func (st *memStore) DebitWallet(_ context.Context, id string, version, amount in
 }
 
 // WriteWalletPayments implements payment.WalletQueries as
-// store/walletbatch.go: one conditional debit of each wallet by its
-// payments' total and count, then every row.
-func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+// store/walletbatch.go: the answers as InsertIdempotencyDoneMany, one
+// conditional debit of each wallet by its payments' total and count, then
+// every row.
+func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) ([]int, bool, error) {
 	if st.tx == nil {
+		var taken []int
 		var ok bool
 		err := st.InTx(ctx, func(q payment.Queries) error {
 			var err error
-			ok, err = q.WriteWalletPayments(ctx, w)
+			taken, ok, err = q.WriteWalletPayments(ctx, w)
 			return err
 		})
-		return ok, err
+		return taken, ok, err
 	}
 	ok := len(w.Debits) > 0
+	var taken []int
 	err := st.exec("store.WriteWalletPayments", func(tx *memTx) error {
+		taken = nil
+		for i, r := range w.Answers {
+			inserted, err := st.db.insertDone(tx, r)
+			if err != nil {
+				return err
+			}
+			if !inserted {
+				taken = append(taken, i)
+			}
+		}
+		if len(taken) > 0 {
+			st.db.s.count("db: a wallet batch's answer found its key taken")
+			ok = false
+			return nil
+		}
 		for _, d := range w.Debits {
 			debited, err := st.db.update(tx, "wal/"+d.WalletID, func(v any) bool {
 				cur := v.(payment.Wallet)
@@ -691,29 +709,29 @@ func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPay
 		return nil
 	})
 	if err != nil || !ok {
-		return false, err
+		return taken, false, err
 	}
 	for _, t := range w.Ledger {
 		if err := st.InsertLedgerTransaction(ctx, t); err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
 	for _, t := range w.History {
 		if err := st.InsertWalletTransaction(ctx, t); err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
 	for _, p := range w.Payments {
 		if err := st.InsertPayment(ctx, p); err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
 	for _, e := range w.Events {
 		if err := st.InsertPaymentEvent(ctx, e); err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
-	return true, nil
+	return nil, true, nil
 }
 
 // CreditWallet implements payment.WalletQueries as sqlc/queries/wallets.sql:

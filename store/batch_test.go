@@ -94,7 +94,7 @@ func TestBatchReadsMatchSingleReads(t *testing.T) {
 
 // withUser opens a migrated store on a fresh database of eng, closed when
 // t ends, holding one user called name; now is the test's clock reading.
-func withUser(t *testing.T, eng storetest.Engine, name string) (s *Store, u payment.User, now time.Time) {
+func withUser(t testing.TB, eng storetest.Engine, name string) (s *Store, u payment.User, now time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := Open(ctx, eng.NewDatabase(t))
@@ -107,7 +107,7 @@ func withUser(t *testing.T, eng storetest.Engine, name string) (s *Store, u paym
 	return s, u, now
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

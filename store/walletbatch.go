@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,23 +15,24 @@ import (
 	"github.com/pago/pago/payment"
 )
 
-// WriteWalletPayments implements payment.WalletQueries: one conditional
-// UPDATE of the batch's wallets, then one multi-row INSERT per table. On
-// PostgreSQL they are one statement (the INSERTs are data-modifying WITH
-// clauses; foreign keys are checked at its end), so a batch's writes cost
-// one round trip; SQLite, in process, runs them one by one in the order
-// the foreign keys need. When a wallet's version moved the answer is false
-// and the caller must roll back: the other wallets may have been debited
-// (on PostgreSQL no row was inserted).
-func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+// WriteWalletPayments implements payment.WalletQueries: the answers'
+// INSERT … ON CONFLICT DO NOTHING (insertKeys), one conditional UPDATE of
+// the batch's wallets, then one multi-row INSERT per table. On PostgreSQL
+// they are one statement (the INSERTs are data-modifying WITH clauses;
+// foreign keys are checked at its end), so a batch's writes cost one round
+// trip; SQLite, in process, runs them one by one in the order the foreign
+// keys need. When a key was taken or a wallet's version moved the caller
+// must roll back: the rest may have been written.
+func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) ([]int, bool, error) {
 	if s.tx == nil {
-		return false, errors.New("write wallet payments: outside a transaction (the batch's own writes must commit with it)")
+		return nil, false, errors.New("write wallet payments: outside a transaction (the batch's own writes must commit with it)")
 	}
 	if len(w.Debits) == 0 {
-		return false, errors.New("write wallet payments: no wallet to debit")
+		return nil, false, errors.New("write wallet payments: no wallet to debit")
 	}
 	now := w.Now.UTC()
 	inserts := walletPaymentRows(w)
+	answers := doneRecords(w.Answers)
 	if s.engine == Postgres {
 		// The INSERTs read whole, which has its one row only when every
 		// wallet was debited, so they insert nothing otherwise. Their
@@ -41,39 +43,71 @@ func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPayment
 			debits.add(d.WalletID, d.Version, d.Amount, d.Count)
 		}
 		args := append([]any{now, len(w.Debits)}, debits.args...)
-		var sql strings.Builder
-		sql.WriteString("WITH d (id, version, amount, n) AS (VALUES " + debits.values(2, []string{"text", "bigint", "bigint", "bigint"}) + "),")
-		sql.WriteString(` debited AS (UPDATE wallets w SET balance = w.balance - d.amount, version = w.version + d.n, updated_at = $1
+		var stmt strings.Builder
+		stmt.WriteString("WITH d (id, version, amount, n) AS (VALUES " + debits.values(2, []string{"text", "bigint", "bigint", "bigint"}) + "),")
+		stmt.WriteString(` debited AS (UPDATE wallets w SET balance = w.balance - d.amount, version = w.version + d.n, updated_at = $1
 FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RETURNING 1),`)
-		sql.WriteString(" whole AS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM debited) c WHERE c.n = $2)")
+		stmt.WriteString(" whole AS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM debited) c WHERE c.n = $2)")
 		for i, ins := range inserts {
-			fmt.Fprintf(&sql, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM (VALUES %s) v, whole)",
+			fmt.Fprintf(&stmt, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM (VALUES %s) v, whole)",
 				i, ins.table, ins.columns, ins.rows.values(len(args), strings.Split(ins.types, ", ")))
 			args = append(args, ins.rows.args...)
 		}
-		sql.WriteString(" SELECT COUNT(*) FROM debited")
-		var n int
-		if err := s.tx.Tx.QueryRowContext(ctx, sql.String(), args...).Scan(&n); err != nil {
-			return false, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
+		// Every row of the answer: the debited count, and the keys
+		// inserted, if any.
+		keys := "(SELECT NULL::text AS user_id, NULL::text AS key WHERE false)"
+		if len(answers) > 0 {
+			vals := keyRows(answers)
+			fmt.Fprintf(&stmt, ", keys AS (%s)", keysInsert(vals.values(len(args), nil)))
+			args = append(args, vals.args...)
+			keys = "keys"
 		}
-		return n == len(w.Debits), nil
+		stmt.WriteString(" SELECT (SELECT COUNT(*) FROM debited), k.user_id, k.key FROM (SELECT 1) one LEFT JOIN " + keys + " k ON true")
+		res, err := s.tx.Tx.QueryContext(ctx, stmt.String(), args...)
+		if err != nil {
+			return nil, false, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
+		}
+		defer res.Close()
+		var n int
+		stored := map[[2]string]bool{}
+		for res.Next() {
+			var user, key sql.NullString
+			if err := res.Scan(&n, &user, &key); err != nil {
+				return nil, false, dbErr(err, "row")
+			}
+			if user.Valid {
+				stored[[2]string{user.String, key.String}] = true
+			}
+		}
+		if err := res.Err(); err != nil {
+			return nil, false, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
+		}
+		taken := takenOf(insertedOf(answers, stored))
+		return taken, len(taken) == 0 && n == len(w.Debits), nil
+	}
+	inserted, err := s.insertKeys(ctx, answers, "record")
+	if err != nil {
+		return nil, false, err
+	}
+	if taken := takenOf(inserted); len(taken) > 0 {
+		return taken, false, nil
 	}
 	for _, d := range w.Debits {
 		res, err := s.tx.Tx.ExecContext(ctx, `UPDATE wallets SET balance = balance - $1, version = version + $2, updated_at = $3
 WHERE id = $4 AND version = $5 AND balance >= $1`, d.Amount, d.Count, now, d.WalletID, d.Version)
 		if err != nil {
-			return false, fmt.Errorf("debit wallet %s: %w", d.WalletID, dbErr(err, "wallet"))
+			return nil, false, fmt.Errorf("debit wallet %s: %w", d.WalletID, dbErr(err, "wallet"))
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return false, err
+			return nil, false, err
 		}
 	}
 	for _, ins := range inserts {
 		if _, err := s.tx.Tx.ExecContext(ctx, "INSERT INTO "+ins.table+" ("+ins.columns+") VALUES "+ins.rows.values(0, nil), ins.rows.args...); err != nil {
-			return false, fmt.Errorf("insert %s: %w", ins.table, dbErr(err, ins.table))
+			return nil, false, fmt.Errorf("insert %s: %w", ins.table, dbErr(err, ins.table))
 		}
 	}
-	return true, nil
+	return nil, true, nil
 }
 
 // TransitionOrders implements payment.OrderQueries: one UPDATE … RETURNING
@@ -117,38 +151,55 @@ func (s *Store) TransitionOrders(ctx context.Context, ids []string, from, to pay
 // INSERT … ON CONFLICT DO NOTHING RETURNING (insertKeys), whose missing
 // rows are the keys taken.
 func (s *Store) InsertIdempotencyDoneMany(ctx context.Context, rs []payment.IdempotencyRecord) ([]int, error) {
+	inserted, err := s.insertKeys(ctx, doneRecords(rs), "record")
+	if err != nil {
+		return nil, err
+	}
+	return takenOf(inserted), nil
+}
+
+// doneRecords are rs stored DONE, their lease spent.
+func doneRecords(rs []payment.IdempotencyRecord) []payment.IdempotencyRecord {
 	done := make([]payment.IdempotencyRecord, len(rs))
 	for i, r := range rs {
 		r.Status, r.LeaseUntil = payment.IdemDone, r.CreatedAt
 		done[i] = r
 	}
-	inserted, err := s.insertKeys(ctx, done, "record")
-	if err != nil {
-		return nil, err
+	return done
+}
+
+// insertedOf tells per record of rs whether it was inserted, from the keys
+// an insert returned (stored): not a key already stored, nor a key's
+// second record in rs (VALUES are inserted in order, and keyRows keeps a
+// key's first record first).
+func insertedOf(rs []payment.IdempotencyRecord, stored map[[2]string]bool) []bool {
+	stored = maps.Clone(stored)
+	inserted := make([]bool, len(rs))
+	for i, r := range rs {
+		k := [2]string{r.UserID, r.Key}
+		inserted[i] = stored[k]
+		delete(stored, k)
 	}
+	return inserted
+}
+
+// takenOf lists the records not inserted.
+func takenOf(inserted []bool) []int {
 	var taken []int
 	for i, ok := range inserted {
 		if !ok {
 			taken = append(taken, i)
 		}
 	}
-	return taken, nil
+	return taken
 }
 
-// insertKeys inserts rs, each with its status, response and lease, in one
-// INSERT … ON CONFLICT DO NOTHING RETURNING, and tells per record whether
-// it was inserted: a key already stored is not, and a key twice in rs is
-// inserted by its first record (VALUES are inserted in order). what names
-// the write in errors.
-func (s *Store) insertKeys(ctx context.Context, rs []payment.IdempotencyRecord, what string) ([]bool, error) {
-	if len(rs) == 0 {
-		return nil, nil
-	}
-	// In key order: a unique insert waits for another transaction's
-	// uncommitted duplicate, so two batches inserting the same keys in
-	// opposite orders would wait for each other (a deadlock that fails
-	// every request of one). The sort is stable: a key twice keeps its
-	// first record first.
+// keyRows lays rs out as idempotency_keys rows in key order: a unique
+// insert waits for another transaction's uncommitted duplicate, so two
+// batches inserting the same keys in opposite orders would wait for each
+// other (a deadlock that fails every request of one). The sort is stable:
+// a key twice keeps its first record first.
+func keyRows(rs []payment.IdempotencyRecord) rows {
 	sorted := slices.Clone(rs)
 	slices.SortStableFunc(sorted, func(a, b payment.IdempotencyRecord) int {
 		return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.Key, b.Key))
@@ -158,8 +209,26 @@ func (s *Store) insertKeys(ctx context.Context, rs []payment.IdempotencyRecord, 
 		now := r.CreatedAt.UTC()
 		vals.add(r.UserID, r.Key, r.Operation, r.RequestHash, r.Status, r.Owner, nullString(string(r.Response)), r.LeaseUntil.UTC(), now, now)
 	}
-	res, err := s.conn().QueryContext(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, owner, response, lease_until, created_at, updated_at)
-VALUES `+vals.values(0, nil)+` ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key`, vals.args...)
+	return vals
+}
+
+// keysInsert is the INSERT of idempotency_keys rows given as values,
+// leaving a key already stored, returning the keys inserted.
+func keysInsert(values string) string {
+	return `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, owner, response, lease_until, created_at, updated_at)
+VALUES ` + values + ` ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key`
+}
+
+// insertKeys inserts rs, each with its status, response and lease, in one
+// INSERT … ON CONFLICT DO NOTHING RETURNING (keysInsert), and tells per
+// record whether it was inserted (insertedOf). what names the write in
+// errors.
+func (s *Store) insertKeys(ctx context.Context, rs []payment.IdempotencyRecord, what string) ([]bool, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	vals := keyRows(rs)
+	res, err := s.conn().QueryContext(ctx, keysInsert(vals.values(0, nil)), vals.args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s idempotency keys: %w", what, dbErr(err, "row"))
 	}
@@ -175,14 +244,7 @@ VALUES `+vals.values(0, nil)+` ON CONFLICT (user_id, key) DO NOTHING RETURNING u
 	if err := res.Err(); err != nil {
 		return nil, dbErr(err, "row")
 	}
-	// The first record of a key in rs is also its first in sorted.
-	inserted := make([]bool, len(rs))
-	for i, r := range rs {
-		k := [2]string{r.UserID, r.Key}
-		inserted[i] = stored[k]
-		delete(stored, k)
-	}
-	return inserted, nil
+	return insertedOf(rs, stored), nil
 }
 
 // conn is the open transaction, or the pool outside one.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,25 +67,47 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 						out.Payments = append(out.Payments, pay)
 						out.Events = append(out.Events, payment.PaymentEvent{ID: payment.NewID("pev", now), PaymentID: pay.ID,
 							FromStatus: payment.PaymentPending, ToStatus: payment.PaymentDone, Source: "wallet", CreatedAt: now})
+						out.Answers = append(out.Answers, payment.IdempotencyRecord{UserID: pt.w.UserID, Key: "pay-" + o.ID, Operation: "payWithWallet",
+							RequestHash: "h", Owner: "o", Response: []byte(`{"ok":true}`), CreatedAt: now})
 					}
 					out.Debits = append(out.Debits, payment.WalletDebit{WalletID: pt.w.ID, Version: pt.version, Amount: total, Count: int64(len(pt.amounts))})
 				}
 				return out
 			}
-			write := func(b payment.WalletPaymentsWrite) (bool, error) {
+			write := func(b payment.WalletPaymentsWrite) ([]int, bool, error) {
+				var taken []int
 				var ok bool
-				errStale := errors.New("stale")
+				errRefused := errors.New("refused")
 				err := s.InTx(ctx, func(q payment.Queries) error {
 					var err error
-					if ok, err = q.WriteWalletPayments(ctx, b); err == nil && !ok {
-						return errStale // the caller's part: roll the batch back
+					if taken, ok, err = q.WriteWalletPayments(ctx, b); err == nil && (!ok || len(taken) > 0) {
+						return errRefused // the caller's part: roll the batch back
 					}
 					return err
 				})
-				if errors.Is(err, errStale) {
+				if errors.Is(err, errRefused) {
 					err = nil
 				}
-				return ok, err
+				return taken, ok, err
+			}
+			answered := func(b payment.WalletPaymentsWrite) bool {
+				t.Helper()
+				n := 0
+				for _, a := range b.Answers {
+					rec, err := s.IdempotencyKey(ctx, a.UserID, a.Key)
+					if errors.Is(err, payment.ErrNotFound) {
+						continue
+					}
+					must(t, err)
+					if rec.Status != payment.IdemDone || string(rec.Response) != string(a.Response) {
+						t.Fatalf("answer %s stored as %s %s", a.Key, rec.Status, rec.Response)
+					}
+					n++
+				}
+				if n != 0 && n != len(b.Answers) {
+					t.Fatalf("%d of %d answers stored", n, len(b.Answers))
+				}
+				return n > 0
 			}
 			wallets := func() [2]payment.Wallet {
 				a, err := s.Wallet(ctx, wa.ID)
@@ -105,10 +128,13 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 			}
 
 			good := batch(part{wa, accA, wa.Version, []int64{1000, 2500}}, part{wb, accB, wb.Version, []int64{400}})
-			ok, err := write(good)
+			taken, ok, err := write(good)
 			must(t, err)
-			if !ok {
-				t.Fatal("a batch at its wallets' versions was refused")
+			if !ok || len(taken) > 0 {
+				t.Fatalf("a batch at its wallets' versions was refused (keys taken: %v)", taken)
+			}
+			if !answered(good) {
+				t.Fatal("the batch's answers were not stored")
 			}
 			got := wallets()
 			if got[0].Balance.Amount != 6500 || got[0].Version != wa.Version+2 || got[1].Balance.Amount != 9600 || got[1].Version != wb.Version+1 {
@@ -130,19 +156,38 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 
 			// Wallet A is current, B's version is one the first batch moved past.
 			stale := batch(part{got[0], accA, got[0].Version, []int64{300}}, part{got[1], accB, wb.Version, []int64{700}})
-			ok, err = write(stale)
+			_, ok, err = write(stale)
 			must(t, err)
 			if ok {
 				t.Fatal("a batch with a wallet at a stale version was applied")
 			}
 			noPayments(stale)
+			if answered(stale) {
+				t.Fatal("the stale batch's answers were stored")
+			}
 			if after := wallets(); after != got {
 				t.Fatalf("the stale batch moved the wallets to %+v (were %+v)", after, got)
 			}
 
+			// A key already stored (a duplicate answered first), and a key
+			// twice: both taken, the batch rolled back.
+			keys := batch(part{got[0], accA, got[0].Version, []int64{100, 200, 300}})
+			keys.Answers[0].Key = good.Answers[0].Key
+			keys.Answers[0].UserID = good.Answers[0].UserID
+			keys.Answers[2].Key = keys.Answers[1].Key
+			taken, _, err = write(keys)
+			must(t, err)
+			if !slices.Equal(taken, []int{0, 2}) {
+				t.Fatalf("keys taken %v, want [0 2]", taken)
+			}
+			noPayments(keys)
+			if after := wallets(); after != got {
+				t.Fatalf("the batch with taken keys moved the wallets to %+v (were %+v)", after, got)
+			}
+
 			dup := batch(part{got[0], accA, got[0].Version, []int64{100}}, part{got[1], accB, got[1].Version, []int64{100}})
 			dup.History[1].Seq = got[1].Version // a history row that exists: the whole batch fails
-			if _, err := write(dup); err == nil {
+			if _, _, err := write(dup); err == nil {
 				t.Fatal("a batch with a duplicate history row was written")
 			}
 			noPayments(dup)
@@ -151,4 +196,95 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkWalletBatchAnswers is a wallet batch's write of 16 payments on
+// PostgreSQL, each batch in its own transaction: its answers in a
+// statement of their own before the write (separate, as before), against
+// the answers inside the write's statement (folded), in turns in the same
+// run. folded/separate is the ratio to read.
+func BenchmarkWalletBatchAnswers(b *testing.B) {
+	eng, ok := storetest.Postgres(b)
+	if !ok {
+		b.Skip("no PostgreSQL")
+	}
+	ctx := context.Background()
+	s, u, now := withUser(b, eng, "bench")
+	acc := payment.LedgerAccount{ID: payment.NewID("acc", now), Kind: payment.AccountWallet, Currency: payment.KRW, CreatedAt: now}
+	must(b, s.InsertLedgerAccount(ctx, acc))
+	w := payment.Wallet{ID: payment.NewID("wal", now), UserID: u.ID, AccountID: acc.ID, Limit: payment.Won(1 << 60), CreatedAt: now}
+	_, err := s.InsertWalletIfAbsent(ctx, w)
+	must(b, err)
+	_, err = s.db.DB.ExecContext(ctx, "UPDATE wallets SET balance = $1 WHERE id = $2", int64(1)<<50, w.ID)
+	must(b, err)
+	const n = 16
+	// next is a batch of n payments of 1 won from the wallet at its
+	// current version, its orders inserted (not timed).
+	next := func() payment.WalletPaymentsWrite {
+		b.StopTimer()
+		defer b.StartTimer()
+		cur, err := s.Wallet(ctx, w.ID)
+		must(b, err)
+		out := payment.WalletPaymentsWrite{Now: now, Debits: []payment.WalletDebit{{WalletID: w.ID, Version: cur.Version, Amount: n, Count: n}}}
+		for i := range n {
+			o := payment.Order{ID: payment.NewID("ord", now), UserID: u.ID, Kind: payment.OrderPurchase, Status: payment.OrderPaid,
+				Name: "tea", Amount: payment.Won(1), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
+			must(b, s.InsertOrder(ctx, o))
+			ltx := payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "pay", CreatedAt: now,
+				Entries: []payment.LedgerEntry{{ID: payment.NewID("ent", now), AccountID: acc.ID, Amount: -1},
+					{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: 1}}}
+			pay := payment.Payment{ID: payment.NewID("pay", now), OrderID: o.ID, Method: payment.MethodWallet, Status: payment.PaymentDone,
+				Amount: o.Amount, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
+			out.Ledger = append(out.Ledger, ltx)
+			out.History = append(out.History, payment.WalletTransaction{ID: payment.NewID("wtx", now), WalletID: w.ID,
+				Seq: cur.Version + int64(i) + 1, Type: payment.WalletPayment, Amount: payment.Won(-1), BalanceAfter: payment.Won(cur.Balance.Amount - int64(i) - 1),
+				OrderID: o.ID, LedgerTransactionID: ltx.ID, CreatedAt: now})
+			out.Payments = append(out.Payments, pay)
+			out.Events = append(out.Events, payment.PaymentEvent{ID: payment.NewID("pev", now), PaymentID: pay.ID,
+				FromStatus: payment.PaymentPending, ToStatus: payment.PaymentDone, Source: "wallet", CreatedAt: now})
+			out.Answers = append(out.Answers, payment.IdempotencyRecord{UserID: u.ID, Key: "pay-" + o.ID, Operation: "payWithWallet",
+				RequestHash: "h", Owner: "o", Response: []byte(`{"ok":true}`), CreatedAt: now})
+		}
+		return out
+	}
+	check := func(taken []int, ok bool, err error) {
+		if err != nil || !ok || len(taken) > 0 {
+			b.Fatalf("batch write: taken %v ok %v err %v", taken, ok, err)
+		}
+	}
+	separate := func(batch payment.WalletPaymentsWrite) {
+		answers := batch.Answers
+		batch.Answers = nil
+		must(b, s.InTx(ctx, func(q payment.Queries) error {
+			taken, err := q.InsertIdempotencyDoneMany(ctx, answers)
+			if err != nil {
+				return err
+			}
+			t2, ok, err := q.WriteWalletPayments(ctx, batch)
+			check(append(taken, t2...), ok, err)
+			return nil
+		}))
+	}
+	folded := func(batch payment.WalletPaymentsWrite) {
+		must(b, s.InTx(ctx, func(q payment.Queries) error {
+			check(q.WriteWalletPayments(ctx, batch))
+			return nil
+		}))
+	}
+	// Each iteration writes one batch each way, in turns first, so that
+	// the machine's drift weighs on both alike.
+	var took [2]time.Duration
+	i := 0
+	for b.Loop() {
+		for _, way := range [2]int{i % 2, 1 - i%2} {
+			batch := next()
+			t0 := time.Now()
+			[2]func(payment.WalletPaymentsWrite){separate, folded}[way](batch)
+			took[way] += time.Since(t0)
+		}
+		i++
+	}
+	b.ReportMetric(float64(took[0].Microseconds())/float64(i), "separate-µs/batch")
+	b.ReportMetric(float64(took[1].Microseconds())/float64(i), "folded-µs/batch")
+	b.ReportMetric(float64(took[1])/float64(took[0]), "folded/separate")
 }
