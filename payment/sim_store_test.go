@@ -1471,3 +1471,103 @@ func (st *memStore) Violations(context.Context) ([]payment.Violation, error) {
 	})
 	return out, err
 }
+
+// The batch reads (payment.BatchQueries) read several rows in one
+// statement, as store/batch.go does: one step, one snapshot, each row
+// once however often its id is listed.
+
+// OrdersByIDs implements payment.BatchQueries.
+func (st *memStore) OrdersByIDs(_ context.Context, ids []string) ([]payment.Order, error) {
+	var out []payment.Order
+	err := st.exec("store.OrdersByIDs", func(tx *memTx) error {
+		out = nil
+		st.db.s.count("db: one read of several rows by OrdersByIDs")
+		for _, id := range distinct(ids) {
+			if o, ok := getRow[payment.Order](st.db, tx, "ord/"+id); ok {
+				o.Items = slices.Clone(o.Items)
+				out = append(out, o)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// WalletsByIDs implements payment.BatchQueries.
+func (st *memStore) WalletsByIDs(_ context.Context, ids []string) ([]payment.Wallet, error) {
+	var out []payment.Wallet
+	err := st.exec("store.WalletsByIDs", func(tx *memTx) error {
+		out = nil
+		st.db.s.count("db: one read of several rows by WalletsByIDs")
+		for _, id := range distinct(ids) {
+			if w, ok := getRow[payment.Wallet](st.db, tx, "wal/"+id); ok {
+				out = append(out, w)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PaymentsByOrders implements payment.BatchQueries.
+func (st *memStore) PaymentsByOrders(_ context.Context, orderIDs []string) ([]payment.Payment, error) {
+	var out []payment.Payment
+	err := st.exec("store.PaymentsByOrders", func(tx *memTx) error {
+		out = nil
+		st.db.s.count("db: one read of several rows by PaymentsByOrders")
+		for _, id := range distinct(orderIDs) {
+			ps := visible[payment.Payment](st.db, tx, "pay/"+id)
+			slices.SortStableFunc(ps, func(a, b payment.Payment) int { return a.CreatedAt.Compare(b.CreatedAt) })
+			out = append(out, ps...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PaymentsByPGKeys implements payment.BatchQueries.
+func (st *memStore) PaymentsByPGKeys(_ context.Context, keys []string) ([]payment.Payment, error) {
+	var out []payment.Payment
+	err := st.exec("store.PaymentsByPGKeys", func(tx *memTx) error {
+		out = nil
+		st.db.s.count("db: one read of several rows by PaymentsByPGKeys")
+		for _, k := range distinct(keys) {
+			if id, ok := getRow[string](st.db, tx, "pay_pgkey/"+k); ok {
+				if p, ok := getRow[payment.Payment](st.db, tx, "pay/"+id); ok {
+					out = append(out, p)
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PaymentEventsByPayments implements payment.BatchQueries.
+func (st *memStore) PaymentEventsByPayments(_ context.Context, paymentIDs []string) ([]payment.PaymentEvent, error) {
+	var out []payment.PaymentEvent
+	err := st.exec("store.PaymentEventsByPayments", func(tx *memTx) error {
+		out = nil
+		st.db.s.count("db: one read of several rows by PaymentEventsByPayments")
+		for _, id := range distinct(paymentIDs) {
+			es := visible[payment.PaymentEvent](st.db, tx, "pev/"+id)
+			slices.SortStableFunc(es, func(a, b payment.PaymentEvent) int { return a.CreatedAt.Compare(b.CreatedAt) })
+			out = append(out, es...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// distinct is ids without repeats, in first-seen order.
+func distinct(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -174,6 +174,11 @@ var mustReach = []string{
 	"db: one insert of two or more card payments", // a batch of card intents
 	"db: one write of two or more card settles",   // a batch of card settles
 	"db: one claim of two or more idempotency keys",
+	// The batch reads, as PostgreSQL runs them: several rows, one snapshot.
+	"db: one read of several rows by OrdersByIDs",
+	"db: one read of several rows by WalletsByIDs",
+	"db: one read of several rows by PaymentsByOrders",
+	"db: one read of several rows by PaymentsByPGKeys",
 	"log: card confirm steps out of its intent batch",
 	"log: card settle left to settle alone: its payment moved meanwhile",
 }
