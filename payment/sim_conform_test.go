@@ -1,6 +1,7 @@
 package payment_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -172,6 +173,51 @@ func (c *conformance) run() {
 			events = append(events, len(es))
 		}
 		return fmt.Sprint(len(ids), slices.Contains(ids, more[1].ID), events, " ", errClass(err))
+	})
+	// The batch reads: each row asked for once, however often listed,
+	// and none for an id that does not exist. Their ids are pago's own
+	// (NewID), which SQLite's form reads by width.
+	order2 := order
+	order2.ID = payment.NewID("ord", tick())
+	c.same("insert an order for the batch reads", func(q payment.Queries) string { return errClass(q.InsertOrder(ctx, order2)) })
+	pays2 := []payment.Payment{pay, pay}
+	for i := range pays2 {
+		pays2[i].ID, pays2[i].OrderID, pays2[i].PGPaymentKey = payment.NewID("pay", tick()), order2.ID, fmt.Sprintf("%spk2_%d", c.prefix, i)
+		c.same(fmt.Sprintf("insert payment %d for the batch reads", i), func(q payment.Queries) string {
+			return errClass(q.InsertPayment(ctx, pays2[i], sent(pays2[i])))
+		})
+	}
+	names := map[string]string{order2.ID: "order", pays2[0].ID: "pay0", pays2[1].ID: "pay1"}
+	named := func(ids ...string) string {
+		for i, id := range ids {
+			ids[i] = cmp.Or(names[id], "other")
+		}
+		slices.Sort(ids)
+		return fmt.Sprint(ids)
+	}
+	missing := payment.NewID("ord", tick())
+	c.same("batch reads", func(q payment.Queries) string {
+		b := q.(payment.BatchQueries)
+		os, oerr := b.OrdersByIDs(ctx, []string{order2.ID, missing, order2.ID})
+		ps, perr := b.PaymentsByOrders(ctx, []string{order2.ID, missing, order2.ID})
+		ks, kerr := b.PaymentsByPGKeys(ctx, []string{pays2[1].PGPaymentKey, "missing", pays2[0].PGPaymentKey, pays2[1].PGPaymentKey})
+		var out []string
+		items := 0
+		for _, o := range os {
+			out = append(out, o.ID)
+			items += len(o.Items)
+		}
+		read := named(out...) + fmt.Sprint(items, errClass(oerr))
+		out = nil
+		for _, p := range ps {
+			out = append(out, p.ID)
+		}
+		read += " " + named(out...) + errClass(perr)
+		out = nil
+		for _, p := range ks {
+			out = append(out, p.ID)
+		}
+		return read + " " + named(out...) + errClass(kerr)
 	})
 	c.same("lock payments", func(q payment.Queries) string {
 		var out string

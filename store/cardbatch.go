@@ -33,8 +33,9 @@ func (s *Store) PaymentsByPGKeys(ctx context.Context, keys []string) ([]payment.
 	return s.paymentsEach(ctx, keys, s.pq.ListPaymentsByPGKeys, s.PaymentByPGKey)
 }
 
-// paymentsEach reads the payments named by keys: on PostgreSQL in one
-// statement (pg), elsewhere one by one (one); a missing one is left out.
+// paymentsEach reads the payments named by keys, each once however often
+// named: on PostgreSQL in one statement (pg), elsewhere one by one (one);
+// a missing one is left out.
 func (s *Store) paymentsEach(ctx context.Context, keys []string, pg func(context.Context, []string) ([]pgqueries.Payment, error),
 	one func(context.Context, string) (payment.Payment, error)) ([]payment.Payment, error) {
 	if len(keys) == 0 {
@@ -48,7 +49,12 @@ func (s *Store) paymentsEach(ctx context.Context, keys []string, pg func(context
 		return mapRows(rows, func(r pgqueries.Payment) payment.Payment { return paymentToDomain(queries.Payment(r)) }), nil
 	}
 	var out []payment.Payment
+	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
+		if seen[k] {
+			continue // once, as PostgreSQL's = ANY reads it
+		}
+		seen[k] = true
 		p, err := one(ctx, k)
 		if errors.Is(err, payment.ErrNotFound) {
 			continue
