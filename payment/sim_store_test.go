@@ -1478,81 +1478,65 @@ func (st *memStore) Violations(context.Context) ([]payment.Violation, error) {
 
 // OrdersByIDs implements payment.BatchQueries.
 func (st *memStore) OrdersByIDs(_ context.Context, ids []string) ([]payment.Order, error) {
-	var out []payment.Order
-	err := st.exec("store.OrdersByIDs", func(tx *memTx) error {
-		out = nil
-		st.db.s.count("db: one read of several rows by OrdersByIDs")
-		for _, id := range distinct(ids) {
-			if o, ok := getRow[payment.Order](st.db, tx, "ord/"+id); ok {
-				o.Items = slices.Clone(o.Items)
-				out = append(out, o)
-			}
+	return readSeveral(st, "OrdersByIDs", ids, func(tx *memTx, id string) []payment.Order {
+		o, ok := getRow[payment.Order](st.db, tx, "ord/"+id)
+		if !ok {
+			return nil
 		}
-		return nil
+		o.Items = slices.Clone(o.Items)
+		return []payment.Order{o}
 	})
-	return out, err
 }
 
 // WalletsByIDs implements payment.BatchQueries.
 func (st *memStore) WalletsByIDs(_ context.Context, ids []string) ([]payment.Wallet, error) {
-	var out []payment.Wallet
-	err := st.exec("store.WalletsByIDs", func(tx *memTx) error {
-		out = nil
-		st.db.s.count("db: one read of several rows by WalletsByIDs")
-		for _, id := range distinct(ids) {
-			if w, ok := getRow[payment.Wallet](st.db, tx, "wal/"+id); ok {
-				out = append(out, w)
-			}
+	return readSeveral(st, "WalletsByIDs", ids, func(tx *memTx, id string) []payment.Wallet {
+		if w, ok := getRow[payment.Wallet](st.db, tx, "wal/"+id); ok {
+			return []payment.Wallet{w}
 		}
 		return nil
 	})
-	return out, err
 }
 
 // PaymentsByOrders implements payment.BatchQueries.
 func (st *memStore) PaymentsByOrders(_ context.Context, orderIDs []string) ([]payment.Payment, error) {
-	var out []payment.Payment
-	err := st.exec("store.PaymentsByOrders", func(tx *memTx) error {
-		out = nil
-		st.db.s.count("db: one read of several rows by PaymentsByOrders")
-		for _, id := range distinct(orderIDs) {
-			ps := visible[payment.Payment](st.db, tx, "pay/"+id)
-			slices.SortStableFunc(ps, func(a, b payment.Payment) int { return a.CreatedAt.Compare(b.CreatedAt) })
-			out = append(out, ps...)
-		}
-		return nil
+	return readSeveral(st, "PaymentsByOrders", orderIDs, func(tx *memTx, id string) []payment.Payment {
+		ps := visible[payment.Payment](st.db, tx, "pay/"+id)
+		slices.SortStableFunc(ps, func(a, b payment.Payment) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		return ps
 	})
-	return out, err
 }
 
 // PaymentsByPGKeys implements payment.BatchQueries.
 func (st *memStore) PaymentsByPGKeys(_ context.Context, keys []string) ([]payment.Payment, error) {
-	var out []payment.Payment
-	err := st.exec("store.PaymentsByPGKeys", func(tx *memTx) error {
-		out = nil
-		st.db.s.count("db: one read of several rows by PaymentsByPGKeys")
-		for _, k := range distinct(keys) {
-			if id, ok := getRow[string](st.db, tx, "pay_pgkey/"+k); ok {
-				if p, ok := getRow[payment.Payment](st.db, tx, "pay/"+id); ok {
-					out = append(out, p)
-				}
+	return readSeveral(st, "PaymentsByPGKeys", keys, func(tx *memTx, key string) []payment.Payment {
+		if id, ok := getRow[string](st.db, tx, "pay_pgkey/"+key); ok {
+			if p, ok := getRow[payment.Payment](st.db, tx, "pay/"+id); ok {
+				return []payment.Payment{p}
 			}
 		}
 		return nil
 	})
-	return out, err
 }
 
 // PaymentEventsByPayments implements payment.BatchQueries.
 func (st *memStore) PaymentEventsByPayments(_ context.Context, paymentIDs []string) ([]payment.PaymentEvent, error) {
-	var out []payment.PaymentEvent
-	err := st.exec("store.PaymentEventsByPayments", func(tx *memTx) error {
+	return readSeveral(st, "PaymentEventsByPayments", paymentIDs, func(tx *memTx, id string) []payment.PaymentEvent {
+		es := visible[payment.PaymentEvent](st.db, tx, "pev/"+id)
+		slices.SortStableFunc(es, func(a, b payment.PaymentEvent) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		return es
+	})
+}
+
+// readSeveral is one batch read named what: in one step, the rows of each
+// id read once (rowsOf).
+func readSeveral[T any](st *memStore, what string, ids []string, rowsOf func(tx *memTx, id string) []T) ([]T, error) {
+	var out []T
+	err := st.exec("store."+what, func(tx *memTx) error {
 		out = nil
-		st.db.s.count("db: one read of several rows by PaymentEventsByPayments")
-		for _, id := range distinct(paymentIDs) {
-			es := visible[payment.PaymentEvent](st.db, tx, "pev/"+id)
-			slices.SortStableFunc(es, func(a, b payment.PaymentEvent) int { return a.CreatedAt.Compare(b.CreatedAt) })
-			out = append(out, es...)
+		st.db.s.count("db: one read of several rows by " + what)
+		for _, id := range distinct(ids) {
+			out = append(out, rowsOf(tx, id)...)
 		}
 		return nil
 	})
