@@ -194,6 +194,19 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 			if after := wallets(); after != got {
 				t.Fatalf("the failed batch moved the wallets to %+v (were %+v)", after, got)
 			}
+
+			// Without answers (the caller recorded them apart) the write
+			// is the debits and the rows alone.
+			plain := batch(part{got[0], accA, got[0].Version, []int64{100}})
+			plain.Answers = nil
+			taken, ok, err = write(plain)
+			must(t, err)
+			if !ok || len(taken) > 0 {
+				t.Fatalf("a batch without answers was refused (keys taken: %v)", taken)
+			}
+			if after := wallets(); after[0].Balance.Amount != got[0].Balance.Amount-100 {
+				t.Fatalf("the batch without answers left wallet A at %d, want %d", after[0].Balance.Amount, got[0].Balance.Amount-100)
+			}
 		})
 	}
 }
