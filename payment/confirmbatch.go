@@ -124,7 +124,6 @@ func (s *Service) intentBatchOf(ctx context.Context, todo []*intentOp) (rolledBa
 }
 
 // intentBatchTx is intentBatchOf's transaction.
-
 func (s *Service) intentBatchTx(ctx context.Context, q Queries, todo []*intentOp) error {
 	now := s.now().UTC()
 	ids := make([]string, len(todo))

@@ -336,10 +336,7 @@ func TestASettleBatchThatFailsMidwayIsSettledOneByOne(t *testing.T) {
 	st := failingBatchLedger{mem}
 	gw := &staleGateway{cancels: map[string]bool{}}
 	svc, ctx := newTestService(t, st, gw, payment.Config{})
-	ops, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "ops", true)
-	require.NoError(t, err)
-	prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 5_000, Stock: 3})
-	require.NoError(t, err)
+	prd := teaProduct(t, svc, st, 3)
 	o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase, Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
 	require.NoError(t, err)
 	res, err := svc.ConfirmPayment(ctx, "k", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})

@@ -52,8 +52,8 @@ type Config struct {
 	WalletBatches int
 	// Await blocks until ready is closed: a caller waiting for its batch,
 	// what names which ("wallet batch", "claim batch", "read batch",
-	// "intent batch", "settle batch"). Default: a channel receive; the simulation parks the
-	// actor in its scheduler instead.
+	// "intent batch", "settle batch"). Default: a channel receive; the
+	// simulation parks the actor in its scheduler instead.
 	Await func(ctx context.Context, what string, ready <-chan struct{})
 }
 

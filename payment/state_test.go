@@ -46,6 +46,17 @@ func newTestService(t *testing.T, st payment.Store, gw payment.Gateway, cfg paym
 	return svc, payment.WithUser(context.Background(), alice)
 }
 
+// teaProduct is a 5,000 won product with stock, put on sale by an
+// operator of st.
+func teaProduct(t *testing.T, svc *payment.Service, st payment.Store, stock int64) payment.Product {
+	t.Helper()
+	ops, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "ops", true)
+	require.NoError(t, err)
+	prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 5_000, Stock: stock})
+	require.NoError(t, err)
+	return prd
+}
+
 func topUpOrder(t *testing.T, svc *payment.Service, ctx context.Context, key string, amount int64) payment.Order {
 	t.Helper()
 	o, err := svc.CreateOrder(ctx, key, payment.CreateOrderInput{Kind: payment.OrderWalletTopUp, Amount: &amount})
@@ -313,10 +324,7 @@ func TestASuccessfulConfirmReadsEachRowOnce(t *testing.T) {
 	st := countingStore{countingQueries{mem, c}, mem}
 	gw := &staleGateway{cancels: map[string]bool{}}
 	svc, ctx := newTestService(t, st, gw, payment.Config{})
-	ops, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "ops", true)
-	require.NoError(t, err)
-	prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 5_000, Stock: 3})
-	require.NoError(t, err)
+	prd := teaProduct(t, svc, st, 3)
 	o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase, Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
 	require.NoError(t, err)
 	*c = counts{}
@@ -386,10 +394,7 @@ func TestCreatingAnOrderReadsNoOtherOrder(t *testing.T) {
 	c := &counts{}
 	st := countingStore{countingQueries{mem, c}, mem}
 	svc, ctx := newTestService(t, st, &staleGateway{cancels: map[string]bool{}}, payment.Config{MaxOpenOrders: 6, MaxReservedUnits: 8})
-	ops, err := payment.NewUsers(st, time.Now).Ensure(context.Background(), "ops", true)
-	require.NoError(t, err)
-	prd, err := svc.UpsertProduct(payment.WithUser(context.Background(), ops), "p", payment.UpsertProductInput{SKU: "tea", Name: "Tea", Price: 5_000, Stock: 100})
-	require.NoError(t, err)
+	prd := teaProduct(t, svc, st, 100)
 	order := func(key string, quantity int64) error {
 		_, err := svc.CreateOrder(ctx, key, payment.CreateOrderInput{Kind: payment.OrderPurchase, Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: quantity}}})
 		return err

@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-
 	"errors"
 	"fmt"
 	"slices"
@@ -85,7 +84,7 @@ func (s *Store) InsertPayments(ctx context.Context, ps []payment.Payment, histor
 		return nil, nil
 	}
 	if s.engine == Postgres {
-		// In key order, as insertKeys and for its reason: two batches
+		// In key order, as keyRows and for its reason: two batches
 		// inserting the same payment keys never wait for each other.
 		sorted := slices.Clone(ps)
 		slices.SortStableFunc(sorted, func(a, b payment.Payment) int { return cmp.Compare(a.PGPaymentKey, b.PGPaymentKey) })
