@@ -308,7 +308,8 @@ const lockTry = 10 * time.Millisecond
 // another and two batches (on two instances) never wait for each other in
 // a cycle. A payment whose wallet is busy goes again, first in the next
 // batch (walletPay.again); one whose leader's wallet could not be locked
-// steps out with that answer.
+// steps out with that answer. With a ManyLocker every wallet is first
+// tried once, together: one round trip when they are free.
 func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[string]Lock) {
 	var others []string
 	for i, p := range batch {
@@ -327,7 +328,13 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 	}
 	slices.Sort(others)
 	others = slices.Compact(others)
-	if lead := batch[0].walletID; lead != "" {
+	lead := batch[0].walletID
+	if m, ok := s.locker.(ManyLocker); ok && lead != "" && len(others) > 0 {
+		if others = s.lockAllOnce(ctx, m, lead, others, held); others == nil {
+			return
+		}
+	}
+	if lead != "" && held[lead] == nil {
 		lock, err := s.locker.Lock(ctx, "wallet:"+lead)
 		if err != nil {
 			for _, p := range batch {
@@ -339,11 +346,7 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 			held[lead] = lock
 		}
 	}
-	names := make([]string, len(others))
-	for i, id := range others {
-		names[i] = "wallet:" + id
-	}
-	locks, errs := s.tryLocks(ctx, names)
+	locks, errs := s.tryLocks(ctx, walletLocks(others))
 	for i, id := range others {
 		lock, err := locks[i], errs[i]
 		if err != nil {
@@ -356,6 +359,48 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 		}
 		held[id] = lock
 	}
+}
+
+// lockAllOnce tries the leader's wallet and the others once, together,
+// into held, and tells which of others lockWallets still has to try: the
+// ones it did not get, or all of them when the leader's was not got (those
+// it got are released, so that the batch waits for its leader's wallet
+// holding none). nil: all were got.
+func (s *Service) lockAllOnce(ctx context.Context, m ManyLocker, lead string, others []string, held map[string]Lock) []string {
+	locks, errs := m.TryLocks(ctx, walletLocks(append([]string{lead}, others...)), 0)
+	if errs[0] != nil {
+		var got []Lock
+		for _, lock := range locks {
+			if lock != nil {
+				got = append(got, lock)
+			}
+		}
+		for _, err := range m.UnlockAll(context.WithoutCancel(ctx), got) {
+			if err != nil {
+				s.log.WarnContext(ctx, "wallet unlock", "err", err)
+			}
+		}
+		return others
+	}
+	held[lead] = locks[0]
+	var left []string
+	for i, id := range others {
+		if errs[i+1] != nil {
+			left = append(left, id)
+			continue
+		}
+		held[id] = locks[i+1]
+	}
+	return left
+}
+
+// walletLocks are the lock names of wallets ids.
+func walletLocks(ids []string) []string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = "wallet:" + id
+	}
+	return names
 }
 
 // tryLocks tries each of names for at most lockTry: all at once when the

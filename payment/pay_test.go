@@ -136,11 +136,28 @@ type lockerRefusing struct {
 	mu     sync.Mutex
 	refuse map[string]int
 	held   map[string]bool
+	// waits: for each lock waited for (no deadline: a batch's leader's),
+	// the locks held meanwhile.
+	waits [][]string
 }
 
-func (l *lockerRefusing) Lock(_ context.Context, name string) (payment.Lock, error) {
+func (l *lockerRefusing) Lock(ctx context.Context, name string) (payment.Lock, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if _, bounded := ctx.Deadline(); !bounded {
+		var held []string
+		for name, ok := range l.held {
+			if ok {
+				held = append(held, name)
+			}
+		}
+		l.waits = append(l.waits, held)
+	}
+	return l.tryLocked(name)
+}
+
+// tryLocked tries name once, l.mu held.
+func (l *lockerRefusing) tryLocked(name string) (payment.Lock, error) {
 	if n := l.refuse[name]; n != 0 {
 		l.refuse[name] = n - 1
 		return nil, payment.ErrLockBusy
@@ -153,6 +170,29 @@ func (l *lockerRefusing) Lock(_ context.Context, name string) (payment.Lock, err
 }
 
 func (l *lockerRefusing) Ping(context.Context) error { return nil }
+
+// manyLocker is lockerRefusing as a payment.ManyLocker: each name of a
+// TryLocks is tried once, whatever the wait, which takes one of its
+// refusals.
+type manyLocker struct{ *lockerRefusing }
+
+func (m manyLocker) TryLocks(_ context.Context, names []string, _ time.Duration) ([]payment.Lock, []error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	locks, errs := make([]payment.Lock, len(names)), make([]error, len(names))
+	for i, name := range names {
+		locks[i], errs[i] = m.tryLocked(name)
+	}
+	return locks, errs
+}
+
+func (m manyLocker) UnlockAll(ctx context.Context, locks []payment.Lock) []error {
+	errs := make([]error, len(locks))
+	for i, lock := range locks {
+		errs[i] = lock.Unlock(ctx)
+	}
+	return errs
+}
 
 func (l *lockerRefusing) holds(name string) bool {
 	l.mu.Lock()
@@ -186,12 +226,25 @@ func (k *trackedLock) Unlock(context.Context) error {
 // balance fails only itself). A wallet whose lock is busy when the batch
 // tries it does not hold the others up: its payments go in the next batch,
 // which waits for that lock, and fail retryably only if it stays busy.
+// With a locker that tries several at once (ManyLocker), and without.
 func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
+	t.Run("one by one", func(t *testing.T) { testOneBatchPaysFromSeveralWallets(t, false) })
+	t.Run("many at once", func(t *testing.T) { testOneBatchPaysFromSeveralWallets(t, true) })
+}
+
+func testOneBatchPaysFromSeveralWallets(t *testing.T, many bool) {
 	mem := &memStore{db: newMemDB(newSim(1))}
 	locks := &lockerRefusing{refuse: map[string]int{}, held: map[string]bool{}}
+	var locker payment.Locker = locks
+	// How many tries a batch makes for a wallet other than its leader's:
+	// with a ManyLocker, once with all the others and once on its own.
+	tries := 1
+	if many {
+		locker, tries = manyLocker{locks}, 2
+	}
 	h := &heldWrites{Store: mem, locks: locks, entered: make(chan struct{}), release: make(chan struct{})}
 	queued := make(chan struct{}, 16)
-	svc := payment.NewService(h, locks, payment.NewIdempotency(h, time.Now, time.Minute), time.Now, payment.Config{
+	svc := payment.NewService(h, locker, payment.NewIdempotency(h, time.Now, time.Minute), time.Now, payment.Config{
 		Gateway: &staleGateway{cancels: map[string]bool{}}, WalletBatches: 1,
 		Await: func(_ context.Context, _ string, ready <-chan struct{}) {
 			queued <- struct{}{}
@@ -288,7 +341,7 @@ func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
 
 	// Bob's wallet is busy when the batch tries it: his payment goes in
 	// the next batch, which waits for the lock and pays.
-	locks.set("wallet:"+wallets[bob], 1)
+	locks.set("wallet:"+wallets[bob], tries)
 	batch(walletPayment{alice, order(alice, "lead2", 100), ""},
 		walletPayment{alice, order(alice, "a2", 200), ""},
 		walletPayment{bob, order(bob, "b3", 300), ""})
@@ -308,6 +361,23 @@ func TestOneBatchPaysFromSeveralWallets(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(100), res.Wallet.Balance.Amount)
 	balances(map[context.Context]int64{alice: 500, bob: 100})
+
+	if many {
+		// The leader's wallet is busy when all are tried at once: the
+		// batch lets go of the others, waits for its leader's holding
+		// none, then takes the others, and pays all in one write.
+		locks.set("wallet:"+wallets[bob], 1)
+		locks.mu.Lock()
+		locks.waits = nil
+		locks.mu.Unlock()
+		batch(walletPayment{alice, order(alice, "lead4", 100), ""},
+			walletPayment{bob, order(bob, "b5", 100), ""},
+			walletPayment{alice, order(alice, "a4", 100), ""})
+		require.Len(t, h.debits, 2, "alice's lead, then bob's and alice's in one")
+		require.Len(t, h.debits[1], 2)
+		require.Equal(t, [][]string{nil, nil}, locks.waits, "a wallet waited for while holding another")
+		balances(map[context.Context]int64{alice: 300, bob: 0})
+	}
 
 	v, err := mem.Violations(context.Background())
 	require.NoError(t, err)

@@ -225,9 +225,9 @@ type Locker interface {
 // service rather than one per wallet. The wallet batches use it when the
 // locker has it, and take the locks one by one otherwise.
 type ManyLocker interface {
-	// TryLocks tries each name for at most wait, independently: a lock
-	// that cannot be had in time is an error at its index, the others
-	// held.
+	// TryLocks tries each name for at most wait, independently, and once
+	// when wait is 0: a lock that cannot be had in time is an error at its
+	// index, the others held.
 	TryLocks(ctx context.Context, names []string, wait time.Duration) ([]Lock, []error)
 	// UnlockAll releases locks; the error at an index is that lock's.
 	UnlockAll(ctx context.Context, locks []Lock) []error

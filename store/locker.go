@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,10 +143,15 @@ func (l *Locker) watch() {
 // that grows to a few milliseconds (redsync's default is 50–250 ms, far too
 // long for a lock held for a few milliseconds), for at most MaxWait.
 func (l *Locker) Lock(ctx context.Context, name string) (payment.Lock, error) {
+	return l.lock(ctx, name, 1<<30) // bounded by MaxWait, not by a count
+}
+
+// lock is Lock with at most tries tries.
+func (l *Locker) lock(ctx context.Context, name string, tries int) (payment.Lock, error) {
 	retry := lockRetryBackOff()
 	m := l.rs.NewMutex(l.cfg.Prefix+name,
 		redsync.WithExpiry(l.cfg.Expiry),
-		redsync.WithTries(1<<30), // bounded by the context below, not by a count
+		redsync.WithTries(tries),
 		// redsync calls this from the one goroutine that takes the lock.
 		redsync.WithRetryDelayFunc(func(int) time.Duration { return retry.NextBackOff() }),
 	)
@@ -201,32 +208,135 @@ func (m mutex) Unlock(ctx context.Context) error {
 
 var _ payment.ManyLocker = (*Locker)(nil)
 
-// TryLocks implements payment.ManyLocker: each name is tried in its own
-// goroutine, for at most wait; one held past it is ErrLockBusy.
+// TryLocks implements payment.ManyLocker. With one Redis, every name is
+// tried in one round trip (a pipeline of SET NX, redsync's own acquire, so
+// the locks exclude Lock's); a name held by another is then retried on
+// its own for the rest of wait. With several (a Redlock quorum), each name
+// is taken by redsync in its own goroutine.
 func (l *Locker) TryLocks(ctx context.Context, names []string, wait time.Duration) ([]payment.Lock, []error) {
 	locks, errs := make([]payment.Lock, len(names)), make([]error, len(names))
+	deadline := time.Now().Add(wait)
+	todo := make([]int, len(names))
+	for i := range names {
+		todo[i] = i
+	}
+	if len(l.clients) == 1 && !l.down.Load() && len(names) > 0 {
+		todo = l.setAll(ctx, names, wait > 0, locks, errs)
+	}
 	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Go(func() {
-			tctx, cancel := context.WithTimeout(ctx, wait)
-			defer cancel()
-			locks[i], errs[i] = l.Lock(tctx, name)
-			if errors.Is(errs[i], context.DeadlineExceeded) && ctx.Err() == nil {
-				errs[i] = payment.ErrLockBusy // held past wait, not the caller's own deadline
-			}
-		})
+	for _, i := range todo {
+		wg.Go(func() { locks[i], errs[i] = l.tryLock(ctx, names[i], time.Until(deadline)) })
 	}
 	wg.Wait()
 	return locks, errs
 }
 
-// UnlockAll implements payment.ManyLocker: each lock is released in its
-// own goroutine.
+// tryLock is Lock for at most wait, trying once when wait has run out; a
+// lock held past it is ErrLockBusy.
+func (l *Locker) tryLock(ctx context.Context, name string, wait time.Duration) (payment.Lock, error) {
+	if wait <= 0 {
+		return l.lock(ctx, name, 1)
+	}
+	tctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	lock, err := l.Lock(tctx, name)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = payment.ErrLockBusy // held past wait, not the caller's own deadline
+	}
+	return lock, err
+}
+
+// setAll sets every free name of names in one pipeline to the one Redis,
+// with a fresh value each, and puts the locks taken in locks. A name held
+// by another is ErrLockBusy in errs, unless again; it returns the indexes
+// of the names to try again: those, and those Redis did not answer for,
+// which Lock tries and reports on.
+func (l *Locker) setAll(ctx context.Context, names []string, again bool, locks []payment.Lock, errs []error) []int {
+	expiry := l.cfg.Expiry
+	values := make([]string, len(names))
+	pipe := l.clients[0].Pipeline()
+	cmds := make([]*goredislib.BoolCmd, len(names))
+	for i, name := range names {
+		v := make([]byte, 16)
+		rand.Read(v)
+		values[i] = base64.StdEncoding.EncodeToString(v)
+		cmds[i] = pipe.SetNX(ctx, l.cfg.Prefix+name, values[i], expiry)
+	}
+	start := time.Now()
+	pipe.Exec(ctx) // each command's own error is looked at below
+	// As redsync counts a lease: from the request, less its drift.
+	until := start.Add(expiry - time.Duration(float64(expiry)*0.01))
+	var todo []int
+	for i, c := range cmds {
+		switch ok, err := c.Result(); {
+		case err == nil && ok:
+			locks[i] = &setLock{l: l, key: l.cfg.Prefix + names[i], value: values[i], until: until}
+		case err == nil && !again:
+			errs[i] = payment.ErrLockBusy
+		default:
+			todo = append(todo, i)
+		}
+	}
+	return todo
+}
+
+// unlockScript deletes a lock's key if it still holds the lock's value:
+// redsync's release, so a lease that lapsed and was taken by another is left
+// alone. -1: the key is gone; 0: another holds it.
+var unlockScript = goredislib.NewScript(`local v = redis.call("GET", KEYS[1])
+if v == ARGV[1] then return redis.call("DEL", KEYS[1]) elseif v == false then return -1 else return 0 end`)
+
+// setLock is a lock setAll took.
+type setLock struct {
+	l          *Locker
+	key, value string
+	until      time.Time
+}
+
+func (k *setLock) Until() time.Time { return k.until }
+
+func (k *setLock) Unlock(ctx context.Context) error {
+	return unlocked(unlockScript.Run(ctx, k.l.clients[0], []string{k.key}, k.value))
+}
+
+// unlocked is an unlock's outcome from unlockScript's answer.
+func unlocked(c *goredislib.Cmd) error {
+	n, err := c.Int64()
+	switch {
+	case err != nil:
+		return fmt.Errorf("unlock: %w", err)
+	case n != 1:
+		// The lease lapsed: released either way, and the database's
+		// conditional writes kept the data right.
+		return fmt.Errorf("unlock: %w", redsync.ErrLockAlreadyExpired)
+	}
+	return nil
+}
+
+// UnlockAll implements payment.ManyLocker: the locks setAll took in one
+// pipeline, any other in its own goroutine.
 func (l *Locker) UnlockAll(ctx context.Context, locks []payment.Lock) []error {
 	errs := make([]error, len(locks))
 	var wg sync.WaitGroup
+	var set []int
 	for i, lock := range locks {
+		if _, ok := lock.(*setLock); ok {
+			set = append(set, i)
+			continue
+		}
 		wg.Go(func() { errs[i] = lock.Unlock(ctx) })
+	}
+	if len(set) > 0 {
+		pipe := l.clients[0].Pipeline()
+		cmds := make([]*goredislib.Cmd, len(set))
+		for j, i := range set {
+			k := locks[i].(*setLock)
+			cmds[j] = unlockScript.Eval(ctx, pipe, []string{k.key}, k.value)
+		}
+		pipe.Exec(ctx)
+		for j, i := range set {
+			errs[i] = unlocked(cmds[j])
+		}
 	}
 	wg.Wait()
 	return errs

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,4 +124,142 @@ func TestLockerTriesAndReleasesSeveralAtOnce(t *testing.T) {
 		t.Fatalf("not released: %v", errs)
 	}
 	l.UnlockAll(ctx, again)
+}
+
+// TryLocks with one Redis tries every name in one pipeline: one connection
+// however many names, where trying each in its own goroutine opened one per
+// name. With wait 0 it tries once: a held name is busy at once.
+func TestLockerTriesSeveralInOneRoundTrip(t *testing.T) {
+	l := openTestLocker(t, time.Minute)
+	ctx := context.Background()
+	names := make([]string, 8)
+	for i := range names {
+		names[i] = fmt.Sprintf("wallet:%d", i)
+	}
+	busy, err := l.Lock(ctx, names[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := l.mini.TotalConnectionCount()
+	start := time.Now()
+	locks, errs := l.TryLocks(ctx, names, 0)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("TryLocks with wait 0 took %s", took)
+	}
+	if opened := l.mini.TotalConnectionCount() - before; opened > 1 {
+		t.Fatalf("TryLocks opened %d connections to Redis for %d names, want at most 1", opened, len(names))
+	}
+	for i, err := range errs {
+		if (i == 3) != (err != nil) {
+			t.Fatalf("name %d: %v; want only the held name refused", i, err)
+		}
+	}
+	if !errors.Is(errs[3], payment.ErrLockBusy) {
+		t.Fatalf("the held name: %v, want ErrLockBusy", errs[3])
+	}
+	for i, lock := range locks {
+		if i != 3 && time.Until(lock.Until()) < 50*time.Second {
+			t.Fatalf("lock %d lapses at %s, want about a minute from now", i, lock.Until())
+		}
+	}
+	// Held: neither a lock nor another try gets them.
+	if _, err := l.TryLocks(ctx, names[:1], 20*time.Millisecond); !errors.Is(err[0], payment.ErrLockBusy) {
+		t.Fatalf("%s taken twice: %v", names[0], err[0])
+	}
+	got := append(locks[:3:3], locks[4:]...)
+	before = l.mini.TotalConnectionCount()
+	for i, err := range l.UnlockAll(ctx, got) {
+		if err != nil {
+			t.Fatalf("unlock %d: %v", i, err)
+		}
+	}
+	if opened := l.mini.TotalConnectionCount() - before; opened > 1 {
+		t.Fatalf("UnlockAll opened %d connections to Redis for %d locks, want at most 1", opened, len(got))
+	}
+	for _, name := range names {
+		if name != names[3] && l.mini.Exists("test:"+name) {
+			t.Fatalf("%s still locked after UnlockAll", name)
+		}
+	}
+	must(t, busy.Unlock(ctx))
+}
+
+// A lock whose lease lapsed and was taken by another is left to that other:
+// unlocking it fails and deletes nothing.
+func TestLockerUnlockLeavesAnotherHoldersLock(t *testing.T) {
+	l := openTestLocker(t, time.Minute)
+	ctx := context.Background()
+	locks, errs := l.TryLocks(ctx, []string{"wallet:x", "wallet:y"}, 0)
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	l.mini.FastForward(2 * time.Minute) // both leases lapse
+	other, err := l.Lock(ctx, "wallet:x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs = l.UnlockAll(ctx, locks)
+	if errs[0] == nil || errs[1] == nil {
+		t.Fatalf("unlocking lapsed locks: %v, want errors", errs)
+	}
+	if !l.mini.Exists("test:wallet:x") {
+		t.Fatal("unlocking a lapsed lock deleted the new holder's")
+	}
+	must(t, other.Unlock(ctx))
+}
+
+// BenchmarkLockerTryLocks takes and releases the locks of 8 wallets on the
+// real Redis, in turns: each name in its own goroutine (each, the way
+// before) and TryLocks with UnlockAll (pipelined). pipelined/each is the
+// ratio to read.
+func BenchmarkLockerTryLocks(b *testing.B) {
+	if _, ok := storetest.Postgres(b); !ok { // the real services, Redis among them
+		b.Skip("no Redis")
+	}
+	ctx := context.Background()
+	l, err := OpenLocker(ctx, LockerConfig{URLs: []string{"redis://127.0.0.1:6379/0"}, Prefix: storetest.RedisPrefix(), Expiry: time.Minute, MaxWait: time.Second})
+	must(b, err)
+	defer l.Close()
+	names := make([]string, 8)
+	for i := range names {
+		names[i] = fmt.Sprintf("wallet:%d", i)
+	}
+	each := func() {
+		locks := make([]payment.Lock, len(names))
+		var wg sync.WaitGroup
+		for i, name := range names {
+			wg.Go(func() {
+				var err error
+				locks[i], err = l.tryLock(ctx, name, 10*time.Millisecond)
+				must(b, err)
+			})
+		}
+		wg.Wait()
+		for _, lock := range locks {
+			wg.Go(func() { must(b, lock.Unlock(ctx)) })
+		}
+		wg.Wait()
+	}
+	pipelined := func() {
+		locks, errs := l.TryLocks(ctx, names, 10*time.Millisecond)
+		for _, err := range errs {
+			must(b, err)
+		}
+		for _, err := range l.UnlockAll(ctx, locks) {
+			must(b, err)
+		}
+	}
+	var took [2]time.Duration
+	i := 0
+	for b.Loop() {
+		for _, way := range [2]int{i % 2, 1 - i%2} {
+			t0 := time.Now()
+			[2]func(){each, pipelined}[way]()
+			took[way] += time.Since(t0)
+		}
+		i++
+	}
+	b.ReportMetric(float64(took[0].Microseconds())/float64(i), "each-µs")
+	b.ReportMetric(float64(took[1].Microseconds())/float64(i), "pipelined-µs")
+	b.ReportMetric(float64(took[1])/float64(took[0]), "pipelined/each")
 }
