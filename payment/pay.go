@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,12 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 			// By identity: errors.Is would match any REQUEST_IN_PROGRESS.
 			if op.err != errOpenSplit || retried {
 				return op.res, op.err
+			}
+			// The batch found the split before its key: if the key has an
+			// answer (a late retry, or a key used for another request),
+			// that answer is the caller's, and no split is voided for it.
+			if taken, err := call.taken(ctx); err != nil || taken {
+				return PayWithWalletResult{}, cmp.Or(err, errKeyTaken)
 			}
 			// A split started on this order gives its hold back first, in
 			// its own transaction: the batch decides balances from the

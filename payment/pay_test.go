@@ -383,3 +383,66 @@ func testOneBatchPaysFromSeveralWallets(t *testing.T, many bool) {
 	require.NoError(t, err)
 	require.Empty(t, v)
 }
+
+// A wallet payment that finds a split under way on its order releases the
+// split and pays, but only for a request of its own: a late retry of a key
+// answered before, or a key another request used, gets the key's answer,
+// and the split stays as it was.
+func TestAWalletPaymentByAnAnsweredKeyLeavesTheSplit(t *testing.T) {
+	setup := func(t *testing.T, funds int64) (*payment.Service, context.Context, *memStore, payment.Order) {
+		mem := &memStore{db: newMemDB(newSim(1))}
+		svc, ctx := newTestService(t, mem, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
+		prd := teaProduct(t, svc, mem, 100)
+		top := topUpOrder(t, svc, ctx, "top", funds)
+		_, err := svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: top.ID, PaymentKey: "pk_top", Amount: funds})
+		require.NoError(t, err)
+		o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase,
+			Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
+		require.NoError(t, err)
+		return svc, ctx, mem, o
+	}
+	splitLeftPending := func(t *testing.T, mem *memStore, orderID string) {
+		t.Helper()
+		ps, err := mem.PaymentsByOrder(context.Background(), orderID)
+		require.NoError(t, err)
+		splits := 0
+		for _, p := range ps {
+			require.NotEqual(t, payment.MethodWallet, p.Method, "paid from the wallet")
+			if p.Method == payment.MethodSplit {
+				splits++
+				require.Equal(t, payment.PaymentPending, p.Status, "the split was voided")
+			}
+		}
+		require.Equal(t, 1, splits)
+	}
+	t.Run("a late retry", func(t *testing.T) {
+		svc, ctx, mem, o := setup(t, 3_000) // the order costs 5,000
+		_, err := svc.PayWithWallet(ctx, "K", o.ID)
+		require.Equal(t, payment.CodeInsufficientBalance, codeOf(err))
+		top := topUpOrder(t, svc, ctx, "top2", 10_000)
+		_, err = svc.ConfirmPayment(ctx, "c2", payment.SourceMutation, payment.ConfirmInput{OrderID: top.ID, PaymentKey: "pk_top2", Amount: 10_000})
+		require.NoError(t, err)
+		_, err = svc.StartSplitPayment(ctx, "S", payment.StartSplitPaymentInput{OrderID: o.ID, WalletAmount: 1_000})
+		require.NoError(t, err)
+		_, err = svc.PayWithWallet(ctx, "K", o.ID)
+		require.Equal(t, payment.CodeInsufficientBalance, codeOf(err), "the key's answer")
+		splitLeftPending(t, mem, o.ID)
+	})
+	t.Run("a key used by the split", func(t *testing.T) {
+		svc, ctx, mem, o := setup(t, 20_000)
+		_, err := svc.StartSplitPayment(ctx, "K", payment.StartSplitPaymentInput{OrderID: o.ID, WalletAmount: 1_000})
+		require.NoError(t, err)
+		_, err = svc.PayWithWallet(ctx, "K", o.ID)
+		require.ErrorIs(t, err, payment.ErrIdempotencyKeyReused)
+		splitLeftPending(t, mem, o.ID)
+	})
+}
+
+// codeOf is err's domain code, "" when it has none.
+func codeOf(err error) payment.Code {
+	var de *payment.Error
+	if errors.As(err, &de) {
+		return de.Code
+	}
+	return ""
+}
