@@ -377,14 +377,15 @@ func (s *Service) lockAllOnce(ctx context.Context, m ManyLocker, lead string, ot
 	locks, errs := m.TryLocks(ctx, walletLocks(append([]string{lead}, others...)), 0)
 	if errs[0] != nil {
 		var got []Lock
-		for _, lock := range locks {
+		var ids []string
+		for i, lock := range locks {
 			if lock != nil {
-				got = append(got, lock)
+				got, ids = append(got, lock), append(ids, others[i-1])
 			}
 		}
-		for _, err := range m.UnlockAll(context.WithoutCancel(ctx), got) {
+		for i, err := range m.UnlockAll(context.WithoutCancel(ctx), got) {
 			if err != nil {
-				s.log.WarnContext(ctx, "wallet unlock", "err", err)
+				s.log.WarnContext(ctx, "wallet unlock", "wallet", ids[i], "err", err)
 			}
 		}
 		return others

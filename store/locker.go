@@ -251,31 +251,47 @@ func (l *Locker) tryLock(ctx context.Context, name string, wait time.Duration) (
 // by another is ErrLockBusy in errs, unless again; it returns the indexes
 // of the names to try again: those, and those Redis did not answer for,
 // which Lock tries and reports on.
+//
+// Each SET NX is followed by a GET of its key in the same pipeline, and the
+// lock is the caller's when the key holds its value. A pipeline whose reply
+// was lost is sent again by the client; its SET NX then finds the value it
+// set the first time, and answers "not set" for a lock that is the
+// caller's. A key not answered for is released with its value, as redsync
+// releases after a failed try, so that no lock is left held by nobody.
 func (l *Locker) setAll(ctx context.Context, names []string, again bool, locks []payment.Lock, errs []error) []int {
 	expiry := l.cfg.Expiry
 	values := make([]string, len(names))
 	pipe := l.clients[0].Pipeline()
-	cmds := make([]*goredislib.BoolCmd, len(names))
+	gets := make([]*goredislib.StringCmd, len(names))
 	for i, name := range names {
 		v := make([]byte, 16)
 		rand.Read(v)
 		values[i] = base64.StdEncoding.EncodeToString(v)
-		cmds[i] = pipe.SetNX(ctx, l.cfg.Prefix+name, values[i], expiry)
+		pipe.SetNX(ctx, l.cfg.Prefix+name, values[i], expiry)
+		gets[i] = pipe.Get(ctx, l.cfg.Prefix+name)
 	}
 	start := time.Now()
-	pipe.Exec(ctx) // each command's own error is looked at below
+	pipe.Exec(ctx) // each GET's own answer is looked at below
 	// As redsync counts a lease: from the request, less its drift.
 	until := start.Add(expiry - time.Duration(float64(expiry)*0.01))
 	var todo []int
-	for i, c := range cmds {
-		switch ok, err := c.Result(); {
-		case err == nil && ok:
-			locks[i] = &setLock{l: l, key: l.cfg.Prefix + names[i], value: values[i], until: until}
-		case err == nil && !again:
-			errs[i] = payment.ErrLockBusy
+	var lost []payment.Lock
+	for i, c := range gets {
+		lock := &setLock{l: l, key: l.cfg.Prefix + names[i], value: values[i], until: until}
+		switch v, err := c.Result(); {
+		case err == nil && v == values[i]:
+			locks[i] = lock
+		case (err == nil || errors.Is(err, goredislib.Nil)) && !again:
+			errs[i] = payment.ErrLockBusy // another's, or lapsed since
+		case err == nil || errors.Is(err, goredislib.Nil):
+			todo = append(todo, i)
 		default:
+			lost = append(lost, lock)
 			todo = append(todo, i)
 		}
+	}
+	if len(lost) > 0 {
+		l.UnlockAll(context.WithoutCancel(ctx), lost) // errors expected: most were never set
 	}
 	return todo
 }

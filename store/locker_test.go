@@ -1,13 +1,17 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
 
 	"github.com/pago/pago/payment"
 	"github.com/pago/pago/store/storetest"
@@ -262,4 +266,100 @@ func BenchmarkLockerTryLocks(b *testing.B) {
 	b.ReportMetric(float64(took[0].Microseconds())/float64(i), "each-µs")
 	b.ReportMetric(float64(took[1].Microseconds())/float64(i), "pipelined-µs")
 	b.ReportMetric(float64(took[1])/float64(took[0]), "pipelined/each")
+}
+
+// A pipeline whose reply is lost is sent again by the client, and its SET
+// NX then finds the value it set the first time: TryLocks must count those
+// locks as its own (or release them), never leave them held by nobody
+// until their lease lapses.
+func TestLockerLeavesNoLockWhenAReplyIsLost(t *testing.T) {
+	m := miniredis.RunT(t)
+	var drop atomic.Bool
+	l, err := OpenLocker(context.Background(), LockerConfig{URLs: []string{"redis://" + replyDropper(t, m.Addr(), &drop)}, Prefix: "t:",
+		Expiry: time.Minute, MaxWait: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	names := []string{"wallet:a", "wallet:b"}
+	drop.Store(true)
+	locks, _ := l.TryLocks(ctx, names, 0)
+	if drop.Load() {
+		t.Fatal("the reply was not dropped: the test proves nothing")
+	}
+	for i, name := range names {
+		if locks[i] == nil && m.Exists("t:"+name) {
+			t.Fatalf("%s is locked, but not by the caller of TryLocks", name)
+		}
+		if locks[i] != nil {
+			must(t, locks[i].Unlock(ctx))
+		}
+	}
+	for _, name := range names {
+		lock, err := l.Lock(ctx, name)
+		if err != nil {
+			t.Fatalf("%s after TryLocks let go: %v", name, err)
+		}
+		must(t, lock.Unlock(ctx))
+	}
+}
+
+// replyDropper is a proxy to the Redis at target that, once drop is set,
+// passes the next request holding a SET on but swallows Redis's reply and
+// closes the connection: the command was applied, and its answer lost.
+func replyDropper(t *testing.T, target string, drop *atomic.Bool) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			var dropping atomic.Bool
+			go func() {
+				defer s.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if bytes.Contains(bytes.ToLower(buf[:n]), []byte("$3\r\nset\r\n")) && drop.CompareAndSwap(true, false) {
+							dropping.Store(true)
+						}
+						s.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 && dropping.Load() {
+						s.Close()
+						return
+					}
+					if n > 0 {
+						c.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
