@@ -68,7 +68,7 @@ func (s *Service) ConfirmPayment(ctx context.Context, key, source string, in Con
 		p, fresh := r.byKey, r.byKey.ID == ""
 		if fresh {
 			// A split started on this order: the card pays its card part.
-			if i := slices.IndexFunc(r.payments, isOpenSplit); i >= 0 {
+			if i := slices.IndexFunc(r.payments, IsOpenSplit); i >= 0 {
 				p, fresh = r.payments[i], false
 				if p.PGPaymentKey == "" {
 					p.PGPaymentKey = in.PaymentKey // bound in sendIntent

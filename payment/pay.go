@@ -457,10 +457,10 @@ var errStepOut = errors.New("a payment steps out of its batch")
 // payBatchOf applies batch in one transaction, its wallets locked: one
 // read each for its wallets and its orders; every payment decided in
 // memory, in queue order (the order is the caller's purchase and PENDING,
-// the balance covers it); one UPDATE moves the paid orders to PAID; one
-// read looks for splits started on them (their rows are locked now); and
-// one write (WriteWalletPayments) records every payment's answer under its
-// key, refusals included, and debits each wallet by its payments' total,
+// the balance covers it); one UPDATE moves the paid orders to PAID; and
+// one write (WriteWalletPayments) looks for splits started on them (their
+// rows are locked now), records every payment's answer under its key,
+// refusals included, and debits each wallet by its payments' total,
 // conditional on the version read, with every payment's ledger, history,
 // payment and event rows. A batch of refusals only records its answers.
 func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
@@ -551,21 +551,9 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 			if err := stepOutUnmoved(ctx, q, paying, moved); err != nil {
 				return err
 			}
-			byOrder, err := readByParent(ctx, q, ids, BatchQueries.PaymentsByOrders, q.PaymentsByOrder, func(p Payment) string { return p.OrderID })
-			if err != nil {
-				return err
-			}
-			out := false
-			for _, p := range paying {
-				if slices.ContainsFunc(byOrder[p.order.ID], isOpenSplit) {
-					p.err, p.out, out = errOpenSplit, true, true
-				}
-			}
-			if out {
-				return errStepOut
-			}
 		}
-		write := WalletPaymentsWrite{Now: now}
+		// The write looks for splits started on the orders (locked now).
+		write := WalletPaymentsWrite{Now: now, SplitsOf: ids}
 		after := maps.Clone(read)
 		recs := make([]IdempotencyRecord, len(batch))
 		for i, p := range batch {
@@ -596,26 +584,40 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 					Amount: w.Balance.Amount - a.Balance.Amount, Count: a.Version - w.Version})
 			}
 		}
-		var taken []int
-		ok := true
+		got := WalletPaymentsWritten{Done: true}
 		if len(write.Debits) == 0 {
-			// Refusals only: their answers alone.
-			if taken, err = q.InsertIdempotencyDoneMany(ctx, recs); err != nil {
+			// Refusals only (nothing paying, so no split to look for):
+			// their answers alone.
+			if got.Taken, err = q.InsertIdempotencyDoneMany(ctx, recs); err != nil {
 				return fmt.Errorf("record idempotency keys: %w", err)
 			}
 		} else {
 			write.Answers = recs
-			if taken, ok, err = q.WriteWalletPayments(ctx, write); err != nil {
+			if got, err = q.WriteWalletPayments(ctx, write); err != nil {
 				return fmt.Errorf("write wallet payments: %w", err)
 			}
 		}
-		if len(taken) > 0 {
-			for _, i := range taken {
+		// A key answered already answers its payment first: no split is
+		// voided for it (PayWithWallet).
+		if len(got.Taken) > 0 {
+			for _, i := range got.Taken {
 				batch[i].err, batch[i].out = errKeyTaken, true // a duplicate finished first: RunInTx replays it
 			}
 			return errStepOut
 		}
-		if !ok {
+		if len(got.Splits) > 0 {
+			out := false
+			for _, p := range paying {
+				if slices.Contains(got.Splits, p.order.ID) {
+					p.err, p.out, out = errOpenSplit, true, true
+				}
+			}
+			if !out { // else the batch would run again as it is, forever
+				return fmt.Errorf("the write found splits on orders it does not pay: %v", got.Splits)
+			}
+			return errStepOut
+		}
+		if !got.Done {
 			return ErrConflict
 		}
 		for _, p := range batch {

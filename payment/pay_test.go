@@ -104,7 +104,7 @@ type heldQueries struct {
 	h *heldWrites
 }
 
-func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) ([]int, bool, error) {
+func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (payment.WalletPaymentsWritten, error) {
 	q.h.mu.Lock()
 	q.h.debits = append(q.h.debits, w.Debits)
 	for _, d := range w.Debits {
@@ -124,7 +124,7 @@ func (q heldQueries) WriteWalletPayments(ctx context.Context, w payment.WalletPa
 		<-q.h.release
 	}
 	if fail {
-		return nil, false, errors.New("connection reset by peer")
+		return payment.WalletPaymentsWritten{}, errors.New("connection reset by peer")
 	}
 	return q.Queries.WriteWalletPayments(ctx, w)
 }
@@ -389,18 +389,7 @@ func testOneBatchPaysFromSeveralWallets(t *testing.T, many bool) {
 // answered before, or a key another request used, gets the key's answer,
 // and the split stays as it was.
 func TestAWalletPaymentByAnAnsweredKeyLeavesTheSplit(t *testing.T) {
-	setup := func(t *testing.T, funds int64) (*payment.Service, context.Context, *memStore, payment.Order) {
-		mem := &memStore{db: newMemDB(newSim(1))}
-		svc, ctx := newTestService(t, mem, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
-		prd := teaProduct(t, svc, mem, 100)
-		top := topUpOrder(t, svc, ctx, "top", funds)
-		_, err := svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: top.ID, PaymentKey: "pk_top", Amount: funds})
-		require.NoError(t, err)
-		o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase,
-			Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
-		require.NoError(t, err)
-		return svc, ctx, mem, o
-	}
+	setup := teaOrderAndFunds
 	splitLeftPending := func(t *testing.T, mem *memStore, orderID string) {
 		t.Helper()
 		ps, err := mem.PaymentsByOrder(context.Background(), orderID)
@@ -436,6 +425,43 @@ func TestAWalletPaymentByAnAnsweredKeyLeavesTheSplit(t *testing.T) {
 		require.ErrorIs(t, err, payment.ErrIdempotencyKeyReused)
 		splitLeftPending(t, mem, o.ID)
 	})
+}
+
+// A wallet payment that finds a split under way on its order (the card
+// part not confirmed yet) releases the split's hold and pays the whole
+// order from the wallet.
+func TestAWalletPaymentReleasesTheSplitUnderWay(t *testing.T) {
+	svc, ctx, mem, o := teaOrderAndFunds(t, 20_000) // the order costs 5,000
+	_, err := svc.StartSplitPayment(ctx, "S", payment.StartSplitPaymentInput{OrderID: o.ID, WalletAmount: 1_000})
+	require.NoError(t, err)
+	res, err := svc.PayWithWallet(ctx, "K", o.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(15_000), res.Wallet.Balance.Amount, "the whole order from the wallet, the hold given back")
+	ps, err := mem.PaymentsByOrder(context.Background(), o.ID)
+	require.NoError(t, err)
+	for _, p := range ps {
+		if p.Method == payment.MethodSplit {
+			require.Equal(t, payment.PaymentFailed, p.Status, "the split is still under way")
+		}
+	}
+	v, err := mem.Violations(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, v)
+}
+
+// teaOrderAndFunds is a service whose caller has funds in the wallet and a
+// PENDING order for one tea (5,000).
+func teaOrderAndFunds(t *testing.T, funds int64) (*payment.Service, context.Context, *memStore, payment.Order) {
+	mem := &memStore{db: newMemDB(newSim(1))}
+	svc, ctx := newTestService(t, mem, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
+	prd := teaProduct(t, svc, mem, 100)
+	top := topUpOrder(t, svc, ctx, "top", funds)
+	_, err := svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: top.ID, PaymentKey: "pk_top", Amount: funds})
+	require.NoError(t, err)
+	o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase,
+		Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
+	require.NoError(t, err)
+	return svc, ctx, mem, o
 }
 
 // codeOf is err's domain code, "" when it has none.

@@ -49,13 +49,12 @@ type WalletQueries interface {
 	InsertLedgerTransactions(ctx context.Context, ts []LedgerTransaction) error
 	// WriteWalletPayments writes a batch of wallet payments decided in
 	// memory: every payment's answer under its key (w.Answers, as
-	// InsertIdempotencyDoneMany: taken are the records whose key was
-	// stored already), each wallet's debit (w.Debits), conditional on the
-	// version read and the balance, then their ledger transactions,
-	// history, payments and events. ok is false when some are taken or a
-	// wallet's version moved: the caller must roll the transaction back,
-	// since the rest may be written.
-	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (taken []int, ok bool, err error)
+	// InsertIdempotencyDoneMany), each wallet's debit (w.Debits),
+	// conditional on the version read and the balance, then their ledger
+	// transactions, history, payments and events; and it looks for split
+	// payments under way on w.SplitsOf. Unless the answer is Done, the
+	// caller must roll the transaction back, since the rest may be written.
+	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (WalletPaymentsWritten, error)
 }
 
 // WalletPaymentsWrite is what a batch of wallet payments writes at once.
@@ -63,13 +62,29 @@ type WalletQueries interface {
 type WalletPaymentsWrite struct {
 	// Answers are the batch's idempotent answers, refusals included,
 	// stored DONE with the payments: one round trip fewer per batch.
-	Answers  []IdempotencyRecord
+	Answers []IdempotencyRecord
+	// SplitsOf are the orders the batch moved to PAID. The write looks for
+	// a split payment under way on them (IsOpenSplit) as its first step,
+	// after the move locked them, so a split started meanwhile is seen:
+	// one round trip fewer per batch than a read of its own.
+	SplitsOf []string
 	Debits   []WalletDebit // one per wallet the batch pays from
 	Now      time.Time
 	Ledger   []LedgerTransaction
 	History  []WalletTransaction
 	Payments []Payment
 	Events   []PaymentEvent
+}
+
+// WalletPaymentsWritten is what WriteWalletPayments found.
+type WalletPaymentsWritten struct {
+	// Taken are the indexes of the Answers whose key was stored already.
+	Taken []int
+	// Splits are the orders of SplitsOf with a split payment under way.
+	Splits []string
+	// Done: no key taken, no split under way, and every wallet was still
+	// at the version read, and is debited.
+	Done bool
 }
 
 // WalletDebit is one wallet's part of a batch: its payments' total and

@@ -271,18 +271,8 @@ func (c *conformance) run() {
 			}
 			amount := min(bal, 1+rng.Int64N(3))
 			c.same(fmt.Sprintf("WriteWalletPayments(version %d of %d, %d of %d, %d answers)", version, cur.Version, amount, bal, len(rs)), func(q payment.Queries) string {
-				var taken []int
-				var ok bool
-				err := q.(payment.Store).InTx(ctx, func(q payment.Queries) error {
-					var err error
-					taken, ok, err = q.WriteWalletPayments(ctx, payment.WalletPaymentsWrite{Answers: rs, Now: tick(),
-						Debits: []payment.WalletDebit{{WalletID: w.ID, Version: version, Amount: amount, Count: 1}}})
-					if err == nil && (!ok || len(taken) > 0) {
-						err = errors.New("rolled back")
-					}
-					return err
-				})
-				return fmt.Sprint(taken, " ", ok, " ", err != nil)
+				return c.walletWrite(q, payment.WalletPaymentsWrite{Answers: rs, Now: tick(), SplitsOf: []string{order.ID},
+					Debits: []payment.WalletDebit{{WalletID: w.ID, Version: version, Amount: amount, Count: 1}}})
 			})
 			c.same("wallet after a batch write", walletState(w.ID))
 			c.same("the batch's fresh answer", func(q payment.Queries) string {
@@ -474,6 +464,20 @@ func (c *conformance) run() {
 	c.holds(wallets[1], order, pay, ltx, tick)
 }
 
+// walletWrite is a wallet batch's write of w in a transaction of its own,
+// rolled back unless it is done, and what it answered.
+func (c *conformance) walletWrite(q payment.Queries, w payment.WalletPaymentsWrite) string {
+	var got payment.WalletPaymentsWritten
+	err := q.(payment.Store).InTx(c.ctx, func(q payment.Queries) error {
+		var err error
+		if got, err = q.WriteWalletPayments(c.ctx, w); err == nil && !got.Done {
+			err = errors.New("rolled back")
+		}
+		return err
+	})
+	return fmt.Sprint(got.Taken, " ", got.Splits, " ", got.Done, " ", err != nil)
+}
+
 // holds compares the holds' writes: one OPEN hold per order (a unique
 // index), a hold resolves once, and the HOLD wallet transaction carries
 // its hold's status.
@@ -498,6 +502,14 @@ func (c *conformance) holds(w payment.Wallet, order payment.Order, pay payment.P
 	}
 	t1, t2 := wtx(), wtx()
 	p1, p2 := split(), split()
+	c.same("a wallet batch's write finds the splits under way", func(q payment.Queries) string {
+		cur, err := q.Wallet(ctx, w.ID)
+		if err != nil {
+			return errClass(err)
+		}
+		return c.walletWrite(q, payment.WalletPaymentsWrite{Now: tick(), SplitsOf: []string{order.ID, c.id("ord")},
+			Debits: []payment.WalletDebit{{WalletID: w.ID, Version: cur.Version, Amount: 0, Count: 1}}})
+	})
 	h1, h2 := hold(t1, p1), hold(t2, p2)
 	again := hold(t2, p1)
 	again.ID = c.id("hld")

@@ -649,36 +649,46 @@ func (st *memStore) DebitWallet(_ context.Context, id string, version, amount in
 }
 
 // WriteWalletPayments implements payment.WalletQueries as
-// store/walletbatch.go: the answers as InsertIdempotencyDoneMany, one
-// conditional debit of each wallet by its payments' total and count, then
-// every row.
-func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) ([]int, bool, error) {
+// store/walletbatch.go: the look for splits under way on w.SplitsOf and the
+// answers as InsertIdempotencyDoneMany, in one step (one statement's
+// snapshot), one conditional debit of each wallet by its payments' total
+// and count, then every row.
+func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (payment.WalletPaymentsWritten, error) {
 	if st.tx == nil {
-		var taken []int
-		var ok bool
+		var got payment.WalletPaymentsWritten
 		err := st.InTx(ctx, func(q payment.Queries) error {
 			var err error
-			taken, ok, err = q.WriteWalletPayments(ctx, w)
+			got, err = q.WriteWalletPayments(ctx, w)
 			return err
 		})
-		return taken, ok, err
+		return got, err
 	}
-	ok := len(w.Debits) > 0
-	var taken []int
+	var got payment.WalletPaymentsWritten
 	err := st.exec("store.WriteWalletPayments", func(tx *memTx) error {
-		taken = nil
+		got = payment.WalletPaymentsWritten{Done: len(w.Debits) > 0}
+		for _, id := range w.SplitsOf {
+			if slices.ContainsFunc(visible[payment.Payment](st.db, tx, "pay/"+id), payment.IsOpenSplit) && !slices.Contains(got.Splits, id) {
+				got.Splits = append(got.Splits, id)
+			}
+		}
+		slices.Sort(got.Splits)
 		for i, r := range w.Answers {
 			inserted, err := st.db.insertDone(tx, r)
 			if err != nil {
 				return err
 			}
 			if !inserted {
-				taken = append(taken, i)
+				got.Taken = append(got.Taken, i)
 			}
 		}
-		if len(taken) > 0 {
+		if len(got.Splits) > 0 {
+			st.db.s.count("db: a wallet batch's write found a split under way")
+		}
+		if len(got.Taken) > 0 {
 			st.db.s.count("db: a wallet batch's answer found its key taken")
-			ok = false
+		}
+		if len(got.Taken) > 0 || len(got.Splits) > 0 {
+			got.Done = false
 			return nil
 		}
 		for _, d := range w.Debits {
@@ -693,45 +703,45 @@ func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPay
 				return cur, st.db.checkWallet(cur)
 			})
 			if err != nil || !debited {
-				ok = false
+				got.Done = false
 				return err
 			}
 		}
-		if ok && len(w.Payments) >= 2 {
+		if got.Done && len(w.Payments) >= 2 {
 			st.db.s.count("db: one write of two or more wallet payments")
 		}
-		if ok && len(w.Debits) >= 2 {
+		if got.Done && len(w.Debits) >= 2 {
 			st.db.s.count("db: one write from two or more wallets")
 		}
-		if ok && tx.refusals > 0 {
+		if got.Done && tx.refusals > 0 {
 			st.db.s.count("db: a refusal stored with wallet payments")
 		}
 		return nil
 	})
-	if err != nil || !ok {
-		return taken, false, err
+	if err != nil || !got.Done {
+		return got, err
 	}
 	for _, t := range w.Ledger {
 		if err := st.InsertLedgerTransaction(ctx, t); err != nil {
-			return nil, false, err
+			return payment.WalletPaymentsWritten{}, err
 		}
 	}
 	for _, t := range w.History {
 		if err := st.InsertWalletTransaction(ctx, t); err != nil {
-			return nil, false, err
+			return payment.WalletPaymentsWritten{}, err
 		}
 	}
 	for _, p := range w.Payments {
 		if err := st.InsertPayment(ctx, p); err != nil {
-			return nil, false, err
+			return payment.WalletPaymentsWritten{}, err
 		}
 	}
 	for _, e := range w.Events {
 		if err := st.InsertPaymentEvent(ctx, e); err != nil {
-			return nil, false, err
+			return payment.WalletPaymentsWritten{}, err
 		}
 	}
-	return nil, true, nil
+	return got, nil
 }
 
 // CreditWallet implements payment.WalletQueries as sqlc/queries/wallets.sql:

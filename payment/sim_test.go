@@ -145,10 +145,11 @@ func TestSimulation(t *testing.T) {
 // simulation exists for, and those that found the bugs it fixed.
 var mustReach = []string{
 	"db: row lock wait",
-	"db: one write of two or more wallet payments",    // a batch of wallet payments
-	"db: one write from two or more wallets",          // a batch across wallets
-	"db: a refusal stored with wallet payments",       // one of a batch refused alone
-	"db: a wallet batch's answer found its key taken", // a duplicate answered first: the batch steps it out
+	"db: one write of two or more wallet payments",       // a batch of wallet payments
+	"db: one write from two or more wallets",             // a batch across wallets
+	"db: a refusal stored with wallet payments",          // one of a batch refused alone
+	"db: a wallet batch's answer found its key taken",    // a duplicate answered first: the batch steps it out
+	"db: a wallet batch's write found a split under way", // the split is voided, then the payment goes again
 	"lock: second holder let in",
 	"lock: lease lapsed under its holder",
 	"log: wallet update lost a race; retrying",

@@ -124,15 +124,15 @@ func (s *Service) openSplit(ctx context.Context, q Queries, orderID string) (Pay
 	if err != nil {
 		return Payment{}, false, err
 	}
-	if i := slices.IndexFunc(ps, isOpenSplit); i >= 0 {
+	if i := slices.IndexFunc(ps, IsOpenSplit); i >= 0 {
 		return ps[i], true, nil
 	}
 	return Payment{}, false, nil
 }
 
-// isOpenSplit tells a split payment still waiting for its card: its hold
+// IsOpenSplit tells a split payment still waiting for its card: its hold
 // is on the wallet.
-func isOpenSplit(p Payment) bool { return p.Method == MethodSplit && p.Status == PaymentPending }
+func IsOpenSplit(p Payment) bool { return p.Method == MethodSplit && p.Status == PaymentPending }
 
 // postHold books split payment p's hold now that its card went through:
 // the hold is POSTED and the ledger moves the wallet part to revenue. The

@@ -15,20 +15,23 @@ import (
 	"github.com/pago/pago/payment"
 )
 
-// WriteWalletPayments implements payment.WalletQueries: the answers'
-// INSERT … ON CONFLICT DO NOTHING (insertKeys), one conditional UPDATE of
-// the batch's wallets, then one multi-row INSERT per table. On PostgreSQL
-// they are one statement (the INSERTs are data-modifying WITH clauses;
-// foreign keys are checked at its end), so a batch's writes cost one round
+// WriteWalletPayments implements payment.WalletQueries: a look for split
+// payments under way on w.SplitsOf, the answers' INSERT … ON CONFLICT DO
+// NOTHING (insertKeys), one conditional UPDATE of the batch's wallets, then
+// one multi-row INSERT per table. On PostgreSQL they are one statement (the
+// INSERTs are data-modifying WITH clauses; foreign keys are checked at its
+// end, and the look, like every part, reads the statement's snapshot: the
+// payments as they were before it), so a batch's writes cost one round
 // trip; SQLite, in process, runs them one by one in the order the foreign
-// keys need. When a key was taken or a wallet's version moved the caller
-// must roll back: the rest may have been written.
-func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) ([]int, bool, error) {
+// keys need. Unless the answer is Done the caller must roll back: the rest
+// may have been written.
+func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPaymentsWrite) (payment.WalletPaymentsWritten, error) {
+	var none payment.WalletPaymentsWritten
 	if s.tx == nil {
-		return nil, false, errors.New("write wallet payments: outside a transaction (the batch's own writes must commit with it)")
+		return none, errors.New("write wallet payments: outside a transaction (the batch's own writes must commit with it)")
 	}
 	if len(w.Debits) == 0 {
-		return nil, false, errors.New("write wallet payments: no wallet to debit")
+		return none, errors.New("write wallet payments: no wallet to debit")
 	}
 	now := w.Now.UTC()
 	inserts := walletPaymentRows(w)
@@ -53,8 +56,8 @@ FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RET
 				i, ins.table, ins.columns, ins.rows.values(len(args), strings.Split(ins.types, ", ")))
 			args = append(args, ins.rows.args...)
 		}
-		// Every row of the answer: the debited count, and the keys
-		// inserted, if any.
+		// Every row of the answer: the debited count, the orders with a
+		// split under way, and the keys inserted, if any.
 		keys := "(SELECT NULL::text AS user_id, NULL::text AS key WHERE false)"
 		if len(answers) > 0 {
 			vals := keyRows(answers)
@@ -62,52 +65,76 @@ FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RET
 			args = append(args, vals.args...)
 			keys = "keys"
 		}
-		stmt.WriteString(" SELECT (SELECT COUNT(*) FROM debited), k.user_id, k.key FROM (SELECT 1) one LEFT JOIN " + keys + " k ON true")
+		splits := "NULL::text"
+		if len(w.SplitsOf) > 0 {
+			// payment.IsOpenSplit, in SQL.
+			n := len(args)
+			splits = fmt.Sprintf("(SELECT string_agg(DISTINCT order_id, ',') FROM payments WHERE order_id = ANY($%d::text[]) AND method = $%d AND status = $%d)", n+1, n+2, n+3)
+			args = append(args, w.SplitsOf, string(payment.MethodSplit), string(payment.PaymentPending))
+		}
+		stmt.WriteString(" SELECT (SELECT COUNT(*) FROM debited), " + splits + ", k.user_id, k.key FROM (SELECT 1) one LEFT JOIN " + keys + " k ON true")
 		res, err := s.tx.Tx.QueryContext(ctx, stmt.String(), args...)
 		if err != nil {
-			return nil, false, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
+			return none, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
 		}
 		defer res.Close()
 		var n int
+		var open sql.NullString
 		stored := map[[2]string]bool{}
 		for res.Next() {
 			var user, key sql.NullString
-			if err := res.Scan(&n, &user, &key); err != nil {
-				return nil, false, dbErr(err, "row")
+			if err := res.Scan(&n, &open, &user, &key); err != nil {
+				return none, dbErr(err, "row")
 			}
 			if user.Valid {
 				stored[[2]string{user.String, key.String}] = true
 			}
 		}
 		if err := res.Err(); err != nil {
-			return nil, false, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
+			return none, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
 		}
-		taken := takenOf(insertedOf(answers, stored))
-		return taken, len(taken) == 0 && n == len(w.Debits), nil
+		got := payment.WalletPaymentsWritten{Taken: takenOf(insertedOf(answers, stored))}
+		if open.Valid {
+			got.Splits = strings.Split(open.String, ",")
+			slices.Sort(got.Splits)
+		}
+		got.Done = len(got.Taken) == 0 && len(got.Splits) == 0 && n == len(w.Debits)
+		return got, nil
+	}
+	var got payment.WalletPaymentsWritten
+	for _, id := range w.SplitsOf {
+		ps, err := s.PaymentsByOrder(ctx, id)
+		if err != nil {
+			return none, err
+		}
+		if slices.ContainsFunc(ps, payment.IsOpenSplit) && !slices.Contains(got.Splits, id) {
+			got.Splits = append(got.Splits, id)
+		}
 	}
 	inserted, err := s.insertKeys(ctx, answers, "record")
 	if err != nil {
-		return nil, false, err
+		return none, err
 	}
-	if taken := takenOf(inserted); len(taken) > 0 {
-		return taken, false, nil
+	slices.Sort(got.Splits)
+	if got.Taken = takenOf(inserted); len(got.Taken) > 0 || len(got.Splits) > 0 {
+		return got, nil
 	}
 	for _, d := range w.Debits {
 		res, err := s.tx.Tx.ExecContext(ctx, `UPDATE wallets SET balance = balance - $1, version = version + $2, updated_at = $3
 WHERE id = $4 AND version = $5 AND balance >= $1`, d.Amount, d.Count, now, d.WalletID, d.Version)
 		if err != nil {
-			return nil, false, fmt.Errorf("debit wallet %s: %w", d.WalletID, dbErr(err, "wallet"))
+			return none, fmt.Errorf("debit wallet %s: %w", d.WalletID, dbErr(err, "wallet"))
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return nil, false, err
+			return none, err
 		}
 	}
 	for _, ins := range inserts {
 		if _, err := s.tx.Tx.ExecContext(ctx, "INSERT INTO "+ins.table+" ("+ins.columns+") VALUES "+ins.rows.values(0, nil), ins.rows.args...); err != nil {
-			return nil, false, fmt.Errorf("insert %s: %w", ins.table, dbErr(err, ins.table))
+			return none, fmt.Errorf("insert %s: %w", ins.table, dbErr(err, ins.table))
 		}
 	}
-	return nil, true, nil
+	return payment.WalletPaymentsWritten{Done: true}, nil
 }
 
 // TransitionOrders implements payment.OrderQueries: one UPDATE … RETURNING

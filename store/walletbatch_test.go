@@ -53,6 +53,7 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 						o := payment.Order{ID: payment.NewID("ord", now), UserID: pt.w.UserID, Kind: payment.OrderPurchase, Status: payment.OrderPending,
 							Name: "tea", Amount: payment.Won(a), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
 						must(t, s.InsertOrder(ctx, o))
+						out.SplitsOf = append(out.SplitsOf, o.ID)
 						balance -= a
 						total += a
 						ltx := payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "pay", CreatedAt: now,
@@ -74,13 +75,12 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 				}
 				return out
 			}
-			write := func(b payment.WalletPaymentsWrite) ([]int, bool, error) {
-				var taken []int
-				var ok bool
+			write := func(b payment.WalletPaymentsWrite) (payment.WalletPaymentsWritten, error) {
+				var got payment.WalletPaymentsWritten
 				errRefused := errors.New("refused")
 				err := s.InTx(ctx, func(q payment.Queries) error {
 					var err error
-					if taken, ok, err = q.WriteWalletPayments(ctx, b); err == nil && (!ok || len(taken) > 0) {
+					if got, err = q.WriteWalletPayments(ctx, b); err == nil && !got.Done {
 						return errRefused // the caller's part: roll the batch back
 					}
 					return err
@@ -88,7 +88,7 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 				if errors.Is(err, errRefused) {
 					err = nil
 				}
-				return taken, ok, err
+				return got, err
 			}
 			answered := func(b payment.WalletPaymentsWrite) bool {
 				t.Helper()
@@ -128,10 +128,10 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 			}
 
 			good := batch(part{wa, accA, wa.Version, []int64{1000, 2500}}, part{wb, accB, wb.Version, []int64{400}})
-			taken, ok, err := write(good)
+			res, err := write(good)
 			must(t, err)
-			if !ok || len(taken) > 0 {
-				t.Fatalf("a batch at its wallets' versions was refused (keys taken: %v)", taken)
+			if !res.Done {
+				t.Fatalf("a batch at its wallets' versions was refused: %+v", res)
 			}
 			if !answered(good) {
 				t.Fatal("the batch's answers were not stored")
@@ -156,10 +156,10 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 
 			// Wallet A is current, B's version is one the first batch moved past.
 			stale := batch(part{got[0], accA, got[0].Version, []int64{300}}, part{got[1], accB, wb.Version, []int64{700}})
-			_, ok, err = write(stale)
+			res, err = write(stale)
 			must(t, err)
-			if ok {
-				t.Fatal("a batch with a wallet at a stale version was applied")
+			if res.Done || len(res.Taken) > 0 || len(res.Splits) > 0 {
+				t.Fatalf("a batch with a wallet at a stale version: %+v, want not done, and for that reason alone", res)
 			}
 			noPayments(stale)
 			if answered(stale) {
@@ -175,19 +175,40 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 			keys.Answers[0].Key = good.Answers[0].Key
 			keys.Answers[0].UserID = good.Answers[0].UserID
 			keys.Answers[2].Key = keys.Answers[1].Key
-			taken, _, err = write(keys)
+			res, err = write(keys)
 			must(t, err)
-			if !slices.Equal(taken, []int{0, 2}) {
-				t.Fatalf("keys taken %v, want [0 2]", taken)
+			if res.Done || !slices.Equal(res.Taken, []int{0, 2}) {
+				t.Fatalf("%+v, want keys [0 2] taken", res)
 			}
 			noPayments(keys)
 			if after := wallets(); after != got {
 				t.Fatalf("the batch with taken keys moved the wallets to %+v (were %+v)", after, got)
 			}
 
+			// A split under way on one of its orders (one started before
+			// the batch moved them) is found, and the batch rolled back;
+			// a split no longer under way is not.
+			splits := batch(part{got[0], accA, got[0].Version, []int64{100, 200, 300}})
+			for i, status := range []payment.PaymentStatus{payment.PaymentFailed, payment.PaymentPending, payment.PaymentPending} {
+				must(t, s.InsertPayment(ctx, payment.Payment{ID: payment.NewID("pay", now), OrderID: splits.Payments[i].OrderID, Method: payment.MethodSplit,
+					Status: status, Amount: payment.Won(100), WalletAmount: payment.Won(50), CreatedAt: now, UpdatedAt: now}))
+			}
+			splits.SplitsOf = splits.SplitsOf[:2] // the third is not the batch's to look at
+			res, err = write(splits)
+			must(t, err)
+			if res.Done || len(res.Taken) > 0 || !slices.Equal(res.Splits, []string{splits.Payments[1].OrderID}) {
+				t.Fatalf("%+v, want the second order's split found", res)
+			}
+			if answered(splits) {
+				t.Fatal("the batch that found a split stored its answers")
+			}
+			if after := wallets(); after != got {
+				t.Fatalf("the batch that found a split moved the wallets to %+v (were %+v)", after, got)
+			}
+
 			dup := batch(part{got[0], accA, got[0].Version, []int64{100}}, part{got[1], accB, got[1].Version, []int64{100}})
 			dup.History[1].Seq = got[1].Version // a history row that exists: the whole batch fails
-			if _, _, err := write(dup); err == nil {
+			if _, err := write(dup); err == nil {
 				t.Fatal("a batch with a duplicate history row was written")
 			}
 			noPayments(dup)
@@ -199,10 +220,10 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 			// is the debits and the rows alone.
 			plain := batch(part{got[0], accA, got[0].Version, []int64{100}})
 			plain.Answers = nil
-			taken, ok, err = write(plain)
+			res, err = write(plain)
 			must(t, err)
-			if !ok || len(taken) > 0 {
-				t.Fatalf("a batch without answers was refused (keys taken: %v)", taken)
+			if !res.Done {
+				t.Fatalf("a batch without answers was refused: %+v", res)
 			}
 			if after := wallets(); after[0].Balance.Amount != got[0].Balance.Amount-100 {
 				t.Fatalf("the batch without answers left wallet A at %d, want %d", after[0].Balance.Amount, got[0].Balance.Amount-100)
@@ -260,9 +281,9 @@ func BenchmarkWalletBatchAnswers(b *testing.B) {
 		}
 		return out
 	}
-	check := func(taken []int, ok bool, err error) {
-		if err != nil || !ok || len(taken) > 0 {
-			b.Fatalf("batch write: taken %v ok %v err %v", taken, ok, err)
+	check := func(got payment.WalletPaymentsWritten, err error) {
+		if err != nil || !got.Done || len(got.Taken) > 0 {
+			b.Fatalf("batch write: %+v, err %v", got, err)
 		}
 	}
 	separate := func(batch payment.WalletPaymentsWrite) {
@@ -273,8 +294,9 @@ func BenchmarkWalletBatchAnswers(b *testing.B) {
 			if err != nil {
 				return err
 			}
-			t2, ok, err := q.WriteWalletPayments(ctx, batch)
-			check(append(taken, t2...), ok, err)
+			got, err := q.WriteWalletPayments(ctx, batch)
+			got.Taken = append(taken, got.Taken...)
+			check(got, err)
 			return nil
 		}))
 	}
