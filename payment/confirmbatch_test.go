@@ -73,10 +73,6 @@ func (h *heldBatches) OrdersByIDs(ctx context.Context, ids []string) ([]payment.
 	return h.batch().OrdersByIDs(ctx, ids)
 }
 
-func (h *heldBatches) WalletsByIDs(ctx context.Context, ids []string) ([]payment.Wallet, error) {
-	return h.batch().WalletsByIDs(ctx, ids)
-}
-
 func (h *heldBatches) PaymentsByOrders(ctx context.Context, ids []string) ([]payment.Payment, error) {
 	return h.batch().PaymentsByOrders(ctx, ids)
 }

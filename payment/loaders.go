@@ -11,8 +11,6 @@ import (
 type BatchQueries interface {
 	// OrdersByIDs reads the orders in orderIDs that exist, with their lines.
 	OrdersByIDs(ctx context.Context, orderIDs []string) ([]Order, error)
-	// WalletsByIDs reads the wallets in walletIDs that exist.
-	WalletsByIDs(ctx context.Context, walletIDs []string) ([]Wallet, error)
 	// PaymentsByOrders lists the payments of every order in orderIDs.
 	PaymentsByOrders(ctx context.Context, orderIDs []string) ([]Payment, error)
 	// PaymentsByPGKeys reads the payments bound to the PG payment keys in

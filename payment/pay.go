@@ -455,7 +455,7 @@ func (s *Service) unlockWallets(ctx context.Context, held map[string]Lock) {
 var errStepOut = errors.New("a payment steps out of its batch")
 
 // payBatchOf applies batch in one transaction, its wallets locked: one
-// read each for its wallets and its orders; every payment decided in
+// read for its orders and their owners' wallets; every payment decided in
 // memory, in queue order (the order is the caller's purchase and PENDING,
 // the balance covers it); one UPDATE moves the paid orders to PAID; and
 // one write (WriteWalletPayments) looks for splits started on them (their
@@ -467,41 +467,27 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 	if !canMoveOrder(OrderPending, OrderPaid, SourceWallet) {
 		return illegalMove("order", batch[0].orderID, OrderPending, OrderPaid, SourceWallet)
 	}
-	var walletIDs, orderIDs []string
+	var orderIDs []string
 	for _, p := range batch {
-		if p.walletID != "" {
-			walletIDs = append(walletIDs, p.walletID)
-		}
 		orderIDs = append(orderIDs, p.orderID)
 	}
-	slices.Sort(walletIDs)
-	walletIDs = slices.Compact(walletIDs)
 	slices.Sort(orderIDs)
 	orderIDs = slices.Compact(orderIDs)
 	return s.store.InTx(ctx, func(q Queries) error {
-		wallets, err := readByParent(ctx, q, walletIDs, BatchQueries.WalletsByIDs, func(ctx context.Context, id string) ([]Wallet, error) {
-			w, err := q.Wallet(ctx, id)
-			return []Wallet{w}, err
-		}, func(w Wallet) string { return w.ID })
+		// The orders' owners' wallets: the payers' own for every payment
+		// that can go through. The debits are conditional on these
+		// versions.
+		os, ws, err := q.OrdersWithWallets(ctx, orderIDs)
 		if err != nil {
 			return err
 		}
-		orders, err := readByParent(ctx, q, orderIDs, BatchQueries.OrdersByIDs, func(ctx context.Context, id string) ([]Order, error) {
-			o, err := q.Order(ctx, id)
-			if errors.Is(err, ErrNotFound) {
-				return nil, nil
-			}
-			return []Order{o}, err
-		}, func(o Order) string { return o.ID })
-		if err != nil {
-			return err
+		orders := make(map[string]Order, len(os))
+		for _, o := range os {
+			orders[o.ID] = o
 		}
-		read := make(map[string]Wallet, len(walletIDs)) // as read: the debits are conditional on these versions
-		for _, id := range walletIDs {
-			if len(wallets[id]) != 1 {
-				return fmt.Errorf("wallet %s of a batch is missing", id) // wallets are never deleted
-			}
-			read[id] = wallets[id][0]
+		read := make(map[string]Wallet, len(ws))
+		for _, w := range ws {
+			read[w.ID] = w
 		}
 		now := s.now().UTC()
 		// Decide in queue order. A retried batch starts over: nothing of
@@ -514,10 +500,7 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 		}
 		for _, p := range batch {
 			p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
-			p.order = Order{}
-			if got := orders[p.orderID]; len(got) == 1 {
-				p.order = got[0]
-			}
+			p.order = orders[p.orderID]
 			switch amount := p.order.Amount.Amount; {
 			case p.order.ID == "" || (p.order.UserID != p.user.ID && !p.user.IsAdmin):
 				p.err = errorf(CodeNotFound, "order not found")
@@ -529,6 +512,8 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 				p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, p.order.Status)
 			case p.walletID == "":
 				p.err = errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
+			case read[p.walletID].ID == "":
+				return fmt.Errorf("wallet %s of a batch is missing", p.walletID) // wallets are never deleted
 			case slices.Contains(ids, p.order.ID):
 				// The same order under another key (or the same key
 				// twice): the first pays it, and this answer commits or
@@ -577,7 +562,7 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 				return err
 			}
 		}
-		for _, id := range walletIDs {
+		for _, id := range slices.Sorted(maps.Keys(read)) {
 			w, a := read[id], after[id]
 			if a.Version != w.Version {
 				write.Debits = append(write.Debits, WalletDebit{WalletID: id, Version: w.Version,

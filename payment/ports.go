@@ -47,6 +47,10 @@ type WalletQueries interface {
 	// InsertLedgerTransactions is InsertLedgerTransaction for several,
 	// together: a batch of card settles posts them at once.
 	InsertLedgerTransactions(ctx context.Context, ts []LedgerTransaction) error
+	// OrdersWithWallets reads the orders in orderIDs that exist, with their
+	// lines, and the wallets of their owners that have one, in one
+	// statement: a wallet batch's one read.
+	OrdersWithWallets(ctx context.Context, orderIDs []string) ([]Order, []Wallet, error)
 	// WriteWalletPayments writes a batch of wallet payments decided in
 	// memory: every payment's answer under its key (w.Answers, as
 	// InsertIdempotencyDoneMany), each wallet's debit (w.Debits),

@@ -219,6 +219,20 @@ func (c *conformance) run() {
 		}
 		return read + " " + named(out...) + errClass(kerr)
 	})
+	c.same("a wallet batch's read", func(q payment.Queries) string {
+		os, ws, err := q.OrdersWithWallets(ctx, []string{order2.ID, missing, order2.ID})
+		var ids []string
+		items := 0
+		for _, o := range os {
+			ids = append(ids, o.ID)
+			items += len(o.Items)
+		}
+		out := named(ids...) + fmt.Sprint(" ", items, " wallets")
+		for _, w := range ws {
+			out += fmt.Sprint(" ", w.ID == wallets[0].ID, w.Balance, w.Version)
+		}
+		return out + errClass(err)
+	})
 	c.same("lock payments", func(q payment.Queries) string {
 		var out string
 		err := q.(payment.Store).InTx(ctx, func(q payment.Queries) error {

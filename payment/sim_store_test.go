@@ -1498,14 +1498,35 @@ func (st *memStore) OrdersByIDs(_ context.Context, ids []string) ([]payment.Orde
 	})
 }
 
-// WalletsByIDs implements payment.BatchQueries.
-func (st *memStore) WalletsByIDs(_ context.Context, ids []string) ([]payment.Wallet, error) {
-	return readSeveral(st, "WalletsByIDs", ids, func(tx *memTx, id string) []payment.Wallet {
-		if w, ok := getRow[payment.Wallet](st.db, tx, "wal/"+id); ok {
-			return []payment.Wallet{w}
+// OrdersWithWallets implements payment.WalletQueries as
+// store/orders.go: the orders and each owner's wallet once, in one step
+// (one statement's snapshot).
+func (st *memStore) OrdersWithWallets(_ context.Context, ids []string) ([]payment.Order, []payment.Wallet, error) {
+	var orders []payment.Order
+	var wallets []payment.Wallet
+	err := st.exec("store.OrdersWithWallets", func(tx *memTx) error {
+		orders, wallets = nil, nil
+		for _, id := range distinct(ids) {
+			o, ok := getRow[payment.Order](st.db, tx, "ord/"+id)
+			if !ok {
+				continue
+			}
+			o.Items = slices.Clone(o.Items)
+			orders = append(orders, o)
+			wid, ok := getRow[string](st.db, tx, "wal_user/"+o.UserID)
+			if !ok {
+				continue
+			}
+			if w, ok := getRow[payment.Wallet](st.db, tx, "wal/"+wid); ok && !slices.ContainsFunc(wallets, func(x payment.Wallet) bool { return x.ID == w.ID }) {
+				wallets = append(wallets, w)
+			}
+		}
+		if len(orders) > 1 && len(wallets) > 1 {
+			st.db.s.count("db: one read of several orders and their owners' wallets")
 		}
 		return nil
 	})
+	return orders, wallets, err
 }
 
 // PaymentsByOrders implements payment.BatchQueries.

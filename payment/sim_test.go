@@ -177,7 +177,7 @@ var mustReach = []string{
 	"db: one claim of two or more idempotency keys",
 	// The batch reads, as PostgreSQL runs them: several rows, one snapshot.
 	"db: one read of several rows by OrdersByIDs",
-	"db: one read of several rows by WalletsByIDs",
+	"db: one read of several orders and their owners' wallets",
 	"db: one read of several rows by PaymentsByOrders",
 	"db: one read of several rows by PaymentsByPGKeys",
 	"log: card confirm steps out of its intent batch",

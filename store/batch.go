@@ -43,12 +43,6 @@ func (s *Store) PaymentEventsByPayments(ctx context.Context, paymentIDs []string
 	return batchRead(ctx, paymentIDs, read, paymentEventToDomain, "payment events")
 }
 
-// WalletsByIDs implements payment.BatchQueries.
-func (s *Store) WalletsByIDs(ctx context.Context, walletIDs []string) ([]payment.Wallet, error) {
-	read := byEngine(s, s.q.ListWalletsByIDs, s.pq.ListWalletsByIDs, func(r pgqueries.Wallet) queries.Wallet { return queries.Wallet(r) })
-	return batchRead(ctx, walletIDs, read, walletToDomain, "wallets")
-}
-
 // byEngine is a batch query in the engine's form: on PostgreSQL its own
 // (an id array, store/pgqueries), whose rows convert to the portable
 // query's; elsewhere the portable one, given the ids joined (joinIDs).

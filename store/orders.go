@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -108,6 +110,52 @@ func (s *Store) OrdersByIDs(ctx context.Context, orderIDs []string) ([]payment.O
 		return nil, err
 	}
 	return ordersWithLines(rows), nil
+}
+
+// OrdersWithWallets implements payment.WalletQueries: on PostgreSQL
+// one statement, the orders joined to their owners' wallets; on SQLite, in
+// process, the orders, then each owner's wallet.
+func (s *Store) OrdersWithWallets(ctx context.Context, orderIDs []string) ([]payment.Order, []payment.Wallet, error) {
+	if len(orderIDs) == 0 {
+		return nil, nil, nil
+	}
+	var wallets []payment.Wallet
+	if s.engine != Postgres {
+		orders, err := s.OrdersByIDs(ctx, orderIDs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, o := range orders {
+			if i > 0 && slices.ContainsFunc(orders[:i], func(p payment.Order) bool { return p.UserID == o.UserID }) {
+				continue
+			}
+			w, err := s.WalletByUser(ctx, o.UserID)
+			if errors.Is(err, payment.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			wallets = append(wallets, w)
+		}
+		return orders, wallets, nil
+	}
+	rows, err := s.pq.ListOrdersWithWalletsByIDs(ctx, orderIDs)
+	if err != nil {
+		return nil, nil, dbErr(err, "orders")
+	}
+	lines := make([]queries.GetOrderRow, len(rows))
+	for i, r := range rows {
+		lines[i] = queries.GetOrderRow{ID: r.ID, UserID: r.UserID, Kind: r.Kind, Status: r.Status, Name: r.Name, Amount: r.Amount,
+			Currency: r.Currency, RefundedAmount: r.RefundedAmount, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+			ItemProductID: r.ItemProductID, ItemName: r.ItemName, ItemQuantity: r.ItemQuantity, ItemUnitPrice: r.ItemUnitPrice}
+		if r.WalletID.Valid && !slices.ContainsFunc(wallets, func(w payment.Wallet) bool { return w.ID == r.WalletID.String }) {
+			wallets = append(wallets, walletToDomain(queries.Wallet{ID: r.WalletID.String, UserID: r.UserID, AccountID: r.WalletAccountID.String,
+				Currency: r.WalletCurrency.String, Balance: r.WalletBalance.Int64, BalanceLimit: r.WalletBalanceLimit.Int64,
+				Version: r.WalletVersion.Int64, CreatedAt: r.WalletCreatedAt.Time, UpdatedAt: r.WalletUpdatedAt.Time}))
+		}
+	}
+	return ordersWithLines(lines), wallets, nil
 }
 
 // ordersWithLines folds GetOrder's rows, one per line and each order's

@@ -60,18 +60,36 @@ func TestOrderComesWithItsLines(t *testing.T) {
 	}
 }
 
-// A wallet batch reads its orders and its wallets in one query each, on
-// both engines: every order that exists with its lines, as Order reads it,
-// and every wallet, as Wallet reads it; an id that matches nothing is left
-// out.
-func TestOrdersAndWalletsByIDsMatchSingleReads(t *testing.T) {
+// The batch reads of orders match the single reads, on both engines:
+// OrdersByIDs (a confirm batch's) reads every order that exists with its
+// lines, as Order reads it, and OrdersWithWallets (a wallet batch's) the
+// same orders and each owner's wallet once, as Wallet reads it, none for an
+// owner without one; an id that matches nothing is left out.
+func TestOrderBatchReadsMatchSingleReads(t *testing.T) {
 	for _, eng := range storetest.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
 			ctx := context.Background()
 			s, u, now := withUser(t, eng, "batch-orders")
+			owners := []payment.User{u}
+			var walletIDs []string
+			for i := range 3 { // owners 0 and 1 have a wallet, owner 2 none
+				if i > 0 {
+					owners = append(owners, payment.User{ID: payment.NewID("usr", now), Name: fmt.Sprintf("owner-%d", i), CreatedAt: now})
+					must(t, s.InsertUserIfAbsent(ctx, owners[i]))
+				}
+				if i == 2 {
+					break
+				}
+				acc := payment.LedgerAccount{ID: payment.NewID("acc", now), Kind: payment.AccountWallet, Currency: payment.KRW, CreatedAt: now}
+				must(t, s.InsertLedgerAccount(ctx, acc))
+				w := payment.Wallet{ID: payment.NewID("wal", now), UserID: owners[i].ID, AccountID: acc.ID, Limit: payment.Won(100_000), CreatedAt: now}
+				_, err := s.InsertWalletIfAbsent(ctx, w)
+				must(t, err)
+				walletIDs = append(walletIDs, w.ID)
+			}
 			var orderIDs []string
-			for i := range 4 { // order i has i lines; order 0 is a top-up
-				o := payment.Order{ID: payment.NewID("ord", now), UserID: u.ID, Kind: payment.OrderPurchase, Status: payment.OrderPending,
+			for i := range 4 { // order i has i lines; order 0 is a top-up; orders 0 and 1 are owner 0's
+				o := payment.Order{ID: payment.NewID("ord", now), UserID: owners[max(i-1, 0)].ID, Kind: payment.OrderPurchase, Status: payment.OrderPending,
 					Name: "order", Amount: payment.Won(int64(1000 * (i + 1))), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
 				if i == 0 {
 					o.Kind = payment.OrderWalletTopUp
@@ -85,38 +103,28 @@ func TestOrdersAndWalletsByIDsMatchSingleReads(t *testing.T) {
 				must(t, s.InsertOrder(ctx, o))
 				orderIDs = append(orderIDs, o.ID)
 			}
-			var walletIDs []string
-			for i := range 3 {
-				owner := u
-				if i > 0 {
-					owner = payment.User{ID: payment.NewID("usr", now), Name: fmt.Sprintf("owner-%d", i), CreatedAt: now}
-					must(t, s.InsertUserIfAbsent(ctx, owner))
+			asked := append([]string{payment.NewID("ord", now)}, orderIDs...)
+			sameOrders := func(what string, orders []payment.Order) {
+				t.Helper()
+				if len(orders) != len(orderIDs) {
+					t.Fatalf("%s read %d orders, want %d", what, len(orders), len(orderIDs))
 				}
-				acc := payment.LedgerAccount{ID: payment.NewID("acc", now), Kind: payment.AccountWallet, Currency: payment.KRW, CreatedAt: now}
-				must(t, s.InsertLedgerAccount(ctx, acc))
-				w := payment.Wallet{ID: payment.NewID("wal", now), UserID: owner.ID, AccountID: acc.ID, Limit: payment.Won(100_000), CreatedAt: now}
-				_, err := s.InsertWalletIfAbsent(ctx, w)
-				must(t, err)
-				walletIDs = append(walletIDs, w.ID)
-			}
-			missingOrder, missingWallet := payment.NewID("ord", now), payment.NewID("wal", now)
-
-			orders, err := s.OrdersByIDs(ctx, append([]string{missingOrder}, orderIDs...))
-			must(t, err)
-			if len(orders) != len(orderIDs) {
-				t.Fatalf("read %d orders, want %d", len(orders), len(orderIDs))
-			}
-			for _, got := range orders {
-				want, err := s.Order(ctx, got.ID)
-				must(t, err)
-				if !reflect.DeepEqual(got, want) {
-					t.Errorf("order %s: batch %+v, single %+v", got.ID, got, want)
+				for _, got := range orders {
+					want, err := s.Order(ctx, got.ID)
+					must(t, err)
+					if !reflect.DeepEqual(got, want) {
+						t.Errorf("%s: order %s: batch %+v, single %+v", what, got.ID, got, want)
+					}
 				}
 			}
-			wallets, err := s.WalletsByIDs(ctx, append(walletIDs, missingWallet))
+			orders, err := s.OrdersByIDs(ctx, asked)
 			must(t, err)
+			sameOrders("OrdersByIDs", orders)
+			orders, wallets, err := s.OrdersWithWallets(ctx, asked)
+			must(t, err)
+			sameOrders("OrdersWithWallets", orders)
 			if len(wallets) != len(walletIDs) {
-				t.Fatalf("read %d wallets, want %d", len(wallets), len(walletIDs))
+				t.Fatalf("read wallets %+v, want %v", wallets, walletIDs)
 			}
 			for _, got := range wallets {
 				want, err := s.Wallet(ctx, got.ID)

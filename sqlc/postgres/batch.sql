@@ -15,12 +15,6 @@ SELECT * FROM payment_events
 WHERE payment_id = ANY(sqlc.arg(payment_ids)::text[])
 ORDER BY payment_id, id;
 
--- name: ListWalletsByIDs :many
-SELECT id, user_id, account_id, currency, balance, balance_limit, version, created_at, updated_at
-FROM wallets
-WHERE id = ANY(sqlc.arg(wallet_ids)::text[])
-ORDER BY id;
-
 -- name: ListOrdersByIDs :many
 SELECT o.id, o.user_id, o.kind, o.status, o.name, o.amount, o.currency, o.refunded_amount, o.expires_at, o.created_at, o.updated_at,
        i.product_id AS item_product_id, i.name AS item_name, i.quantity AS item_quantity, i.unit_price AS item_unit_price
@@ -40,3 +34,16 @@ FOR UPDATE;
 SELECT * FROM payments
 WHERE pg_payment_key = ANY(sqlc.arg(payment_keys)::text[])
 ORDER BY pg_payment_key;
+
+-- name: ListOrdersWithWalletsByIDs :many
+-- A wallet batch's one read: its orders as ListOrdersByIDs reads them, each
+-- row with the wallet of the order's owner (NULLs if the owner has none).
+SELECT o.id, o.user_id, o.kind, o.status, o.name, o.amount, o.currency, o.refunded_amount, o.expires_at, o.created_at, o.updated_at,
+       i.product_id AS item_product_id, i.name AS item_name, i.quantity AS item_quantity, i.unit_price AS item_unit_price,
+       w.id AS wallet_id, w.account_id AS wallet_account_id, w.currency AS wallet_currency, w.balance AS wallet_balance,
+       w.balance_limit AS wallet_balance_limit, w.version AS wallet_version, w.created_at AS wallet_created_at, w.updated_at AS wallet_updated_at
+FROM orders o
+LEFT JOIN order_items i ON i.order_id = o.id
+LEFT JOIN wallets w ON w.user_id = o.user_id
+WHERE o.id = ANY(sqlc.arg(order_ids)::text[])
+ORDER BY o.id, i.product_id;

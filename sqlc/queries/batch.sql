@@ -25,18 +25,6 @@ SELECT payment_events.* FROM payment_events
 WHERE payment_events.payment_id IN (SELECT ids.id FROM ids)
 ORDER BY payment_events.payment_id, payment_events.id;
 
--- name: ListWalletsByIDs :many
--- A batch of wallet payments reads its wallets at once.
-WITH RECURSIVE ids (id, rest) AS (
-    SELECT substr(CAST(sqlc.arg(wallet_ids) AS TEXT), 1, 30), substr(CAST(sqlc.arg(wallet_ids) AS TEXT), 31)
-    UNION ALL
-    SELECT substr(rest, 1, 30), substr(rest, 31) FROM ids WHERE rest <> ''
-)
-SELECT id, user_id, account_id, currency, balance, balance_limit, version, created_at, updated_at
-FROM wallets
-WHERE wallets.id IN (SELECT ids.id FROM ids)
-ORDER BY wallets.id;
-
 -- name: ListOrdersByIDs :many
 -- A batch of wallet payments reads its orders at once, each with its lines
 -- as GetOrder reads one.

@@ -78,6 +78,93 @@ func (q *Queries) ListOrdersByIDs(ctx context.Context, orderIds []string) ([]Lis
 	return items, nil
 }
 
+const listOrdersWithWalletsByIDs = `-- name: ListOrdersWithWalletsByIDs :many
+SELECT o.id, o.user_id, o.kind, o.status, o.name, o.amount, o.currency, o.refunded_amount, o.expires_at, o.created_at, o.updated_at,
+       i.product_id AS item_product_id, i.name AS item_name, i.quantity AS item_quantity, i.unit_price AS item_unit_price,
+       w.id AS wallet_id, w.account_id AS wallet_account_id, w.currency AS wallet_currency, w.balance AS wallet_balance,
+       w.balance_limit AS wallet_balance_limit, w.version AS wallet_version, w.created_at AS wallet_created_at, w.updated_at AS wallet_updated_at
+FROM orders o
+LEFT JOIN order_items i ON i.order_id = o.id
+LEFT JOIN wallets w ON w.user_id = o.user_id
+WHERE o.id = ANY($1::text[])
+ORDER BY o.id, i.product_id
+`
+
+type ListOrdersWithWalletsByIDsRow struct {
+	ID                 string
+	UserID             string
+	Kind               string
+	Status             string
+	Name               string
+	Amount             int64
+	Currency           string
+	RefundedAmount     int64
+	ExpiresAt          time.Time
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	ItemProductID      sql.NullString
+	ItemName           sql.NullString
+	ItemQuantity       sql.NullInt64
+	ItemUnitPrice      sql.NullInt64
+	WalletID           sql.NullString
+	WalletAccountID    sql.NullString
+	WalletCurrency     sql.NullString
+	WalletBalance      sql.NullInt64
+	WalletBalanceLimit sql.NullInt64
+	WalletVersion      sql.NullInt64
+	WalletCreatedAt    sql.NullTime
+	WalletUpdatedAt    sql.NullTime
+}
+
+// A wallet batch's one read: its orders as ListOrdersByIDs reads them, each
+// row with the wallet of the order's owner (NULLs if the owner has none).
+func (q *Queries) ListOrdersWithWalletsByIDs(ctx context.Context, orderIds []string) ([]ListOrdersWithWalletsByIDsRow, error) {
+	rows, err := q.db.QueryContext(ctx, listOrdersWithWalletsByIDs, pq.Array(orderIds))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListOrdersWithWalletsByIDsRow{}
+	for rows.Next() {
+		var i ListOrdersWithWalletsByIDsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Kind,
+			&i.Status,
+			&i.Name,
+			&i.Amount,
+			&i.Currency,
+			&i.RefundedAmount,
+			&i.ExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ItemProductID,
+			&i.ItemName,
+			&i.ItemQuantity,
+			&i.ItemUnitPrice,
+			&i.WalletID,
+			&i.WalletAccountID,
+			&i.WalletCurrency,
+			&i.WalletBalance,
+			&i.WalletBalanceLimit,
+			&i.WalletVersion,
+			&i.WalletCreatedAt,
+			&i.WalletUpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listPaymentEventsByPayments = `-- name: ListPaymentEventsByPayments :many
 SELECT id, payment_id, from_status, to_status, source, detail, created_at, code, message FROM payment_events
 WHERE payment_id = ANY($1::text[])
@@ -206,46 +293,6 @@ func (q *Queries) ListPaymentsByPGKeys(ctx context.Context, paymentKeys []string
 			&i.ConfirmSentAt,
 			&i.RefundDecidedAt,
 			&i.WalletAmount,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const listWalletsByIDs = `-- name: ListWalletsByIDs :many
-SELECT id, user_id, account_id, currency, balance, balance_limit, version, created_at, updated_at
-FROM wallets
-WHERE id = ANY($1::text[])
-ORDER BY id
-`
-
-func (q *Queries) ListWalletsByIDs(ctx context.Context, walletIds []string) ([]Wallet, error) {
-	rows, err := q.db.QueryContext(ctx, listWalletsByIDs, pq.Array(walletIds))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []Wallet{}
-	for rows.Next() {
-		var i Wallet
-		if err := rows.Scan(
-			&i.ID,
-			&i.UserID,
-			&i.AccountID,
-			&i.Currency,
-			&i.Balance,
-			&i.BalanceLimit,
-			&i.Version,
-			&i.CreatedAt,
-			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
