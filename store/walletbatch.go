@@ -37,32 +37,31 @@ func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPayment
 	inserts := walletPaymentRows(w)
 	answers := doneRecords(w.Answers)
 	if s.engine == Postgres {
-		// The INSERTs read whole, which has its one row only when every
-		// wallet was debited, so they insert nothing otherwise. Their
-		// values are therefore a SELECT, and typed: VALUES outside an
-		// INSERT would read them as text.
+		// Every row comes in arrays, a column each (unnest), so the
+		// statement's text is the same however many rows a batch has and
+		// each connection prepares it once. The INSERTs read whole, which
+		// has its one row only when every wallet was debited, so they
+		// insert nothing otherwise.
 		var debits rows
 		for _, d := range w.Debits {
 			debits.add(d.WalletID, d.Version, d.Amount, d.Count)
 		}
-		args := append([]any{now, len(w.Debits)}, debits.args...)
+		args := []any{now, len(w.Debits)}
 		var stmt strings.Builder
-		stmt.WriteString("WITH d (id, version, amount, n) AS (VALUES " + debits.values(2, []string{"text", "bigint", "bigint", "bigint"}) + "),")
+		stmt.WriteString("WITH d (id, version, amount, n) AS (SELECT * FROM " + debits.unnest(&args, []string{"text", "bigint", "bigint", "bigint"}) + "),")
 		stmt.WriteString(` debited AS (UPDATE wallets w SET balance = w.balance - d.amount, version = w.version + d.n, updated_at = $1
 FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RETURNING 1),`)
 		stmt.WriteString(" whole AS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM debited) c WHERE c.n = $2)")
 		for i, ins := range inserts {
-			fmt.Fprintf(&stmt, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM (VALUES %s) v, whole)",
-				i, ins.table, ins.columns, ins.rows.values(len(args), strings.Split(ins.types, ", ")))
-			args = append(args, ins.rows.args...)
+			fmt.Fprintf(&stmt, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM %s v, whole)",
+				i, ins.table, ins.columns, ins.rows.unnest(&args, strings.Split(ins.types, ", ")))
 		}
 		// Every row of the answer: the debited count, the orders with a
 		// split under way, and the keys inserted, if any.
 		keys := "(SELECT NULL::text AS user_id, NULL::text AS key WHERE false)"
 		if len(answers) > 0 {
 			vals := keyRows(answers)
-			fmt.Fprintf(&stmt, ", keys AS (%s)", keysInsert(vals.values(len(args), nil)))
-			args = append(args, vals.args...)
+			fmt.Fprintf(&stmt, ", keys AS (%s)", keysInsert("SELECT * FROM "+vals.unnest(&args, keyTypes)))
 			keys = "keys"
 		}
 		splits := "NULL::text"
@@ -143,14 +142,17 @@ func (s *Store) TransitionOrders(ctx context.Context, ids []string, from, to pay
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	list := make([]any, len(ids))
-	for i, id := range ids {
-		list[i] = id
+	args := []any{string(to), now.UTC(), string(from)}
+	// PostgreSQL: an id array, one text for any number of orders.
+	in := "= ANY($4::text[])"
+	if s.engine != Postgres {
+		var list rows
+		list.add(anys(ids)...) // one row: the parenthesised IN list
+		in, args = "IN "+list.values(3, nil), append(args, list.args...)
+	} else {
+		args = append(args, ids)
 	}
-	var in rows
-	in.add(list...) // one row: the parenthesised IN list
-	rows, err := s.conn().QueryContext(ctx, "UPDATE orders SET status = $1, updated_at = $2 WHERE status = $3 AND id IN "+
-		in.values(3, nil)+" RETURNING id", append([]any{string(to), now.UTC(), string(from)}, in.args...)...)
+	rows, err := s.conn().QueryContext(ctx, "UPDATE orders SET status = $1, updated_at = $2 WHERE status = $3 AND id "+in+" RETURNING id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("move orders to %s: %w", to, dbErr(err, "row"))
 	}
@@ -234,17 +236,21 @@ func keyRows(rs []payment.IdempotencyRecord) rows {
 	var vals rows
 	for _, r := range sorted {
 		now := r.CreatedAt.UTC()
-		vals.add(r.UserID, r.Key, r.Operation, r.RequestHash, r.Status, r.Owner, nullString(string(r.Response)), r.LeaseUntil.UTC(), now, now)
+		vals.add(r.UserID, r.Key, r.Operation, r.RequestHash, string(r.Status), r.Owner, nullString(string(r.Response)), r.LeaseUntil.UTC(), now, now)
 	}
 	return vals
 }
 
-// keysInsert is the INSERT of idempotency_keys rows given as values,
-// leaving a key already stored, returning the keys inserted.
-func keysInsert(values string) string {
+// keysInsert is the INSERT of idempotency_keys rows (keyRows) from rows,
+// VALUES or a SELECT, leaving a key already stored, returning the keys
+// inserted.
+func keysInsert(rows string) string {
 	return `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, owner, response, lease_until, created_at, updated_at)
-VALUES ` + values + ` ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key`
+` + rows + ` ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key`
 }
+
+// keyTypes are the PostgreSQL types of keyRows' columns.
+var keyTypes = []string{"text", "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "timestamptz"}
 
 // insertKeys inserts rs, each with its status, response and lease, in one
 // INSERT … ON CONFLICT DO NOTHING RETURNING (keysInsert), and tells per
@@ -255,7 +261,7 @@ func (s *Store) insertKeys(ctx context.Context, rs []payment.IdempotencyRecord, 
 		return nil, nil
 	}
 	vals := keyRows(rs)
-	res, err := s.conn().QueryContext(ctx, keysInsert(vals.values(0, nil)), vals.args...)
+	res, err := s.conn().QueryContext(ctx, keysInsert("VALUES "+vals.values(0, nil)), vals.args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s idempotency keys: %w", what, dbErr(err, "row"))
 	}
@@ -356,6 +362,15 @@ func walletPaymentRows(w payment.WalletPaymentsWrite) []walletInsert {
 	return kept
 }
 
+// anys is ids as values.
+func anys(ids []string) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
 // rows is a multi-row VALUES list; values renders its $N placeholders
 // from a given offset, which both drivers bind (see sqlc.yaml).
 type rows struct {
@@ -366,6 +381,37 @@ type rows struct {
 func (r *rows) add(vals ...any) {
 	r.args = append(r.args, vals...)
 	r.arity = append(r.arity, len(vals))
+}
+
+// unnest is "unnest($n+1::t1[], …)", n the length of args, for r's rows
+// laid out by column, and appends each column to args as one array: the
+// text is the same however many rows r has. Every row has one value per
+// type.
+func (r *rows) unnest(args *[]any, types []string) string {
+	k := len(types)
+	if slices.ContainsFunc(r.arity, func(n int) bool { return n != k }) {
+		panic(fmt.Sprintf("store: unnest: a row that is not %d values", k))
+	}
+	cols := make([][]any, k)
+	for j := range cols {
+		cols[j] = make([]any, 0, len(r.arity))
+	}
+	for i := 0; i+k <= len(r.args); i += k {
+		for j := range k {
+			cols[j] = append(cols[j], r.args[i+j])
+		}
+	}
+	var b strings.Builder
+	b.WriteString("unnest(")
+	for j, t := range types {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		*args = append(*args, cols[j])
+		b.WriteString("$" + strconv.Itoa(len(*args)) + "::" + t + "[]")
+	}
+	b.WriteByte(')')
+	return b.String()
 }
 
 // values is "($o+1, …), (…)" for placeholders numbered after offset o,

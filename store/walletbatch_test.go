@@ -228,6 +228,32 @@ func TestWriteWalletPaymentsIsAllOrNothing(t *testing.T) {
 			if after := wallets(); after[0].Balance.Amount != got[0].Balance.Amount-100 {
 				t.Fatalf("the batch without answers left wallet A at %d, want %d", after[0].Balance.Amount, got[0].Balance.Amount-100)
 			}
+
+			if eng.Name != "postgres" {
+				return
+			}
+			// Batches of 4, 5 and 6 payments are one statement's text, which
+			// the connection prepares once at most (their rows go in arrays).
+			must(t, s.InTx(ctx, func(q payment.Queries) error {
+				texts := func() (n int) {
+					must(t, q.(*Store).tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH d (id, version, amount, n)%'`).Scan(&n))
+					return n
+				}
+				before := texts()
+				cur := wallets()[0]
+				for n := 4; n <= 6; n++ {
+					b := batch(part{cur, accA, cur.Version, []int64{10, 10, 10, 10, 10, 10}[:n]})
+					if res, err := q.WriteWalletPayments(ctx, b); err != nil || !res.Done {
+						t.Fatalf("batch of %d: %+v, %v", n, res, err)
+					}
+					cur.Version += int64(n)
+					cur.Balance.Amount -= int64(10 * n)
+				}
+				if prepared := texts() - before; prepared > 1 {
+					t.Fatalf("batches of 4, 5 and 6 payments prepared %d statements, want one at most", prepared)
+				}
+				return nil
+			}))
 		})
 	}
 }
