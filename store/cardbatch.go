@@ -70,6 +70,8 @@ func (s *Store) paymentsEach(ctx context.Context, keys []string, pg func(context
 // writes, as paymentRow lays them out, and their PostgreSQL types.
 const paymentColumns = "id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at, confirm_sent_at, wallet_amount"
 
+var paymentTypes = []string{"text", "text", "text", "text", "bigint", "bigint", "text", "text", "timestamptz", "bigint", "timestamptz", "timestamptz", "timestamptz", "bigint"}
+
 func paymentRow(r *rows, p payment.Payment) {
 	r.add(p.ID, p.OrderID, string(p.Method), string(p.Status), p.Amount.Amount, int64(0), nullString(p.PGPaymentKey),
 		nullString(p.PGIdempotencyKey), nullTime(p.ApprovedAt), int64(0), p.CreatedAt.UTC(), p.CreatedAt.UTC(),
@@ -92,13 +94,14 @@ func (s *Store) InsertPayments(ctx context.Context, ps []payment.Payment, histor
 		for _, p := range sorted {
 			paymentRow(&pay, p)
 		}
-		args := pay.args
-		q := `WITH p AS (INSERT INTO payments (` + paymentColumns + `) VALUES ` + pay.values(0, nil) + ` ON CONFLICT DO NOTHING RETURNING id)`
+		// The rows go in arrays (unnest), as in WriteWalletPayments: one
+		// statement text for any number of payments.
+		var args []any
+		q := `WITH p AS (INSERT INTO payments (` + paymentColumns + `) SELECT * FROM ` + pay.unnest(&args, paymentTypes) + ` ON CONFLICT DO NOTHING RETURNING id)`
 		if len(history) > 0 {
 			events := eventRows(history)
-			q += `, e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM (VALUES ` + events.values(len(args), eventTypes) +
-				`) AS v (` + eventColumns + `) WHERE v.payment_id IN (SELECT id FROM p))`
-			args = append(args, events.args...)
+			q += `, e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT v.* FROM ` + events.unnest(&args, eventTypes) +
+				` AS v (` + eventColumns + `) WHERE v.payment_id IN (SELECT id FROM p))`
 		}
 		return s.ids(ctx, q+" SELECT id FROM p", args...)
 	}
@@ -135,9 +138,9 @@ func (s *Store) UpdatePayments(ctx context.Context, ps []payment.Payment, now ti
 			set.add(p.ID, p.Version, string(p.Status), nullTime(p.ApprovedAt), nullString(p.PGPaymentKey), p.FailureCode, p.FailureMessage,
 				p.ConfirmAttempt, nullTime(p.ConfirmSentAt), nullTime(p.RefundDecidedAt), p.RefundedAmount.Amount)
 		}
-		args := append([]any{now.UTC()}, set.args...)
+		args := []any{now.UTC()}
 		q := `WITH v (id, version, status, approved_at, pg_payment_key, failure_code, failure_message, confirm_attempt, confirm_sent_at,
-    refund_decided_at, refunded_amount) AS (VALUES ` + set.values(1, []string{"text", "bigint", "text", "timestamptz", "text", "text", "text",
+    refund_decided_at, refunded_amount) AS (SELECT * FROM ` + set.unnest(&args, []string{"text", "bigint", "text", "timestamptz", "text", "text", "text",
 			"bigint", "timestamptz", "timestamptz", "bigint"}) + `),
 u AS (UPDATE payments p SET status = v.status, approved_at = v.approved_at, pg_payment_key = v.pg_payment_key,
     failure_code = v.failure_code, failure_message = v.failure_message, confirm_attempt = v.confirm_attempt,
@@ -146,9 +149,8 @@ u AS (UPDATE payments p SET status = v.status, approved_at = v.approved_at, pg_p
   FROM v WHERE p.id = v.id AND p.version = v.version RETURNING p.id)`
 		if len(history) > 0 {
 			events := eventRows(history)
-			q += `, e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT e.* FROM (VALUES ` + events.values(len(args), eventTypes) +
-				`) AS e (` + eventColumns + `) WHERE e.payment_id IN (SELECT id FROM u))`
-			args = append(args, events.args...)
+			q += `, e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT e.* FROM ` + events.unnest(&args, eventTypes) +
+				` AS e (` + eventColumns + `) WHERE e.payment_id IN (SELECT id FROM u))`
 		}
 		return s.ids(ctx, q+" SELECT id FROM u", args...)
 	}
@@ -179,8 +181,10 @@ func (s *Store) InsertLedgerTransactions(ctx context.Context, ts []payment.Ledge
 	}
 	txs, entries := ledgerRows(ts...)
 	if s.engine == Postgres && len(entries.args) > 0 {
-		_, err := s.exec(ctx, `WITH t AS (INSERT INTO ledger_transactions (id, kind, order_id, description, created_at) VALUES `+txs.values(0, nil)+`)
-INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) VALUES `+entries.values(len(txs.args), nil), append(txs.args, entries.args...)...)
+		var args []any
+		_, err := s.exec(ctx, `WITH t AS (INSERT INTO ledger_transactions (id, kind, order_id, description, created_at) SELECT * FROM `+
+			txs.unnest(&args, ledgerTransactionTypes)+`)
+INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) SELECT * FROM `+entries.unnest(&args, ledgerEntryTypes), args...)
 		return dbErr(err, "row")
 	}
 	return s.together(ctx, true, func(s *Store) error {
@@ -216,10 +220,11 @@ func (s *Store) CompleteIdempotencyKeys(ctx context.Context, cs []payment.Idempo
 	for i, c := range cs {
 		vals.add(int64(i), c.UserID, c.Key, c.Owner, string(c.Response))
 	}
+	args := []any{now.UTC()}
 	res, err := s.conn().QueryContext(ctx, `UPDATE idempotency_keys k SET status = 'DONE', response = v.response, updated_at = $1
-FROM (VALUES `+vals.values(1, []string{"bigint", "text", "text", "text", "text"})+`) AS v (i, user_id, key, owner, response)
+FROM `+vals.unnest(&args, []string{"bigint", "text", "text", "text", "text"})+` AS v (i, user_id, key, owner, response)
 WHERE k.user_id = v.user_id AND k.key = v.key AND k.status = 'RUNNING' AND k.owner = v.owner
-RETURNING v.i`, append([]any{now.UTC()}, vals.args...)...)
+RETURNING v.i`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("complete idempotency keys: %w", dbErr(err, "row"))
 	}

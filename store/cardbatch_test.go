@@ -289,3 +289,73 @@ func TestSeveralKeyInsertsTakeTheirKeysInOrder(t *testing.T) {
 		t.Fatalf("the batch claimed %v of keys the first committed", claimed)
 	}
 }
+
+// On PostgreSQL the several-row writes of the batches put their rows in
+// arrays: 1, 2 and 3 rows are one statement's text, which a connection
+// prepares once. Their VALUES forms prepared one text per row count, on
+// every connection of the pool.
+func TestBatchWritesAreOneStatementTextPerShape(t *testing.T) {
+	eng, ok := storetest.Postgres(t)
+	if !ok {
+		t.Skip("no PostgreSQL")
+	}
+	ctx := context.Background()
+	s, u, now := withUser(t, eng, "shapes")
+	must(t, s.InTx(ctx, func(q payment.Queries) error {
+		st := q.(*Store)
+		prepared := func(prefix string) (n int) {
+			must(t, st.tx.Tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE $1`, prefix+"%").Scan(&n))
+			return n
+		}
+		shapes := map[string]int{}
+		for _, prefix := range []string{"WITH p AS (INSERT INTO payments", "WITH v (id, version", "WITH t AS (INSERT INTO ledger_transactions",
+			"UPDATE idempotency_keys k SET status = 'DONE'", "INSERT INTO idempotency_keys"} {
+			shapes[prefix] = prepared(prefix)
+		}
+		for n := 1; n <= 3; n++ {
+			var ps []payment.Payment
+			var events []payment.PaymentEvent
+			var txs []payment.LedgerTransaction
+			var keys []payment.IdempotencyRecord
+			var done []payment.IdempotencyCompletion
+			for range n {
+				o := payment.Order{ID: payment.NewID("ord", now), UserID: u.ID, Kind: payment.OrderWalletTopUp, Status: payment.OrderInDoubt,
+					Name: "top-up", Amount: payment.Won(1000), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
+				must(t, st.InsertOrder(ctx, o))
+				p := payment.Payment{ID: payment.NewID("pay", now), OrderID: o.ID, Method: payment.MethodCard, Status: payment.PaymentPending,
+					Amount: payment.Won(1000), PGPaymentKey: payment.NewID("pk_", now), CreatedAt: now, UpdatedAt: now}
+				ps = append(ps, p)
+				events = append(events, payment.PaymentEvent{ID: payment.NewID("pev", now), PaymentID: p.ID, ToStatus: payment.PaymentPending,
+					Source: "test", CreatedAt: now})
+				txs = append(txs, payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "ADJUSTMENT", Description: "shape", CreatedAt: now,
+					Entries: []payment.LedgerEntry{{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: 1},
+						{ID: payment.NewID("ent", now), AccountID: payment.AccountIDAdjustments, Amount: -1}}})
+				key := payment.IdempotencyRecord{UserID: u.ID, Key: payment.NewID("key", now), Operation: "op", RequestHash: "h", Status: payment.IdemRunning,
+					Owner: "o", LeaseUntil: now.Add(time.Minute), CreatedAt: now}
+				keys = append(keys, key)
+				done = append(done, payment.IdempotencyCompletion{UserID: u.ID, Key: key.Key, Owner: "o", Response: []byte(`{}`)})
+			}
+			ids, err := st.InsertPayments(ctx, ps, events)
+			must(t, err)
+			for i := range ps {
+				ps[i].Status = payment.PaymentFailed
+			}
+			written, err := st.UpdatePayments(ctx, ps, now, nil)
+			must(t, err)
+			must(t, st.InsertLedgerTransactions(ctx, txs))
+			claimed, err := st.ClaimIdempotencyKeys(ctx, keys)
+			must(t, err)
+			completed, err := st.CompleteIdempotencyKeys(ctx, done, now)
+			must(t, err)
+			if len(ids) != n || len(written) != n || len(claimed) != n || len(completed) != n {
+				t.Fatalf("%d rows: inserted %d, updated %d, keys claimed %d, completed %d", n, len(ids), len(written), len(claimed), len(completed))
+			}
+		}
+		for prefix, before := range shapes {
+			if grew := prepared(prefix) - before; grew > 1 {
+				t.Errorf("%q: 1, 2 and 3 rows prepared %d statements, want one at most", prefix, grew)
+			}
+		}
+		return nil
+	}))
+}

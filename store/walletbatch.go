@@ -54,7 +54,7 @@ FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RET
 		stmt.WriteString(" whole AS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM debited) c WHERE c.n = $2)")
 		for i, ins := range inserts {
 			fmt.Fprintf(&stmt, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM %s v, whole)",
-				i, ins.table, ins.columns, ins.rows.unnest(&args, strings.Split(ins.types, ", ")))
+				i, ins.table, ins.columns, ins.rows.unnest(&args, ins.types))
 		}
 		// Every row of the answer: the debited count, the orders with a
 		// split under way, and the keys inserted, if any.
@@ -261,7 +261,13 @@ func (s *Store) insertKeys(ctx context.Context, rs []payment.IdempotencyRecord, 
 		return nil, nil
 	}
 	vals := keyRows(rs)
-	res, err := s.conn().QueryContext(ctx, keysInsert("VALUES "+vals.values(0, nil)), vals.args...)
+	// PostgreSQL: the rows in arrays, one text for any number of keys.
+	q, args := keysInsert("VALUES "+vals.values(0, nil)), vals.args
+	if s.engine == Postgres {
+		args = nil
+		q = keysInsert("SELECT * FROM " + vals.unnest(&args, keyTypes))
+	}
+	res, err := s.conn().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s idempotency keys: %w", what, dbErr(err, "row"))
 	}
@@ -298,6 +304,13 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	return s.conn().ExecContext(ctx, query, args...)
 }
 
+// ledgerTransactionTypes and ledgerEntryTypes are the PostgreSQL types of
+// ledgerRows' columns.
+var (
+	ledgerTransactionTypes = []string{"text", "text", "text", "text", "timestamptz"}
+	ledgerEntryTypes       = []string{"text", "text", "text", "bigint", "timestamptz"}
+)
+
 // ledgerRows lays ledger transactions out as the rows of
 // ledger_transactions and of ledger_entries, in walletPaymentRows' columns.
 func ledgerRows(ts ...payment.LedgerTransaction) (txs, entries rows) {
@@ -324,8 +337,9 @@ func (s *Store) together(ctx context.Context, several bool, fn func(s *Store) er
 // walletInsert is one table's rows of a batch; types are the columns'
 // PostgreSQL types.
 type walletInsert struct {
-	table, columns, types string
-	rows                  rows
+	table, columns string
+	types          []string
+	rows           rows
 }
 
 // walletPaymentRows lays w's rows out per table, in the order the foreign
@@ -333,14 +347,14 @@ type walletInsert struct {
 func walletPaymentRows(w payment.WalletPaymentsWrite) []walletInsert {
 	out := []walletInsert{
 		{table: "ledger_transactions", columns: "id, kind, order_id, description, created_at",
-			types: "text, text, text, text, timestamptz"},
+			types: ledgerTransactionTypes},
 		{table: "ledger_entries", columns: "id, transaction_id, account_id, amount, created_at",
-			types: "text, text, text, bigint, timestamptz"},
+			types: ledgerEntryTypes},
 		{table: "wallet_transactions", columns: "id, wallet_id, seq, type, amount, balance_after, order_id, ledger_transaction_id, reason, created_at",
-			types: "text, text, bigint, text, bigint, bigint, text, text, text, timestamptz"},
+			types: []string{"text", "text", "bigint", "text", "bigint", "bigint", "text", "text", "text", "timestamptz"}},
 		{table: "payments", columns: "id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at",
-			types: "text, text, text, text, bigint, bigint, text, text, timestamptz, bigint, timestamptz, timestamptz"},
-		{table: "payment_events", columns: eventColumns, types: strings.Join(eventTypes, ", ")},
+			types: []string{"text", "text", "text", "text", "bigint", "bigint", "text", "text", "timestamptz", "bigint", "timestamptz", "timestamptz"}},
+		{table: "payment_events", columns: eventColumns, types: eventTypes},
 	}
 	wt, ps, pe := &out[2].rows, &out[3].rows, &out[4].rows
 	out[0].rows, out[1].rows = ledgerRows(w.Ledger...)
