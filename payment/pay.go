@@ -476,7 +476,9 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 	return s.store.InTx(ctx, func(q Queries) error {
 		// The orders' owners' wallets: the payers' own for every payment
 		// that can go through. The debits are conditional on these
-		// versions.
+		// versions. A wallet here may be one the batch did not lock (the
+		// owner of an order someone else tried to pay): only the wallets
+		// of payments that pass the checks below are written.
 		os, ws, err := q.OrdersWithWallets(ctx, orderIDs)
 		if err != nil {
 			return err

@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/pago/pago/payment"
+	"github.com/pago/pago/store"
+	"github.com/pago/pago/store/storetest"
+	"github.com/pago/pago/worker"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 )
 
@@ -389,7 +393,11 @@ func testOneBatchPaysFromSeveralWallets(t *testing.T, many bool) {
 // answered before, or a key another request used, gets the key's answer,
 // and the split stays as it was.
 func TestAWalletPaymentByAnAnsweredKeyLeavesTheSplit(t *testing.T) {
-	setup := teaOrderAndFunds
+	setup := func(t *testing.T, funds int64) (*payment.Service, context.Context, *memStore, payment.Order) {
+		mem := &memStore{db: newMemDB(newSim(1))}
+		svc, ctx, o := teaOrderAndFunds(t, mem, funds)
+		return svc, ctx, mem, o
+	}
 	splitLeftPending := func(t *testing.T, mem *memStore, orderID string) {
 		t.Helper()
 		ps, err := mem.PaymentsByOrder(context.Background(), orderID)
@@ -429,39 +437,64 @@ func TestAWalletPaymentByAnAnsweredKeyLeavesTheSplit(t *testing.T) {
 
 // A wallet payment that finds a split under way on its order (the card
 // part not confirmed yet) releases the split's hold and pays the whole
-// order from the wallet.
+// order from the wallet: on the model, and on the real engines, where
+// PostgreSQL finds the split inside the batch's one write.
 func TestAWalletPaymentReleasesTheSplitUnderWay(t *testing.T) {
-	svc, ctx, mem, o := teaOrderAndFunds(t, 20_000) // the order costs 5,000
-	_, err := svc.StartSplitPayment(ctx, "S", payment.StartSplitPaymentInput{OrderID: o.ID, WalletAmount: 1_000})
-	require.NoError(t, err)
-	res, err := svc.PayWithWallet(ctx, "K", o.ID)
-	require.NoError(t, err)
-	require.Equal(t, int64(15_000), res.Wallet.Balance.Amount, "the whole order from the wallet, the hold given back")
-	ps, err := mem.PaymentsByOrder(context.Background(), o.ID)
-	require.NoError(t, err)
-	for _, p := range ps {
-		if p.Method == payment.MethodSplit {
-			require.Equal(t, payment.PaymentFailed, p.Status, "the split is still under way")
+	stores := map[string]func(t *testing.T) payment.Store{"model": func(*testing.T) payment.Store { return &memStore{db: newMemDB(newSim(1))} }}
+	for _, eng := range storetest.Engines(t) {
+		stores[eng.Name] = func(t *testing.T) payment.Store {
+			st, err := store.Open(context.Background(), eng.NewDatabase(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { st.Close() })
+			require.NoError(t, st.Migrate(context.Background(), slog.New(slog.DiscardHandler)))
+			// The jobs the payments queue (an order's expiry, a probe), left
+			// undone.
+			workers := river.NewWorkers()
+			river.AddWorker(workers, idle[worker.ExpireOrderArgs]{})
+			river.AddWorker(workers, idle[worker.ProbePaymentArgs]{})
+			river.AddWorker(workers, idle[worker.RefundArgs]{})
+			require.NoError(t, st.StartJobs(context.Background(), store.JobsConfig{Workers: workers, Logger: slog.New(slog.DiscardHandler)}))
+			t.Cleanup(func() { _ = st.StopJobs(context.Background()) })
+			return st
 		}
 	}
-	v, err := mem.Violations(context.Background())
-	require.NoError(t, err)
-	require.Empty(t, v)
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			svc, ctx, o := teaOrderAndFunds(t, st, 20_000) // the order costs 5,000
+			_, err := svc.StartSplitPayment(ctx, "S", payment.StartSplitPaymentInput{OrderID: o.ID, WalletAmount: 1_000})
+			require.NoError(t, err)
+			res, err := svc.PayWithWallet(ctx, "K", o.ID)
+			require.NoError(t, err)
+			require.Equal(t, int64(15_000), res.Wallet.Balance.Amount, "the whole order from the wallet, the hold given back")
+			ps, err := st.PaymentsByOrder(context.Background(), o.ID)
+			require.NoError(t, err)
+			for _, p := range ps {
+				if p.Method == payment.MethodSplit {
+					require.Equal(t, payment.PaymentFailed, p.Status, "the split is still under way")
+				}
+			}
+			if mem, ok := st.(*memStore); ok {
+				v, err := mem.Violations(context.Background())
+				require.NoError(t, err)
+				require.Empty(t, v)
+			}
+		})
+	}
 }
 
-// teaOrderAndFunds is a service whose caller has funds in the wallet and a
-// PENDING order for one tea (5,000).
-func teaOrderAndFunds(t *testing.T, funds int64) (*payment.Service, context.Context, *memStore, payment.Order) {
-	mem := &memStore{db: newMemDB(newSim(1))}
-	svc, ctx := newTestService(t, mem, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
-	prd := teaProduct(t, svc, mem, 100)
+// teaOrderAndFunds is a service on st whose caller has funds in the
+// wallet and a PENDING order for one tea (5,000).
+func teaOrderAndFunds(t *testing.T, st payment.Store, funds int64) (*payment.Service, context.Context, payment.Order) {
+	svc, ctx := newTestService(t, st, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
+	prd := teaProduct(t, svc, st, 100)
 	top := topUpOrder(t, svc, ctx, "top", funds)
 	_, err := svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: top.ID, PaymentKey: "pk_top", Amount: funds})
 	require.NoError(t, err)
 	o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase,
 		Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
 	require.NoError(t, err)
-	return svc, ctx, mem, o
+	return svc, ctx, o
 }
 
 // codeOf is err's domain code, "" when it has none.

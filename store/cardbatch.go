@@ -198,7 +198,8 @@ INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) 
 }
 
 // CompleteIdempotencyKeys implements payment.IdempotencyQueries: on
-// PostgreSQL one UPDATE … FROM VALUES, fenced by owner as the one-key form.
+// PostgreSQL one UPDATE … FROM unnest(…), fenced by owner as the one-key
+// form.
 func (s *Store) CompleteIdempotencyKeys(ctx context.Context, cs []payment.IdempotencyCompletion, now time.Time) ([]int, error) {
 	if len(cs) == 0 {
 		return nil, nil

@@ -13,7 +13,7 @@ import (
 	"github.com/pago/pago/store/storetest"
 )
 
-// On PostgreSQL a wallet batch's reads go through the indexes in steady
+// On PostgreSQL the batches' reads go through the indexes in steady
 // state (tables analyzed, thousands of rows), whatever the plan cache
 // chooses. The portable form of these reads, a recursive CTE splitting
 // joined ids, was estimated at about 90 ids and planned a sequential scan
@@ -38,6 +38,10 @@ func TestBatchReadsUseTheIndexesOnPostgres(t *testing.T) {
 				 SELECT 'pay_' || substr(id, 5), id, 'WALLET', 'DONE', 1, 0, 0, $1, $1, 0 FROM orders`,
 				`INSERT INTO payment_events (id, payment_id, from_status, to_status, source, code, message, detail, created_at)
 				 SELECT 'pev_' || substr(id, 5), id, 'PENDING', 'DONE', 's', 'c', 'm', 'd', $1 FROM payments`,
+				`INSERT INTO users (id, name, created_at) SELECT 'usr_' || lpad(i::text, 26, '0'), 'plans-' || i, $1 FROM generate_series(1, 5000) i`,
+				`INSERT INTO ledger_accounts (id, kind, currency, created_at) SELECT 'acc_' || substr(id, 5), 'WALLET', 'KRW', $1 FROM users WHERE name LIKE 'plans-%'`,
+				`INSERT INTO wallets (id, user_id, account_id, currency, balance, balance_limit, version, created_at, updated_at)
+				 SELECT 'wal_' || substr(id, 5), id, 'acc_' || substr(id, 5), 'KRW', 0, 1000, 0, $1, $1 FROM users WHERE name LIKE 'plans-%'`,
 				`ANALYZE`,
 			}
 			for _, q := range fill {
@@ -67,6 +71,8 @@ func TestBatchReadsUseTheIndexesOnPostgres(t *testing.T) {
 				}{
 					{"orders", "orders", func(q *pgqueries.Queries) error { _, err := q.ListOrdersByIDs(ctx, ids); return err }},
 					{"orders", "order_items", func(q *pgqueries.Queries) error { _, err := q.ListOrdersByIDs(ctx, ids); return err }},
+					{"orders with wallets", "orders", func(q *pgqueries.Queries) error { _, err := q.ListOrdersWithWalletsByIDs(ctx, ids); return err }},
+					{"orders with wallets", "wallets", func(q *pgqueries.Queries) error { _, err := q.ListOrdersWithWalletsByIDs(ctx, ids); return err }},
 					{"payments", "payments", func(q *pgqueries.Queries) error { _, err := q.ListPaymentsByOrders(ctx, ids); return err }},
 					{"events", "payment_events", func(q *pgqueries.Queries) error { _, err := q.ListPaymentEventsByPayments(ctx, pays); return err }},
 					{"payments by key", "payments", func(q *pgqueries.Queries) error {

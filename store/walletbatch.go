@@ -66,7 +66,8 @@ FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RET
 		}
 		splits := "NULL::text"
 		if len(w.SplitsOf) > 0 {
-			// payment.IsOpenSplit, in SQL.
+			// payment.IsOpenSplit, in SQL; the ids (NewID's letters,
+			// digits and "_") are joined by commas.
 			n := len(args)
 			splits = fmt.Sprintf("(SELECT string_agg(DISTINCT order_id, ',') FROM payments WHERE order_id = ANY($%d::text[]) AND method = $%d AND status = $%d)", n+1, n+2, n+3)
 			args = append(args, w.SplitsOf, string(payment.MethodSplit), string(payment.PaymentPending))
@@ -199,8 +200,8 @@ func doneRecords(rs []payment.IdempotencyRecord) []payment.IdempotencyRecord {
 
 // insertedOf tells per record of rs whether it was inserted, from the keys
 // an insert returned (stored): not a key already stored, nor a key's
-// second record in rs (VALUES are inserted in order, and keyRows keeps a
-// key's first record first).
+// second record in rs (rows are inserted in the order given, VALUES or
+// arrays, and keyRows keeps a key's first record first).
 func insertedOf(rs []payment.IdempotencyRecord, stored map[[2]string]bool) []bool {
 	stored = maps.Clone(stored)
 	inserted := make([]bool, len(rs))
