@@ -373,28 +373,90 @@ var _ payment.Locker = (*fakeLocker)(nil)
 // Lock implements payment.Locker.
 func (l *fakeLocker) Lock(_ context.Context, name string) (payment.Lock, error) {
 	l.s.yield("lock " + name)
-	deadline := l.s.now.Add(l.maxWait)
+	return l.lockUntil(name, l.s.now.Add(l.maxWait))
+}
+
+// lockUntil takes name, waiting for it until deadline; it tries once when
+// the deadline has come.
+func (l *fakeLocker) lockUntil(name string, deadline time.Time) (payment.Lock, error) {
 	for {
-		h := l.held[name]
-		free := func() bool { return h == nil || h.gone || !l.s.now.Before(h.until) }
-		split := !free() && l.s.chance(l.split)
-		switch {
-		case split:
-			l.s.count("lock: second holder let in")
-		case h != nil && !h.gone && !l.s.now.Before(h.until):
-			l.s.count("lock: lease lapsed under its holder")
-		}
-		if split || free() {
-			lease := &fakeLease{l: l, name: name, until: l.s.now.Add(l.expiry)}
-			l.held[name] = lease
+		if lease := l.try(name); lease != nil {
 			return lease, nil
 		}
 		if !l.s.now.Before(deadline) {
 			l.s.count("lock: busy")
 			return nil, payment.ErrLockBusy
 		}
-		l.s.wait("lock "+name, func() bool { return free() || !l.s.now.Before(deadline) }, minTime(h.until, deadline))
+		h := l.held[name]
+		l.s.wait("lock "+name, func() bool { return l.free(name) || !l.s.now.Before(deadline) }, minTime(h.until, deadline))
 	}
+}
+
+// free tells whether name's lock is free: never held, let go, or lapsed.
+func (l *fakeLocker) free(name string) bool {
+	h := l.held[name]
+	return h == nil || h.gone || !l.s.now.Before(h.until)
+}
+
+// try takes name's lock if it is free (or, by chance, lets a second holder
+// in), else answers nil.
+func (l *fakeLocker) try(name string) *fakeLease {
+	h := l.held[name]
+	split := !l.free(name) && l.s.chance(l.split)
+	switch {
+	case split:
+		l.s.count("lock: second holder let in")
+	case h != nil && !h.gone && !l.s.now.Before(h.until):
+		l.s.count("lock: lease lapsed under its holder")
+	}
+	if !split && !l.free(name) {
+		return nil
+	}
+	lease := &fakeLease{l: l, name: name, until: l.s.now.Add(l.expiry)}
+	l.held[name] = lease
+	return lease
+}
+
+// manyFakeLocker is fakeLocker as a payment.ManyLocker, as store.Locker
+// with one Redis: every name is tried in one step (a pipeline), then each
+// one not got is waited for on its own until wait has passed.
+type manyFakeLocker struct{ *fakeLocker }
+
+var _ payment.ManyLocker = manyFakeLocker{}
+
+// TryLocks implements payment.ManyLocker.
+func (m manyFakeLocker) TryLocks(_ context.Context, names []string, wait time.Duration) ([]payment.Lock, []error) {
+	l := m.fakeLocker
+	l.s.yield("lock several")
+	if len(names) > 1 {
+		l.s.count("lock: several tried at once")
+	}
+	locks, errs := make([]payment.Lock, len(names)), make([]error, len(names))
+	var left []int
+	for i, name := range names {
+		if lease := l.try(name); lease != nil {
+			locks[i] = lease
+			continue
+		}
+		left = append(left, i)
+	}
+	if wait == 0 && len(left) > 0 && left[0] == 0 && len(left) < len(names) {
+		l.s.count("lock: the first of several busy, others got")
+	}
+	deadline := l.s.now.Add(wait)
+	for _, i := range left {
+		locks[i], errs[i] = l.lockUntil(names[i], deadline)
+	}
+	return locks, errs
+}
+
+// UnlockAll implements payment.ManyLocker.
+func (m manyFakeLocker) UnlockAll(ctx context.Context, locks []payment.Lock) []error {
+	errs := make([]error, len(locks))
+	for i, lock := range locks {
+		errs[i] = lock.Unlock(ctx)
+	}
+	return errs
 }
 
 // Ping implements payment.Locker.

@@ -151,6 +151,8 @@ var mustReach = []string{
 	"db: a wallet batch's answer found its key taken",    // a duplicate answered first: the batch steps it out
 	"db: a wallet batch's write found a split under way", // the split is voided, then the payment goes again
 	"lock: second holder let in",
+	"lock: several tried at once",
+	"lock: the first of several busy, others got", // tried once: the batch lets them go and waits for its leader's
 	"lock: lease lapsed under its holder",
 	"log: wallet update lost a race; retrying",
 	"idempotency: lapsed claim taken over",
@@ -245,6 +247,7 @@ type knobs struct {
 	limit                int64
 	faults               pgFaults
 	scripts              int
+	manyLocks            bool
 }
 
 func drawKnobs(s *sim) knobs {
@@ -270,6 +273,7 @@ func drawKnobs(s *sim) knobs {
 	s.crash = pick(s, 0, 0, 0.002, 0.01)
 	s.jumpMax = 3 * k.lockExpiry
 	k.walletBatches = pick(s, 1, 1, 4) // one queue: every wallet's payments batch together
+	k.manyLocks = pick(s, false, true) // the locker tries several at once (ManyLocker), as the Redis one does
 	return k
 }
 
@@ -342,7 +346,11 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	db := newMemDB(s)
 	store := &memStore{db: db}
 	pg := newFakePG(s, k.faults)
-	locker := &fakeLocker{s: s, expiry: k.lockExpiry, maxWait: k.lockWait, split: k.split, held: map[string]*fakeLease{}}
+	fl := &fakeLocker{s: s, expiry: k.lockExpiry, maxWait: k.lockWait, split: k.split, held: map[string]*fakeLease{}}
+	var locker payment.Locker = fl
+	if k.manyLocks {
+		locker = manyFakeLocker{fl}
+	}
 	idem := payment.NewIdempotency(store, s.clock, k.idemLease)
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay, WalletBatches: k.walletBatches,
