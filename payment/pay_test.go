@@ -191,11 +191,7 @@ func (m manyLocker) TryLocks(_ context.Context, names []string, _ time.Duration)
 }
 
 func (m manyLocker) UnlockAll(ctx context.Context, locks []payment.Lock) []error {
-	errs := make([]error, len(locks))
-	for i, lock := range locks {
-		errs[i] = lock.Unlock(ctx)
-	}
-	return errs
+	return unlockEach(ctx, locks)
 }
 
 func (l *lockerRefusing) holds(name string) bool {

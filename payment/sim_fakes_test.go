@@ -452,6 +452,11 @@ func (m manyFakeLocker) TryLocks(_ context.Context, names []string, wait time.Du
 
 // UnlockAll implements payment.ManyLocker.
 func (m manyFakeLocker) UnlockAll(ctx context.Context, locks []payment.Lock) []error {
+	return unlockEach(ctx, locks)
+}
+
+// unlockEach releases locks one by one: a test ManyLocker's UnlockAll.
+func unlockEach(ctx context.Context, locks []payment.Lock) []error {
 	errs := make([]error, len(locks))
 	for i, lock := range locks {
 		errs[i] = lock.Unlock(ctx)
