@@ -146,16 +146,6 @@ func (c *TxCall) answer(result any, de *Error) (IdempotencyRecord, error) {
 // recorded marks the call's answer as inserted in its transaction.
 func (c *TxCall) recorded() { c.done = true }
 
-// taken tells whether the key has a record already: a request done (or
-// under way) before, whose answer is this call's, whatever it was for.
-func (c *TxCall) taken(ctx context.Context) (bool, error) {
-	_, err := c.idem.store.IdempotencyKey(ctx, c.rec.UserID, c.rec.Key)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 func (c *TxCall) record(ctx context.Context, q Queries, resp replayEnvelope) error {
 	body, err := json.Marshal(resp)
 	if err != nil {

@@ -1,7 +1,6 @@
 package payment
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,12 +49,6 @@ func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWi
 			// By identity: errors.Is would match any REQUEST_IN_PROGRESS.
 			if op.err != errOpenSplit || retried {
 				return op.res, op.err
-			}
-			// The batch found the split before its key: if the key has an
-			// answer (a late retry, or a key used for another request),
-			// that answer is the caller's, and no split is voided for it.
-			if taken, err := call.taken(ctx); err != nil || taken {
-				return PayWithWalletResult{}, cmp.Or(err, errKeyTaken)
 			}
 			// A split started on this order gives its hold back first, in
 			// its own transaction: the batch decides balances from the
@@ -584,8 +577,10 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 				return fmt.Errorf("write wallet payments: %w", err)
 			}
 		}
-		// A key answered already answers its payment first: no split is
-		// voided for it (PayWithWallet).
+		// A key answered already answers its payment first: a late retry,
+		// or a key another request used, never voids the order's split
+		// (PayWithWallet voids it for a payment that steps out with
+		// errOpenSplit). The write finds both in one step.
 		if len(got.Taken) > 0 {
 			for _, i := range got.Taken {
 				batch[i].err, batch[i].out = errKeyTaken, true // a duplicate finished first: RunInTx replays it
