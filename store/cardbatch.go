@@ -67,7 +67,8 @@ func (s *Store) paymentsEach(ctx context.Context, keys []string, pg func(context
 }
 
 // paymentColumns and paymentTypes are the payments columns InsertPayments
-// writes, as paymentRow lays them out, and their PostgreSQL types.
+// and WriteWalletPayments write, as paymentRow lays them out, and their
+// PostgreSQL types.
 const paymentColumns = "id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at, confirm_sent_at, wallet_amount"
 
 var paymentTypes = []string{"text", "text", "text", "text", "bigint", "bigint", "text", "text", "timestamptz", "bigint", "timestamptz", "timestamptz", "timestamptz", "bigint"}

@@ -126,7 +126,7 @@ func (s *Store) OrdersWithWallets(ctx context.Context, orderIDs []string) ([]pay
 			return nil, nil, err
 		}
 		for i, o := range orders {
-			if i > 0 && slices.ContainsFunc(orders[:i], func(p payment.Order) bool { return p.UserID == o.UserID }) {
+			if slices.ContainsFunc(orders[:i], func(p payment.Order) bool { return p.UserID == o.UserID }) {
 				continue
 			}
 			w, err := s.WalletByUser(ctx, o.UserID)

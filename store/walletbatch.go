@@ -353,8 +353,7 @@ func walletPaymentRows(w payment.WalletPaymentsWrite) []walletInsert {
 			types: ledgerEntryTypes},
 		{table: "wallet_transactions", columns: "id, wallet_id, seq, type, amount, balance_after, order_id, ledger_transaction_id, reason, created_at",
 			types: []string{"text", "text", "bigint", "text", "bigint", "bigint", "text", "text", "text", "timestamptz"}},
-		{table: "payments", columns: "id, order_id, method, status, amount, refunded_amount, pg_payment_key, pg_idempotency_key, approved_at, version, created_at, updated_at",
-			types: []string{"text", "text", "text", "text", "bigint", "bigint", "text", "text", "timestamptz", "bigint", "timestamptz", "timestamptz"}},
+		{table: "payments", columns: paymentColumns, types: paymentTypes},
 		{table: "payment_events", columns: eventColumns, types: eventTypes},
 	}
 	wt, ps, pe := &out[2].rows, &out[3].rows, &out[4].rows
@@ -364,8 +363,7 @@ func walletPaymentRows(w payment.WalletPaymentsWrite) []walletInsert {
 			t.LedgerTransactionID, nullString(t.Reason), t.CreatedAt.UTC())
 	}
 	for _, p := range w.Payments {
-		ps.add(p.ID, p.OrderID, string(p.Method), string(p.Status), p.Amount.Amount, int64(0), nullString(p.PGPaymentKey),
-			nullString(p.PGIdempotencyKey), nullTime(p.ApprovedAt), int64(0), p.CreatedAt.UTC(), p.CreatedAt.UTC())
+		paymentRow(ps, p)
 	}
 	*pe = eventRows(w.Events)
 	kept := out[:0]
