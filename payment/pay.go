@@ -447,15 +447,23 @@ func (s *Service) unlockWallets(ctx context.Context, held map[string]Lock) {
 // it (walletPay.out); payBatch applies the others again.
 var errStepOut = errors.New("a payment steps out of its batch")
 
-// payBatchOf applies batch in one transaction, its wallets locked: one
-// read for its orders and their owners' wallets; every payment decided in
-// memory, in queue order (the order is the caller's purchase and PENDING,
-// the balance covers it); one UPDATE moves the paid orders to PAID; and
-// one write (WriteWalletPayments) looks for splits started on them (their
-// rows are locked now), records every payment's answer under its key,
-// refusals included, and debits each wallet by its payments' total,
-// conditional on the version read, with every payment's ledger, history,
-// payment and event rows. A batch of refusals only records its answers.
+// payBatchOf applies batch, its wallets locked: one read for its orders
+// and their owners' wallets; every payment decided in memory, in queue
+// order (the order is the caller's purchase and PENDING, the balance
+// covers it); then every answer recorded under its key, refusals included,
+// the paid orders moved to PAID and each wallet debited by its payments'
+// total, conditional on the version read, with every payment's ledger,
+// history, payment and event rows.
+//
+// It goes at once first: the read outside any transaction, then
+// PayFromWallets, all or nothing, in one round trip on PostgreSQL (a batch
+// of refusals only records its answers). Should
+// the database no longer be as read (a key answered, an order no longer
+// PENDING, a split under way, a wallet written elsewhere), that wrote
+// nothing, and the batch goes again in a transaction that tells which:
+// the read, one UPDATE moving the paid orders to PAID (which locks them),
+// and one write (WriteWalletPayments) that looks for splits started on
+// them and reports keys already answered.
 func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 	if !canMoveOrder(OrderPending, OrderPaid, SourceWallet) {
 		return illegalMove("order", batch[0].orderID, OrderPending, OrderPaid, SourceWallet)
@@ -466,116 +474,77 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 	}
 	slices.Sort(orderIDs)
 	orderIDs = slices.Compact(orderIDs)
+	os, ws, err := s.store.OrdersWithWallets(ctx, orderIDs)
+	if err != nil {
+		return err
+	}
+	read, ids, err := decideBatch(batch, os, ws)
+	if err != nil {
+		return err
+	}
+	write, err := buildBatch(batch, read, ids, s.now().UTC())
+	if err != nil {
+		return err
+	}
+	if len(write.Debits) == 0 {
+		// Refusals only: nothing in the batch pays, so each answer stands
+		// alone, and one statement records them all. A key answered
+		// meanwhile (a retry of a payment done, the common case here)
+		// answers its payment instead.
+		taken, err := s.store.InsertIdempotencyDoneMany(ctx, write.Answers)
+		if err != nil {
+			return fmt.Errorf("record idempotency keys: %w", err)
+		}
+		for i, p := range batch {
+			if slices.Contains(taken, i) {
+				p.err, p.out = errKeyTaken, true // RunInTx replays the key's answer
+				continue
+			}
+			p.call.recorded()
+		}
+		return nil
+	}
+	switch done, err := s.store.PayFromWallets(ctx, write); {
+	case err != nil:
+		return err
+	case done:
+		for _, p := range batch {
+			p.call.recorded()
+		}
+		return nil
+	}
 	return s.store.InTx(ctx, func(q Queries) error {
-		// The orders' owners' wallets: the payers' own for every payment
-		// that can go through. The debits are conditional on these
-		// versions. A wallet here may be one the batch did not lock (the
-		// owner of an order someone else tried to pay): only the wallets
-		// of payments that pass the checks below are written.
 		os, ws, err := q.OrdersWithWallets(ctx, orderIDs)
 		if err != nil {
 			return err
 		}
-		orders := make(map[string]Order, len(os))
-		for _, o := range os {
-			orders[o.ID] = o
-		}
-		read := make(map[string]Wallet, len(ws))
-		for _, w := range ws {
-			read[w.ID] = w
+		read, ids, err := decideBatch(batch, os, ws)
+		if err != nil {
+			return err
 		}
 		now := s.now().UTC()
-		// Decide in queue order. A retried batch starts over: nothing of
-		// the attempt rolled back is recorded, the keys' records included.
-		var paying []*walletPay
-		var ids []string
-		balance := make(map[string]int64, len(read))
-		for id, w := range read {
-			balance[id] = w.Balance.Amount
-		}
-		for _, p := range batch {
-			p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
-			p.order = orders[p.orderID]
-			switch amount := p.order.Amount.Amount; {
-			case p.order.ID == "" || (p.order.UserID != p.user.ID && !p.user.IsAdmin):
-				p.err = errorf(CodeNotFound, "order not found")
-			case p.order.UserID != p.user.ID:
-				p.err = errorf(CodeForbidden, "only the order's owner pays it")
-			case p.order.Kind != OrderPurchase:
-				p.err = errorf(CodeInvalidState, "a %s order is paid by card, not from the wallet", p.order.Kind)
-			case p.order.Status != OrderPending:
-				p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, p.order.Status)
-			case p.walletID == "":
-				p.err = errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
-			case read[p.walletID].ID == "":
-				return fmt.Errorf("wallet %s of a batch is missing", p.walletID) // wallets are never deleted
-			case slices.Contains(ids, p.order.ID):
-				// The same order under another key (or the same key
-				// twice): the first pays it, and this answer commits or
-				// rolls back with that payment. A repeated key is taken
-				// by the first's answer and replays it.
-				p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, OrderPaid)
-			case amount > balance[p.walletID]:
-				p.err = errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed",
-					Money{balance[p.walletID], read[p.walletID].Balance.Currency}, p.order.Amount)
-			default:
-				balance[p.walletID] -= amount
-				paying, ids = append(paying, p), append(ids, p.order.ID)
-			}
-		}
-		if len(paying) > 0 {
+		if len(ids) > 0 {
 			moved, err := q.TransitionOrders(ctx, ids, OrderPending, OrderPaid, now)
 			if err != nil {
 				return err
 			}
-			if err := stepOutUnmoved(ctx, q, paying, moved); err != nil {
+			if err := stepOutUnmoved(ctx, q, batch, moved); err != nil {
 				return err
 			}
 		}
-		// The write looks for splits started on the orders (locked now).
-		write := WalletPaymentsWrite{Now: now, SplitsOf: ids}
-		after := maps.Clone(read)
-		recs := make([]IdempotencyRecord, len(batch))
-		for i, p := range batch {
-			var de *Error
-			if p.err != nil {
-				errors.As(p.err, &de)
-			} else {
-				var rows WalletPaymentsWrite
-				var err error
-				if p.res, rows, err = paidFromWallet(after[p.walletID], p.order, now); err != nil {
-					return err
-				}
-				after[p.walletID] = p.res.Wallet
-				write.Ledger = append(write.Ledger, rows.Ledger...)
-				write.History = append(write.History, rows.History...)
-				write.Payments = append(write.Payments, rows.Payments...)
-				write.Events = append(write.Events, rows.Events...)
-			}
-			var err error
-			if recs[i], err = p.call.answer(p.res, de); err != nil {
-				return err
-			}
-		}
-		for _, id := range slices.Sorted(maps.Keys(read)) {
-			w, a := read[id], after[id]
-			if a.Version != w.Version {
-				write.Debits = append(write.Debits, WalletDebit{WalletID: id, Version: w.Version,
-					Amount: w.Balance.Amount - a.Balance.Amount, Count: a.Version - w.Version})
-			}
+		write, err := buildBatch(batch, read, ids, now)
+		if err != nil {
+			return err
 		}
 		got := WalletPaymentsWritten{Done: true}
 		if len(write.Debits) == 0 {
 			// Refusals only (nothing paying, so no split to look for):
 			// their answers alone.
-			if got.Taken, err = q.InsertIdempotencyDoneMany(ctx, recs); err != nil {
+			if got.Taken, err = q.InsertIdempotencyDoneMany(ctx, write.Answers); err != nil {
 				return fmt.Errorf("record idempotency keys: %w", err)
 			}
-		} else {
-			write.Answers = recs
-			if got, err = q.WriteWalletPayments(ctx, write); err != nil {
-				return fmt.Errorf("write wallet payments: %w", err)
-			}
+		} else if got, err = q.WriteWalletPayments(ctx, write); err != nil {
+			return fmt.Errorf("write wallet payments: %w", err)
 		}
 		// A key answered already answers its payment first: a late retry,
 		// or a key another request used, never voids the order's split
@@ -589,8 +558,8 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 		}
 		if len(got.Splits) > 0 {
 			out := false
-			for _, p := range paying {
-				if slices.Contains(got.Splits, p.order.ID) {
+			for _, p := range batch {
+				if p.err == nil && slices.Contains(got.Splits, p.order.ID) {
 					p.err, p.out, out = errOpenSplit, true, true
 				}
 			}
@@ -609,15 +578,106 @@ func (s *Service) payBatchOf(ctx context.Context, batch []*walletPay) error {
 	})
 }
 
-// stepOutUnmoved steps out the payments whose order the batch's UPDATE did
-// not move to PAID (paying holds each order once), with the order's status
+// decideBatch decides each payment of batch, in queue order, from its
+// orders (os) and their owners' wallets (ws) as read: a payment that goes
+// through has no err, the others their refusal. It returns the wallets as
+// read, by id, and the orders paid (each once). A wallet read may be one
+// the batch did not lock (the owner of an order someone else tried to
+// pay): only the wallets of payments that pass these checks are written,
+// and the payer's wallet is the owner's for every one of those.
+func decideBatch(batch []*walletPay, os []Order, ws []Wallet) (map[string]Wallet, []string, error) {
+	orders := make(map[string]Order, len(os))
+	for _, o := range os {
+		orders[o.ID] = o
+	}
+	read := make(map[string]Wallet, len(ws))
+	balance := make(map[string]int64, len(ws))
+	for _, w := range ws {
+		read[w.ID] = w
+		balance[w.ID] = w.Balance.Amount
+	}
+	// A batch that goes again starts over: nothing of the attempt before
+	// is recorded, the keys' records included.
+	var ids []string
+	for _, p := range batch {
+		p.res, p.err, p.call.done = PayWithWalletResult{}, nil, false
+		p.order = orders[p.orderID]
+		switch amount := p.order.Amount.Amount; {
+		case p.order.ID == "" || (p.order.UserID != p.user.ID && !p.user.IsAdmin):
+			p.err = errorf(CodeNotFound, "order not found")
+		case p.order.UserID != p.user.ID:
+			p.err = errorf(CodeForbidden, "only the order's owner pays it")
+		case p.order.Kind != OrderPurchase:
+			p.err = errorf(CodeInvalidState, "a %s order is paid by card, not from the wallet", p.order.Kind)
+		case p.order.Status != OrderPending:
+			p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, p.order.Status)
+		case p.walletID == "":
+			p.err = errorf(CodeInsufficientBalance, "no wallet yet: create and charge one first")
+		case read[p.walletID].ID == "":
+			return nil, nil, fmt.Errorf("wallet %s of a batch is missing", p.walletID) // wallets are never deleted
+		case slices.Contains(ids, p.order.ID):
+			// The same order under another key (or the same key twice):
+			// the first pays it, and this answer commits or rolls back
+			// with that payment. A repeated key is taken by the first's
+			// answer and replays it.
+			p.err = errorf(CodeInvalidState, "order %s is %s, not PENDING", p.order.ID, OrderPaid)
+		case amount > balance[p.walletID]:
+			p.err = errorf(CodeInsufficientBalance, "the wallet holds %s, %s is needed",
+				Money{balance[p.walletID], read[p.walletID].Balance.Currency}, p.order.Amount)
+		default:
+			balance[p.walletID] -= amount
+			ids = append(ids, p.order.ID)
+		}
+	}
+	return read, ids, nil
+}
+
+// buildBatch is what batch writes at now, decided (decideBatch) from the
+// wallets read: every payment's answer, and for those that go through
+// (ids, their orders) the debits and rows. It sets each payment's result.
+func buildBatch(batch []*walletPay, read map[string]Wallet, ids []string, now time.Time) (WalletPaymentsWrite, error) {
+	write := WalletPaymentsWrite{Now: now, Paying: ids, Answers: make([]IdempotencyRecord, len(batch))}
+	after := maps.Clone(read)
+	for i, p := range batch {
+		var de *Error
+		if p.err != nil {
+			errors.As(p.err, &de)
+		} else {
+			var rows WalletPaymentsWrite
+			var err error
+			if p.res, rows, err = paidFromWallet(after[p.walletID], p.order, now); err != nil {
+				return WalletPaymentsWrite{}, err
+			}
+			after[p.walletID] = p.res.Wallet
+			write.Ledger = append(write.Ledger, rows.Ledger...)
+			write.History = append(write.History, rows.History...)
+			write.Payments = append(write.Payments, rows.Payments...)
+			write.Events = append(write.Events, rows.Events...)
+		}
+		var err error
+		if write.Answers[i], err = p.call.answer(p.res, de); err != nil {
+			return WalletPaymentsWrite{}, err
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(read)) {
+		w, a := read[id], after[id]
+		if a.Version != w.Version {
+			write.Debits = append(write.Debits, WalletDebit{WalletID: id, Version: w.Version,
+				Amount: w.Balance.Amount - a.Balance.Amount, Count: a.Version - w.Version})
+		}
+	}
+	return write, nil
+}
+
+// stepOutUnmoved steps out the payments of batch going through (no err;
+// each order once) whose order the batch's UPDATE did not move to PAID, with the order's status
 // in their answer. An order read back PENDING moved away and back meanwhile
 // (a card confirm that never reached the PG): no answer is kept, the
 // caller retries.
-func stepOutUnmoved(ctx context.Context, q Queries, paying []*walletPay, moved []string) error {
+func stepOutUnmoved(ctx context.Context, q Queries, batch []*walletPay, moved []string) error {
 	out := false
-	for _, p := range paying {
-		if slices.Contains(moved, p.order.ID) {
+	for _, p := range batch {
+		if p.err != nil || slices.Contains(moved, p.order.ID) {
 			continue
 		}
 		cur, err := q.Order(ctx, p.order.ID)

@@ -11,6 +11,16 @@ type Store interface {
 	Queries
 	// InTx runs fn in one database transaction, committed when fn returns nil.
 	InTx(ctx context.Context, fn func(q Queries) error) error
+	// PayFromWallets applies a wallet batch decided from reads made outside
+	// any transaction, all or nothing, in a transaction of its own: it
+	// moves w.Paying from PENDING to PAID and writes what
+	// WriteWalletPayments writes. It is false, with nothing written, when
+	// the database is no longer as the batch read it: an order not
+	// PENDING, a wallet's version moved, a key answered, or a split under
+	// way on one of w.Paying; the batch then goes the way that tells which
+	// (payBatchOf). On PostgreSQL it is one statement: one round trip,
+	// its commit included. w debits at least one wallet.
+	PayFromWallets(ctx context.Context, w WalletPaymentsWrite) (bool, error)
 	// Ping tells whether the database answers.
 	Ping(ctx context.Context) error
 }
@@ -56,7 +66,7 @@ type WalletQueries interface {
 	// InsertIdempotencyDoneMany), each wallet's debit (w.Debits),
 	// conditional on the version read and the balance, then their ledger
 	// transactions, history, payments and events; and it looks for split
-	// payments under way on w.SplitsOf. Unless the answer is Done, the
+	// payments under way on w.Paying. Unless the answer is Done, the
 	// caller must roll the transaction back, since the rest may be written.
 	WriteWalletPayments(ctx context.Context, w WalletPaymentsWrite) (WalletPaymentsWritten, error)
 }
@@ -67,11 +77,13 @@ type WalletPaymentsWrite struct {
 	// Answers are the batch's idempotent answers, refusals included,
 	// stored DONE with the payments: one round trip fewer per batch.
 	Answers []IdempotencyRecord
-	// SplitsOf are the orders the batch moved to PAID. The write looks for
-	// a split payment under way on them (IsOpenSplit) as its first step,
-	// after the move locked them, so a split started meanwhile is seen:
-	// one round trip fewer per batch than a read of its own.
-	SplitsOf []string
+	// Paying are the orders the batch pays. WriteWalletPayments, which
+	// runs after the batch moved them to PAID, looks for a split payment
+	// under way on them (IsOpenSplit) as its first step, after the move
+	// locked them, so a split started meanwhile is seen: one round trip
+	// fewer per batch than a read of its own. PayFromWallets moves them
+	// and looks in one step; see there.
+	Paying   []string
 	Debits   []WalletDebit // one per wallet the batch pays from
 	Now      time.Time
 	Ledger   []LedgerTransaction
@@ -84,7 +96,7 @@ type WalletPaymentsWrite struct {
 type WalletPaymentsWritten struct {
 	// Taken are the indexes of the Answers whose key was stored already.
 	Taken []int
-	// Splits are the orders of SplitsOf with a split payment under way.
+	// Splits are the orders of Paying with a split payment under way.
 	Splits []string
 	// Done: no key taken, no split under way, and every wallet was still
 	// at the version read, and is debited.

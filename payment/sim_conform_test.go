@@ -285,9 +285,37 @@ func (c *conformance) run() {
 			}
 			amount := min(bal, 1+rng.Int64N(3))
 			c.same(fmt.Sprintf("WriteWalletPayments(version %d of %d, %d of %d, %d answers)", version, cur.Version, amount, bal, len(rs)), func(q payment.Queries) string {
-				return c.walletWrite(q, payment.WalletPaymentsWrite{Answers: rs, Now: tick(), SplitsOf: []string{order.ID},
+				return c.walletWrite(q, payment.WalletPaymentsWrite{Answers: rs, Now: tick(), Paying: []string{order.ID},
 					Debits: []payment.WalletDebit{{WalletID: w.ID, Version: version, Amount: amount, Count: 1}}})
 			})
+			if rng.IntN(2) == 0 {
+				// A batch at once (PayFromWallets), at the wallet's
+				// version or a stale one, with a fresh answer or one
+				// already stored, moving no order or one that does not
+				// exist: all written, or nothing.
+				rs := []payment.IdempotencyRecord{claim(c.id("key"), owner, hash, now)}
+				if rng.IntN(3) == 0 {
+					rs[0].Key = fresh
+				}
+				rs[0].Response = []byte(`{"v":1,"result":"at once"}`)
+				var paying []string
+				if rng.IntN(3) == 0 {
+					paying = []string{c.id("ord")}
+				}
+				stale := rng.IntN(3) == 0
+				c.same(fmt.Sprintf("PayFromWallets(stale %v, key %s, %d orders)", stale, rs[0].Key, len(paying)), func(q payment.Queries) string {
+					cur, err := q.Wallet(ctx, w.ID)
+					if err != nil || cur.Balance.Amount < 1 {
+						return errClass(err)
+					}
+					if stale {
+						cur.Version--
+					}
+					done, err := q.(payment.Store).PayFromWallets(ctx, payment.WalletPaymentsWrite{Answers: rs, Now: tick(), Paying: paying,
+						Debits: []payment.WalletDebit{{WalletID: w.ID, Version: cur.Version, Amount: 1, Count: 1}}})
+					return fmt.Sprint(done, " ", errClass(err))
+				})
+			}
 			c.same("wallet after a batch write", walletState(w.ID))
 			c.same("the batch's fresh answer", func(q payment.Queries) string {
 				r, err := q.IdempotencyKey(ctx, users[0].ID, fresh)
@@ -521,7 +549,7 @@ func (c *conformance) holds(w payment.Wallet, order payment.Order, pay payment.P
 		if err != nil {
 			return errClass(err)
 		}
-		return c.walletWrite(q, payment.WalletPaymentsWrite{Now: tick(), SplitsOf: []string{order.ID, c.id("ord")},
+		return c.walletWrite(q, payment.WalletPaymentsWrite{Now: tick(), Paying: []string{order.ID, c.id("ord")},
 			Debits: []payment.WalletDebit{{WalletID: w.ID, Version: cur.Version, Amount: 0, Count: 1}}})
 	})
 	h1, h2 := hold(t1, p1), hold(t2, p2)

@@ -234,6 +234,9 @@ func getRow[T any](db *memDB, tx *memTx, key string) (T, bool) {
 type memStore struct {
 	db *memDB
 	tx *memTx
+	// atOnce: the transaction is PayFromWallets', whose write's findings
+	// are counted apart from those of a batch's own transaction.
+	atOnce bool
 }
 
 var _ payment.Store = (*memStore)(nil)
@@ -648,8 +651,42 @@ func (st *memStore) DebitWallet(_ context.Context, id string, version, amount in
 	return ok, err
 }
 
+// PayFromWallets implements payment.Store as store/walletbatch.go: the
+// move of w.Paying to PAID and WriteWalletPayments in one transaction of
+// its own, rolled back, with false, unless every part found the database
+// as the batch read it.
+func (st *memStore) PayFromWallets(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+	if st.tx != nil {
+		return false, errors.New("pay from wallets: inside a transaction (it commits on its own)")
+	}
+	errNotAsRead := errors.New("not as read")
+	err := st.InTx(ctx, func(q payment.Queries) error {
+		q.(*memStore).atOnce = true
+		moved, err := q.TransitionOrders(ctx, w.Paying, payment.OrderPending, payment.OrderPaid, w.Now)
+		if err != nil {
+			return err
+		}
+		if len(moved) != len(w.Paying) {
+			return errNotAsRead
+		}
+		got, err := q.WriteWalletPayments(ctx, w)
+		if err == nil && !got.Done {
+			err = errNotAsRead
+		}
+		return err
+	})
+	if errors.Is(err, errNotAsRead) {
+		st.db.s.count("db: a wallet batch at once found the database not as read")
+		return false, nil
+	}
+	if err == nil {
+		st.db.s.count("db: a wallet batch paid at once")
+	}
+	return err == nil, err
+}
+
 // WriteWalletPayments implements payment.WalletQueries as
-// store/walletbatch.go: the look for splits under way on w.SplitsOf and the
+// store/walletbatch.go: the look for splits under way on w.Paying and the
 // answers as InsertIdempotencyDoneMany, in one step (one statement's
 // snapshot), one conditional debit of each wallet by its payments' total
 // and count, then every row.
@@ -666,7 +703,7 @@ func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPay
 	var got payment.WalletPaymentsWritten
 	err := st.exec("store.WriteWalletPayments", func(tx *memTx) error {
 		got = payment.WalletPaymentsWritten{Done: len(w.Debits) > 0}
-		for _, id := range w.SplitsOf {
+		for _, id := range w.Paying {
 			if slices.ContainsFunc(visible[payment.Payment](st.db, tx, "pay/"+id), payment.IsOpenSplit) && !slices.Contains(got.Splits, id) {
 				got.Splits = append(got.Splits, id)
 			}
@@ -681,10 +718,10 @@ func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPay
 				got.Taken = append(got.Taken, i)
 			}
 		}
-		if len(got.Splits) > 0 {
+		if !st.atOnce && len(got.Splits) > 0 {
 			st.db.s.count("db: a wallet batch's write found a split under way")
 		}
-		if len(got.Taken) > 0 {
+		if !st.atOnce && len(got.Taken) > 0 {
 			st.db.s.count("db: a wallet batch's answer found its key taken")
 		}
 		if len(got.Taken) > 0 || len(got.Splits) > 0 {

@@ -145,11 +145,13 @@ func TestSimulation(t *testing.T) {
 // simulation exists for, and those that found the bugs it fixed.
 var mustReach = []string{
 	"db: row lock wait",
-	"db: one write of two or more wallet payments",       // a batch of wallet payments
-	"db: one write from two or more wallets",             // a batch across wallets
-	"db: a refusal stored with wallet payments",          // one of a batch refused alone
-	"db: a wallet batch's answer found its key taken",    // a duplicate answered first: the batch steps it out
-	"db: a wallet batch's write found a split under way", // the split is voided, then the payment goes again
+	"db: one write of two or more wallet payments",              // a batch of wallet payments
+	"db: one write from two or more wallets",                    // a batch across wallets
+	"db: a refusal stored with wallet payments",                 // one of a batch refused alone
+	"db: a wallet batch's answer found its key taken",           // a duplicate answered first: the batch steps it out
+	"db: a wallet batch's write found a split under way",        // the split is voided, then the payment goes again
+	"db: a wallet batch paid at once",                           // its read outside a transaction, its write in one of its own
+	"db: a wallet batch at once found the database not as read", // then it goes again in a transaction
 	"lock: second holder let in",
 	"lock: several tried at once",
 	"lock: the first of several busy, others got", // tried once: the batch lets them go and waits for its leader's

@@ -312,6 +312,11 @@ func (s countingStore) InTx(ctx context.Context, fn func(q payment.Queries) erro
 
 func (s countingStore) Ping(ctx context.Context) error { return s.st.Ping(ctx) }
 
+func (s countingStore) PayFromWallets(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+	s.c.add(&s.c.txs)
+	return s.st.PayFromWallets(ctx, w)
+}
+
 // A successful card confirm reads its order once and its payment once (the
 // look-up by key and the order's split find none; settle reads it under its row lock) and
 // commits three times: the idempotency claim, the intent, and the settle
@@ -343,6 +348,17 @@ type failingAnswers struct{ payment.Store }
 
 func (f failingAnswers) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
 	return f.Store.InTx(ctx, func(q payment.Queries) error { return fn(failingAnswersQ{q}) })
+}
+
+// PayFromWallets records a wallet batch's answers with its payments.
+func (failingAnswers) PayFromWallets(context.Context, payment.WalletPaymentsWrite) (bool, error) {
+	return false, errors.Join(payment.ErrTransient, errors.New("connection reset"))
+}
+
+// InsertIdempotencyDoneMany records a wallet batch's refusals outside a
+// transaction.
+func (failingAnswers) InsertIdempotencyDoneMany(context.Context, []payment.IdempotencyRecord) ([]int, error) {
+	return nil, errors.Join(payment.ErrTransient, errors.New("connection reset"))
 }
 
 type failingAnswersQ struct{ payment.Queries }

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pago/pago/payment"
 )
 
 // WriteWalletPayments implements payment.WalletQueries: a look for split
-// payments under way on w.SplitsOf, the answers' INSERT … ON CONFLICT DO
+// payments under way on w.Paying, the answers' INSERT … ON CONFLICT DO
 // NOTHING (insertKeys), one conditional UPDATE of the batch's wallets, then
 // one multi-row INSERT per table. On PostgreSQL they are one statement (the
 // INSERTs are data-modifying WITH clauses; foreign keys are checked at its
@@ -34,46 +36,9 @@ func (s *Store) WriteWalletPayments(ctx context.Context, w payment.WalletPayment
 		return none, errors.New("write wallet payments: no wallet to debit")
 	}
 	now := w.Now.UTC()
-	inserts := walletPaymentRows(w)
-	answers := doneRecords(w.Answers)
 	if s.engine == Postgres {
-		// Every row comes in arrays, a column each (unnest), so the
-		// statement's text is the same however many rows a batch has and
-		// each connection prepares it once. The INSERTs read whole, which
-		// has its one row only when every wallet was debited, so they
-		// insert nothing otherwise.
-		var debits rows
-		for _, d := range w.Debits {
-			debits.add(d.WalletID, d.Version, d.Amount, d.Count)
-		}
-		args := []any{now, len(w.Debits)}
-		var stmt strings.Builder
-		stmt.WriteString("WITH d (id, version, amount, n) AS (SELECT * FROM " + debits.unnest(&args, []string{"text", "bigint", "bigint", "bigint"}) + "),")
-		stmt.WriteString(` debited AS (UPDATE wallets w SET balance = w.balance - d.amount, version = w.version + d.n, updated_at = $1
-FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RETURNING 1),`)
-		stmt.WriteString(" whole AS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM debited) c WHERE c.n = $2)")
-		for i, ins := range inserts {
-			fmt.Fprintf(&stmt, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM %s v, whole)",
-				i, ins.table, ins.columns, ins.rows.unnest(&args, ins.types))
-		}
-		// Every row of the answer: the debited count, the orders with a
-		// split under way, and the keys inserted, if any.
-		keys := "(SELECT NULL::text AS user_id, NULL::text AS key WHERE false)"
-		if len(answers) > 0 {
-			vals := keyRows(answers)
-			fmt.Fprintf(&stmt, ", keys AS (%s)", keysInsert("SELECT * FROM "+vals.unnest(&args, keyTypes)))
-			keys = "keys"
-		}
-		splits := "NULL::text"
-		if len(w.SplitsOf) > 0 {
-			// payment.IsOpenSplit, in SQL; the ids (NewID's letters,
-			// digits and "_") are joined by commas.
-			n := len(args)
-			splits = fmt.Sprintf("(SELECT string_agg(DISTINCT order_id, ',') FROM payments WHERE order_id = ANY($%d::text[]) AND method = $%d AND status = $%d)", n+1, n+2, n+3)
-			args = append(args, w.SplitsOf, string(payment.MethodSplit), string(payment.PaymentPending))
-		}
-		stmt.WriteString(" SELECT (SELECT COUNT(*) FROM debited), " + splits + ", k.user_id, k.key FROM (SELECT 1) one LEFT JOIN " + keys + " k ON true")
-		res, err := s.tx.Tx.QueryContext(ctx, stmt.String(), args...)
+		stmt, args := walletPaymentsStatement(w, false)
+		res, err := s.tx.Tx.QueryContext(ctx, stmt, args...)
 		if err != nil {
 			return none, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
 		}
@@ -93,7 +58,7 @@ FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RET
 		if err := res.Err(); err != nil {
 			return none, fmt.Errorf("write wallet payments: %w", dbErr(err, "wallet payment"))
 		}
-		got := payment.WalletPaymentsWritten{Taken: takenOf(insertedOf(answers, stored))}
+		got := payment.WalletPaymentsWritten{Taken: takenOf(insertedOf(doneRecords(w.Answers), stored))}
 		if open.Valid {
 			got.Splits = strings.Split(open.String, ",")
 			slices.Sort(got.Splits)
@@ -102,7 +67,7 @@ FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RET
 		return got, nil
 	}
 	var got payment.WalletPaymentsWritten
-	for _, id := range w.SplitsOf {
+	for _, id := range w.Paying {
 		ps, err := s.PaymentsByOrder(ctx, id)
 		if err != nil {
 			return none, err
@@ -111,7 +76,7 @@ FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RET
 			got.Splits = append(got.Splits, id)
 		}
 	}
-	inserted, err := s.insertKeys(ctx, answers, "record")
+	inserted, err := s.insertKeys(ctx, doneRecords(w.Answers), "record")
 	if err != nil {
 		return none, err
 	}
@@ -129,12 +94,137 @@ WHERE id = $4 AND version = $5 AND balance >= $1`, d.Amount, d.Count, now, d.Wal
 			return none, err
 		}
 	}
-	for _, ins := range inserts {
+	for _, ins := range walletPaymentRows(w) {
 		if _, err := s.tx.Tx.ExecContext(ctx, "INSERT INTO "+ins.table+" ("+ins.columns+") VALUES "+ins.rows.values(0, nil), ins.rows.args...); err != nil {
 			return none, fmt.Errorf("insert %s: %w", ins.table, dbErr(err, ins.table))
 		}
 	}
 	return payment.WalletPaymentsWritten{Done: true}, nil
+}
+
+// PayFromWallets implements payment.Store. On PostgreSQL it is one
+// statement in no transaction but its own (walletPaymentsStatement): the
+// move, the look for splits under way, the answers, the debits and every
+// row, then a check that fails it, and so everything it wrote, unless each
+// part found the database as the batch read it. Its snapshot is taken
+// before it locks the orders, unlike WriteWalletPayments': a split started
+// on an order after it is still never missed, because a split holds part
+// of the same wallet, at once, in its own transaction, and the debit is
+// conditional on the version the batch read. SQLite, in process, runs the
+// move and WriteWalletPayments in one transaction.
+func (s *Store) PayFromWallets(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+	if s.tx != nil {
+		return false, errors.New("pay from wallets: inside a transaction (it commits on its own)")
+	}
+	if len(w.Debits) == 0 {
+		return false, errors.New("pay from wallets: no wallet to debit")
+	}
+	if s.engine == Postgres {
+		stmt, args := walletPaymentsStatement(w, true)
+		_, err := s.db.DB.ExecContext(ctx, stmt, args...)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == notAsRead {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("pay from wallets: %w", dbErr(err, "wallet payment"))
+		}
+		return true, nil // the orders' trigger announces their move (ListenOrders)
+	}
+	err := s.InTx(ctx, func(q payment.Queries) error {
+		moved, err := q.TransitionOrders(ctx, w.Paying, payment.OrderPending, payment.OrderPaid, w.Now)
+		if err != nil {
+			return err
+		}
+		if len(moved) != len(w.Paying) {
+			return errNotAsRead
+		}
+		got, err := q.WriteWalletPayments(ctx, w)
+		if err == nil && !got.Done {
+			err = errNotAsRead
+		}
+		return err
+	})
+	if errors.Is(err, errNotAsRead) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// notAsRead is the SQLSTATE of pago_wallet_batch_as_read's refusal, and
+// errNotAsRead rolls SQLite's PayFromWallets back for the same reason.
+const notAsRead = "PB001"
+
+var errNotAsRead = errors.New("the database is no longer as the wallet batch read it")
+
+// walletPaymentsStatement is WriteWalletPayments' one statement on
+// PostgreSQL, or with atOnce PayFromWallets': the same, with the move of
+// w.Paying to PAID as one more part and, at its end, the check that fails
+// it unless every part found the database as the batch read it
+// (pago_wallet_batch_as_read). Every row comes in arrays, a column each
+// (unnest), so the statement's text is the same however many rows a batch
+// has and each connection prepares it once. The INSERTs read whole, which
+// has its one row only when every wallet was debited (and, atOnce, every
+// order moved), so they insert nothing otherwise: a unique row they would
+// clash on (a history row's seq) is never the statement's error.
+func walletPaymentsStatement(w payment.WalletPaymentsWrite, atOnce bool) (string, []any) {
+	var debits rows
+	for _, d := range w.Debits {
+		debits.add(d.WalletID, d.Version, d.Amount, d.Count)
+	}
+	args := []any{w.Now.UTC(), len(w.Debits)}
+	var stmt strings.Builder
+	stmt.WriteString("WITH d (id, version, amount, n) AS (SELECT * FROM " + debits.unnest(&args, []string{"text", "bigint", "bigint", "bigint"}) + "),")
+	stmt.WriteString(` debited AS (UPDATE wallets w SET balance = w.balance - d.amount, version = w.version + d.n, updated_at = $1
+FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RETURNING 1),`)
+	paying := ""
+	whole := "(SELECT COUNT(*) FROM debited) = $2"
+	if atOnce && len(w.Paying) > 0 {
+		// The orders first, as the move before WriteWalletPayments takes
+		// them: in id order (the index scan of a sorted array), then the
+		// wallets.
+		args = append(args, string(payment.OrderPaid), w.Paying, string(payment.OrderPending), len(w.Paying))
+		n := len(args)
+		paying = fmt.Sprintf("$%d::text[]", n-2)
+		fmt.Fprintf(&stmt, " moved AS (UPDATE orders SET status = $%d, updated_at = $1 WHERE id = ANY(%s) AND status = $%d RETURNING 1),", n-3, paying, n-1)
+		whole = fmt.Sprintf("(SELECT COUNT(*) FROM moved) = $%d AND ", n) + whole
+	}
+	fmt.Fprintf(&stmt, " whole AS (SELECT 1 WHERE %s)", whole)
+	for i, ins := range walletPaymentRows(w) {
+		fmt.Fprintf(&stmt, ", ins%d AS (INSERT INTO %s (%s) SELECT v.* FROM %s v, whole)",
+			i, ins.table, ins.columns, ins.rows.unnest(&args, ins.types))
+	}
+	answers := doneRecords(w.Answers)
+	keys := "(SELECT NULL::text AS user_id, NULL::text AS key WHERE false)"
+	if len(answers) > 0 {
+		vals := keyRows(answers)
+		fmt.Fprintf(&stmt, ", keys AS (%s)", keysInsert("SELECT * FROM "+vals.unnest(&args, keyTypes)))
+		keys = "keys"
+	}
+	// payment.IsOpenSplit, in SQL.
+	splits := func(ids string) string {
+		return fmt.Sprintf("SELECT order_id FROM payments WHERE order_id = ANY(%s) AND method = $%d AND status = $%d", ids, len(args)-1, len(args))
+	}
+	if atOnce {
+		look := "true"
+		if paying != "" {
+			args = append(args, string(payment.MethodSplit), string(payment.PaymentPending))
+			look = "NOT EXISTS (" + splits(paying) + ")"
+		}
+		args = append(args, len(answers))
+		fmt.Fprintf(&stmt, " SELECT pago_wallet_batch_as_read(EXISTS (SELECT 1 FROM whole) AND %s AND (SELECT COUNT(*) FROM %s k) = $%d)", look, keys, len(args))
+		return stmt.String(), args
+	}
+	// Every row of the answer: the debited count, the orders with a split
+	// under way (their ids, NewID's letters, digits and "_", joined by
+	// commas), and the keys inserted, if any.
+	open := "NULL::text"
+	if len(w.Paying) > 0 {
+		args = append(args, w.Paying, string(payment.MethodSplit), string(payment.PaymentPending))
+		open = "(SELECT string_agg(DISTINCT order_id, ',') FROM (" + splits(fmt.Sprintf("$%d::text[]", len(args)-2)) + ") s)"
+	}
+	stmt.WriteString(" SELECT (SELECT COUNT(*) FROM debited), " + open + ", k.user_id, k.key FROM (SELECT 1) one LEFT JOIN " + keys + " k ON true")
+	return stmt.String(), args
 }
 
 // TransitionOrders implements payment.OrderQueries: one UPDATE … RETURNING
