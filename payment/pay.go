@@ -25,14 +25,14 @@ type PayWithWalletResult struct {
 // balance right.
 //
 // Wallet payments that arrive together on this instance, from one wallet
-// or several, are applied in one transaction under one hold of each
-// wallet's lock (payBatch): a hot wallet then costs one lock, one wallet
-// read, a fixed number of statements and one commit per batch instead of
-// per payment, and payments spread over many wallets share the commit and
-// the statements. Each payment keeps its own idempotency record, so a
-// refusal (INSUFFICIENT_BALANCE, an order no longer PENDING) fails only
-// itself and every caller gets its own answer. The idempotency record is
-// written in that same transaction (RunInTx): no separate claim commit.
+// or several, are applied together, all or nothing, under one hold of each
+// wallet's lock (payBatch): a hot wallet then costs one lock, one read, a
+// fixed number of statements and one commit per batch instead of per
+// payment, and payments spread over many wallets share the commit and the
+// statements. Each payment keeps its own idempotency record, so a refusal
+// (INSUFFICIENT_BALANCE, an order no longer PENDING) fails only itself and
+// every caller gets its own answer. The idempotency record is written with
+// the payment, all or nothing (RunInTx): no separate claim commit.
 func (s *Service) PayWithWallet(ctx context.Context, key, orderID string) (PayWithWalletResult, error) {
 	u, err := caller(ctx)
 	if err != nil {
@@ -643,6 +643,7 @@ func buildBatch(batch []*walletPay, read map[string]Wallet, ids []string, now ti
 		if p.err != nil {
 			errors.As(p.err, &de)
 		} else {
+			write.PayingRead = append(write.PayingRead, p.order.UpdatedAt) // in ids' order: the payments with no err
 			var rows WalletPaymentsWrite
 			var err error
 			if p.res, rows, err = paidFromWallet(after[p.walletID], p.order, now); err != nil {

@@ -16,10 +16,11 @@ type Store interface {
 	// moves w.Paying from PENDING to PAID and writes what
 	// WriteWalletPayments writes. It is false, with nothing written, when
 	// the database is no longer as the batch read it: an order not
-	// PENDING, a wallet's version moved, a key answered, or a split under
-	// way on one of w.Paying; the batch then goes the way that tells which
-	// (payBatchOf). On PostgreSQL it is one statement: one round trip,
-	// its commit included. w debits at least one wallet.
+	// PENDING or changed since (w.PayingRead), a wallet's version moved, a
+	// key answered, or a split under way on one of w.Paying; the batch
+	// then goes the way that tells which (payBatchOf). On PostgreSQL it is
+	// one statement: one round trip, its commit included. w debits at
+	// least one wallet.
 	PayFromWallets(ctx context.Context, w WalletPaymentsWrite) (bool, error)
 	// Ping tells whether the database answers.
 	Ping(ctx context.Context) error
@@ -83,13 +84,17 @@ type WalletPaymentsWrite struct {
 	// locked them, so a split started meanwhile is seen: one round trip
 	// fewer per batch than a read of its own. PayFromWallets moves them
 	// and looks in one step; see there.
-	Paying   []string
-	Debits   []WalletDebit // one per wallet the batch pays from
-	Now      time.Time
-	Ledger   []LedgerTransaction
-	History  []WalletTransaction
-	Payments []Payment
-	Events   []PaymentEvent
+	Paying []string
+	// PayingRead are the UpdatedAt of Paying's orders as the batch read
+	// them, one each: PayFromWallets moves an order only if it has not
+	// changed since.
+	PayingRead []time.Time
+	Debits     []WalletDebit // one per wallet the batch pays from
+	Now        time.Time
+	Ledger     []LedgerTransaction
+	History    []WalletTransaction
+	Payments   []Payment
+	Events     []PaymentEvent
 }
 
 // WalletPaymentsWritten is what WriteWalletPayments found.

@@ -299,8 +299,9 @@ func (c *conformance) run() {
 				}
 				rs[0].Response = []byte(`{"v":1,"result":"at once"}`)
 				var paying []string
+				var read []time.Time
 				if rng.IntN(3) == 0 {
-					paying = []string{c.id("ord")}
+					paying, read = []string{c.id("ord")}, []time.Time{tick()}
 				}
 				stale := rng.IntN(3) == 0
 				c.same(fmt.Sprintf("PayFromWallets(stale %v, key %s, %d orders)", stale, rs[0].Key, len(paying)), func(q payment.Queries) string {
@@ -311,7 +312,7 @@ func (c *conformance) run() {
 					if stale {
 						cur.Version--
 					}
-					done, err := q.(payment.Store).PayFromWallets(ctx, payment.WalletPaymentsWrite{Answers: rs, Now: tick(), Paying: paying,
+					done, err := q.(payment.Store).PayFromWallets(ctx, payment.WalletPaymentsWrite{Answers: rs, Now: tick(), Paying: paying, PayingRead: read,
 						Debits: []payment.WalletDebit{{WalletID: w.ID, Version: cur.Version, Amount: 1, Count: 1}}})
 					return fmt.Sprint(done, " ", errClass(err))
 				})

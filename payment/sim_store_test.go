@@ -662,6 +662,18 @@ func (st *memStore) PayFromWallets(ctx context.Context, w payment.WalletPayments
 	errNotAsRead := errors.New("not as read")
 	err := st.InTx(ctx, func(q payment.Queries) error {
 		q.(*memStore).atOnce = true
+		// The look for splits first, as PostgreSQL's statement reads its
+		// snapshot before it locks the orders; PostgreSQL's second guard,
+		// the orders' updated_at, is left out, so that the simulation
+		// shows the wallet's version alone enough.
+		look := w
+		look.Debits = nil
+		if got, err := q.(*memStore).splitsUnderWay(look); err != nil || len(got) > 0 {
+			if err == nil {
+				err = errNotAsRead
+			}
+			return err
+		}
 		moved, err := q.TransitionOrders(ctx, w.Paying, payment.OrderPending, payment.OrderPaid, w.Now)
 		if err != nil {
 			return err
@@ -669,6 +681,7 @@ func (st *memStore) PayFromWallets(ctx context.Context, w payment.WalletPayments
 		if len(moved) != len(w.Paying) {
 			return errNotAsRead
 		}
+		w.Paying = nil // looked at already
 		got, err := q.WriteWalletPayments(ctx, w)
 		if err == nil && !got.Done {
 			err = errNotAsRead
@@ -683,6 +696,30 @@ func (st *memStore) PayFromWallets(ctx context.Context, w payment.WalletPayments
 		st.db.s.count("db: a wallet batch paid at once")
 	}
 	return err == nil, err
+}
+
+// splitsUnderWay are the orders of w.Paying with a split under way, as
+// one statement reads them.
+func (st *memStore) splitsUnderWay(w payment.WalletPaymentsWrite) ([]string, error) {
+	var got []string
+	err := st.exec("store.WriteWalletPayments (its look)", func(tx *memTx) error {
+		got = st.splitsIn(tx, w.Paying)
+		return nil
+	})
+	return got, err
+}
+
+// splitsIn are the orders of ids with a split under way, as tx sees them,
+// each once, in order.
+func (st *memStore) splitsIn(tx *memTx, ids []string) []string {
+	var got []string
+	for _, id := range ids {
+		if slices.ContainsFunc(visible[payment.Payment](st.db, tx, "pay/"+id), payment.IsOpenSplit) && !slices.Contains(got, id) {
+			got = append(got, id)
+		}
+	}
+	slices.Sort(got)
+	return got
 }
 
 // WriteWalletPayments implements payment.WalletQueries as
@@ -702,13 +739,7 @@ func (st *memStore) WriteWalletPayments(ctx context.Context, w payment.WalletPay
 	}
 	var got payment.WalletPaymentsWritten
 	err := st.exec("store.WriteWalletPayments", func(tx *memTx) error {
-		got = payment.WalletPaymentsWritten{Done: len(w.Debits) > 0}
-		for _, id := range w.Paying {
-			if slices.ContainsFunc(visible[payment.Payment](st.db, tx, "pay/"+id), payment.IsOpenSplit) && !slices.Contains(got.Splits, id) {
-				got.Splits = append(got.Splits, id)
-			}
-		}
-		slices.Sort(got.Splits)
+		got = payment.WalletPaymentsWritten{Done: len(w.Debits) > 0, Splits: st.splitsIn(tx, w.Paying)}
 		for i, r := range w.Answers {
 			inserted, err := st.db.insertDone(tx, r)
 			if err != nil {

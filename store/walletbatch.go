@@ -107,11 +107,14 @@ WHERE id = $4 AND version = $5 AND balance >= $1`, d.Amount, d.Count, now, d.Wal
 // move, the look for splits under way, the answers, the debits and every
 // row, then a check that fails it, and so everything it wrote, unless each
 // part found the database as the batch read it. Its snapshot is taken
-// before it locks the orders, unlike WriteWalletPayments': a split started
-// on an order after it is still never missed, because a split holds part
-// of the same wallet, at once, in its own transaction, and the debit is
-// conditional on the version the batch read. SQLite, in process, runs the
-// move and WriteWalletPayments in one transaction.
+// before it locks the orders, unlike WriteWalletPayments', so its look
+// for splits may miss one started on an order after the snapshot. Two
+// guards, either enough, stand for the look: a split's start holds part
+// of the same wallet in its own transaction, and the debit is conditional
+// on the version the batch read; and it moves the order (PENDING to
+// PENDING, updated_at), and an order moves here only if its updated_at is
+// the one read. SQLite, in process, runs the move and WriteWalletPayments
+// in one transaction, whose look follows the move.
 func (s *Store) PayFromWallets(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
 	if s.tx != nil {
 		return false, errors.New("pay from wallets: inside a transaction (it commits on its own)")
@@ -119,11 +122,16 @@ func (s *Store) PayFromWallets(ctx context.Context, w payment.WalletPaymentsWrit
 	if len(w.Debits) == 0 {
 		return false, errors.New("pay from wallets: no wallet to debit")
 	}
+	if len(w.PayingRead) != len(w.Paying) {
+		return false, fmt.Errorf("pay from wallets: %d orders with %d read times", len(w.Paying), len(w.PayingRead))
+	}
 	if s.engine == Postgres {
 		stmt, args := walletPaymentsStatement(w, true)
 		_, err := s.db.DB.ExecContext(ctx, stmt, args...)
+		// The check's refusal, or a deadlock or serialization failure
+		// (class 40): the statement rolled back; the long way tells.
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == notAsRead {
+		if errors.As(err, &pe) && (pe.Code == notAsRead || strings.HasPrefix(pe.Code, "40")) {
 			return false, nil
 		}
 		if err != nil {
@@ -180,13 +188,18 @@ FROM d WHERE w.id = d.id AND w.version = d.version AND w.balance >= d.amount RET
 	paying := ""
 	whole := "(SELECT COUNT(*) FROM debited) = $2"
 	if atOnce && len(w.Paying) > 0 {
-		// The orders first, as the move before WriteWalletPayments takes
-		// them: in id order (the index scan of a sorted array), then the
-		// wallets.
-		args = append(args, string(payment.OrderPaid), w.Paying, string(payment.OrderPending), len(w.Paying))
+		// The orders first, as the batch that goes the long way moves
+		// them before its write, then the wallets. An order moves only
+		// if it is as read: PENDING, and not changed since.
+		read := make([]time.Time, len(w.PayingRead))
+		for i, t := range w.PayingRead {
+			read[i] = t.UTC()
+		}
+		args = append(args, string(payment.OrderPaid), w.Paying, read, string(payment.OrderPending), len(w.Paying))
 		n := len(args)
-		paying = fmt.Sprintf("$%d::text[]", n-2)
-		fmt.Fprintf(&stmt, " moved AS (UPDATE orders SET status = $%d, updated_at = $1 WHERE id = ANY(%s) AND status = $%d RETURNING 1),", n-3, paying, n-1)
+		paying = fmt.Sprintf("$%d::text[]", n-3)
+		fmt.Fprintf(&stmt, ` moved AS (UPDATE orders o SET status = $%d, updated_at = $1 FROM unnest(%s, $%d::timestamptz[]) r (id, read_at)
+WHERE o.id = r.id AND o.status = $%d AND o.updated_at = r.read_at RETURNING 1),`, n-4, paying, n-2, n-1)
 		whole = fmt.Sprintf("(SELECT COUNT(*) FROM moved) = $%d AND ", n) + whole
 	}
 	fmt.Fprintf(&stmt, " whole AS (SELECT 1 WHERE %s)", whole)

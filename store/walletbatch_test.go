@@ -65,7 +65,9 @@ func testWriteWalletPayments(t *testing.T, eng storetest.Engine, atOnce bool) {
 				o := payment.Order{ID: payment.NewID("ord", now), UserID: pt.w.UserID, Kind: payment.OrderPurchase, Status: payment.OrderPending,
 					Name: "tea", Amount: payment.Won(a), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
 				must(t, s.InsertOrder(ctx, o))
-				out.Paying = append(out.Paying, o.ID)
+				o, err := s.Order(ctx, o.ID)
+				must(t, err)
+				out.Paying, out.PayingRead = append(out.Paying, o.ID), append(out.PayingRead, o.UpdatedAt)
 				balance -= a
 				total += a
 				ltx := payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "pay", CreatedAt: now,
@@ -227,7 +229,7 @@ func testWriteWalletPayments(t *testing.T, eng storetest.Engine, atOnce bool) {
 		must(t, s.InsertPayment(ctx, payment.Payment{ID: payment.NewID("pay", now), OrderID: splits.Payments[i].OrderID, Method: payment.MethodSplit,
 			Status: status, Amount: payment.Won(100), WalletAmount: payment.Won(50), CreatedAt: now, UpdatedAt: now}))
 	}
-	splits.Paying = splits.Paying[:2] // the third is not the batch's to look at
+	splits.Paying, splits.PayingRead = splits.Paying[:2], splits.PayingRead[:2] // the third is not the batch's to look at
 	res, err = write(splits)
 	must(t, err)
 	if res.Done || len(res.Taken) > 0 || (!atOnce && !slices.Equal(res.Splits, []string{splits.Payments[1].OrderID})) {
@@ -235,6 +237,16 @@ func testWriteWalletPayments(t *testing.T, eng storetest.Engine, atOnce bool) {
 	}
 	if answered(splits) {
 		t.Fatal("the batch that found a split stored its answers")
+	}
+	for _, p := range splits.Payments {
+		ps, err := s.PaymentsByOrder(ctx, p.OrderID)
+		must(t, err)
+		if slices.ContainsFunc(ps, func(q payment.Payment) bool { return q.ID == p.ID }) {
+			t.Fatalf("the batch that found a split left payment %s", p.ID)
+		}
+		if o, err := s.Order(ctx, p.OrderID); err != nil || o.Status != payment.OrderPending {
+			t.Fatalf("the batch that found a split left order %s %s (%v)", o.ID, o.Status, err)
+		}
 	}
 	if after := wallets(); after != got {
 		t.Fatalf("the batch that found a split moved the wallets to %+v (were %+v)", after, got)
@@ -258,7 +270,7 @@ func testWriteWalletPayments(t *testing.T, eng storetest.Engine, atOnce bool) {
 		if answered(gone) {
 			t.Fatal("the batch that found an order moved stored its answers")
 		}
-		gone.Payments, gone.Paying = gone.Payments[:1], gone.Paying[:1]
+		gone.Payments = gone.Payments[:1]
 		noPayments(gone)
 		if after := wallets(); after != got {
 			t.Fatalf("the batch that found an order moved moved the wallets to %+v (were %+v)", after, got)
@@ -419,4 +431,104 @@ func BenchmarkWalletBatchAnswers(b *testing.B) {
 	b.ReportMetric(float64(took[0].Microseconds())/float64(i), "separate-µs/batch")
 	b.ReportMetric(float64(took[1].Microseconds())/float64(i), "folded-µs/batch")
 	b.ReportMetric(float64(took[1])/float64(took[0]), "folded/separate")
+}
+
+// A split started on an order after the batch's statement at once took its
+// snapshot, but before the statement locked the order, is never missed:
+// the statement's look cannot see it, so the guards must. A split's start
+// moves the order (PENDING to PENDING) and holds part of the wallet in one
+// transaction; either is enough for the statement to write nothing.
+func TestPayFromWalletsNeverMissesASplitStartedAfterItsSnapshot(t *testing.T) {
+	eng, ok := storetest.Postgres(t)
+	if !ok {
+		t.Skip("PostgreSQL only: SQLite's look follows the move in one transaction")
+	}
+	for _, holds := range []bool{true, false} {
+		name := map[bool]string{true: "the split holds part of the wallet", false: "the split only moves the order"}[holds]
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s, u, now := withUser(t, eng, "split")
+			acc := payment.LedgerAccount{ID: payment.NewID("acc", now), Kind: payment.AccountWallet, Currency: payment.KRW, CreatedAt: now}
+			must(t, s.InsertLedgerAccount(ctx, acc))
+			w := payment.Wallet{ID: payment.NewID("wal", now), UserID: u.ID, AccountID: acc.ID, Limit: payment.Won(100_000), CreatedAt: now}
+			_, err := s.InsertWalletIfAbsent(ctx, w)
+			must(t, err)
+			_, err = s.db.DB.ExecContext(ctx, "UPDATE wallets SET balance = 10000 WHERE id = $1", w.ID)
+			must(t, err)
+			w, err = s.Wallet(ctx, w.ID)
+			must(t, err)
+			o := payment.Order{ID: payment.NewID("ord", now), UserID: u.ID, Kind: payment.OrderPurchase, Status: payment.OrderPending,
+				Name: "tea", Amount: payment.Won(1000), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
+			must(t, s.InsertOrder(ctx, o))
+			o, err = s.Order(ctx, o.ID)
+			must(t, err)
+			ltx := payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "WALLET_PAYMENT", OrderID: o.ID, Description: "pay", CreatedAt: now,
+				Entries: []payment.LedgerEntry{{ID: payment.NewID("ent", now), AccountID: acc.ID, Amount: -1000},
+					{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: 1000}}}
+			pay := payment.Payment{ID: payment.NewID("pay", now), OrderID: o.ID, Method: payment.MethodWallet, Status: payment.PaymentDone,
+				Amount: o.Amount, ApprovedAt: &now, CreatedAt: now, UpdatedAt: now}
+			batch := payment.WalletPaymentsWrite{Now: now, Paying: []string{o.ID}, PayingRead: []time.Time{o.UpdatedAt},
+				Debits: []payment.WalletDebit{{WalletID: w.ID, Version: w.Version, Amount: 1000, Count: 1}},
+				Ledger: []payment.LedgerTransaction{ltx},
+				History: []payment.WalletTransaction{{ID: payment.NewID("wtx", now), WalletID: w.ID, Seq: w.Version + 1, Type: payment.WalletPayment,
+					Amount: payment.Won(-1000), BalanceAfter: payment.Won(9000), OrderID: o.ID, LedgerTransactionID: ltx.ID, CreatedAt: now}},
+				Payments: []payment.Payment{pay},
+				Events: []payment.PaymentEvent{{ID: payment.NewID("pev", now), PaymentID: pay.ID, FromStatus: payment.PaymentPending,
+					ToStatus: payment.PaymentDone, Source: "wallet", CreatedAt: now}},
+				Answers: []payment.IdempotencyRecord{{UserID: u.ID, Key: "pay-" + o.ID, Operation: "payWithWallet", RequestHash: "h", Owner: "o",
+					Response: []byte(`{}`), CreatedAt: now}},
+			}
+
+			// The split's transaction takes the order's row first.
+			split, err := s.db.DB.BeginTx(ctx, nil)
+			must(t, err)
+			defer split.Rollback()
+			_, err = split.ExecContext(ctx, "UPDATE orders SET updated_at = now() WHERE id = $1 AND status = 'PENDING'", o.ID)
+			must(t, err)
+			type result struct {
+				done bool
+				err  error
+			}
+			got := make(chan result, 1)
+			go func() {
+				done, err := s.PayFromWallets(ctx, batch)
+				got <- result{done, err}
+			}()
+			// The statement has its snapshot once it waits for the order.
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				var n int
+				must(t, s.db.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH d (id%'`).Scan(&n))
+				if n > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the batch's statement never waited for the order")
+				}
+			}
+			splitID := payment.NewID("pay", now)
+			_, err = split.ExecContext(ctx, `INSERT INTO payments (id, order_id, method, status, amount, refunded_amount, wallet_amount, version, confirm_attempt, created_at, updated_at)
+VALUES ($1, $2, 'SPLIT', 'PENDING', 1000, 0, 500, 1, 0, now(), now())`, splitID, o.ID)
+			must(t, err)
+			if holds {
+				_, err = split.ExecContext(ctx, "UPDATE wallets SET balance = balance - 500, version = version + 1 WHERE id = $1", w.ID)
+				must(t, err)
+			}
+			must(t, split.Commit())
+
+			r := <-got
+			must(t, r.err)
+			if r.done {
+				t.Fatal("the batch paid an order whose split started after its snapshot")
+			}
+			if cur, err := s.Order(ctx, o.ID); err != nil || cur.Status != payment.OrderPending {
+				t.Fatalf("order %s (%v), want PENDING with its split", cur.Status, err)
+			}
+			ps, err := s.PaymentsByOrder(ctx, o.ID)
+			must(t, err)
+			if len(ps) != 1 || ps[0].ID != splitID {
+				t.Fatalf("the order's payments are %v, want its split alone", ps)
+			}
+		})
+	}
 }
