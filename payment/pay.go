@@ -209,10 +209,28 @@ func (s *Service) payBatched(ctx context.Context, op *walletPay) {
 		b.handOffLocked(shard, q)
 	}()
 	// The batch answers other callers: the leader's client leaving must not
-	// roll their payments back.
-	s.payBatch(context.WithoutCancel(ctx), batch)
+	// roll their payments back. Bounded all the same (WalletBatchTimeout).
+	bctx, cancel := s.walletBatchContext(ctx)
+	defer cancel()
+	s.payBatch(bctx, batch)
 	answered = true
 }
+
+// walletBatchContext is the context a batch led by a caller with ctx runs
+// in: not cancelled when that caller leaves, and ended after
+// Config.WalletBatchTimeout.
+func (s *Service) walletBatchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx = context.WithoutCancel(ctx)
+	if s.cfg.WalletBatchTimeout < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.cfg.WalletBatchTimeout)
+}
+
+// errBatchTimedOut answers the payments of a batch that ran out of
+// Config.WalletBatchTimeout: whatever it had not committed is undone, and
+// a retry replays whatever it had.
+var errBatchTimedOut = &Error{Code: CodeRequestInProgress, Message: "the payment is taking longer than expected; retry shortly"}
 
 // awaitBatch waits until op is applied or its goroutine is to lead. If the
 // wait unwinds instead (the simulation kills a process there), op leaves
@@ -282,6 +300,10 @@ func (s *Service) payBatch(ctx context.Context, batch []*walletPay) {
 			batch = slices.DeleteFunc(batch, func(p *walletPay) bool { return p.out })
 			continue
 		}
+		if err != nil && ctx.Err() != nil {
+			s.log.WarnContext(ctx, "wallet batch timed out", "payments", len(batch), "err", err)
+			err = errBatchTimedOut
+		}
 		var de *Error
 		if errors.As(err, &de) && replayable(de.Code) {
 			// Not any one payment's answer: a failure to retry, never
@@ -336,6 +358,9 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 	}
 	if lead != "" && held[lead] == nil {
 		lock, err := s.locker.Lock(ctx, "wallet:"+lead)
+		if err != nil && ctx.Err() != nil {
+			err = errBatchTimedOut
+		}
 		if err != nil {
 			for _, p := range batch {
 				if p.walletID == lead {

@@ -2,9 +2,11 @@ package payment_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,15 +163,23 @@ type lockerRefusing struct {
 	mu     sync.Mutex
 	refuse map[string]int
 	held   map[string]bool
-	// waits: for each lock waited for (no deadline: a batch's leader's),
-	// the locks held meanwhile.
+	// waits: for each lock waited for (a batch's leader's, bounded only
+	// by the batch's timeout, not tried for lockTry), the locks held
+	// meanwhile.
 	waits [][]string
+}
+
+// aWait tells a lock waited for from one only tried: a try is bounded by
+// 10 ms (lockTry), a wait by far more.
+func aWait(ctx context.Context) bool {
+	deadline, bounded := ctx.Deadline()
+	return !bounded || time.Until(deadline) > time.Second
 }
 
 func (l *lockerRefusing) Lock(ctx context.Context, name string) (payment.Lock, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, bounded := ctx.Deadline(); !bounded {
+	if aWait(ctx) {
 		var held []string
 		for name, ok := range l.held {
 			if ok {
@@ -412,7 +422,7 @@ func testOneBatchPaysFromSeveralWallets(t *testing.T, many bool) {
 func TestAWalletPaymentByAnAnsweredKeyLeavesTheSplit(t *testing.T) {
 	setup := func(t *testing.T, funds int64) (*payment.Service, context.Context, *memStore, payment.Order) {
 		mem := &memStore{db: newMemDB(newSim(1))}
-		svc, ctx, o := teaOrderAndFunds(t, mem, funds)
+		svc, ctx, o := teaOrderAndFunds(t, mem, funds, payment.Config{})
 		return svc, ctx, mem, o
 	}
 	splitLeftPending := func(t *testing.T, mem *memStore, orderID string) {
@@ -459,26 +469,12 @@ func TestAWalletPaymentByAnAnsweredKeyLeavesTheSplit(t *testing.T) {
 func TestAWalletPaymentReleasesTheSplitUnderWay(t *testing.T) {
 	stores := map[string]func(t *testing.T) payment.Store{"model": func(*testing.T) payment.Store { return &memStore{db: newMemDB(newSim(1))} }}
 	for _, eng := range storetest.Engines(t) {
-		stores[eng.Name] = func(t *testing.T) payment.Store {
-			st, err := store.Open(context.Background(), eng.NewDatabase(t))
-			require.NoError(t, err)
-			t.Cleanup(func() { st.Close() })
-			require.NoError(t, st.Migrate(context.Background(), slog.New(slog.DiscardHandler)))
-			// The jobs the payments queue (an order's expiry, a probe), left
-			// undone.
-			workers := river.NewWorkers()
-			river.AddWorker(workers, idle[worker.ExpireOrderArgs]{})
-			river.AddWorker(workers, idle[worker.ProbePaymentArgs]{})
-			river.AddWorker(workers, idle[worker.RefundArgs]{})
-			require.NoError(t, st.StartJobs(context.Background(), store.JobsConfig{Workers: workers, Logger: slog.New(slog.DiscardHandler)}))
-			t.Cleanup(func() { _ = st.StopJobs(context.Background()) })
-			return st
-		}
+		stores[eng.Name] = func(t *testing.T) payment.Store { return openWithIdleJobs(t, eng.NewDatabase(t)) }
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			st := open(t)
-			svc, ctx, o := teaOrderAndFunds(t, st, 20_000) // the order costs 5,000
+			svc, ctx, o := teaOrderAndFunds(t, st, 20_000, payment.Config{}) // the order costs 5,000
 			_, err := svc.StartSplitPayment(ctx, "S", payment.StartSplitPaymentInput{OrderID: o.ID, WalletAmount: 1_000})
 			require.NoError(t, err)
 			res, err := svc.PayWithWallet(ctx, "K", o.ID)
@@ -500,10 +496,10 @@ func TestAWalletPaymentReleasesTheSplitUnderWay(t *testing.T) {
 	}
 }
 
-// teaOrderAndFunds is a service on st whose caller has funds in the
-// wallet and a PENDING order for one tea (5,000).
-func teaOrderAndFunds(t *testing.T, st payment.Store, funds int64) (*payment.Service, context.Context, payment.Order) {
-	svc, ctx := newTestService(t, st, &staleGateway{cancels: map[string]bool{}}, payment.Config{})
+// teaOrderAndFunds is a service on st with cfg whose caller has funds in
+// the wallet and a PENDING order for one tea (5,000).
+func teaOrderAndFunds(t *testing.T, st payment.Store, funds int64, cfg payment.Config) (*payment.Service, context.Context, payment.Order) {
+	svc, ctx := newTestService(t, st, &staleGateway{cancels: map[string]bool{}}, cfg)
 	prd := teaProduct(t, svc, st, 100)
 	top := topUpOrder(t, svc, ctx, "top", funds)
 	_, err := svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: top.ID, PaymentKey: "pk_top", Amount: funds})
@@ -514,6 +510,22 @@ func teaOrderAndFunds(t *testing.T, st payment.Store, funds int64) (*payment.Ser
 	return svc, ctx, o
 }
 
+// openWithIdleJobs opens and migrates the database at url, with the jobs
+// the payments queue (an order's expiry, a probe, a refund) left undone.
+func openWithIdleJobs(t *testing.T, url string) *store.Store {
+	st, err := store.Open(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	require.NoError(t, st.Migrate(context.Background(), slog.New(slog.DiscardHandler)))
+	workers := river.NewWorkers()
+	river.AddWorker(workers, idle[worker.ExpireOrderArgs]{})
+	river.AddWorker(workers, idle[worker.ProbePaymentArgs]{})
+	river.AddWorker(workers, idle[worker.RefundArgs]{})
+	require.NoError(t, st.StartJobs(context.Background(), store.JobsConfig{Workers: workers, Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(func() { _ = st.StopJobs(context.Background()) })
+	return st
+}
+
 // codeOf is err's domain code, "" when it has none.
 func codeOf(err error) payment.Code {
 	var de *payment.Error
@@ -521,4 +533,121 @@ func codeOf(err error) payment.Code {
 		return de.Code
 	}
 	return ""
+}
+
+// stuckWrites makes a batch's write at once hang, once stuck is set, until
+// the batch's context ends, as a database call that never answers would;
+// with committed, the write goes through first and only its answer is
+// lost.
+type stuckWrites struct {
+	payment.Store
+	stuck     atomic.Bool
+	committed bool
+}
+
+func (s *stuckWrites) PayFromWallets(ctx context.Context, w payment.WalletPaymentsWrite) (bool, error) {
+	if !s.stuck.Load() || len(w.Debits) == 0 {
+		return s.Store.PayFromWallets(ctx, w)
+	}
+	if s.committed {
+		if _, err := s.Store.PayFromWallets(ctx, w); err != nil {
+			return false, err
+		}
+	}
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
+// A wallet payment whose batch is stuck in the database answers
+// REQUEST_IN_PROGRESS once the batch's timeout has passed, instead of
+// holding its page (and every payment queued behind it) for ever; a retry
+// with the same key pays the order once, whether or not the stuck write
+// had gone through. It used to wait for ever: the batch ran without a
+// deadline.
+func TestAStuckWalletBatchAnswersWithinItsTimeout(t *testing.T) {
+	for _, committed := range []bool{false, true} {
+		name := map[bool]string{false: "nothing written", true: "written, answer lost"}[committed]
+		t.Run(name, func(t *testing.T) {
+			st := &stuckWrites{Store: &memStore{db: newMemDB(newSim(1))}, committed: committed}
+			svc, ctx, o := teaOrderAndFunds(t, st, 20_000, payment.Config{WalletBatchTimeout: 50 * time.Millisecond})
+			st.stuck.Store(true)
+			res, err := payWithin(t, svc, ctx, "K", o.ID)
+			if committed {
+				require.NoError(t, err, "the payment went through: the key replays it")
+				require.Equal(t, payment.OrderPaid, res.Order.Status)
+			} else {
+				require.Equal(t, payment.CodeRequestInProgress, codeOf(err), "%v", err)
+				w, err := svc.MyWallet(ctx)
+				require.NoError(t, err)
+				require.Equal(t, int64(20_000), w.Balance.Amount, "nothing charged")
+				got, err := svc.Order(ctx, o.ID)
+				require.NoError(t, err)
+				require.Equal(t, payment.OrderPending, got.Status)
+			}
+
+			st.stuck.Store(false)
+			res, err = payWithin(t, svc, ctx, "K", o.ID)
+			require.NoError(t, err)
+			require.Equal(t, payment.OrderPaid, res.Order.Status)
+			require.Equal(t, int64(15_000), res.Wallet.Balance.Amount, "charged once")
+			v, err := st.Store.(*memStore).Violations(context.Background())
+			require.NoError(t, err)
+			require.Empty(t, v)
+		})
+	}
+}
+
+// On PostgreSQL a batch whose wallet row another transaction holds locked
+// answers REQUEST_IN_PROGRESS within its timeout, its statement cancelled;
+// once the row is free, a retry with the same key pays once.
+func TestAWalletBatchBlockedOnARowLockAnswersWithinItsTimeout(t *testing.T) {
+	eng, ok := storetest.Postgres(t)
+	if !ok {
+		t.Skip("no PostgreSQL")
+	}
+	url := eng.NewDatabase(t)
+	st := openWithIdleJobs(t, url)
+	svc, ctx, o := teaOrderAndFunds(t, st, 20_000, payment.Config{WalletBatchTimeout: 300 * time.Millisecond})
+	w, err := svc.MyWallet(ctx)
+	require.NoError(t, err)
+
+	db, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	holder, err := db.BeginTx(context.Background(), nil)
+	require.NoError(t, err)
+	defer holder.Rollback()
+	_, err = holder.Exec("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", w.ID)
+	require.NoError(t, err)
+
+	_, err = payWithin(t, svc, ctx, "K", o.ID)
+	require.Equal(t, payment.CodeRequestInProgress, codeOf(err), "%v", err)
+
+	require.NoError(t, holder.Rollback())
+	res, err := payWithin(t, svc, ctx, "K", o.ID)
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPaid, res.Order.Status)
+	require.Equal(t, int64(15_000), res.Wallet.Balance.Amount, "charged once")
+}
+
+// payWithin pays orderID under key, failing the test if no answer comes
+// within 10 s (the timeouts under test are far shorter).
+func payWithin(t *testing.T, svc *payment.Service, ctx context.Context, key, orderID string) (payment.PayWithWalletResult, error) {
+	t.Helper()
+	type answer struct {
+		res payment.PayWithWalletResult
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := svc.PayWithWallet(ctx, key, orderID)
+		done <- answer{res, err}
+	}()
+	select {
+	case a := <-done:
+		return a.res, a.err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("payWithWallet %s: no answer in 10 s", key)
+		return payment.PayWithWalletResult{}, nil
+	}
 }

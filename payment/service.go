@@ -46,6 +46,15 @@ type Config struct {
 	// product's stock; 0 = no cap.
 	MaxOpenOrders    int
 	MaxReservedUnits int64
+	// WalletBatchTimeout bounds a wallet batch (default 5 s), which works
+	// for every payment in it, whichever caller leads it: a batch still
+	// waiting on the database past it is cancelled — what it had not
+	// committed is undone — and its payments are answered
+	// REQUEST_IN_PROGRESS, retryable, whose retry replays whatever was
+	// committed. A stuck database call then never holds a queue's payments,
+	// and the pages waiting for them, for ever. Negative: no bound (the
+	// simulation, whose scheduler owns every goroutine).
+	WalletBatchTimeout time.Duration
 	// WalletBatches is how many wallet batches this instance runs at once
 	// (default 2): wallet payments queue in as many queues, a user's always
 	// in the same one (pay.go).
@@ -103,6 +112,9 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	}
 	if cfg.ConfirmWait == 0 {
 		cfg.ConfirmWait = 2 * time.Second
+	}
+	if cfg.WalletBatchTimeout == 0 {
+		cfg.WalletBatchTimeout = 5 * time.Second
 	}
 	if cfg.WalletBatches <= 0 {
 		cfg.WalletBatches = 2
