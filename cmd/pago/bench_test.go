@@ -91,3 +91,20 @@ func TestBenchConfirm(t *testing.T) {
 	require.Regexp(t, `wall / PG latency = [0-9.]+`, out.String())
 	s.verify()
 }
+
+// The confirm bench's CPU figures read /proc: a process's user + system
+// time past a command name holding spaces and parentheses, and the
+// machine's busy time without idle and iowait.
+func TestBenchReadsCPUTimes(t *testing.T) {
+	stat := "4242 (pago (serve) x) S 1 4242 4242 0 -1 4194560 1200 0 0 0 150 25 0 0 20 0 12 0 100 0 0"
+	require.Equal(t, 1750*time.Millisecond, processCPU([]byte(stat)), "utime 150 + stime 25 ticks")
+	require.Zero(t, processCPU([]byte("4242 (pago")))
+
+	machine := "cpu  100 5 50 800 40 3 2 0 0 0\ncpu0 50 2 25 400 20 1 1 0 0 0\n"
+	busy, all := machineCPU([]byte(machine))
+	require.Equal(t, 1600*time.Millisecond, busy, "user+nice+system+irq+softirq+steal")
+	require.Equal(t, 10*time.Second, all)
+	busy, all = machineCPU([]byte("intr 1 2 3\n"))
+	require.Zero(t, busy)
+	require.Zero(t, all)
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,6 +146,7 @@ func (b *bench) confirm(ctx context.Context, f confirmFlags, stdout io.Writer) e
 
 	paid := 0
 	var mu sync.Mutex
+	cpu0 := readCPU(f.pid)
 	res, err := b.drive(ctx, "confirm", func(i int) (string, string) {
 		c := cards[i]
 		var out struct {
@@ -172,6 +174,16 @@ func (b *bench) confirm(ctx context.Context, f confirmFlags, stdout io.Writer) e
 		wall.Round(time.Millisecond), fmtLatency(percentile(res.lat, 50)), fmtLatency(percentile(res.lat, 99)), fmtErrs(res.errs))
 	if res.firstErr != "" {
 		fmt.Fprintf(stdout, "first error: %s\n", res.firstErr)
+	}
+	// Whether the wall is the machine's limit (CPU busy throughout) or a
+	// chain of waits (CPU to spare).
+	if cpu := readCPU(f.pid).since(cpu0); cpu.machine > 0 {
+		pago := ""
+		if f.pid > 0 {
+			pago = fmt.Sprintf("pago %.2f s, ", cpu.process.Seconds())
+		}
+		fmt.Fprintf(stdout, "CPU while timed: %sthe whole machine %.2f of %.2f s (%d cores, %.0f%% busy)\n",
+			pago, cpu.busy.Seconds(), cpu.machine.Seconds(), runtime.NumCPU(), 100*cpu.busy.Seconds()/cpu.machine.Seconds())
 	}
 	ratio := 0.0
 	if f.latency > 0 {
@@ -232,6 +244,69 @@ func (b *bench) sandboxPost(ctx context.Context, url string, body, out any) erro
 		return json.Unmarshal(data, out)
 	}
 	return nil
+}
+
+// cpuTimes are CPU times read from /proc (Linux): a process's (user +
+// system) and the whole machine's, busy and in all.
+type cpuTimes struct{ process, busy, machine time.Duration }
+
+// clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// readCPU reads pid's CPU time (none when pid is 0) and the machine's;
+// zero where /proc cannot be read.
+func readCPU(pid int) cpuTimes {
+	var c cpuTimes
+	if pid > 0 {
+		if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			c.process = processCPU(data)
+		}
+	}
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		c.busy, c.machine = machineCPU(data)
+	}
+	return c
+}
+
+// processCPU is the user + system time in a /proc/<pid>/stat: its 14th
+// and 15th fields, counted after the command name, which ends at the last
+// ')' and may hold spaces and parentheses.
+func processCPU(stat []byte) time.Duration {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(stat[i+1:])) // from the 3rd field, state
+	if len(f) < 13 {
+		return 0
+	}
+	user, _ := strconv.ParseInt(f[11], 10, 64)
+	system, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(user+system) * clockTick
+}
+
+// machineCPU is the busy and the whole time of all CPUs in /proc/stat's
+// first line (cpu user nice system idle iowait irq softirq steal …):
+// idle and iowait are not busy.
+func machineCPU(stat []byte) (busy, all time.Duration) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:9] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		all += time.Duration(n) * clockTick
+		if i != 3 && i != 4 {
+			busy += time.Duration(n) * clockTick
+		}
+	}
+	return busy, all
+}
+
+// since is c less an earlier reading.
+func (c cpuTimes) since(before cpuTimes) cpuTimes {
+	return cpuTimes{c.process - before.process, c.busy - before.busy, c.machine - before.machine}
 }
 
 // peakRSS reads a process's peak resident set (VmHWM) from /proc (Linux).
