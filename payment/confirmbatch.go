@@ -42,9 +42,7 @@ type intentOp struct {
 // intents arriving together (intentBatch).
 func (s *Service) recordIntent(ctx context.Context, p *Payment, o *Order, source string) error {
 	op := &intentOp{p: *p, o: *o, source: source, logCtx: ctx}
-	// The batch answers other callers: this one's client leaving must not
-	// roll their intents back.
-	s.intents.do(ctx, s.cfg.Await, "intent batch", op, maxConfirmBatch, func(batch []*intentOp) { s.intentBatch(context.WithoutCancel(ctx), batch) },
+	s.intents.do(ctx, s.cfg.Await, "intent batch", op, maxConfirmBatch, s.intentBatch,
 		func(op *intentOp) { op.err, op.single = errBatchAbandoned, false })
 	if op.single {
 		return s.sendIntent(ctx, p, o, true, source)
@@ -73,6 +71,16 @@ func (s *Service) intentBatch(ctx context.Context, batch []*intentOp) {
 	}
 	for len(todo) > 0 {
 		rolledBack, err := s.intentBatchOf(ctx, todo)
+		if err != nil && ctx.Err() != nil {
+			// Out of its time, committed or not: no intent goes to the PG,
+			// and none is recorded alone, which would wait on the same
+			// database for its caller.
+			s.log.WarnContext(ctx, "intent batch timed out", "intents", len(todo), "err", err)
+			for _, op := range todo {
+				op.err = errBatchTimedOut
+			}
+			return
+		}
 		if err != nil && rolledBack && !errors.Is(err, errStepOut) {
 			// Failed before its commit (a deadlock, one bad row): nothing
 			// was written, so each intent is recorded alone, where only a
@@ -203,7 +211,7 @@ func (s *Service) settleApproved(ctx context.Context, p Payment, o Order, truth 
 	}
 	ctx = context.WithoutCancel(ctx) // the PG has spoken: record it even if the client left
 	op := &settleOp{p: p, o: o, truth: truth, source: source, call: call, logCtx: ctx}
-	s.settles.do(ctx, s.cfg.Await, "settle batch", op, maxConfirmBatch, func(batch []*settleOp) { s.settleBatch(ctx, batch) },
+	s.settles.do(ctx, s.cfg.Await, "settle batch", op, maxConfirmBatch, s.settleBatch,
 		func(op *settleOp) { op.res, op.err, op.single = ConfirmResult{}, errBatchAbandoned, false })
 	if op.single {
 		return s.settle(ctx, p, o, truth, source, call)
@@ -383,7 +391,7 @@ type confirmRead struct {
 // statements per batch rather than three per confirm.
 func (s *Service) readForConfirm(ctx context.Context, orderID, paymentKey string) confirmRead {
 	op := &confirmRead{orderID: orderID, paymentKey: paymentKey}
-	s.reads.do(ctx, s.cfg.Await, "read batch", op, maxConfirmBatch, func(batch []*confirmRead) { s.confirmReadBatch(context.WithoutCancel(ctx), batch) },
+	s.reads.do(ctx, s.cfg.Await, "read batch", op, maxConfirmBatch, s.confirmReadBatch,
 		func(op *confirmRead) { op.err = errBatchAbandoned })
 	return *op
 }
@@ -417,6 +425,9 @@ func (s *Service) confirmReadBatch(ctx context.Context, batch []*confirmRead) {
 	if err == nil {
 		ofOrder, err = readByParent(ctx, s.store, orderIDs, BatchQueries.PaymentsByOrders, s.store.PaymentsByOrder,
 			func(p Payment) string { return p.OrderID })
+	}
+	if err != nil && ctx.Err() != nil {
+		err = errBatchTimedOut
 	}
 	for _, op := range batch {
 		*op = confirmRead{orderID: op.orderID, paymentKey: op.paymentKey, err: err}

@@ -377,3 +377,89 @@ func (h *settledLines) Handle(ctx context.Context, r slog.Record) error {
 
 func (h *settledLines) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *settledLines) WithGroup(string) slog.Handler      { return h }
+
+// stuckIntents makes an intent batch's transaction hang, once stuck is
+// set, until the batch's context ends, as a row lock held elsewhere would.
+type stuckIntents struct {
+	payment.Store
+	stuck atomic.Bool
+}
+
+func (s *stuckIntents) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	return s.Store.InTx(ctx, func(q payment.Queries) error { return fn(stuckIntentQueries{q, s}) })
+}
+
+type stuckIntentQueries struct {
+	payment.Queries
+	s *stuckIntents
+}
+
+func (q stuckIntentQueries) TransitionOrders(ctx context.Context, ids []string, from, to payment.OrderStatus, now time.Time) ([]string, error) {
+	if from == payment.OrderPending && to == payment.OrderInDoubt && q.s.stuck.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return q.Queries.TransitionOrders(ctx, ids, from, to, now)
+}
+
+// countingGateway approves every confirm and counts them.
+type countingGateway struct {
+	staleGateway
+	confirms atomic.Int64
+}
+
+func (g *countingGateway) Confirm(ctx context.Context, key, orderID string, amount int64, idem string) (payment.GatewayPayment, error) {
+	g.confirms.Add(1)
+	return g.staleGateway.Confirm(ctx, key, orderID, amount, idem)
+}
+
+// A card confirm whose intent batch is stuck in the database answers
+// REQUEST_IN_PROGRESS once the batch's timeout has passed, without having
+// called the PG, instead of holding its page (and every confirm queued
+// behind it) for ever; a retry with the same key confirms once. It used to
+// wait for ever: the batch ran without a deadline.
+func TestAStuckIntentBatchAnswersWithinItsTimeout(t *testing.T) {
+	st := &stuckIntents{Store: &memStore{db: newMemDB(newSim(1))}}
+	gw := &countingGateway{staleGateway: staleGateway{cancels: map[string]bool{}}}
+	svc, ctx := newTestService(t, st, gw, payment.Config{BatchTimeout: 50 * time.Millisecond})
+	prd := teaProduct(t, svc, st, 10)
+	o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase,
+		Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
+	require.NoError(t, err)
+	confirm := func() (payment.ConfirmResult, error) {
+		t.Helper()
+		type answer struct {
+			res payment.ConfirmResult
+			err error
+		}
+		done := make(chan answer, 1)
+		go func() {
+			res, err := svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+			done <- answer{res, err}
+		}()
+		select {
+		case a := <-done:
+			return a.res, a.err
+		case <-time.After(10 * time.Second):
+			t.Fatal("confirmPayment: no answer in 10 s")
+			return payment.ConfirmResult{}, nil
+		}
+	}
+
+	st.stuck.Store(true)
+	_, err = confirm()
+	require.Equal(t, payment.CodeRequestInProgress, codeOf(err), "%v", err)
+	require.Zero(t, gw.confirms.Load(), "nothing sent to the PG")
+	got, err := svc.Order(ctx, o.ID)
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPending, got.Status)
+
+	st.stuck.Store(false)
+	res, err := confirm()
+	require.NoError(t, err)
+	require.Equal(t, payment.OrderPaid, res.Order.Status)
+	require.Equal(t, int64(1), gw.confirms.Load())
+	v, err := st.Store.(*memStore).Violations(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, v)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
 
 // group commits the work of concurrent callers together: the first caller
@@ -12,7 +13,11 @@ import (
 // queued, whose goroutine runs the next batch. Callers arriving while a
 // batch runs therefore form the next one: group commit, with no added wait
 // when the group is idle, and one batch at a time.
+//
+// A batch runs apart from its leader's context, which it outlives (the
+// batch answers others too), and ends after timeout when that is positive.
 type group[T any] struct {
+	timeout time.Duration
 	mu      sync.Mutex
 	busy    bool
 	members []*member[T]
@@ -28,11 +33,11 @@ type member[T any] struct {
 }
 
 // do runs v in a batch of at most max: run answers every value of the batch
-// it is given. If the leader unwinds before run returns (a crash in the
+// it is given, in the batch's context. If the leader unwinds before run returns (a crash in the
 // simulation), abandon answers the values it was running instead. await
 // parks a caller until its channel is closed (Config.Await); what names
 // the group to it.
-func (g *group[T]) do(ctx context.Context, await func(context.Context, string, <-chan struct{}), what string, v T, max int, run func([]T), abandon func(T)) {
+func (g *group[T]) do(ctx context.Context, await func(context.Context, string, <-chan struct{}), what string, v T, max int, run func(context.Context, []T), abandon func(T)) {
 	m := &member[T]{v: v, ready: make(chan struct{})}
 	g.mu.Lock()
 	busy := g.busy
@@ -71,7 +76,9 @@ func (g *group[T]) do(ctx context.Context, await func(context.Context, string, <
 	for i, b := range batch {
 		vs[i] = b.v
 	}
-	run(vs)
+	bctx, cancel := batchContext(ctx, g.timeout)
+	defer cancel()
+	run(bctx, vs)
 	ran = true
 }
 
@@ -108,3 +115,19 @@ func (g *group[T]) handOffLocked() {
 	}
 	g.busy = false
 }
+
+// batchContext is the context of a batch led by a caller with ctx: not
+// cancelled when that caller leaves, since the batch answers other callers
+// too, and ended after timeout when that is positive.
+func batchContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx = context.WithoutCancel(ctx)
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
+// errBatchTimedOut answers the callers of a batch that ran out of its
+// timeout (Config.BatchTimeout): whatever it had not committed is undone,
+// and a retry with the same key replays whatever it had.
+var errBatchTimedOut = &Error{Code: CodeRequestInProgress, Message: "the request is taking longer than expected; retry shortly"}

@@ -27,7 +27,7 @@ func TestGroupRunsCallersArrivingTogetherAsOneBatch(t *testing.T) {
 		waiting <- struct{}{}
 		<-ready
 	}
-	run := func(batch []*groupOp) {
+	run := func(_ context.Context, batch []*groupOp) {
 		mu.Lock()
 		sizes = append(sizes, len(batch))
 		n := len(sizes)
@@ -75,7 +75,7 @@ func TestGroupLeaderThatUnwindsAbandonsItsBatch(t *testing.T) {
 		<-ready
 	}
 	calls := 0
-	run := func(batch []*groupOp) {
+	run := func(_ context.Context, batch []*groupOp) {
 		calls++
 		if calls == 1 {
 			close(started)
@@ -110,4 +110,26 @@ func TestGroupLeaderThatUnwindsAbandonsItsBatch(t *testing.T) {
 	require.True(t, leader.abandoned)
 	require.True(t, follower.ran, "the follower led the next batch")
 	require.False(t, follower.abandoned)
+}
+
+// A batch runs apart from its leader's context, which may end first (the
+// batch answers others too), and ends after the group's timeout: a batch
+// stuck on the database holds its callers no longer than that.
+func TestGroupBatchOutlivesItsLeaderAndEndsAfterItsTimeout(t *testing.T) {
+	g := group[*groupOp]{timeout: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the leader's client has left
+	await := func(context.Context, string, <-chan struct{}) { t.Fatal("an idle group waits for nothing") }
+	var during, after error
+	start := time.Now()
+	g.do(ctx, await, "test batch", &groupOp{}, 4, func(bctx context.Context, _ []*groupOp) {
+		during = bctx.Err()
+		select {
+		case <-bctx.Done():
+			after = bctx.Err()
+		case <-time.After(10 * time.Second):
+		}
+	}, func(*groupOp) {})
+	require.NoError(t, during, "the leader leaving does not end its batch")
+	require.ErrorIs(t, after, context.DeadlineExceeded, "ended by the timeout, after %s", time.Since(start))
 }

@@ -74,9 +74,7 @@ type claimOp struct {
 // for itself, as the one-key INSERT … ON CONFLICT DO NOTHING decides it.
 func (idem *Idempotency) claim(ctx context.Context, rec IdempotencyRecord) (bool, error) {
 	op := &claimOp{rec: rec}
-	// The batch claims for other callers: this one's client leaving must
-	// not fail theirs.
-	idem.claims.do(ctx, idem.await, "claim batch", op, maxConfirmBatch, func(batch []*claimOp) { idem.claimBatch(context.WithoutCancel(ctx), batch) },
+	idem.claims.do(ctx, idem.await, "claim batch", op, maxConfirmBatch, idem.claimBatch,
 		func(op *claimOp) { op.err = errBatchAbandoned })
 	return op.claimed, op.err
 }
@@ -84,6 +82,9 @@ func (idem *Idempotency) claim(ctx context.Context, rec IdempotencyRecord) (bool
 func (idem *Idempotency) claimBatch(ctx context.Context, batch []*claimOp) {
 	if len(batch) == 1 {
 		batch[0].claimed, batch[0].err = idem.store.ClaimIdempotencyKey(ctx, batch[0].rec)
+		if batch[0].err != nil && ctx.Err() != nil {
+			batch[0].err = errBatchTimedOut
+		}
 		return
 	}
 	rs := make([]IdempotencyRecord, len(batch))
@@ -91,6 +92,9 @@ func (idem *Idempotency) claimBatch(ctx context.Context, batch []*claimOp) {
 		rs[i] = op.rec
 	}
 	claimed, err := idem.store.ClaimIdempotencyKeys(ctx, rs)
+	if err != nil && ctx.Err() != nil {
+		err = errBatchTimedOut
+	}
 	for i, op := range batch {
 		op.claimed, op.err = err == nil && slices.Contains(claimed, i), err
 	}

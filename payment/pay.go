@@ -209,28 +209,12 @@ func (s *Service) payBatched(ctx context.Context, op *walletPay) {
 		b.handOffLocked(shard, q)
 	}()
 	// The batch answers other callers: the leader's client leaving must not
-	// roll their payments back. Bounded all the same (WalletBatchTimeout).
-	bctx, cancel := s.walletBatchContext(ctx)
+	// roll their payments back (batchContext), and it is bounded all the same.
+	bctx, cancel := batchContext(ctx, s.cfg.BatchTimeout)
 	defer cancel()
 	s.payBatch(bctx, batch)
 	answered = true
 }
-
-// walletBatchContext is the context a batch led by a caller with ctx runs
-// in: not cancelled when that caller leaves, and ended after
-// Config.WalletBatchTimeout.
-func (s *Service) walletBatchContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx = context.WithoutCancel(ctx)
-	if s.cfg.WalletBatchTimeout < 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.cfg.WalletBatchTimeout)
-}
-
-// errBatchTimedOut answers the payments of a batch that ran out of
-// Config.WalletBatchTimeout: whatever it had not committed is undone, and
-// a retry replays whatever it had.
-var errBatchTimedOut = &Error{Code: CodeRequestInProgress, Message: "the payment is taking longer than expected; retry shortly"}
 
 // awaitBatch waits until op is applied or its goroutine is to lead. If the
 // wait unwinds instead (the simulation kills a process there), op leaves

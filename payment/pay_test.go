@@ -569,7 +569,7 @@ func TestAStuckWalletBatchAnswersWithinItsTimeout(t *testing.T) {
 		name := map[bool]string{false: "nothing written", true: "written, answer lost"}[committed]
 		t.Run(name, func(t *testing.T) {
 			st := &stuckWrites{Store: &memStore{db: newMemDB(newSim(1))}, committed: committed}
-			svc, ctx, o := teaOrderAndFunds(t, st, 20_000, payment.Config{WalletBatchTimeout: 50 * time.Millisecond})
+			svc, ctx, o := teaOrderAndFunds(t, st, 20_000, payment.Config{BatchTimeout: 50 * time.Millisecond})
 			st.stuck.Store(true)
 			res, err := payWithin(t, svc, ctx, "K", o.ID)
 			if committed {
@@ -607,7 +607,7 @@ func TestAWalletBatchBlockedOnARowLockAnswersWithinItsTimeout(t *testing.T) {
 	}
 	url := eng.NewDatabase(t)
 	st := openWithIdleJobs(t, url)
-	svc, ctx, o := teaOrderAndFunds(t, st, 20_000, payment.Config{WalletBatchTimeout: 300 * time.Millisecond})
+	svc, ctx, o := teaOrderAndFunds(t, st, 20_000, payment.Config{BatchTimeout: 300 * time.Millisecond})
 	w, err := svc.MyWallet(ctx)
 	require.NoError(t, err)
 

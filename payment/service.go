@@ -46,15 +46,18 @@ type Config struct {
 	// product's stock; 0 = no cap.
 	MaxOpenOrders    int
 	MaxReservedUnits int64
-	// WalletBatchTimeout bounds a wallet batch (default 5 s), which works
-	// for every payment in it, whichever caller leads it: a batch still
-	// waiting on the database past it is cancelled — what it had not
-	// committed is undone — and its payments are answered
-	// REQUEST_IN_PROGRESS, retryable, whose retry replays whatever was
-	// committed. A stuck database call then never holds a queue's payments,
-	// and the pages waiting for them, for ever. Negative: no bound (the
-	// simulation, whose scheduler owns every goroutine).
-	WalletBatchTimeout time.Duration
+	// BatchTimeout bounds every batch (default 5 s): the wallet
+	// payments', and the card confirms' claims, reads, intents and
+	// settles. A batch works for all its callers, whichever leads it; one
+	// still waiting on the database past it is cancelled — what it had not
+	// committed is undone — and its callers are answered
+	// REQUEST_IN_PROGRESS, retryable, whose retry with the same key
+	// replays whatever was committed (a settle that times out is tried
+	// alone instead: the PG has spoken). A stuck database call then never
+	// holds a queue's callers, and the pages waiting for them, for ever.
+	// Negative: no bound (the simulation, whose scheduler owns every
+	// goroutine).
+	BatchTimeout time.Duration
 	// WalletBatches is how many wallet batches this instance runs at once
 	// (default 2): wallet payments queue in as many queues, a user's always
 	// in the same one (pay.go).
@@ -113,8 +116,8 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	if cfg.ConfirmWait == 0 {
 		cfg.ConfirmWait = 2 * time.Second
 	}
-	if cfg.WalletBatchTimeout == 0 {
-		cfg.WalletBatchTimeout = 5 * time.Second
+	if cfg.BatchTimeout == 0 {
+		cfg.BatchTimeout = 5 * time.Second
 	}
 	if cfg.WalletBatches <= 0 {
 		cfg.WalletBatches = 2
@@ -123,7 +126,10 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 		cfg.Await = func(_ context.Context, _ string, ready <-chan struct{}) { <-ready }
 	}
 	if idem != nil {
-		idem.await = cfg.Await // its claims wait for their batch as the service's callers do
+		// Its claims wait for their batch, and their batch for the
+		// database, as the service's batches do.
+		idem.await = cfg.Await
+		idem.claims.timeout = cfg.BatchTimeout
 	}
 	if cfg.RefundWait == 0 {
 		cfg.RefundWait = 3 * time.Second
@@ -131,9 +137,11 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	if cfg.CheckoutURL == nil {
 		cfg.CheckoutURL = func(id string) string { return "/checkout/" + id }
 	}
-	return &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log,
+	s := &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log,
 		batches: walletBatches{queues: make([]*walletQueue, cfg.WalletBatches)}, wallets: walletIDs{ids: map[string]string{}},
 		atPG: confirmsAtPG{keys: map[string]int{}}}
+	s.reads.timeout, s.intents.timeout, s.settles.timeout = cfg.BatchTimeout, cfg.BatchTimeout, cfg.BatchTimeout
+	return s
 }
 
 // Drain waits until the PG calls that outlived their callers' wait have

@@ -356,7 +356,7 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	idem := payment.NewIdempotency(store, s.clock, k.idemLease)
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay, WalletBatches: k.walletBatches,
-		ConfirmWait: -1, RefundWait: -1, WalletBatchTimeout: -1, // the scheduler owns every goroutine: wait for the outcome
+		ConfirmWait: -1, RefundWait: -1, BatchTimeout: -1, // the scheduler owns every goroutine: wait for the outcome
 		// A caller waiting for its batch parks in the scheduler.
 		Await: func(_ context.Context, what string, ready <-chan struct{}) {
 			s.wait(what, func() bool {

@@ -258,17 +258,17 @@ func newPGClient(cfg Config, log *slog.Logger, metrics *web.Metrics) (*pg.Client
 func newService(cfg Config, st *store.Store, locker payment.Locker, idem *payment.Idempotency, now payment.Clock,
 	checkoutURL func(string) string, pgClient *pg.Client, log *slog.Logger) *payment.Service {
 	return payment.NewService(st, locker, idem, now, payment.Config{
-		WalletLimit:        payment.Won(cfg.WalletLimit),
-		OrderTTL:           cfg.OrderTTL,
-		CheckoutURL:        checkoutURL,
-		Gateway:            pg.Gateway{Client: pgClient},
-		ProbeDelay:         cfg.ProbeDelay,
-		ConfirmTimeout:     cfg.ConfirmTimeout,
-		ConfirmWait:        cfg.ConfirmWait,
-		RefundWait:         cfg.RefundWait,
-		WalletBatchTimeout: cfg.WalletBatchTimeout,
-		MaxOpenOrders:      cfg.MaxOpenOrders,
-		MaxReservedUnits:   int64(cfg.MaxReservedUnits),
+		WalletLimit:      payment.Won(cfg.WalletLimit),
+		OrderTTL:         cfg.OrderTTL,
+		CheckoutURL:      checkoutURL,
+		Gateway:          pg.Gateway{Client: pgClient},
+		ProbeDelay:       cfg.ProbeDelay,
+		ConfirmTimeout:   cfg.ConfirmTimeout,
+		ConfirmWait:      cfg.ConfirmWait,
+		RefundWait:       cfg.RefundWait,
+		BatchTimeout:     cfg.BatchTimeout,
+		MaxOpenOrders:    cfg.MaxOpenOrders,
+		MaxReservedUnits: int64(cfg.MaxReservedUnits),
 	}, log)
 }
 

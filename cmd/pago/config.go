@@ -81,7 +81,7 @@ type Config struct {
 	ProbeDelay         time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
 	ProbeMaxDelay      time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
 	RefundWait         time.Duration // PAGO_REFUND_WAIT: how long cancelPayment waits for its refund before answering PENDING, default 3s
-	WalletBatchTimeout time.Duration // PAGO_WALLET_BATCH_TIMEOUT: longest a wallet batch may take before its payments answer REQUEST_IN_PROGRESS, default 5s
+	BatchTimeout       time.Duration // PAGO_BATCH_TIMEOUT: longest a wallet batch may take before its payments answer REQUEST_IN_PROGRESS, default 5s
 	BreakerFailures    int           // PAGO_PG_BREAKER_FAILURES: consecutive PG failures that open the breaker, default 5
 	BreakerOpenTimeout time.Duration // PAGO_PG_BREAKER_OPEN_TIMEOUT: how long it stays open before probing, default 10s
 	// PAGO_PG_FEE_PER_MILLE: the PG's contracted card fee in thousandths, VAT
@@ -176,7 +176,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ProbeDelay:              dur("PAGO_PROBE_DELAY", 15*time.Second),
 		ProbeMaxDelay:           dur("PAGO_PROBE_MAX_DELAY", 30*time.Second),
 		RefundWait:              dur("PAGO_REFUND_WAIT", 3*time.Second),
-		WalletBatchTimeout:      dur("PAGO_WALLET_BATCH_TIMEOUT", 5*time.Second),
+		BatchTimeout:            dur("PAGO_BATCH_TIMEOUT", 5*time.Second),
 		BreakerFailures:         num("PAGO_PG_BREAKER_FAILURES", 5),
 		BreakerOpenTimeout:      dur("PAGO_PG_BREAKER_OPEN_TIMEOUT", 10*time.Second),
 	}
@@ -390,7 +390,7 @@ func (c Config) logAttrs() []any {
 		"sandbox_admin_token", c.SandboxAdminToken,
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel.String(),
 		"wallet_limit", c.WalletLimit, "pg_fee_per_mille", c.PGFeePerMille, "order_ttl", c.OrderTTL.String(),
-		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(), "confirm_wait", c.ConfirmWait.String(), "refund_wait", c.RefundWait.String(), "wallet_batch_timeout", c.WalletBatchTimeout.String(),
+		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(), "confirm_wait", c.ConfirmWait.String(), "refund_wait", c.RefundWait.String(), "batch_timeout", c.BatchTimeout.String(),
 		"probe_delay", c.ProbeDelay.String(), "probe_max_delay", c.ProbeMaxDelay.String(),
 		"pg_breaker_failures", c.BreakerFailures, "pg_breaker_open_timeout", c.BreakerOpenTimeout.String(),
 	}
