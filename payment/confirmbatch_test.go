@@ -428,22 +428,9 @@ func TestAStuckIntentBatchAnswersWithinItsTimeout(t *testing.T) {
 	require.NoError(t, err)
 	confirm := func() (payment.ConfirmResult, error) {
 		t.Helper()
-		type answer struct {
-			res payment.ConfirmResult
-			err error
-		}
-		done := make(chan answer, 1)
-		go func() {
-			res, err := svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
-			done <- answer{res, err}
-		}()
-		select {
-		case a := <-done:
-			return a.res, a.err
-		case <-time.After(10 * time.Second):
-			t.Fatal("confirmPayment: no answer in 10 s")
-			return payment.ConfirmResult{}, nil
-		}
+		return within(t, "confirmPayment", func() (payment.ConfirmResult, error) {
+			return svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+		})
 	}
 
 	st.stuck.Store(true)

@@ -630,24 +630,31 @@ func TestAWalletBatchBlockedOnARowLockAnswersWithinItsTimeout(t *testing.T) {
 	require.Equal(t, int64(15_000), res.Wallet.Balance.Amount, "charged once")
 }
 
-// payWithin pays orderID under key, failing the test if no answer comes
-// within 10 s (the timeouts under test are far shorter).
-func payWithin(t *testing.T, svc *payment.Service, ctx context.Context, key, orderID string) (payment.PayWithWalletResult, error) {
+// within runs f, failing the test if it has not answered within 10 s
+// (the timeouts under test are far shorter).
+func within[T any](t *testing.T, what string, f func() (T, error)) (T, error) {
 	t.Helper()
 	type answer struct {
-		res payment.PayWithWalletResult
+		res T
 		err error
 	}
 	done := make(chan answer, 1)
 	go func() {
-		res, err := svc.PayWithWallet(ctx, key, orderID)
+		res, err := f()
 		done <- answer{res, err}
 	}()
 	select {
 	case a := <-done:
 		return a.res, a.err
 	case <-time.After(10 * time.Second):
-		t.Fatalf("payWithWallet %s: no answer in 10 s", key)
-		return payment.PayWithWalletResult{}, nil
+		t.Fatalf("%s: no answer in 10 s", what)
+		var zero T
+		return zero, nil
 	}
+}
+
+// payWithin pays orderID under key, within 10 s.
+func payWithin(t *testing.T, svc *payment.Service, ctx context.Context, key, orderID string) (payment.PayWithWalletResult, error) {
+	t.Helper()
+	return within(t, "payWithWallet "+key, func() (payment.PayWithWalletResult, error) { return svc.PayWithWallet(ctx, key, orderID) })
 }
