@@ -311,6 +311,14 @@ func (s *Service) confirmAnswer(ctx context.Context, call *Call, res ConfirmResu
 			return res, nil
 		}
 		err := s.store.InTx(ctx, func(q Queries) error { return call.Complete(ctx, q, res) })
+		if errors.Is(err, ErrRequestInProgress) {
+			// The claim is gone: most often because a batch of ours wrote
+			// this very answer and its word was lost (a timeout). The key's
+			// stored answer, when it has one, is the answer.
+			if stored, ok, err := storedAnswer[ConfirmResult](ctx, call); ok {
+				return stored, err
+			}
+		}
 		return res, err
 	default:
 		return ConfirmResult{}, ErrPaymentInDoubt

@@ -72,9 +72,12 @@ func (s *Service) intentBatch(ctx context.Context, batch []*intentOp) {
 	for len(todo) > 0 {
 		rolledBack, err := s.intentBatchOf(ctx, todo)
 		if err != nil && ctx.Err() != nil {
-			// Out of its time, committed or not: no intent goes to the PG,
-			// and none is recorded alone, which would wait on the same
-			// database for its caller.
+			// Out of its time, committed or not: none of todo's intents goes
+			// to the PG from here, nor is recorded alone, which would wait on
+			// the same database for its caller. (Those that stepped out
+			// before are recorded alone, as always.) A committed one is an
+			// IN_DOUBT payment with its probe queued: the probe, or a retry
+			// with the same key, confirms it.
 			s.log.WarnContext(ctx, "intent batch timed out", "intents", len(todo), "err", err)
 			for _, op := range todo {
 				op.err = errBatchTimedOut

@@ -378,28 +378,57 @@ func (h *settledLines) Handle(ctx context.Context, r slog.Record) error {
 func (h *settledLines) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *settledLines) WithGroup(string) slog.Handler      { return h }
 
-// stuckIntents makes an intent batch's transaction hang, once stuck is
-// set, until the batch's context ends, as a row lock held elsewhere would.
-type stuckIntents struct {
+// stuckConfirms makes, once armed, a card confirm's step hang until its
+// batch's context ends, as a row lock held elsewhere or a slow commit
+// would: the transaction that moves an order by move ("PENDING>IN_DOUBT"
+// for the intent, "IN_DOUBT>PAID" for the settle), or the claim when move
+// is "". Without committed it hangs before it writes; with committed it
+// commits first, and only its answer is lost.
+type stuckConfirms struct {
 	payment.Store
-	stuck atomic.Bool
+	armed     atomic.Bool
+	move      string
+	committed bool
 }
 
-func (s *stuckIntents) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
-	return s.Store.InTx(ctx, func(q payment.Queries) error { return fn(stuckIntentQueries{q, s}) })
-}
-
-type stuckIntentQueries struct {
-	payment.Queries
-	s *stuckIntents
-}
-
-func (q stuckIntentQueries) TransitionOrders(ctx context.Context, ids []string, from, to payment.OrderStatus, now time.Time) ([]string, error) {
-	if from == payment.OrderPending && to == payment.OrderInDoubt && q.s.stuck.Load() {
+func (s *stuckConfirms) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
+	moved := false
+	err := s.Store.InTx(ctx, func(q payment.Queries) error { return fn(stuckConfirmQueries{q, s, &moved}) })
+	if err == nil && moved && s.armed.CompareAndSwap(true, false) {
 		<-ctx.Done()
-		return nil, ctx.Err()
+		return ctx.Err()
+	}
+	return err
+}
+
+type stuckConfirmQueries struct {
+	payment.Queries
+	s     *stuckConfirms
+	moved *bool
+}
+
+func (q stuckConfirmQueries) TransitionOrders(ctx context.Context, ids []string, from, to payment.OrderStatus, now time.Time) ([]string, error) {
+	if string(from)+">"+string(to) == q.s.move {
+		if !q.s.committed && q.s.armed.CompareAndSwap(true, false) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		*q.moved = q.s.committed
 	}
 	return q.Queries.TransitionOrders(ctx, ids, from, to, now)
+}
+
+func (s *stuckConfirms) ClaimIdempotencyKey(ctx context.Context, r payment.IdempotencyRecord) (bool, error) {
+	if s.move != "" || !s.armed.CompareAndSwap(true, false) {
+		return s.Store.ClaimIdempotencyKey(ctx, r)
+	}
+	if s.committed {
+		if _, err := s.Store.ClaimIdempotencyKey(ctx, r); err != nil {
+			return false, err
+		}
+	}
+	<-ctx.Done()
+	return false, ctx.Err()
 }
 
 // countingGateway approves every confirm and counts them.
@@ -413,40 +442,67 @@ func (g *countingGateway) Confirm(ctx context.Context, key, orderID string, amou
 	return g.staleGateway.Confirm(ctx, key, orderID, amount, idem)
 }
 
-// A card confirm whose intent batch is stuck in the database answers
-// REQUEST_IN_PROGRESS once the batch's timeout has passed, without having
-// called the PG, instead of holding its page (and every confirm queued
-// behind it) for ever; a retry with the same key confirms once. It used to
-// wait for ever: the batch ran without a deadline.
-func TestAStuckIntentBatchAnswersWithinItsTimeout(t *testing.T) {
-	st := &stuckIntents{Store: &memStore{db: newMemDB(newSim(1))}}
-	gw := &countingGateway{staleGateway: staleGateway{cancels: map[string]bool{}}}
-	svc, ctx := newTestService(t, st, gw, payment.Config{BatchTimeout: 50 * time.Millisecond})
-	prd := teaProduct(t, svc, st, 10)
-	o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase,
-		Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
-	require.NoError(t, err)
-	confirm := func() (payment.ConfirmResult, error) {
-		t.Helper()
-		return within(t, "confirmPayment", func() (payment.ConfirmResult, error) {
-			return svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+// A card confirm whose claim, intent or settle batch is stuck in the
+// database is answered once the batch's timeout has passed, instead of
+// holding its page (and every confirm queued behind it) for ever — it used
+// to wait for ever: the batches ran without a deadline — and never charges
+// twice:
+//   - a claim or intent that wrote nothing: REQUEST_IN_PROGRESS, nothing
+//     sent to the PG, and a retry with the same key confirms once;
+//   - a claim written but unanswered: the same, the claim given back so the
+//     retry need not wait out its lease;
+//   - an intent written but unanswered: REQUEST_IN_PROGRESS, nothing sent;
+//     the payment is IN_DOUBT, for the probe (or a later retry) to finish;
+//   - a settle written but unanswered: the PG approved it, and the answer
+//     is the one the settle stored, PAID — it was REQUEST_IN_PROGRESS.
+func TestAStuckConfirmBatchIsAnsweredWithinItsTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		move      string
+		committed bool
+		// first: the first answer's code ("" = PAID) and how many confirms
+		// the PG had by then; then the retry's.
+		first, retry         payment.Code
+		firstPG, retryPG     int64
+		firstOrder, endOrder payment.OrderStatus
+	}{
+		{"claim, nothing written", "", false, payment.CodeRequestInProgress, "", 0, 1, payment.OrderPending, payment.OrderPaid},
+		{"claim written, answer lost", "", true, payment.CodeRequestInProgress, "", 0, 1, payment.OrderPending, payment.OrderPaid},
+		{"intent, nothing written", "PENDING>IN_DOUBT", false, payment.CodeRequestInProgress, "", 0, 1, payment.OrderPending, payment.OrderPaid},
+		{"intent written, answer lost", "PENDING>IN_DOUBT", true, payment.CodeRequestInProgress, payment.CodePaymentInDoubt, 0, 0, payment.OrderInDoubt, payment.OrderInDoubt},
+		{"settle written, answer lost", "IN_DOUBT>PAID", true, "", "", 1, 1, payment.OrderPaid, payment.OrderPaid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &stuckConfirms{Store: &memStore{db: newMemDB(newSim(1))}, move: tc.move, committed: tc.committed}
+			gw := &countingGateway{staleGateway: staleGateway{cancels: map[string]bool{}}}
+			svc, ctx := newTestService(t, st, gw, payment.Config{BatchTimeout: 50 * time.Millisecond})
+			prd := teaProduct(t, svc, st, 10)
+			o, err := svc.CreateOrder(ctx, "o", payment.CreateOrderInput{Kind: payment.OrderPurchase,
+				Items: []payment.OrderItemInput{{ProductID: prd.ID, Quantity: 1}}})
+			require.NoError(t, err)
+			confirm := func(want payment.Code, pg int64, order payment.OrderStatus) {
+				t.Helper()
+				res, err := within(t, "confirmPayment", func() (payment.ConfirmResult, error) {
+					return svc.ConfirmPayment(ctx, "c", payment.SourceMutation, payment.ConfirmInput{OrderID: o.ID, PaymentKey: "pk_1", Amount: 5_000})
+				})
+				require.Equal(t, want, codeOf(err), "%v", err)
+				if want == "" {
+					require.NoError(t, err)
+					require.Equal(t, payment.OrderPaid, res.Order.Status)
+				}
+				require.Equal(t, pg, gw.confirms.Load(), "confirms sent to the PG")
+				got, err := svc.Order(ctx, o.ID)
+				require.NoError(t, err)
+				require.Equal(t, order, got.Status)
+			}
+
+			st.armed.Store(true)
+			confirm(tc.first, tc.firstPG, tc.firstOrder)
+			require.False(t, st.armed.Load(), "the step under test was reached")
+			confirm(tc.retry, tc.retryPG, tc.endOrder)
+			v, err := st.Store.(*memStore).Violations(context.Background())
+			require.NoError(t, err)
+			require.Empty(t, v)
 		})
 	}
-
-	st.stuck.Store(true)
-	_, err = confirm()
-	require.Equal(t, payment.CodeRequestInProgress, codeOf(err), "%v", err)
-	require.Zero(t, gw.confirms.Load(), "nothing sent to the PG")
-	got, err := svc.Order(ctx, o.ID)
-	require.NoError(t, err)
-	require.Equal(t, payment.OrderPending, got.Status)
-
-	st.stuck.Store(false)
-	res, err := confirm()
-	require.NoError(t, err)
-	require.Equal(t, payment.OrderPaid, res.Order.Status)
-	require.Equal(t, int64(1), gw.confirms.Load())
-	v, err := st.Store.(*memStore).Violations(context.Background())
-	require.NoError(t, err)
-	require.Empty(t, v)
 }

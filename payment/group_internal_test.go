@@ -13,6 +13,7 @@ type groupOp struct {
 	n         int
 	ran       bool
 	abandoned bool
+	timedOut  bool
 }
 
 // Callers arriving while a batch runs form the next one, each batch holds
@@ -132,4 +133,63 @@ func TestGroupBatchOutlivesItsLeaderAndEndsAfterItsTimeout(t *testing.T) {
 	}, func(*groupOp) {})
 	require.NoError(t, during, "the leader leaving does not end its batch")
 	require.ErrorIs(t, after, context.DeadlineExceeded, "ended by the timeout, after %s", time.Since(start))
+}
+
+// Every caller of a batch that runs out of its timeout is answered, not
+// only its leader: callers queued behind a batch form the next one, which
+// hangs on the database here until its timeout.
+func TestGroupAnswersEveryCallerOfATimedOutBatch(t *testing.T) {
+	g := group[*groupOp]{timeout: 50 * time.Millisecond}
+	first, release := make(chan struct{}), make(chan struct{})
+	waiting := make(chan struct{}, 16)
+	await := func(_ context.Context, _ string, ready <-chan struct{}) {
+		waiting <- struct{}{}
+		<-ready
+	}
+	var mu sync.Mutex
+	batches := 0
+	run := func(ctx context.Context, batch []*groupOp) {
+		mu.Lock()
+		batches++
+		n := batches
+		mu.Unlock()
+		if n == 1 {
+			close(first)
+			<-release // hold the first batch until the others queue
+		} else {
+			<-ctx.Done() // the second hangs until its timeout
+		}
+		for _, op := range batch {
+			op.ran, op.timedOut = ctx.Err() == nil, ctx.Err() != nil
+		}
+	}
+	ops := make([]*groupOp, 4)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range ops {
+		ops[i] = &groupOp{n: i}
+		if i == 1 {
+			<-first
+		}
+		wg.Go(func() {
+			g.do(context.Background(), await, "test batch", ops[i], 8, run, func(op *groupOp) { op.abandoned = true })
+		})
+	}
+	for range 3 {
+		<-waiting
+	}
+	close(release)
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callers of the timed-out batch still wait")
+	}
+	require.True(t, ops[0].ran)
+	for _, op := range ops[1:] {
+		require.True(t, op.timedOut, "op %d answered as timed out", op.n)
+		require.False(t, op.abandoned, "op %d", op.n)
+	}
+	require.Equal(t, 2, batches)
+	require.False(t, g.busy, "idle after the last batch")
 }

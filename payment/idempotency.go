@@ -162,6 +162,19 @@ func (c *Call) completion(resp replayEnvelope) (IdempotencyCompletion, error) {
 // recorded marks the call's answer as written by a committed batch.
 func (c *Call) recorded() { c.done = true }
 
+// storedAnswer reads c's key back, for a call whose claim is gone: when the
+// key is DONE, its stored answer (result or domain error) is the call's,
+// and ok is true; the call then counts as recorded.
+func storedAnswer[T any](ctx context.Context, c *Call) (res T, ok bool, err error) {
+	rec, rerr := c.idem.store.IdempotencyKey(ctx, c.userID, c.key)
+	if rerr != nil || rec.Status != IdemDone {
+		return res, false, nil
+	}
+	c.recorded()
+	res, err = replay[T](rec.Response)
+	return res, true, err
+}
+
 // ValidateIdempotencyKey checks docs/api.md's rule: 1–255 printable characters
 // (at most 255 bytes). Printable is unicode.IsPrint: letters, marks,
 // numbers, punctuation, symbols and the ASCII space; so no control
@@ -205,6 +218,16 @@ func Run[T any](ctx context.Context, idem *Idempotency, userID, key, operation s
 		Owner: NewID("own", now), LeaseUntil: now.Add(idem.lease), CreatedAt: now,
 	}
 	claimed, err := idem.claim(ctx, rec)
+	if errors.Is(err, errBatchTimedOut) {
+		// The claim may have been written all the same: give it back, so
+		// that a retry does not wait out the lease. Bounded, as the claim
+		// was; the owner is this attempt's alone.
+		rctx, cancel := batchContext(ctx, idem.claims.timeout)
+		defer cancel()
+		if rerr := idem.store.ReleaseIdempotencyKey(rctx, userID, key, rec.Owner); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("release idempotency key: %w", rerr))
+		}
+	}
 	if err != nil {
 		return zero, fmt.Errorf("claim idempotency key: %w", err)
 	}

@@ -323,6 +323,9 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 		if errors.Is(err, ErrNotFound) {
 			continue // the batch answers it, once it has read the order
 		}
+		if err != nil && ctx.Err() != nil {
+			err = errBatchTimedOut
+		}
 		if err != nil {
 			p.err, p.out = err, true
 			continue

@@ -47,8 +47,8 @@ type Config struct {
 	MaxOpenOrders    int
 	MaxReservedUnits int64
 	// BatchTimeout bounds every batch (default 5 s): the wallet
-	// payments', and the card confirms' claims, reads, intents and
-	// settles. A batch works for all its callers, whichever leads it; one
+	// payments' (their wait for the wallets' locks included), and the card
+	// confirms' claims, reads, intents and settles. A batch works for all its callers, whichever leads it; one
 	// still waiting on the database past it is cancelled — what it had not
 	// committed is undone — and its callers are answered
 	// REQUEST_IN_PROGRESS, retryable, whose retry with the same key

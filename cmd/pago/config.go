@@ -81,7 +81,7 @@ type Config struct {
 	ProbeDelay         time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
 	ProbeMaxDelay      time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
 	RefundWait         time.Duration // PAGO_REFUND_WAIT: how long cancelPayment waits for its refund before answering PENDING, default 3s
-	BatchTimeout       time.Duration // PAGO_BATCH_TIMEOUT: longest a wallet batch may take before its payments answer REQUEST_IN_PROGRESS, default 5s
+	BatchTimeout       time.Duration // PAGO_BATCH_TIMEOUT: longest any batch (wallet payments; card confirms' claims, reads, intents, settles) may take before its callers answer REQUEST_IN_PROGRESS, default 5s
 	BreakerFailures    int           // PAGO_PG_BREAKER_FAILURES: consecutive PG failures that open the breaker, default 5
 	BreakerOpenTimeout time.Duration // PAGO_PG_BREAKER_OPEN_TIMEOUT: how long it stays open before probing, default 10s
 	// PAGO_PG_FEE_PER_MILLE: the PG's contracted card fee in thousandths, VAT
