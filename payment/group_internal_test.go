@@ -20,28 +20,46 @@ type groupOp struct {
 // at most max, and every caller is run exactly once.
 func TestGroupRunsCallersArrivingTogetherAsOneBatch(t *testing.T) {
 	var g group[*groupOp]
+	ops, sizes := queueBehindFirst(t, &g, 6, 4, func(_ context.Context, _ int, batch []*groupOp) {
+		for _, op := range batch {
+			op.ran = true
+		}
+	})
+	require.Equal(t, []int{1, 4, 1}, sizes)
+	for _, op := range ops {
+		require.True(t, op.ran, "op %d", op.n)
+		require.False(t, op.abandoned, "op %d", op.n)
+	}
+	require.False(t, g.busy, "idle after the last batch")
+}
+
+// queueBehindFirst runs n callers through g in batches of at most size,
+// the first caller's batch held until the others wait behind it; work does
+// each batch's work, told the batch's number (from 1). It returns the
+// callers and the batches' sizes, failing the test if a caller still waits
+// after 10 s.
+func queueBehindFirst(t *testing.T, g *group[*groupOp], n, size int, work func(ctx context.Context, number int, batch []*groupOp)) ([]*groupOp, []int) {
+	t.Helper()
 	var mu sync.Mutex
 	var sizes []int
 	first, release := make(chan struct{}), make(chan struct{})
-	waiting := make(chan struct{}, 16)
+	waiting := make(chan struct{}, n)
 	await := func(_ context.Context, _ string, ready <-chan struct{}) {
 		waiting <- struct{}{}
 		<-ready
 	}
-	run := func(_ context.Context, batch []*groupOp) {
+	run := func(ctx context.Context, batch []*groupOp) {
 		mu.Lock()
 		sizes = append(sizes, len(batch))
-		n := len(sizes)
+		number := len(sizes)
 		mu.Unlock()
-		if n == 1 {
+		if number == 1 {
 			close(first)
-			<-release // hold the first batch until the others queue
+			<-release
 		}
-		for _, op := range batch {
-			op.ran = true
-		}
+		work(ctx, number, batch)
 	}
-	ops := make([]*groupOp, 6)
+	ops := make([]*groupOp, n)
 	var wg sync.WaitGroup
 	for i := range ops {
 		ops[i] = &groupOp{n: i}
@@ -49,20 +67,21 @@ func TestGroupRunsCallersArrivingTogetherAsOneBatch(t *testing.T) {
 			<-first
 		}
 		wg.Go(func() {
-			g.do(context.Background(), await, "test batch", ops[i], 4, run, func(op *groupOp) { op.abandoned = true })
+			g.do(context.Background(), await, "test batch", ops[i], size, run, func(op *groupOp) { op.abandoned = true })
 		})
 	}
-	for range 5 {
+	for range n - 1 {
 		<-waiting
 	}
 	close(release)
-	wg.Wait()
-	require.Equal(t, []int{1, 4, 1}, sizes)
-	for _, op := range ops {
-		require.True(t, op.ran, "op %d", op.n)
-		require.False(t, op.abandoned, "op %d", op.n)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callers still wait for their batch after 10 s")
 	}
-	require.False(t, g.busy, "idle after the last batch")
+	return ops, sizes
 }
 
 // A leader that unwinds mid-batch (a crash in the simulation) answers its
@@ -140,56 +159,19 @@ func TestGroupBatchOutlivesItsLeaderAndEndsAfterItsTimeout(t *testing.T) {
 // hangs on the database here until its timeout.
 func TestGroupAnswersEveryCallerOfATimedOutBatch(t *testing.T) {
 	g := group[*groupOp]{timeout: 50 * time.Millisecond}
-	first, release := make(chan struct{}), make(chan struct{})
-	waiting := make(chan struct{}, 16)
-	await := func(_ context.Context, _ string, ready <-chan struct{}) {
-		waiting <- struct{}{}
-		<-ready
-	}
-	var mu sync.Mutex
-	batches := 0
-	run := func(ctx context.Context, batch []*groupOp) {
-		mu.Lock()
-		batches++
-		n := batches
-		mu.Unlock()
-		if n == 1 {
-			close(first)
-			<-release // hold the first batch until the others queue
-		} else {
-			<-ctx.Done() // the second hangs until its timeout
+	ops, sizes := queueBehindFirst(t, &g, 4, 8, func(ctx context.Context, number int, batch []*groupOp) {
+		if number > 1 {
+			<-ctx.Done() // hangs until its timeout
 		}
 		for _, op := range batch {
 			op.ran, op.timedOut = ctx.Err() == nil, ctx.Err() != nil
 		}
-	}
-	ops := make([]*groupOp, 4)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range ops {
-		ops[i] = &groupOp{n: i}
-		if i == 1 {
-			<-first
-		}
-		wg.Go(func() {
-			g.do(context.Background(), await, "test batch", ops[i], 8, run, func(op *groupOp) { op.abandoned = true })
-		})
-	}
-	for range 3 {
-		<-waiting
-	}
-	close(release)
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("callers of the timed-out batch still wait")
-	}
+	})
+	require.Equal(t, []int{1, 3}, sizes)
 	require.True(t, ops[0].ran)
 	for _, op := range ops[1:] {
 		require.True(t, op.timedOut, "op %d answered as timed out", op.n)
 		require.False(t, op.abandoned, "op %d", op.n)
 	}
-	require.Equal(t, 2, batches)
 	require.False(t, g.busy, "idle after the last batch")
 }
