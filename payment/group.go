@@ -14,13 +14,14 @@ import (
 // batch runs therefore form the next one: group commit, with no added wait
 // when the group is idle, and one batch at a time.
 //
-// A batch runs apart from its leader's context, which it outlives (the
-// batch answers others too), and ends after timeout when that is positive.
+// A batch runs in the context newContext makes from its leader's: one
+// apart from the leader's, which it outlives (the batch answers others
+// too), and bounded (Service.batchContext); with no newContext, unbounded.
 type group[T any] struct {
-	timeout time.Duration
-	mu      sync.Mutex
-	busy    bool
-	members []*member[T]
+	newContext func(context.Context) (context.Context, context.CancelFunc)
+	mu         sync.Mutex
+	busy       bool
+	members    []*member[T]
 }
 
 // member is one caller waiting in, or run by, a batch.
@@ -76,7 +77,7 @@ func (g *group[T]) do(ctx context.Context, await func(context.Context, string, <
 	for i, b := range batch {
 		vs[i] = b.v
 	}
-	bctx, cancel := batchContext(ctx, g.timeout)
+	bctx, cancel := g.batchContext(ctx)
 	defer cancel()
 	run(bctx, vs)
 	ran = true
@@ -114,6 +115,14 @@ func (g *group[T]) handOffLocked() {
 		return
 	}
 	g.busy = false
+}
+
+// batchContext is the context of a batch of g led by a caller with ctx.
+func (g *group[T]) batchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if g.newContext != nil {
+		return g.newContext(ctx)
+	}
+	return context.WithoutCancel(ctx), func() {}
 }
 
 // batchContext is the context of a batch led by a caller with ctx: not

@@ -136,7 +136,7 @@ func TestGroupLeaderThatUnwindsAbandonsItsBatch(t *testing.T) {
 // batch answers others too), and ends after the group's timeout: a batch
 // stuck on the database holds its callers no longer than that.
 func TestGroupBatchOutlivesItsLeaderAndEndsAfterItsTimeout(t *testing.T) {
-	g := group[*groupOp]{timeout: 50 * time.Millisecond}
+	g := group[*groupOp]{newContext: endsAfter(50 * time.Millisecond)}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the leader's client has left
 	await := func(context.Context, string, <-chan struct{}) { t.Fatal("an idle group waits for nothing") }
@@ -158,7 +158,7 @@ func TestGroupBatchOutlivesItsLeaderAndEndsAfterItsTimeout(t *testing.T) {
 // only its leader: callers queued behind a batch form the next one, which
 // hangs on the database here until its timeout.
 func TestGroupAnswersEveryCallerOfATimedOutBatch(t *testing.T) {
-	g := group[*groupOp]{timeout: 50 * time.Millisecond}
+	g := group[*groupOp]{newContext: endsAfter(50 * time.Millisecond)}
 	ops, sizes := queueBehindFirst(t, &g, 4, 8, func(ctx context.Context, number int, batch []*groupOp) {
 		if number > 1 {
 			<-ctx.Done() // hangs until its timeout
@@ -174,4 +174,9 @@ func TestGroupAnswersEveryCallerOfATimedOutBatch(t *testing.T) {
 		require.False(t, op.abandoned, "op %d", op.n)
 	}
 	require.False(t, g.busy, "idle after the last batch")
+}
+
+// endsAfter makes batch contexts ended after d.
+func endsAfter(d time.Duration) func(context.Context) (context.Context, context.CancelFunc) {
+	return func(ctx context.Context) (context.Context, context.CancelFunc) { return batchContext(ctx, d) }
 }

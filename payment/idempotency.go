@@ -222,7 +222,7 @@ func Run[T any](ctx context.Context, idem *Idempotency, userID, key, operation s
 		// The claim may have been written all the same: give it back, so
 		// that a retry does not wait out the lease. Bounded, as the claim
 		// was; the owner is this attempt's alone.
-		rctx, cancel := batchContext(ctx, idem.claims.timeout)
+		rctx, cancel := idem.claims.batchContext(ctx)
 		defer cancel()
 		if rerr := idem.store.ReleaseIdempotencyKey(rctx, userID, key, rec.Owner); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("release idempotency key: %w", rerr))

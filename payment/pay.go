@@ -210,7 +210,7 @@ func (s *Service) payBatched(ctx context.Context, op *walletPay) {
 	}()
 	// The batch answers other callers: the leader's client leaving must not
 	// roll their payments back (batchContext), and it is bounded all the same.
-	bctx, cancel := batchContext(ctx, s.cfg.BatchTimeout)
+	bctx, cancel := s.batchContext(ctx)
 	defer cancel()
 	s.payBatch(bctx, batch)
 	answered = true

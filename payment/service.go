@@ -58,6 +58,10 @@ type Config struct {
 	// Negative: no bound (the simulation, whose scheduler owns every
 	// goroutine).
 	BatchTimeout time.Duration
+	// BatchContext, when set, makes the context a batch led by a caller
+	// with ctx runs in, in place of BatchTimeout's: the simulation ends it
+	// at a step of its choosing, as a timeout would.
+	BatchContext func(ctx context.Context) (context.Context, context.CancelFunc)
 	// WalletBatches is how many wallet batches this instance runs at once
 	// (default 2): wallet payments queue in as many queues, a user's always
 	// in the same one (pay.go).
@@ -129,7 +133,6 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 		// Its claims wait for their batch, and their batch for the
 		// database, as the service's batches do.
 		idem.await = cfg.Await
-		idem.claims.timeout = cfg.BatchTimeout
 	}
 	if cfg.RefundWait == 0 {
 		cfg.RefundWait = 3 * time.Second
@@ -140,8 +143,20 @@ func NewService(store Store, locker Locker, idem *Idempotency, now Clock, cfg Co
 	s := &Service{store: store, locker: locker, idem: idem, now: now, cfg: cfg, log: log,
 		batches: walletBatches{queues: make([]*walletQueue, cfg.WalletBatches)}, wallets: walletIDs{ids: map[string]string{}},
 		atPG: confirmsAtPG{keys: map[string]int{}}}
-	s.reads.timeout, s.intents.timeout, s.settles.timeout = cfg.BatchTimeout, cfg.BatchTimeout, cfg.BatchTimeout
+	s.reads.newContext, s.intents.newContext, s.settles.newContext = s.batchContext, s.batchContext, s.batchContext
+	if idem != nil {
+		idem.claims.newContext = s.batchContext
+	}
 	return s
+}
+
+// batchContext is the context a batch led by a caller with ctx runs in:
+// Config.BatchContext's, or one apart from ctx, ended after BatchTimeout.
+func (s *Service) batchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.cfg.BatchContext != nil {
+		return s.cfg.BatchContext(ctx)
+	}
+	return batchContext(ctx, s.cfg.BatchTimeout)
 }
 
 // Drain waits until the PG calls that outlived their callers' wait have

@@ -1,6 +1,7 @@
 package payment_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -36,6 +37,11 @@ type sim struct {
 	// right there (see survive).
 	crash   float64
 	onCrash func(a *actor) // rolls back what the dead process had open
+
+	// deadline is the chance per step that a batch's context ends right
+	// there, as its timeout (Config.BatchTimeout) would: the batch's next
+	// statements fail, and a commit under way may or may not be kept.
+	deadline float64
 
 	// timers tell when something not owned by an actor becomes due (jobs).
 	timers []func() (time.Time, bool)
@@ -76,6 +82,9 @@ type actor struct {
 	// while one unwinds.
 	crashable bool
 	crashing  bool
+	// batch is the context of the batch the actor leads, while it does
+	// and deadline is on (sim.batchContext).
+	batch *simBatch
 
 	panicked any
 	stack    []byte
@@ -148,6 +157,39 @@ func (s *sim) yield(label string) {
 		a.crashing = true
 		panic(errCrashed)
 	}
+	if b := a.batch; b != nil && b.ctx.Err() == nil && s.chance(s.deadline) {
+		s.count("deadline: a batch ran out of time")
+		b.cancel()
+	}
+}
+
+// simBatch is a batch's context and what ends it.
+type simBatch struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// batchContext is Config.BatchContext in the simulation: a batch's context
+// apart from its leader's, which the scheduler ends at a yield of the
+// batch's actor with the chance deadline per step, as a timeout would.
+func (s *sim) batchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a := s.cur
+	if a == nil || s.deadline == 0 {
+		return bctx, cancel
+	}
+	prev := a.batch
+	a.batch = &simBatch{ctx: bctx, cancel: cancel}
+	return bctx, func() { cancel(); a.batch = prev }
+}
+
+// batchEnded is the error of the running actor's batch if its time ran
+// out, nil otherwise.
+func (s *sim) batchEnded() error {
+	if a := s.cur; a != nil && a.batch != nil {
+		return a.batch.ctx.Err()
+	}
+	return nil
 }
 
 // survive runs fn as work of a process that may die at any yield: it

@@ -245,12 +245,17 @@ var _ payment.Store = (*memStore)(nil)
 func (st *memStore) exec(label string, fn func(tx *memTx) error) error {
 	db := st.db
 	db.s.yield(label)
+	ended := db.s.batchEnded()
 	if st.tx != nil {
 		if st.tx.done {
 			return errors.New(label + ": transaction already ended")
 		}
 		if st.tx.aborted != nil {
 			return fmt.Errorf("%s: current transaction is aborted, commands ignored until end of transaction block (after %w)", label, st.tx.aborted)
+		}
+		if ended != nil {
+			st.tx.aborted = ended // the driver cancels the statement
+			return ended
 		}
 		err := fn(st.tx)
 		var de *dbError
@@ -265,11 +270,23 @@ func (st *memStore) exec(label string, fn func(tx *memTx) error) error {
 		db.open[a] = tx // a crash mid-statement rolls it back
 		defer delete(db.open, a)
 	}
+	if ended != nil {
+		db.rollback(tx)
+		return ended
+	}
 	if err := fn(tx); err != nil {
 		db.rollback(tx)
 		return err
 	}
 	db.commit(tx)
+	if a := db.s.cur; a != nil && a.batch != nil {
+		// The answer is on its way back: the batch's time may run out
+		// first, the statement kept.
+		db.s.yield(label + " answered")
+		if err := db.s.batchEnded(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -290,6 +307,9 @@ func (st *memStore) InTx(ctx context.Context, fn func(q payment.Queries) error) 
 		return fn(st) // as store.Store: join the open transaction
 	}
 	db.s.yield("store.Begin")
+	if err := db.s.batchEnded(); err != nil {
+		return err
+	}
 	db.outsideTx("InTx")
 	tx := db.begin()
 	a := db.s.cur
@@ -302,10 +322,21 @@ func (st *memStore) InTx(ctx context.Context, fn func(q payment.Queries) error) 
 		db.rollback(tx)
 	} else {
 		db.s.yield("store.Commit")
-		if tx.aborted != nil {
+		switch ended := db.s.batchEnded(); {
+		case tx.aborted != nil:
 			db.rollback(tx)
 			err = fmt.Errorf("commit: transaction was aborted: %w", tx.aborted)
-		} else {
+		case ended != nil:
+			// Cancelled during its COMMIT: kept or not, the caller cannot
+			// tell.
+			if db.s.chance(0.5) {
+				db.s.count("deadline: a batch's commit kept, its answer lost")
+				db.commit(tx)
+			} else {
+				db.rollback(tx)
+			}
+			err = ended
+		default:
 			db.commit(tx)
 		}
 	}

@@ -25,7 +25,8 @@ import (
 // run as actors under one seeded scheduler (sim_sched_test.go) against an
 // in-memory READ COMMITTED database (sim_store_test.go), a Toss-like PG
 // with injected faults and a lock whose leases lapse by the fake clock
-// (sim_fakes_test.go). After each seed every invariant pago promises is
+// (sim_fakes_test.go); batches run out of time where the scheduler says
+// (sim.batchContext). After each seed every invariant pago promises is
 // checked. A failure names its seed; -sim.seed replays it step for step.
 
 var (
@@ -186,6 +187,11 @@ var mustReach = []string{
 	"db: one read of several rows by PaymentsByPGKeys",
 	"log: card confirm steps out of its intent batch",
 	"log: card settle left to settle alone: its payment moved meanwhile",
+	// Batches that run out of time (Config.BatchTimeout), one of them as
+	// its COMMIT is kept but its answer lost.
+	"log: wallet batch timed out",
+	"log: intent batch timed out",
+	"deadline: a batch's commit kept, its answer lost",
 }
 
 type seedResult struct {
@@ -274,8 +280,9 @@ func drawKnobs(s *sim) knobs {
 	s.jump = pick(s, 0, 0.003, 0.02)
 	s.crash = pick(s, 0, 0, 0.002, 0.01)
 	s.jumpMax = 3 * k.lockExpiry
-	k.walletBatches = pick(s, 1, 1, 4) // one queue: every wallet's payments batch together
-	k.manyLocks = pick(s, false, true) // the locker tries several at once (ManyLocker), as the Redis one does
+	k.walletBatches = pick(s, 1, 1, 4)      // one queue: every wallet's payments batch together
+	k.manyLocks = pick(s, false, true)      // the locker tries several at once (ManyLocker), as the Redis one does
+	s.deadline = pick(s, 0, 0, 0.005, 0.03) // batches run out of time (Config.BatchTimeout)
 	return k
 }
 
@@ -356,7 +363,8 @@ func newWorld(s *sim, log *slog.Logger) *world {
 	idem := payment.NewIdempotency(store, s.clock, k.idemLease)
 	svc := payment.NewService(store, locker, idem, s.clock, payment.Config{
 		WalletLimit: payment.Won(k.limit), OrderTTL: k.orderTTL, Gateway: pg, ProbeDelay: k.probeDelay, WalletBatches: k.walletBatches,
-		ConfirmWait: -1, RefundWait: -1, BatchTimeout: -1, // the scheduler owns every goroutine: wait for the outcome
+		ConfirmWait: -1, RefundWait: -1, // the scheduler owns every goroutine: wait for the outcome
+		BatchContext: s.batchContext, // and ends a batch's time at a step it chooses
 		// A caller waiting for its batch parks in the scheduler.
 		Await: func(_ context.Context, what string, ready <-chan struct{}) {
 			s.wait(what, func() bool {
