@@ -235,6 +235,7 @@ func (p checkoutPages) standing(o payment.Order) views.ResultView {
 		v.State = views.StatePaid
 	case payment.OrderInDoubt:
 		v.State, v.StatusURL = views.StateProcessing, p.links.StatusURL(o.ID)
+		v.RetryURL, v.AgainURL = p.links.URL(o.ID), p.links.AgainURL(o.ID) // for the poll to show
 	case payment.OrderPending:
 		v.State, v.RetryURL = views.StateFailed, p.links.URL(o.ID)
 	case payment.OrderFailed:
@@ -370,6 +371,7 @@ func (p checkoutPages) confirmFailed(w http.ResponseWriter, r *http.Request, o p
 		// The PG did not answer in time, or another tab is confirming right
 		// now: the probe job (or that request) settles it; the page polls.
 		base.State, base.OrderStatus, base.StatusURL = views.StateProcessing, string(payment.OrderInDoubt), p.links.StatusURL(o.ID)
+		base.RetryURL, base.AgainURL = p.links.URL(o.ID), p.links.AgainURL(o.ID) // for the poll to show
 		render(w, r, http.StatusOK, views.Result(base))
 	case payment.CodePaymentDeclined:
 		logger(ctx).InfoContext(ctx, "checkout: payment declined", "order", o.ID, "pg_code", de.PGCode)

@@ -474,6 +474,40 @@ func TestCheckoutBrowser(t *testing.T) {
 		require.Equal(t, 1, s.sbConfirmCount(id))
 	})
 
+	t.Run("in doubt, then declined: another card in one click", func(t *testing.T) {
+		ctx := newTab(t, b)
+		id, link := alice.createCheckout(checkoutOrderQ, map[string]any{"p": prod, "q": 1})
+		// The PG holds every confirm of this order past pago's wait and its
+		// PG timeout, then declines the card: the page shows processing, and
+		// the probe finds the decline. The page used to turn "failed" with
+		// no way forward.
+		s.sbAdmin(http.MethodPost, "faults", map[string]any{"op": "confirm", "orderId": id, "kind": "Latency", "latency": "2500ms", "times": 0})
+		payInBrowser(t, ctx, link, "declined", "")
+		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-processing"))))
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker = true`))
+		require.NoError(t, err)
+		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("again-button"))))
+		kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker === true`))
+		require.NoError(t, err)
+		require.True(t, kept, "the page must update without reloading")
+		saveScreenshot(t, ctx, "in-doubt-declined")
+		require.Equal(t, "FAILED", alice.orderStatus(id))
+		retry, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[data-testid="retry-link"]').offsetParent === null`))
+		require.NoError(t, err)
+		require.True(t, retry, "no try-again link for a FAILED order: it cannot be paid any more")
+		s.sbAdmin(http.MethodDelete, "faults", nil)
+
+		// Another card: a new order for the same items, on its checkout page.
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Click(byTestID("again-button")),
+			chromedp.WaitVisible(chromedp.CSS(`#checkout[data-ready="yes"]`)),
+		))
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		require.NoError(t, err)
+		require.NotContains(t, loc, id, "a new order")
+		require.Equal(t, "FAILED", alice.orderStatus(id))
+	})
+
 	t.Run("slow card with default settings: processing at once, then paid without a reload", func(t *testing.T) {
 		// Default PAGO_CONFIRM_TIMEOUT (20 s) and PAGO_CONFIRM_WAIT (2 s): the
 		// PG holds its answer 12 s, and the customer must not stare at a

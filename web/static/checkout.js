@@ -7,7 +7,9 @@
  * payment on click; the PG redirects to successUrl or failUrl.
  *
  * [data-status-url] (an IN_DOUBT payment): poll the order's status every
- * second and switch the page to paid or failed when it settles.
+ * second and switch the page to paid or failed when it settles; failed
+ * shows the way forward the server rendered hidden: try again for an order
+ * back to PENDING, another card for one that ended FAILED.
  *
  * The JSDoc types are checked by `tsc --checkJs` against the official
  * @tosspayments/tosspayments-sdk types (web/checkout_typecheck_test.go), so code
@@ -95,6 +97,9 @@
   // that never reached the PG, means nothing was charged.
   /** @type {Record<string, string>} */
   var settled = {PAID: "paid", PARTIALLY_REFUNDED: "paid", REFUNDED: "paid"};
+  // The way forward a failed page shows, by the order's status.
+  /** @type {Record<string, string>} */
+  var nextStep = {PENDING: "retry", FAILED: "again"};
   var pollEvery = 1000;
   // The PG's confirm window is 10 minutes; the probe settles within it.
   var pollFor = 11 * 60 * 1000;
@@ -102,8 +107,9 @@
   /**
    * @param {HTMLElement} el
    * @param {string} state "paid" or "failed"
+   * @param {string} status the order's status
    */
-  function settle(el, state) {
+  function settle(el, state, status) {
     /** @type {HTMLElement | null} */
     var title = el.querySelector('[data-role="title"]');
     /** @type {HTMLElement | null} */
@@ -115,6 +121,10 @@
     detail.textContent = (state === "paid" ? d.detailPaid : d.detailFailed) || "";
     el.setAttribute("data-testid", "status-" + state);
     document.title = title.textContent + " · pago";
+    var role = nextStep[status];
+    /** @type {HTMLElement | null} */
+    var next = role ? el.querySelector('[data-role="' + role + '"]') : null;
+    if (next) next.hidden = false;
   }
 
   /** @param {HTMLElement} el */
@@ -127,7 +137,7 @@
         .then(function (body) {
           var status = body && body.status;
           if (status && status !== "IN_DOUBT") {
-            settle(el, settled[status] || "failed");
+            settle(el, settled[status] || "failed", status);
             return;
           }
           if (Date.now() - started < pollFor) setTimeout(tick, pollEvery);
