@@ -333,6 +333,18 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 
 func byTestID(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[data-testid=%q]`, id)) }
 
+// flipsWithoutReload waits until sel shows on a page that must update by
+// itself: a marker set on the page first must still be there after.
+func flipsWithoutReload(t *testing.T, ctx context.Context, sel chromedp.CSS) {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker = true`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(sel)))
+	kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker === true`))
+	require.NoError(t, err)
+	require.True(t, kept, "the page must update without reloading")
+}
+
 // payInBrowser opens the checkout link, presses pay and picks card on the
 // sandbox's pay page.
 func payInBrowser(t *testing.T, ctx context.Context, link, card, shotPrefix string) {
@@ -463,12 +475,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		s.sbAdmin(http.MethodDelete, "faults", nil)
 
 		// No reload: the page polls and flips by itself.
-		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker = true`))
-		require.NoError(t, err)
-		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-paid"))))
-		kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker === true`))
-		require.NoError(t, err)
-		require.True(t, kept, "the page must update without reloading")
+		flipsWithoutReload(t, ctx, byTestID("status-paid"))
 		saveScreenshot(t, ctx, "in-doubt-settled-paid")
 		require.Equal(t, "PAID", alice.orderStatus(id))
 		require.Equal(t, 1, s.sbConfirmCount(id))
@@ -484,12 +491,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		s.sbAdmin(http.MethodPost, "faults", map[string]any{"op": "confirm", "orderId": id, "kind": "Latency", "latency": "2500ms", "times": 0})
 		payInBrowser(t, ctx, link, "declined", "")
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-processing"))))
-		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker = true`))
-		require.NoError(t, err)
-		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("again-button"))))
-		kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker === true`))
-		require.NoError(t, err)
-		require.True(t, kept, "the page must update without reloading")
+		flipsWithoutReload(t, ctx, byTestID("again-button"))
 		saveScreenshot(t, ctx, "in-doubt-declined")
 		require.Equal(t, "FAILED", alice.orderStatus(id))
 		retry, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[data-testid="retry-link"]').offsetParent === null`))
@@ -528,12 +530,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		require.Less(t, time.Since(start), hold, "the success page answered before the PG did")
 		saveScreenshot(t, ctx, "slow-card-processing")
 		// The PG's webhook (or its late answer) settles it; the page polls.
-		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker = true`))
-		require.NoError(t, err)
-		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-paid"))))
-		kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pagoTestMarker === true`))
-		require.NoError(t, err)
-		require.True(t, kept, "the page must update without reloading")
+		flipsWithoutReload(t, ctx, byTestID("status-paid"))
 		require.Equal(t, "PAID", bob.orderStatus(id))
 		require.Equal(t, 1, slow.sbConfirmCount(id))
 	})
