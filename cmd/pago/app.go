@@ -70,6 +70,9 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.Store,
 type appOptions struct {
 	// locker wraps the real locker (e.g. one that lets two holders in).
 	locker func(payment.Locker) payment.Locker
+	// idempotencyStore wraps the store the idempotency keys are claimed
+	// in (e.g. one whose claims hang, as on a stuck database).
+	idempotencyStore func(payment.Store) payment.Store
 }
 
 // newApp builds pago and starts its job queue. The caller serves a.handler
@@ -111,7 +114,11 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 	a.metrics = metrics
 	now := func() time.Time { return time.Now().UTC() }
 	users := payment.NewUsers(st, now)
-	idem := payment.NewIdempotency(st, now, cfg.IdempotencyLease)
+	var idemStore payment.Store = st
+	if opts.idempotencyStore != nil {
+		idemStore = opts.idempotencyStore(st)
+	}
+	idem := payment.NewIdempotency(idemStore, now, cfg.IdempotencyLease)
 	var svcLocker payment.Locker = locker
 	if opts.locker != nil {
 		svcLocker = opts.locker(locker)

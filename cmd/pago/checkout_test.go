@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pago/pago/payment"
 	"github.com/pago/pago/pg/sandbox"
 	"github.com/pago/pago/store/storetest"
 	"github.com/pago/pago/web"
@@ -333,6 +334,28 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 
 func byTestID(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[data-testid=%q]`, id)) }
 
+// stuckConfirmClaims hangs the claims of confirmPayment until their
+// batch's context ends, as a stuck database would.
+type stuckConfirmClaims struct{ payment.Store }
+
+func (s stuckConfirmClaims) ClaimIdempotencyKey(ctx context.Context, r payment.IdempotencyRecord) (bool, error) {
+	if r.Operation == "confirmPayment" {
+		<-ctx.Done()
+		return false, ctx.Err()
+	}
+	return s.Store.ClaimIdempotencyKey(ctx, r)
+}
+
+func (s stuckConfirmClaims) ClaimIdempotencyKeys(ctx context.Context, rs []payment.IdempotencyRecord) ([]int, error) {
+	for _, r := range rs {
+		if r.Operation == "confirmPayment" {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+	}
+	return s.Store.ClaimIdempotencyKeys(ctx, rs)
+}
+
 // flipsWithoutReload waits until sel shows on a page that must update by
 // itself: a marker set on the page first must still be there after.
 func flipsWithoutReload(t *testing.T, ctx context.Context, sel chromedp.CSS) {
@@ -508,6 +531,31 @@ func TestCheckoutBrowser(t *testing.T) {
 		require.NoError(t, err)
 		require.NotContains(t, loc, id, "a new order")
 		require.Equal(t, "FAILED", alice.orderStatus(id))
+	})
+
+	t.Run("a confirm not recorded in time: processing, then try again", func(t *testing.T) {
+		// The confirm's claim hangs, as on a stuck database, until its
+		// batch's time runs out: the confirm answers REQUEST_IN_PROGRESS,
+		// nothing sent to the PG, and the order stays PENDING. The page used
+		// to turn "failed" with no way back to the checkout.
+		stuck := startServerWith(t, testEnv(t, storetest.SQLite(), map[string]string{"PAGO_BATCH_TIMEOUT": "300ms"}),
+			appOptions{idempotencyStore: func(st payment.Store) payment.Store { return stuckConfirmClaims{st} }})
+		carol := stuck.customer("carol")
+		id, link := carol.createCheckout(checkoutOrderQ, map[string]any{"p": stuck.product("oolong", 7_000, 5), "q": 1})
+		ctx := newTab(t, b)
+		payInBrowser(t, ctx, link, "success", "")
+		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(byTestID("status-processing"))))
+		flipsWithoutReload(t, ctx, byTestID("retry-link"))
+		saveScreenshot(t, ctx, "not-recorded-try-again")
+		require.Equal(t, "PENDING", carol.orderStatus(id))
+		require.Zero(t, stuck.sbConfirmCount(id), "nothing sent to the PG")
+		again, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[data-testid="again-button"]').offsetParent === null`))
+		require.NoError(t, err)
+		require.True(t, again, "no new order for one that can still be paid")
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Click(byTestID("retry-link")),
+			chromedp.WaitVisible(chromedp.CSS(`#checkout[data-ready="yes"]`)),
+		))
 	})
 
 	t.Run("slow card with default settings: processing at once, then paid without a reload", func(t *testing.T) {
