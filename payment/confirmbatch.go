@@ -429,9 +429,7 @@ func (s *Service) confirmReadBatch(ctx context.Context, batch []*confirmRead) {
 		ofOrder, err = readByParent(ctx, s.store, orderIDs, BatchQueries.PaymentsByOrders, s.store.PaymentsByOrder,
 			func(p Payment) string { return p.OrderID })
 	}
-	if err != nil && ctx.Err() != nil {
-		err = errBatchTimedOut
-	}
+	err = timedOut(ctx, err)
 	for _, op := range batch {
 		*op = confirmRead{orderID: op.orderID, paymentKey: op.paymentKey, err: err}
 		if err != nil {

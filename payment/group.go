@@ -34,8 +34,9 @@ type member[T any] struct {
 }
 
 // do runs v in a batch of at most max: run answers every value of the batch
-// it is given, in the batch's context. If the leader unwinds before run returns (a crash in the
-// simulation), abandon answers the values it was running instead. await
+// it is given, in the batch's context. If the leader unwinds before run
+// returns (a crash in the simulation), abandon answers the values it was
+// running instead. await
 // parks a caller until its channel is closed (Config.Await); what names
 // the group to it.
 func (g *group[T]) do(ctx context.Context, await func(context.Context, string, <-chan struct{}), what string, v T, max int, run func(context.Context, []T), abandon func(T)) {
@@ -122,7 +123,7 @@ func (g *group[T]) batchContext(ctx context.Context) (context.Context, context.C
 	if g.newContext != nil {
 		return g.newContext(ctx)
 	}
-	return context.WithoutCancel(ctx), func() {}
+	return batchContext(ctx, 0)
 }
 
 // batchContext is the context of a batch led by a caller with ctx: not
@@ -134,6 +135,15 @@ func batchContext(ctx context.Context, timeout time.Duration) (context.Context, 
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, timeout)
+}
+
+// timedOut is err, or errBatchTimedOut when err came of the batch's
+// context ending (its time ran out).
+func timedOut(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return errBatchTimedOut
+	}
+	return err
 }
 
 // errBatchTimedOut answers the callers of a batch that ran out of its

@@ -81,10 +81,8 @@ func (idem *Idempotency) claim(ctx context.Context, rec IdempotencyRecord) (bool
 
 func (idem *Idempotency) claimBatch(ctx context.Context, batch []*claimOp) {
 	if len(batch) == 1 {
-		batch[0].claimed, batch[0].err = idem.store.ClaimIdempotencyKey(ctx, batch[0].rec)
-		if batch[0].err != nil && ctx.Err() != nil {
-			batch[0].err = errBatchTimedOut
-		}
+		claimed, err := idem.store.ClaimIdempotencyKey(ctx, batch[0].rec)
+		batch[0].claimed, batch[0].err = claimed, timedOut(ctx, err)
 		return
 	}
 	rs := make([]IdempotencyRecord, len(batch))
@@ -92,9 +90,7 @@ func (idem *Idempotency) claimBatch(ctx context.Context, batch []*claimOp) {
 		rs[i] = op.rec
 	}
 	claimed, err := idem.store.ClaimIdempotencyKeys(ctx, rs)
-	if err != nil && ctx.Err() != nil {
-		err = errBatchTimedOut
-	}
+	err = timedOut(ctx, err)
 	for i, op := range batch {
 		op.claimed, op.err = err == nil && slices.Contains(claimed, i), err
 	}
@@ -223,7 +219,7 @@ func Run[T any](ctx context.Context, idem *Idempotency, userID, key, operation s
 		// that a retry does not wait out the lease. Bounded, as the claim
 		// was; the owner is this attempt's alone.
 		rctx, cancel := idem.claims.batchContext(ctx)
-		defer cancel()
+		defer cancel() // on an unwind too: the simulation's context ends with it
 		if rerr := idem.store.ReleaseIdempotencyKey(rctx, userID, key, rec.Owner); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("release idempotency key: %w", rerr))
 		}

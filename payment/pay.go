@@ -323,11 +323,8 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 		if errors.Is(err, ErrNotFound) {
 			continue // the batch answers it, once it has read the order
 		}
-		if err != nil && ctx.Err() != nil {
-			err = errBatchTimedOut
-		}
 		if err != nil {
-			p.err, p.out = err, true
+			p.err, p.out = timedOut(ctx, err), true
 			continue
 		}
 		p.walletID = id
@@ -345,10 +342,8 @@ func (s *Service) lockWallets(ctx context.Context, batch []*walletPay, held map[
 	}
 	if lead != "" && held[lead] == nil {
 		lock, err := s.locker.Lock(ctx, "wallet:"+lead)
-		if err != nil && ctx.Err() != nil {
-			err = errBatchTimedOut
-		}
 		if err != nil {
+			err = timedOut(ctx, err)
 			for _, p := range batch {
 				if p.walletID == lead {
 					p.err, p.out = err, true

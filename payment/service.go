@@ -48,15 +48,14 @@ type Config struct {
 	MaxReservedUnits int64
 	// BatchTimeout bounds every batch (default 5 s): the wallet
 	// payments' (their wait for the wallets' locks included), and the card
-	// confirms' claims, reads, intents and settles. A batch works for all its callers, whichever leads it; one
-	// still waiting on the database past it is cancelled — what it had not
-	// committed is undone — and its callers are answered
-	// REQUEST_IN_PROGRESS, retryable, whose retry with the same key
-	// replays whatever was committed (a settle that times out is tried
-	// alone instead: the PG has spoken). A stuck database call then never
-	// holds a queue's callers, and the pages waiting for them, for ever.
-	// Negative: no bound (the simulation, whose scheduler owns every
-	// goroutine).
+	// confirms' claims, reads, intents and settles. A batch works for all
+	// its callers, whichever leads it; one still waiting on the database
+	// past it is cancelled — what it had not committed is undone — and its
+	// callers are answered REQUEST_IN_PROGRESS, retryable, whose retry with
+	// the same key replays whatever was committed (a settle that times out
+	// is tried alone instead: the PG has spoken). A stuck database call
+	// then never holds a queue's callers, and the pages waiting for them,
+	// for ever. Negative: no bound.
 	BatchTimeout time.Duration
 	// BatchContext, when set, makes the context a batch led by a caller
 	// with ctx runs in, in place of BatchTimeout's: the simulation ends it

@@ -225,6 +225,15 @@ func pgOrderName(name string) string {
 	return string([]rune(name)[:99]) + "…"
 }
 
+// processing is v as the page that polls order id until it settles, with
+// the ways forward the poll shows if it fails: try again (back to PENDING)
+// and another card (FAILED).
+func (p checkoutPages) processing(v views.ResultView, id string) views.ResultView {
+	v.State, v.StatusURL = views.StateProcessing, p.links.StatusURL(id)
+	v.RetryURL, v.AgainURL = p.links.URL(id), p.links.AgainURL(id)
+	return v
+}
+
 // standing describes an order as it stands, for a page that has no fresher
 // news about it.
 func (p checkoutPages) standing(o payment.Order) views.ResultView {
@@ -234,8 +243,7 @@ func (p checkoutPages) standing(o payment.Order) views.ResultView {
 	case payment.OrderPaid, payment.OrderPartiallyRefunded, payment.OrderRefunded:
 		v.State = views.StatePaid
 	case payment.OrderInDoubt:
-		v.State, v.StatusURL = views.StateProcessing, p.links.StatusURL(o.ID)
-		v.RetryURL, v.AgainURL = p.links.URL(o.ID), p.links.AgainURL(o.ID) // for the poll to show
+		v = p.processing(v, o.ID)
 	case payment.OrderPending:
 		v.State, v.RetryURL = views.StateFailed, p.links.URL(o.ID)
 	case payment.OrderFailed:
@@ -370,9 +378,8 @@ func (p checkoutPages) confirmFailed(w http.ResponseWriter, r *http.Request, o p
 	case payment.CodePaymentInDoubt, payment.CodeRequestInProgress:
 		// The PG did not answer in time, or another tab is confirming right
 		// now: the probe job (or that request) settles it; the page polls.
-		base.State, base.OrderStatus, base.StatusURL = views.StateProcessing, string(payment.OrderInDoubt), p.links.StatusURL(o.ID)
-		base.RetryURL, base.AgainURL = p.links.URL(o.ID), p.links.AgainURL(o.ID) // for the poll to show
-		render(w, r, http.StatusOK, views.Result(base))
+		base.OrderStatus = string(payment.OrderInDoubt)
+		render(w, r, http.StatusOK, views.Result(p.processing(base, o.ID)))
 	case payment.CodePaymentDeclined:
 		logger(ctx).InfoContext(ctx, "checkout: payment declined", "order", o.ID, "pg_code", de.PGCode)
 		base.State, base.OrderStatus, base.Code, base.Message = views.StateFailed, string(payment.OrderFailed), de.PGCode, de.Message
