@@ -222,10 +222,12 @@ func (s *Service) settleApproved(ctx context.Context, p Payment, o Order, truth 
 	return op.res, op.err
 }
 
-// settleBatch settles batch in one transaction (settleBatchOf). Whatever
-// the batch cannot settle, a failed transaction included, is settled
-// alone: settle reads the payment again under its lock, so it finds what
-// was committed and never applies an approval twice.
+// settleBatch settles batch at once (settleAtOnce) or, when the database
+// is no longer as its confirms hold it, in one transaction that reads
+// their payments under their locks (settleBatchOf). Whatever the batch
+// cannot settle, a failed write included, is settled alone: settle reads
+// the payment again under its lock, so it finds what was committed and
+// never applies an approval twice.
 func (s *Service) settleBatch(ctx context.Context, batch []*settleOp) {
 	seen := map[string]bool{} // payments and orders
 	var todo []*settleOp
@@ -238,35 +240,68 @@ func (s *Service) settleBatch(ctx context.Context, batch []*settleOp) {
 		seen[op.p.ID], seen[op.o.ID] = true, true
 		todo = append(todo, op)
 	}
-	for len(todo) > 0 {
-		err := s.settleBatchOf(ctx, todo)
-		switch {
-		case errors.Is(err, errStepOut):
-			todo = slices.DeleteFunc(todo, func(op *settleOp) bool {
-				if op.single {
-					s.log.InfoContext(op.logCtx, "card settle steps out of its batch", "payment", op.p.ID, "order", op.o.ID)
-				}
-				return op.single
-			})
-			continue
-		case err != nil:
-			s.log.WarnContext(ctx, "settle batch failed; settling its payments one by one", "payments", len(todo), "err", err)
-			for _, op := range todo {
-				op.single = true
+	if len(todo) == 0 {
+		return
+	}
+	done, err := s.settleAtOnce(ctx, todo)
+	for !done && err == nil {
+		err = s.settleBatchOf(ctx, todo)
+		if !errors.Is(err, errStepOut) {
+			done = err == nil
+			break
+		}
+		err = nil
+		todo = slices.DeleteFunc(todo, func(op *settleOp) bool {
+			if op.single {
+				s.log.InfoContext(op.logCtx, "card settle steps out of its batch", "payment", op.p.ID, "order", op.o.ID)
 			}
-		default:
-			for _, op := range todo {
-				if op.single {
-					continue
-				}
-				if op.answered {
-					op.call.recorded()
-				}
-				s.log.InfoContext(op.logCtx, "payment settled", "payment", op.p.ID, "order", op.o.ID, "status", op.res.Payment.Status, "source", op.source)
-			}
+			return op.single
+		})
+		done = len(todo) == 0
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "settle batch failed; settling its payments one by one", "payments", len(todo), "err", err)
+		for _, op := range todo {
+			op.single = true
 		}
 		return
 	}
+	for _, op := range todo {
+		if op.single {
+			continue
+		}
+		if op.answered {
+			op.call.recorded()
+		}
+		s.log.InfoContext(op.logCtx, "payment settled", "payment", op.p.ID, "order", op.o.ID, "status", op.res.Payment.Status, "source", op.source)
+	}
+}
+
+// settleAtOnce writes todo's approvals from the payments as their confirms
+// hold them, IN_DOUBT at the version their intent wrote, in one write of
+// its own (Store.SettleCardPayments): one round trip on PostgreSQL, where
+// settleBatchOf takes seven. It is false, with nothing written, when any
+// of them moved meanwhile (a probe, a webhook or a cancel settled it, a
+// key's claim was taken over); settleBatchOf then tells which.
+func (s *Service) settleAtOnce(ctx context.Context, todo []*settleOp) (bool, error) {
+	w := CardSettleWrite{Now: s.now().UTC()}
+	for _, op := range todo {
+		op.answered = false
+		if !canMoveOrder(OrderInDoubt, OrderPaid, op.source) {
+			return false, nil
+		}
+		if ok, err := s.approve(&w, op, op.p); !ok || err != nil {
+			return false, err
+		}
+	}
+	done, err := s.store.SettleCardPayments(ctx, w)
+	if !done || err != nil {
+		return false, err
+	}
+	for _, op := range todo {
+		op.answered = op.call != nil
+	}
+	return true, nil
 }
 
 // settleBatchOf reads todo's payments under their row locks in one
@@ -286,15 +321,8 @@ func (s *Service) settleBatchOf(ctx context.Context, todo []*settleOp) error {
 		if err != nil {
 			return err
 		}
-		var (
-			going     []*settleOp
-			ps        []Payment
-			events    []PaymentEvent
-			orderIDs  []string
-			ledger    []LedgerTransaction
-			answers   []IdempotencyCompletion
-			answering []*settleOp
-		)
+		w := CardSettleWrite{Now: now}
+		var going, answering []*settleOp
 		for _, op := range todo {
 			op.answered = false
 			i := slices.IndexFunc(locked, func(p Payment) bool { return p.ID == op.p.ID })
@@ -303,53 +331,30 @@ func (s *Service) settleBatchOf(ctx context.Context, todo []*settleOp) error {
 				op.single = true
 				continue
 			}
-			p := locked[i]
-			v := judge(p, op.o, op.truth)
-			if v.to != PaymentDone || p.Method != MethodCard {
-				op.single = true
-				continue
-			}
-			p.ApprovedAt = cmp.Or(op.truth.ApprovedAt, &now)
-			p.Status, p.UpdatedAt = PaymentDone, now
-			e, err := newEvent(p, PaymentInDoubt, v.event, op.source, fmt.Sprintf("PG status %s", op.truth.Status), now)
+			ok, err := s.approve(&w, op, locked[i])
 			if err != nil {
 				return err
 			}
-			amount := p.CardAmount()
-			ledger = append(ledger, LedgerTransaction{ID: NewID("ltx", now), Kind: "CARD_PAYMENT", OrderID: op.o.ID,
-				Description: "card payment " + p.PGPaymentKey, CreatedAt: now, Entries: []LedgerEntry{
-					{ID: NewID("ent", now), AccountID: AccountIDPGClearing, Amount: -amount},
-					{ID: NewID("ent", now), AccountID: AccountIDRevenue, Amount: amount},
-				}})
-			o := op.o
-			o.Status, o.UpdatedAt = OrderPaid, now
-			written := p
-			written.Version++
-			op.res = ConfirmResult{Order: o, Payment: written}
-			if op.call != nil {
-				raw, err := encodeResult(op.res)
-				if err != nil {
-					return err
-				}
-				a, err := op.call.completion(replayEnvelope{V: replayVersion, Result: raw})
-				if err != nil {
-					return err
-				}
-				answers, answering = append(answers, a), append(answering, op)
+			if !ok {
+				op.single = true
+				continue
 			}
-			going, ps, events, orderIDs = append(going, op), append(ps, p), append(events, e), append(orderIDs, op.o.ID)
+			going = append(going, op)
+			if op.call != nil {
+				answering = append(answering, op)
+			}
 		}
 		if len(going) == 0 {
 			return nil
 		}
-		written, err := q.UpdatePayments(ctx, ps, now, events)
+		written, err := q.UpdatePayments(ctx, w.Payments, now, w.Events)
 		if err != nil {
 			return err
 		}
-		if len(written) != len(ps) {
-			return fmt.Errorf("settle batch: %d of %d payments written: %w", len(written), len(ps), ErrConflict) // read under their row locks: a bug
+		if len(written) != len(w.Payments) {
+			return fmt.Errorf("settle batch: %d of %d payments written: %w", len(written), len(w.Payments), ErrConflict) // read under their row locks: a bug
 		}
-		moved, err := q.TransitionOrders(ctx, orderIDs, OrderInDoubt, OrderPaid, now)
+		moved, err := q.TransitionOrders(ctx, w.Orders, OrderInDoubt, OrderPaid, now)
 		if err != nil {
 			return err
 		}
@@ -362,12 +367,12 @@ func (s *Service) settleBatchOf(ctx context.Context, todo []*settleOp) error {
 		if out {
 			return errStepOut
 		}
-		if err := q.InsertLedgerTransactions(ctx, ledger); err != nil {
+		if err := q.InsertLedgerTransactions(ctx, w.Ledger); err != nil {
 			return fmt.Errorf("post ledger CARD_PAYMENT: %w", err)
 		}
 		// A key whose claim was taken over keeps its new owner's answer,
 		// as tryComplete leaves it.
-		done, err := q.CompleteIdempotencyKeys(ctx, answers, now)
+		done, err := q.CompleteIdempotencyKeys(ctx, w.Answers, now)
 		if err != nil {
 			return fmt.Errorf("complete idempotency keys: %w", err)
 		}
@@ -376,6 +381,49 @@ func (s *Service) settleBatchOf(ctx context.Context, todo []*settleOp) error {
 		}
 		return nil
 	})
+}
+
+// approve adds to w the approval of op's payment p, read IN_DOUBT: p DONE
+// with its event, its order PAID, its ledger transaction and its confirm's
+// answer, which it sets as op.res. It is false, adding nothing, when the
+// PG's record does not approve p (settle alone decides what it does).
+func (s *Service) approve(w *CardSettleWrite, op *settleOp, p Payment) (bool, error) {
+	v := judge(p, op.o, op.truth)
+	if v.to != PaymentDone || p.Method != MethodCard {
+		return false, nil
+	}
+	now := w.Now
+	p.ApprovedAt = cmp.Or(op.truth.ApprovedAt, &now)
+	p.Status, p.UpdatedAt = PaymentDone, now
+	e, err := newEvent(p, PaymentInDoubt, v.event, op.source, fmt.Sprintf("PG status %s", op.truth.Status), now)
+	if err != nil {
+		return false, err
+	}
+	amount := p.CardAmount()
+	t := LedgerTransaction{ID: NewID("ltx", now), Kind: "CARD_PAYMENT", OrderID: op.o.ID,
+		Description: "card payment " + p.PGPaymentKey, CreatedAt: now, Entries: []LedgerEntry{
+			{ID: NewID("ent", now), AccountID: AccountIDPGClearing, Amount: -amount},
+			{ID: NewID("ent", now), AccountID: AccountIDRevenue, Amount: amount},
+		}}
+	o := op.o
+	o.Status, o.UpdatedAt = OrderPaid, now
+	written := p
+	written.Version++
+	res := ConfirmResult{Order: o, Payment: written}
+	if op.call != nil {
+		raw, err := encodeResult(res)
+		if err != nil {
+			return false, err
+		}
+		a, err := op.call.completion(replayEnvelope{V: replayVersion, Result: raw})
+		if err != nil {
+			return false, err
+		}
+		w.Answers = append(w.Answers, a)
+	}
+	op.res = res
+	w.Payments, w.Events, w.Orders, w.Ledger = append(w.Payments, p), append(w.Events, e), append(w.Orders, op.o.ID), append(w.Ledger, t)
+	return true, nil
 }
 
 // confirmRead is what a confirm reads before it decides: its order, the

@@ -88,6 +88,18 @@ func (h *heldBatches) PaymentsByPGKeys(ctx context.Context, keys []string) ([]pa
 	return h.batch().PaymentsByPGKeys(ctx, keys)
 }
 
+// SettleCardPayments is the settle batch written at once: held as the
+// batch's locked read is on the long way, and counted with its updates.
+func (h *heldBatches) SettleCardPayments(ctx context.Context, w payment.CardSettleWrite) (bool, error) {
+	if err := h.hold("settle batch"); err != nil {
+		return false, err
+	}
+	h.mu.Lock()
+	h.updates = append(h.updates, len(w.Payments))
+	h.mu.Unlock()
+	return h.Store.SettleCardPayments(ctx, w)
+}
+
 type confirmQueries struct {
 	payment.Queries
 	h *heldBatches
@@ -416,6 +428,21 @@ func (q stuckConfirmQueries) TransitionOrders(ctx context.Context, ids []string,
 		*q.moved = q.s.committed
 	}
 	return q.Queries.TransitionOrders(ctx, ids, from, to, now)
+}
+
+// SettleCardPayments is the settle batch written at once, stuck as its
+// transaction on the long way is.
+func (s *stuckConfirms) SettleCardPayments(ctx context.Context, w payment.CardSettleWrite) (bool, error) {
+	if s.move != string(payment.OrderInDoubt)+">"+string(payment.OrderPaid) || !s.armed.CompareAndSwap(true, false) {
+		return s.Store.SettleCardPayments(ctx, w)
+	}
+	if s.committed {
+		if _, err := s.Store.SettleCardPayments(ctx, w); err != nil {
+			return false, err
+		}
+	}
+	<-ctx.Done()
+	return false, ctx.Err()
 }
 
 func (s *stuckConfirms) ClaimIdempotencyKey(ctx context.Context, r payment.IdempotencyRecord) (bool, error) {

@@ -22,6 +22,16 @@ type Store interface {
 	// one statement: one round trip, its commit included. w debits at
 	// least one wallet.
 	PayFromWallets(ctx context.Context, w WalletPaymentsWrite) (bool, error)
+	// SettleCardPayments applies a settle batch decided from what its
+	// confirms hold, all or nothing, in a transaction of its own: every
+	// payment of w.Payments at the version it was read at (else it moved
+	// meanwhile), every order of w.Orders moved from IN_DOUBT to PAID,
+	// every answer of w.Answers stored for a key its owner still holds,
+	// with w's events and ledger transactions. It is false, with nothing
+	// written, when the database is no longer so; the batch then goes the
+	// way that tells which (settleBatchOf). On PostgreSQL it is one
+	// statement: one round trip, its commit included.
+	SettleCardPayments(ctx context.Context, w CardSettleWrite) (bool, error)
 	// Ping tells whether the database answers.
 	Ping(ctx context.Context) error
 }
@@ -95,6 +105,18 @@ type WalletPaymentsWrite struct {
 	History    []WalletTransaction
 	Payments   []Payment
 	Events     []PaymentEvent
+}
+
+// CardSettleWrite is what a settle batch of card approvals writes.
+type CardSettleWrite struct {
+	// Payments are written as they are, each at the version it was read
+	// at (UpdatePayments), with Events.
+	Payments []Payment
+	Events   []PaymentEvent
+	Orders   []string // moved from IN_DOUBT to PAID
+	Ledger   []LedgerTransaction
+	Answers  []IdempotencyCompletion // as CompleteIdempotencyKeys
+	Now      time.Time
 }
 
 // WalletPaymentsWritten is what WriteWalletPayments found.

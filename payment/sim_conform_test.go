@@ -437,6 +437,42 @@ func (c *conformance) run() {
 				})
 				return out + " " + errClass(err)
 			})
+			// A settle batch at once of pay: at its version or a stale
+			// one, its order as the steps above left it, its answer under
+			// a key its owner holds or one taken over. All written, or
+			// nothing.
+			key, at := c.id("key"), tick()
+			ledger := payment.LedgerTransaction{ID: c.id("ltx"), Kind: "CARD_PAYMENT", OrderID: order.ID, Description: "card payment", CreatedAt: at,
+				Entries: []payment.LedgerEntry{{ID: c.id("ent"), AccountID: payment.AccountIDPGClearing, Amount: -1_000},
+					{ID: c.id("ent"), AccountID: payment.AccountIDRevenue, Amount: 1_000}}}
+			event := payment.PaymentEvent{ID: c.id("pev"), PaymentID: pay.ID, FromStatus: payment.PaymentInDoubt, ToStatus: payment.PaymentDone,
+				Source: "conform", Code: payment.EventApproved, Message: "m", CreatedAt: at}
+			stale, lost := rng.IntN(3) == 0, rng.IntN(4) == 0
+			c.same(fmt.Sprintf("SettleCardPayments(stale %v, key lost %v)", stale, lost), func(q payment.Queries) string {
+				if ok, err := q.ClaimIdempotencyKey(ctx, claim(key, owner, hash, at.Add(time.Minute))); err != nil || !ok {
+					return answer(ok, err)
+				}
+				p, err := q.Payment(ctx, pay.ID)
+				if err != nil {
+					return errClass(err)
+				}
+				if stale {
+					p.Version--
+				}
+				p.Status, p.ApprovedAt = payment.PaymentDone, &at
+				answer := payment.IdempotencyCompletion{UserID: users[0].ID, Key: key, Owner: owner, Response: []byte(`{"v":1,"result":"settled"}`)}
+				if lost {
+					answer.Owner += "2"
+				}
+				done, err := q.(payment.Store).SettleCardPayments(ctx, payment.CardSettleWrite{Payments: []payment.Payment{p}, Events: []payment.PaymentEvent{event},
+					Orders: []string{order.ID}, Ledger: []payment.LedgerTransaction{ledger}, Answers: []payment.IdempotencyCompletion{answer}, Now: at})
+				got, perr := q.Payment(ctx, pay.ID)
+				events, eerr := q.PaymentEvents(ctx, pay.ID)
+				o, oerr := q.Order(ctx, order.ID)
+				r, rerr := q.IdempotencyKey(ctx, users[0].ID, key)
+				return fmt.Sprintf("%v %s, payment %s v%d %d events, order %s, key %s %s %s %s %s %s", done, errClass(err), got.Status, got.Version, len(events),
+					o.Status, r.Status, errClass(perr), errClass(eerr), errClass(oerr), errClass(rerr), string(r.Response))
+			})
 			c.same("payment", func(q payment.Queries) string {
 				p, err := q.PaymentByPGKey(ctx, pay.PGPaymentKey)
 				events, eerr := q.PaymentEvents(ctx, pay.ID)

@@ -179,6 +179,10 @@ var mustReach = []string{
 	"order: WALLET_TOPUP ended PAID",
 	"db: one insert of two or more card payments", // a batch of card intents
 	"db: one write of two or more card settles",   // a batch of card settles
+	"db: a settle batch written at once",          // from what its confirms hold, in a transaction of its own
+	// Then it goes again in a transaction, reading its payments under
+	// their locks.
+	"db: a settle batch at once found the database not as held",
 	"db: one claim of two or more idempotency keys",
 	// The batch reads, as PostgreSQL runs them: several rows, one snapshot.
 	"db: one read of several rows by OrdersByIDs",

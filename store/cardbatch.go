@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/riverqueue/river"
 
@@ -134,26 +137,8 @@ func (s *Store) UpdatePayments(ctx context.Context, ps []payment.Payment, now ti
 		return nil, nil
 	}
 	if s.engine == Postgres {
-		var set rows
-		for _, p := range ps {
-			set.add(p.ID, p.Version, string(p.Status), nullTime(p.ApprovedAt), nullString(p.PGPaymentKey), p.FailureCode, p.FailureMessage,
-				p.ConfirmAttempt, nullTime(p.ConfirmSentAt), nullTime(p.RefundDecidedAt), p.RefundedAmount.Amount)
-		}
 		args := []any{now.UTC()}
-		q := `WITH v (id, version, status, approved_at, pg_payment_key, failure_code, failure_message, confirm_attempt, confirm_sent_at,
-    refund_decided_at, refunded_amount) AS (SELECT * FROM ` + set.unnest(&args, []string{"text", "bigint", "text", "timestamptz", "text", "text", "text",
-			"bigint", "timestamptz", "timestamptz", "bigint"}) + `),
-u AS (UPDATE payments p SET status = v.status, approved_at = v.approved_at, pg_payment_key = v.pg_payment_key,
-    failure_code = v.failure_code, failure_message = v.failure_message, confirm_attempt = v.confirm_attempt,
-    confirm_sent_at = v.confirm_sent_at, refund_decided_at = v.refund_decided_at, refunded_amount = v.refunded_amount,
-    version = p.version + 1, updated_at = $1
-  FROM v WHERE p.id = v.id AND p.version = v.version RETURNING p.id)`
-		if len(history) > 0 {
-			events := eventRows(history)
-			q += `, e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT e.* FROM ` + events.unnest(&args, eventTypes) +
-				` AS e (` + eventColumns + `) WHERE e.payment_id IN (SELECT id FROM u))`
-		}
-		return s.ids(ctx, q+" SELECT id FROM u", args...)
+		return s.ids(ctx, "WITH "+paymentsUpdate(&args, ps, history)+" SELECT id FROM u", args...)
 	}
 	var written []string
 	err := s.together(ctx, true, func(s *Store) error {
@@ -172,6 +157,103 @@ u AS (UPDATE payments p SET status = v.status, approved_at = v.approved_at, pg_p
 		return nil, err
 	}
 	return written, nil
+}
+
+// paymentsUpdate is UpdatePayments' statement on PostgreSQL as WITH
+// clauses, u among them: the ids of the payments written. $1 is the
+// time of the write, and the rows' arrays are appended to args.
+func paymentsUpdate(args *[]any, ps []payment.Payment, history []payment.PaymentEvent) string {
+	var set rows
+	for _, p := range ps {
+		set.add(p.ID, p.Version, string(p.Status), nullTime(p.ApprovedAt), nullString(p.PGPaymentKey), p.FailureCode, p.FailureMessage,
+			p.ConfirmAttempt, nullTime(p.ConfirmSentAt), nullTime(p.RefundDecidedAt), p.RefundedAmount.Amount)
+	}
+	q := `v (id, version, status, approved_at, pg_payment_key, failure_code, failure_message, confirm_attempt, confirm_sent_at,
+    refund_decided_at, refunded_amount) AS (SELECT * FROM ` + set.unnest(args, []string{"text", "bigint", "text", "timestamptz", "text", "text", "text",
+		"bigint", "timestamptz", "timestamptz", "bigint"}) + `),
+u AS (UPDATE payments p SET status = v.status, approved_at = v.approved_at, pg_payment_key = v.pg_payment_key,
+    failure_code = v.failure_code, failure_message = v.failure_message, confirm_attempt = v.confirm_attempt,
+    confirm_sent_at = v.confirm_sent_at, refund_decided_at = v.refund_decided_at, refunded_amount = v.refunded_amount,
+    version = p.version + 1, updated_at = $1
+  FROM v WHERE p.id = v.id AND p.version = v.version RETURNING p.id)`
+	if len(history) > 0 {
+		events := eventRows(history)
+		q += `, e AS (INSERT INTO payment_events (` + eventColumns + `) SELECT e.* FROM ` + events.unnest(args, eventTypes) +
+			` AS e (` + eventColumns + `) WHERE e.payment_id IN (SELECT id FROM u))`
+	}
+	return q
+}
+
+// SettleCardPayments implements payment.Store. On PostgreSQL it is one
+// statement, as PayFromWallets is: the payments' UPDATE fenced by their
+// versions, the orders' by their status and the keys' by their owners,
+// the events and ledger rows inserted only when every one of them wrote
+// all it was given, and at its end the check that fails the statement,
+// and with it everything it wrote, otherwise (pago_batch_as_read).
+func (s *Store) SettleCardPayments(ctx context.Context, w payment.CardSettleWrite) (bool, error) {
+	if s.tx != nil {
+		return false, errors.New("settle card payments: inside a transaction (it commits on its own)")
+	}
+	if len(w.Payments) == 0 {
+		return false, errors.New("settle card payments: no payment to settle")
+	}
+	if s.engine == Postgres {
+		args := []any{w.Now.UTC()}
+		q := "WITH " + paymentsUpdate(&args, w.Payments, w.Events)
+		args = append(args, string(payment.OrderPaid), string(payment.OrderInDoubt), w.Orders)
+		n := len(args)
+		q += fmt.Sprintf(`, moved AS (UPDATE orders SET status = $%d, updated_at = $1 WHERE status = $%d AND id = ANY($%d::text[]) RETURNING 1)`, n-2, n-1, n)
+		keys := "(SELECT 1 WHERE false)"
+		if len(w.Answers) > 0 {
+			var vals rows
+			for _, c := range w.Answers {
+				vals.add(c.UserID, c.Key, c.Owner, string(c.Response))
+			}
+			q += `, k AS (UPDATE idempotency_keys k SET status = 'DONE', response = v.response, updated_at = $1
+FROM ` + vals.unnest(&args, []string{"text", "text", "text", "text"}) + ` AS v (user_id, key, owner, response)
+WHERE k.user_id = v.user_id AND k.key = v.key AND k.status = 'RUNNING' AND k.owner = v.owner RETURNING 1)`
+			keys = "k"
+		}
+		args = append(args, len(w.Payments), len(w.Orders), len(w.Answers))
+		n = len(args)
+		q += fmt.Sprintf(`, whole AS (SELECT 1 WHERE (SELECT COUNT(*) FROM u) = $%d AND (SELECT COUNT(*) FROM moved) = $%d AND (SELECT COUNT(*) FROM %s) = $%d)`,
+			n-2, n-1, keys, n)
+		txs, entries := ledgerRows(w.Ledger...)
+		q += `, t AS (INSERT INTO ledger_transactions (id, kind, order_id, description, created_at) SELECT v.* FROM ` + txs.unnest(&args, ledgerTransactionTypes) + ` v, whole)`
+		q += `, le AS (INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) SELECT v.* FROM ` + entries.unnest(&args, ledgerEntryTypes) + ` v, whole)`
+		q += ` SELECT pago_batch_as_read(EXISTS (SELECT 1 FROM whole))`
+		_, err := s.db.DB.ExecContext(ctx, q, args...)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == notAsRead || strings.HasPrefix(pe.Code, "40")) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("settle card payments: %w", dbErr(err, "card payment"))
+		}
+		return true, nil
+	}
+	err := s.InTx(ctx, func(q payment.Queries) error {
+		written, err := q.UpdatePayments(ctx, w.Payments, w.Now, w.Events)
+		if err != nil || len(written) != len(w.Payments) {
+			return cmp.Or(err, errNotAsRead)
+		}
+		moved, err := q.TransitionOrders(ctx, w.Orders, payment.OrderInDoubt, payment.OrderPaid, w.Now)
+		if err != nil || len(moved) != len(w.Orders) {
+			return cmp.Or(err, errNotAsRead)
+		}
+		if err := q.InsertLedgerTransactions(ctx, w.Ledger); err != nil {
+			return err
+		}
+		done, err := q.CompleteIdempotencyKeys(ctx, w.Answers, w.Now)
+		if err != nil || len(done) != len(w.Answers) {
+			return cmp.Or(err, errNotAsRead)
+		}
+		return nil
+	})
+	if errors.Is(err, errNotAsRead) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // InsertLedgerTransactions implements payment.WalletQueries: on

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -358,4 +359,165 @@ func TestBatchWritesAreOneStatementTextPerShape(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+// settleFixture is two card payments IN_DOUBT on their orders, each with
+// its confirm's key claimed, and the settle batch that approves both.
+func settleFixture(t *testing.T, s *Store, u payment.User, now time.Time) payment.CardSettleWrite {
+	t.Helper()
+	ctx := context.Background()
+	w := payment.CardSettleWrite{Now: now.Add(time.Second)}
+	for i := range 2 {
+		o := payment.Order{ID: payment.NewID("ord", now), UserID: u.ID, Kind: payment.OrderPurchase, Status: payment.OrderInDoubt,
+			Name: "tea", Amount: payment.Won(1000), ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
+		must(t, s.InsertOrder(ctx, o)) // PENDING
+		if moved, err := s.TransitionOrders(ctx, []string{o.ID}, payment.OrderPending, payment.OrderInDoubt, now); err != nil || len(moved) != 1 {
+			t.Fatalf("order to IN_DOUBT: %v %v", moved, err)
+		}
+		p := payment.Payment{ID: payment.NewID("pay", now), OrderID: o.ID, Method: payment.MethodCard, Status: payment.PaymentInDoubt,
+			Amount: payment.Won(1000), PGPaymentKey: payment.NewID("pk_", now), ConfirmSentAt: &now, CreatedAt: now, UpdatedAt: now}
+		must(t, s.InsertPayment(ctx, p))
+		key := payment.IdempotencyRecord{UserID: u.ID, Key: fmt.Sprintf("confirm-%d-%s", i, p.ID), Operation: "confirmPayment", RequestHash: "h",
+			Status: payment.IdemRunning, Owner: "own_" + p.ID, LeaseUntil: now.Add(time.Minute), CreatedAt: now}
+		if ok, err := s.ClaimIdempotencyKey(ctx, key); err != nil || !ok {
+			t.Fatalf("claim %s: %v %v", key.Key, ok, err)
+		}
+		p.Status, p.ApprovedAt, p.UpdatedAt = payment.PaymentDone, &w.Now, w.Now
+		w.Payments = append(w.Payments, p)
+		w.Events = append(w.Events, payment.PaymentEvent{ID: payment.NewID("pev", now), PaymentID: p.ID, FromStatus: payment.PaymentInDoubt,
+			ToStatus: payment.PaymentDone, Source: "test", Code: payment.EventApproved, Message: "approved", CreatedAt: w.Now})
+		w.Orders = append(w.Orders, o.ID)
+		w.Ledger = append(w.Ledger, payment.LedgerTransaction{ID: payment.NewID("ltx", now), Kind: "CARD_PAYMENT", OrderID: o.ID,
+			Description: "card payment", CreatedAt: w.Now, Entries: []payment.LedgerEntry{
+				{ID: payment.NewID("ent", now), AccountID: payment.AccountIDPGClearing, Amount: -1000},
+				{ID: payment.NewID("ent", now), AccountID: payment.AccountIDRevenue, Amount: 1000},
+			}})
+		w.Answers = append(w.Answers, payment.IdempotencyCompletion{UserID: u.ID, Key: key.Key, Owner: key.Owner, Response: []byte(`{"v":1}`)})
+	}
+	return w
+}
+
+// settleWritten tells whether w was written: every payment DONE with its
+// event, every order PAID, every ledger transaction and answer stored. It
+// fails t when w is written in part.
+func settleWritten(t *testing.T, s *Store, w payment.CardSettleWrite) bool {
+	t.Helper()
+	ctx := context.Background()
+	var parts []bool
+	for i, p := range w.Payments {
+		got, err := s.Payment(ctx, p.ID)
+		must(t, err)
+		events, err := s.PaymentEvents(ctx, p.ID)
+		must(t, err)
+		parts = append(parts, got.Status == payment.PaymentDone && got.Version == p.Version+1, len(events) == 1)
+		o, err := s.Order(ctx, w.Orders[i])
+		must(t, err)
+		parts = append(parts, o.Status == payment.OrderPaid, ledgerCount(t, s, w.Ledger[i].ID) == 1)
+		r, err := s.IdempotencyKey(ctx, w.Answers[i].UserID, w.Answers[i].Key)
+		must(t, err)
+		parts = append(parts, r.Status == payment.IdemDone && string(r.Response) == `{"v":1}`)
+	}
+	all, none := !slices.Contains(parts, false), !slices.Contains(parts, true)
+	if !all && !none {
+		t.Fatalf("settle batch written in part: %v", parts)
+	}
+	return all
+}
+
+// A settle batch at once writes everything it holds or nothing: a payment
+// whose version moved, an order no longer IN_DOUBT or a key taken over by
+// another request each leave every row of the batch as it was.
+func TestSettleCardPaymentsIsAllOrNothing(t *testing.T) {
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s, u, now := withUser(t, eng, "settle")
+			for _, tc := range []struct {
+				name  string
+				moved func(t *testing.T, w payment.CardSettleWrite)
+			}{
+				{"as held", func(*testing.T, payment.CardSettleWrite) {}},
+				{"a payment moved", func(t *testing.T, w payment.CardSettleWrite) {
+					p, err := s.Payment(ctx, w.Payments[1].ID)
+					must(t, err)
+					p.ConfirmAttempt++ // as the probe re-sending its confirm
+					if ok, err := s.UpdatePayment(ctx, p, now); err != nil || !ok {
+						t.Fatalf("move payment: %v %v", ok, err)
+					}
+				}},
+				{"an order moved", func(t *testing.T, w payment.CardSettleWrite) {
+					if moved, err := s.TransitionOrders(ctx, w.Orders[1:], payment.OrderInDoubt, payment.OrderFailed, now); err != nil || len(moved) != 1 {
+						t.Fatalf("move order: %v %v", moved, err)
+					}
+				}},
+				{"a key taken over", func(_ *testing.T, w payment.CardSettleWrite) {
+					w.Answers[1].Owner = "own_lost"
+				}},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					w := settleFixture(t, s, u, now)
+					tc.moved(t, w)
+					done, err := s.SettleCardPayments(ctx, w)
+					must(t, err)
+					if want := tc.name == "as held"; done != want || settleWritten(t, s, w) != want {
+						t.Fatalf("done %v, want %v", done, want)
+					}
+				})
+			}
+			v, err := s.Violations(ctx)
+			must(t, err)
+			for _, x := range v {
+				if x.Check == "ledger_balanced" {
+					t.Fatalf("ledger: %+v", x)
+				}
+			}
+		})
+	}
+}
+
+// A payment another transaction moves while the statement waits for its
+// row lock is seen as moved: the statement, which ran on the snapshot it
+// started with, writes nothing.
+func TestSettleCardPaymentsSeesAPaymentMovedWhileItWaited(t *testing.T) {
+	eng, ok := storetest.Postgres(t)
+	if !ok {
+		t.Skip("no PostgreSQL")
+	}
+	ctx := context.Background()
+	s, u, now := withUser(t, eng, "settle-wait")
+	w := settleFixture(t, s, u, now)
+	tx, err := s.db.DB.BeginTx(ctx, nil)
+	must(t, err)
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE payments SET version = version + 1, confirm_attempt = confirm_attempt + 1 WHERE id = $1`, w.Payments[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		done bool
+		err  error
+	}
+	settled := make(chan result, 1)
+	go func() {
+		done, err := s.SettleCardPayments(ctx, w)
+		settled <- result{done, err}
+	}()
+	// The statement waits for the row lock the transaction holds.
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := 0; waiting == 0; {
+		must(t, s.db.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH v (id, version%'`).Scan(&waiting))
+		if time.Now().After(deadline) {
+			t.Fatal("the settle statement did not wait for the payment's row lock within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	must(t, tx.Commit())
+	select {
+	case r := <-settled:
+		must(t, r.err)
+		if r.done || settleWritten(t, s, w) {
+			t.Fatal("a payment moved while the statement waited was settled over")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the settle statement did not end within 10 s of the commit")
+	}
 }
