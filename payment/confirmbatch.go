@@ -287,7 +287,7 @@ func (s *Service) settleAtOnce(ctx context.Context, todo []*settleOp) (bool, err
 	w := CardSettleWrite{Now: s.now().UTC()}
 	for _, op := range todo {
 		op.answered = false
-		if !canMoveOrder(OrderInDoubt, OrderPaid, op.source) {
+		if op.p.Status != PaymentInDoubt || !canMoveOrder(OrderInDoubt, OrderPaid, op.source) {
 			return false, nil
 		}
 		if ok, err := s.approve(&w, op, op.p); !ok || err != nil {

@@ -32,6 +32,9 @@ type heldBatches struct {
 	keys    []int // PaymentsByPGKeys
 	inserts []int
 	updates []int
+	// beforeSettle, when set, runs once, before the first settle batch
+	// of more than one payment is written at once.
+	beforeSettle func(w payment.CardSettleWrite) error
 }
 
 func (h *heldBatches) InTx(ctx context.Context, fn func(q payment.Queries) error) error {
@@ -96,7 +99,16 @@ func (h *heldBatches) SettleCardPayments(ctx context.Context, w payment.CardSett
 	}
 	h.mu.Lock()
 	h.updates = append(h.updates, len(w.Payments))
+	before := h.beforeSettle
+	if len(w.Payments) > 1 {
+		h.beforeSettle = nil
+	}
 	h.mu.Unlock()
+	if before != nil && len(w.Payments) > 1 {
+		if err := before(w); err != nil {
+			return false, err
+		}
+	}
 	return h.Store.SettleCardPayments(ctx, w)
 }
 
@@ -179,10 +191,14 @@ func (idle[T]) Work(context.Context, *river.Job[T]) error { return nil }
 // Card confirms arriving together are recorded in batches, and each
 // caller still gets its own answer: n confirms of n orders, plus a second
 // confirm (another payment key) of one of them, which steps out of its
-// batch and hears that the order is no longer PENDING. Every order ends
-// PAID with one DONE payment, each key replays its answer, and the books
-// balance. On PostgreSQL: SQLite's one connection serialises transactions,
-// so the held batch would hold the other confirms out of the database.
+// batch and hears that the order is no longer PENDING. One payment of the
+// big settle batch moves just before the batch is written at once (a
+// probe re-sends its confirm), so the batch at once writes nothing and
+// goes the long way. Every order ends PAID with one DONE payment, each key
+// replays its answer, and the books balance (Verify: the PG clearing
+// account holds what the PG owes, so no approval is posted twice).
+// On PostgreSQL: SQLite's one connection serialises transactions, so the
+// held batch would hold the other confirms out of the database.
 func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
 	const n = 6
 	eng, ok := storetest.Postgres(t)
@@ -209,6 +225,17 @@ func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
 			want: map[string]int64{"read batch": n, "intent batch": n, "settle batch": n - 1}}
 		for what := range held.want {
 			held.waiting[what] = &atomic.Int64{}
+		}
+		held.beforeSettle = func(w payment.CardSettleWrite) error {
+			p, err := st.Payment(ctx, w.Payments[len(w.Payments)-1].ID)
+			if err != nil {
+				return err
+			}
+			p.ConfirmAttempt++
+			if ok, err := st.UpdatePayment(ctx, p, time.Now()); err != nil || !ok {
+				return fmt.Errorf("move a payment of the batch: %v %w", ok, err)
+			}
+			return nil
 		}
 		gw := &barrierGateway{n: n, open: make(chan struct{})}
 		lines := &settledLines{by: map[string]string{}}
@@ -286,7 +313,7 @@ func TestConcurrentConfirmsAreRecordedInBatches(t *testing.T) {
 		held.mu.Unlock()
 		require.Equal(t, []int{n}, keys, "reads: the held one alone, then the n others' keys together")
 		require.Equal(t, []int{1, n - 1}, inserts, "intents: the held one, then the n-1 others together (the duplicate stepped out)")
-		require.Equal(t, []int{1, n - 1}, updates, "settles: the held one, then the n-1 others together")
+		require.Equal(t, []int{1, n - 1, n - 1}, updates, "settles: the held one, then the n-1 others together at once, then the long way")
 		v, err := svc.Verify(ctx)
 		require.NoError(t, err)
 		require.Empty(t, v)

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/riverqueue/river"
 
@@ -198,12 +195,20 @@ func (s *Store) SettleCardPayments(ctx context.Context, w payment.CardSettleWrit
 		return false, errors.New("settle card payments: no payment to settle")
 	}
 	if s.engine == Postgres {
+		// Rows in id order (keys in key order), as LockPayments and
+		// keyRows take them, so that two writers of the same rows wait
+		// for each other rather than deadlock.
+		w.Payments = slices.SortedFunc(slices.Values(w.Payments), func(a, b payment.Payment) int { return cmp.Compare(a.ID, b.ID) })
+		w.Orders = sortedCopy(w.Orders)
+		w.Answers = slices.SortedFunc(slices.Values(w.Answers), func(a, b payment.IdempotencyCompletion) int {
+			return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.Key, b.Key))
+		})
 		args := []any{w.Now.UTC()}
 		q := "WITH " + paymentsUpdate(&args, w.Payments, w.Events)
 		args = append(args, string(payment.OrderPaid), string(payment.OrderInDoubt), w.Orders)
 		n := len(args)
 		q += fmt.Sprintf(`, moved AS (UPDATE orders SET status = $%d, updated_at = $1 WHERE status = $%d AND id = ANY($%d::text[]) RETURNING 1)`, n-2, n-1, n)
-		keys := "(SELECT 1 WHERE false)"
+		keys := "(SELECT 1 WHERE false) k"
 		if len(w.Answers) > 0 {
 			var vals rows
 			for _, c := range w.Answers {
@@ -223,8 +228,7 @@ WHERE k.user_id = v.user_id AND k.key = v.key AND k.status = 'RUNNING' AND k.own
 		q += `, le AS (INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) SELECT v.* FROM ` + entries.unnest(&args, ledgerEntryTypes) + ` v, whole)`
 		q += ` SELECT pago_batch_as_read(EXISTS (SELECT 1 FROM whole))`
 		_, err := s.db.DB.ExecContext(ctx, q, args...)
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (pe.Code == notAsRead || strings.HasPrefix(pe.Code, "40")) {
+		if rolledBackAsRead(err) {
 			return false, nil
 		}
 		if err != nil {

@@ -413,7 +413,9 @@ func settleWritten(t *testing.T, s *Store, w payment.CardSettleWrite) bool {
 		o, err := s.Order(ctx, w.Orders[i])
 		must(t, err)
 		parts = append(parts, o.Status == payment.OrderPaid, ledgerCount(t, s, w.Ledger[i].ID) == 1)
-		r, err := s.IdempotencyKey(ctx, w.Answers[i].UserID, w.Answers[i].Key)
+	}
+	for _, a := range w.Answers {
+		r, err := s.IdempotencyKey(ctx, a.UserID, a.Key)
 		must(t, err)
 		parts = append(parts, r.Status == payment.IdemDone && string(r.Response) == `{"v":1}`)
 	}
@@ -453,13 +455,19 @@ func TestSettleCardPaymentsIsAllOrNothing(t *testing.T) {
 				{"a key taken over", func(_ *testing.T, w payment.CardSettleWrite) {
 					w.Answers[1].Owner = "own_lost"
 				}},
+				// Approvals with no confirm's key to answer (as held).
+				{"no answers", nil},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					w := settleFixture(t, s, u, now)
-					tc.moved(t, w)
+					if tc.moved == nil {
+						w.Answers = nil
+					} else {
+						tc.moved(t, w)
+					}
 					done, err := s.SettleCardPayments(ctx, w)
 					must(t, err)
-					if want := tc.name == "as held"; done != want || settleWritten(t, s, w) != want {
+					if want := tc.name == "as held" || tc.name == "no answers"; done != want || settleWritten(t, s, w) != want {
 						t.Fatalf("done %v, want %v", done, want)
 					}
 				})
@@ -504,7 +512,8 @@ func TestSettleCardPaymentsSeesAPaymentMovedWhileItWaited(t *testing.T) {
 	// The statement waits for the row lock the transaction holds.
 	deadline := time.Now().Add(10 * time.Second)
 	for waiting := 0; waiting == 0; {
-		must(t, s.db.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH v (id, version%'`).Scan(&waiting))
+		must(t, s.db.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH v (id, version%'`).Scan(&waiting))
 		if time.Now().After(deadline) {
 			t.Fatal("the settle statement did not wait for the payment's row lock within 10 s")
 		}

@@ -128,11 +128,8 @@ func (s *Store) PayFromWallets(ctx context.Context, w payment.WalletPaymentsWrit
 	if s.engine == Postgres {
 		stmt, args := walletPaymentsStatement(w, true)
 		_, err := s.db.DB.ExecContext(ctx, stmt, args...)
-		// The check's refusal, or a deadlock or serialization failure
-		// (class 40): the statement rolled back; the long way tells.
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (pe.Code == notAsRead || strings.HasPrefix(pe.Code, "40")) {
-			return false, nil
+		if rolledBackAsRead(err) {
+			return false, nil // the long way tells
 		}
 		if err != nil {
 			return false, fmt.Errorf("pay from wallets: %w", dbErr(err, "wallet payment"))
@@ -159,9 +156,20 @@ func (s *Store) PayFromWallets(ctx context.Context, w payment.WalletPaymentsWrit
 	return err == nil, err
 }
 
-// notAsRead is the SQLSTATE of pago_wallet_batch_as_read's refusal, and
-// errNotAsRead rolls SQLite's PayFromWallets back for the same reason.
+// notAsRead is the SQLSTATE of pago_wallet_batch_as_read's and
+// pago_batch_as_read's refusal, and errNotAsRead rolls SQLite's
+// PayFromWallets and SettleCardPayments back for the same reason.
 const notAsRead = "PB001"
+
+// rolledBackAsRead tells whether a statement of a batch at once failed
+// whole for want of the database as the batch read it: the check's
+// refusal, or a deadlock or serialization failure with a row it wrote.
+// Any other error, a lost connection among them, may leave its outcome
+// unknown.
+func rolledBackAsRead(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == notAsRead || pe.Code == "40001" || pe.Code == "40P01") // serialization failure, deadlock
+}
 
 var errNotAsRead = errors.New("the database is no longer as the wallet batch read it")
 

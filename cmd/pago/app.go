@@ -112,7 +112,7 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 
 	metrics := web.NewMetrics()
 	a.metrics = metrics
-	now := func() time.Time { return time.Now().UTC() }
+	now := clock
 	users := payment.NewUsers(st, now)
 	var idemStore payment.Store = st
 	if opts.idempotencyStore != nil {
@@ -302,3 +302,8 @@ func (g *webhookGate) AcceptWebhook(ctx context.Context, dedupeKey, paymentKey s
 	}
 	return g.WebhookAcceptor.AcceptWebhook(ctx, dedupeKey, paymentKey, claimed)
 }
+
+// clock is pago's time: UTC, to the microsecond PostgreSQL keeps, so that
+// an answer built from what a batch wrote (a settle or wallet batch at
+// once) says what a later read of the same rows says.
+func clock() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

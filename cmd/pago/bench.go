@@ -97,7 +97,7 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("redis: %w", err)
 	}
 	defer locker.Close()
-	now := func() time.Time { return time.Now().UTC() }
+	now := clock
 	svc := payment.NewService(st, locker, payment.NewIdempotency(st, now, cfg.IdempotencyLease), now,
 		payment.Config{WalletLimit: payment.Won(cfg.WalletLimit)}, log)
 	b := &bench{

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/pago/pago/payment"
 	"github.com/pago/pago/store"
@@ -59,7 +58,7 @@ func reconcileCmd(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	now := func() time.Time { return time.Now().UTC() }
+	now := clock
 	idem := payment.NewIdempotency(st, now, cfg.IdempotencyLease)
 	svc := newService(cfg, st, locker, idem, now, func(id string) string { return cfg.PublicURL + "/checkout/" + id }, pgClient, log)
 	rec := newReconciler(cfg, st, svc, pgClient, nil)

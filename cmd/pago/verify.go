@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/pago/pago/payment"
 )
@@ -25,7 +24,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer st.Close()
-	now := func() time.Time { return time.Now().UTC() }
+	now := clock
 	svc := payment.NewService(st, nil, nil, now, payment.Config{}, log)
 	vs, err := svc.Verify(ctx)
 	if err != nil {
