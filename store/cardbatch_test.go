@@ -151,13 +151,7 @@ func TestCardBatchWritesLeaveOutWhatTheOneRowFormsRefuse(t *testing.T) {
 			if err := s.InsertLedgerTransactions(ctx, bad); err == nil {
 				t.Fatal("a ledger entry on a missing account was accepted")
 			}
-			v, err := s.Violations(ctx)
-			must(t, err)
-			for _, x := range v {
-				if x.Check == "ledger_balanced" {
-					t.Fatalf("ledger: %+v", x)
-				}
-			}
+			ledgerBalanced(t, s)
 			if got := ledgerCount(t, s, bad[0].ID); got != 0 {
 				t.Fatalf("a refused batch left ledger transaction %s", bad[0].ID)
 			}
@@ -218,6 +212,18 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// ledgerBalanced fails t unless every ledger transaction balances.
+func ledgerBalanced(t *testing.T, s *Store) {
+	t.Helper()
+	v, err := s.Violations(context.Background())
+	must(t, err)
+	for _, x := range v {
+		if x.Check == "ledger_balanced" {
+			t.Fatalf("ledger: %+v", x)
+		}
+	}
 }
 
 func ledgerCount(t *testing.T, s *Store, id string) int {
@@ -472,13 +478,7 @@ func TestSettleCardPaymentsIsAllOrNothing(t *testing.T) {
 					}
 				})
 			}
-			v, err := s.Violations(ctx)
-			must(t, err)
-			for _, x := range v {
-				if x.Check == "ledger_balanced" {
-					t.Fatalf("ledger: %+v", x)
-				}
-			}
+			ledgerBalanced(t, s)
 		})
 	}
 }
