@@ -183,10 +183,11 @@ u AS (UPDATE payments p SET status = v.status, approved_at = v.approved_at, pg_p
 
 // SettleCardPayments implements payment.Store. On PostgreSQL it is one
 // statement, as PayFromWallets is: the payments' UPDATE fenced by their
-// versions, the orders' by their status and the keys' by their owners,
-// the events and ledger rows inserted only when every one of them wrote
-// all it was given, and at its end the check that fails the statement,
-// and with it everything it wrote, otherwise (pago_batch_as_read).
+// versions (with the events of those written), the orders' by their
+// status and the keys' by their owners; the ledger rows, inserted only
+// when each of those wrote all it was given; and at its end the check
+// that fails the statement, and with it everything it wrote, otherwise
+// (pago_batch_as_read).
 func (s *Store) SettleCardPayments(ctx context.Context, w payment.CardSettleWrite) (bool, error) {
 	if s.tx != nil {
 		return false, errors.New("settle card payments: inside a transaction (it commits on its own)")
