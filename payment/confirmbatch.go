@@ -244,20 +244,18 @@ func (s *Service) settleBatch(ctx context.Context, batch []*settleOp) {
 		return
 	}
 	done, err := s.settleAtOnce(ctx, todo)
-	for !done && err == nil {
-		err = s.settleBatchOf(ctx, todo)
-		if !errors.Is(err, errStepOut) {
-			done = err == nil
-			break
+	for !done && err == nil && len(todo) > 0 {
+		if err = s.settleBatchOf(ctx, todo); errors.Is(err, errStepOut) {
+			err = nil
+			todo = slices.DeleteFunc(todo, func(op *settleOp) bool {
+				if op.single {
+					s.log.InfoContext(op.logCtx, "card settle steps out of its batch", "payment", op.p.ID, "order", op.o.ID)
+				}
+				return op.single
+			})
+			continue
 		}
-		err = nil
-		todo = slices.DeleteFunc(todo, func(op *settleOp) bool {
-			if op.single {
-				s.log.InfoContext(op.logCtx, "card settle steps out of its batch", "payment", op.p.ID, "order", op.o.ID)
-			}
-			return op.single
-		})
-		done = len(todo) == 0
+		done = err == nil
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "settle batch failed; settling its payments one by one", "payments", len(todo), "err", err)
@@ -286,7 +284,6 @@ func (s *Service) settleBatch(ctx context.Context, batch []*settleOp) {
 func (s *Service) settleAtOnce(ctx context.Context, todo []*settleOp) (bool, error) {
 	w := CardSettleWrite{Now: s.now().UTC()}
 	for _, op := range todo {
-		op.answered = false
 		if op.p.Status != PaymentInDoubt || !canMoveOrder(OrderInDoubt, OrderPaid, op.source) {
 			return false, nil
 		}

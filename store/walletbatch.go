@@ -171,7 +171,7 @@ func rolledBackAsRead(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == notAsRead || pe.Code == "40001" || pe.Code == "40P01") // serialization failure, deadlock
 }
 
-var errNotAsRead = errors.New("the database is no longer as the wallet batch read it")
+var errNotAsRead = errors.New("the database is no longer as the batch read it")
 
 // walletPaymentsStatement is WriteWalletPayments' one statement on
 // PostgreSQL, or with atOnce PayFromWallets': the same, with the move of
