@@ -40,6 +40,16 @@ func presentError(log *slog.Logger, suggestions bool) graphql.ErrorPresenterFunc
 		if code, ok := gqlErr.Extensions["code"].(string); ok && passthroughCodes[code] {
 			return gqlErr
 		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Its operation ran out of its time (HandlerConfig.
+			// OperationTimeout) and what it waited for gave up. A retry
+			// with the same idempotency key is safe: it replays what was
+			// committed, or runs again.
+			log.WarnContext(ctx, "graphql operation out of its time", "err", err, "path", gqlErr.Path.String())
+			gqlErr.Message = "the request took too long; please try again"
+			gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}
+			return gqlErr
+		}
 		if errors.Is(err, context.Canceled) {
 			gqlErr.Message = "request canceled"
 			gqlErr.Extensions = map[string]any{"code": string(payment.CodeInternal)}

@@ -38,7 +38,18 @@ type HandlerConfig struct {
 	Suggestions bool
 	// Subscriptions caps live subscriptions per connection and per user.
 	Subscriptions SubscriptionLimits
+	// OperationTimeout bounds a query or mutation (not a subscription, nor
+	// an operation of unboundedFields): past it, whatever it still waits
+	// for — a database call, a lock — gives up, and the client hears
+	// INTERNAL "took too long" rather than waiting without end. Zero: no
+	// bound.
+	OperationTimeout time.Duration
 }
+
+// unboundedFields are the root fields whose operations OperationTimeout
+// does not bound: runReconciliation reads a whole day of the PG's
+// settlements, and an operator waits for it.
+var unboundedFields = map[string]bool{"runReconciliation": true}
 
 // maxTokens bounds the lexer's work on one query document, before any
 // other limit can look at it.
@@ -83,6 +94,9 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	srv.SetValidationRulesFn(validationRules(cfg.Introspection))
 	srv.SetParserTokenLimit(maxTokens)
 	srv.Use(newLimits(es, cfg.MaxDepth, cfg.MaxComplexity))
+	if cfg.OperationTimeout > 0 {
+		srv.AroundOperations(bounded(cfg.OperationTimeout))
+	}
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		fc := graphql.GetFieldContext(ctx)
 		if fc == nil {
@@ -111,6 +125,29 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	srv.SetErrorPresenter(presentError(cfg.Logger, cfg.Suggestions))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 	return srv
+}
+
+// bounded runs each query and mutation in a context that ends after
+// timeout (see HandlerConfig.OperationTimeout). A query or mutation has
+// one response, after which its context is released.
+func bounded(timeout time.Duration) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		op := graphql.GetOperationContext(ctx).Operation
+		if op == nil || op.Operation == ast.Subscription {
+			return next(ctx)
+		}
+		for _, sel := range op.SelectionSet {
+			if f, ok := sel.(*ast.Field); ok && unboundedFields[f.Name] {
+				return next(ctx)
+			}
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		respond := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			defer cancel()
+			return respond(ctx)
+		}
+	}
 }
 
 // operationLabel names an operation by its type and root fields

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/a-h/templ"
@@ -51,6 +52,7 @@ type checkoutPages struct {
 	links     *CheckoutLinks
 	scriptURL string
 	clientKey string
+	timeout   time.Duration // each page's bound (Config.RequestTimeout)
 }
 
 // mount registers the checkout routes on mux.
@@ -59,11 +61,13 @@ func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	// CrossOriginProtection lets the GETs through and refuses a cross-site
 	// POST (the wallet form): no CSRF.
 	cop := http.NewCrossOriginProtection()
-	html := func(h http.HandlerFunc) http.Handler { return cop.Handler(noStore(withCSP(csp, h))) }
+	html := func(h http.HandlerFunc) http.Handler {
+		return cop.Handler(noStore(withCSP(csp, withTimeout(p.timeout, h))))
+	}
 	mux.Handle("GET /checkout/{orderId}/{sig}", html(p.checkout))
 	mux.Handle("GET /checkout/{orderId}/{sig}/success", html(p.success))
 	mux.Handle("GET /checkout/{orderId}/{sig}/fail", html(p.fail))
-	mux.Handle("GET /checkout/{orderId}/{sig}/status", cop.Handler(noStore(http.HandlerFunc(p.status))))
+	mux.Handle("GET /checkout/{orderId}/{sig}/status", cop.Handler(noStore(withTimeout(p.timeout, http.HandlerFunc(p.status)))))
 	// Links from before the signature moved into the path (?t=): a customer
 	// who was at the PG during the upgrade still comes back to a page.
 	mux.Handle("GET /checkout/success", html(p.success))
@@ -71,7 +75,7 @@ func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	mux.Handle("GET /checkout/{orderId}", html(p.checkout))
 	mux.Handle("POST /checkout/{orderId}/{sig}/split", html(p.split))
 	mux.Handle("POST /checkout/{orderId}/split", html(p.split)) // links from before the signature moved into the path
-	mux.Handle("GET /checkout/{orderId}/status", cop.Handler(noStore(http.HandlerFunc(p.status))))
+	mux.Handle("GET /checkout/{orderId}/status", cop.Handler(noStore(withTimeout(p.timeout, http.HandlerFunc(p.status)))))
 	mux.Handle("POST /checkout/{orderId}/{sig}/again", html(p.again))
 	mux.Handle("POST /checkout/{orderId}/again", html(p.again)) // links from before the signature moved into the path
 }
@@ -117,9 +121,11 @@ func noStore(next http.Handler) http.Handler {
 	})
 }
 
-// render sends c with status, rendered in full first (see page).
+// render sends c with status, rendered in full first (see page). It
+// renders even when the request's time is up (withTimeout): rendering
+// waits on nothing, and the page saying so is the answer.
 func render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
-	page(c, templ.WithStatus(status)).ServeHTTP(w, r)
+	page(c, templ.WithStatus(status)).ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
 }
 
 func (p checkoutPages) notFound(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,13 @@ type Config struct {
 	MetricsPublic bool
 	// Subscriptions caps live GraphQL subscriptions.
 	Subscriptions graph.SubscriptionLimits
+	// RequestTimeout bounds a GraphQL query or mutation
+	// (graph.HandlerConfig.OperationTimeout), a checkout page and a
+	// webhook: past it, what the request waits for gives up and the
+	// customer sees an error to retry rather than a page that never loads.
+	// Subscriptions and the in-process sandbox are not bounded. Zero: no
+	// bound.
+	RequestTimeout time.Duration
 }
 
 // maxGraphQLBody bounds a GraphQL request body; no legitimate operation is near it.
@@ -64,14 +71,15 @@ const maxGraphQLBody = 1 << 20
 func New(cfg Config) http.Handler {
 	auth := authenticator{tokens: cfg.Tokens, users: cfg.Users}
 	gql := graph.NewHandler(graph.HandlerConfig{
-		Resolver:      cfg.Resolver,
-		Logger:        cfg.Logger,
-		Introspection: cfg.Dev,
-		MaxDepth:      cfg.MaxDepth,
-		MaxComplexity: cfg.MaxComplexity,
-		Suggestions:   cfg.Dev,
-		Subscriptions: cfg.Subscriptions,
-		Observe:       cfg.Metrics.ObserveGraphQL,
+		Resolver:         cfg.Resolver,
+		Logger:           cfg.Logger,
+		Introspection:    cfg.Dev,
+		MaxDepth:         cfg.MaxDepth,
+		MaxComplexity:    cfg.MaxComplexity,
+		Suggestions:      cfg.Dev,
+		Subscriptions:    cfg.Subscriptions,
+		Observe:          cfg.Metrics.ObserveGraphQL,
+		OperationTimeout: cfg.RequestTimeout,
 		WebsocketAuth: func(ctx context.Context, authorization string) (context.Context, error) {
 			if authorization == "" {
 				return ctx, nil // anonymous; resolvers needing a user refuse
@@ -88,7 +96,7 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", requireJSON(graphQLBody(maxGraphQLBody, auth.middleware(gql))))
 	mux.Handle("GET /graphql", websocketOnly(gql))
-	mux.Handle("POST /webhooks/pg", pgWebhook(cfg.Webhooks))
+	mux.Handle("POST /webhooks/pg", withTimeout(cfg.RequestTimeout, pgWebhook(cfg.Webhooks)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -110,12 +118,26 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.Checkout.Service != nil {
 		checkoutPages{svc: cfg.Checkout.Service, links: cfg.Checkout.Links,
-			scriptURL: cfg.Checkout.PGScriptURL, clientKey: cfg.Checkout.PGClientKey}.mount(mux, cfg.PublicURL)
+			scriptURL: cfg.Checkout.PGScriptURL, clientKey: cfg.Checkout.PGClientKey,
+			timeout: cfg.RequestTimeout}.mount(mux, cfg.PublicURL)
 	}
 	home := views.Home(views.HomeView{PublicURL: cfg.PublicURL, Playground: cfg.Dev, Sandbox: cfg.Sandbox != nil})
 	mux.Handle("GET /{$}", withCSP(pageCSP, page(home)))
 
 	return observeRequests(cfg.Logger, cfg.Metrics, securityHeaders(mux))
+}
+
+// withTimeout runs next in a context that ends after timeout (none when
+// timeout is zero): see Config.RequestTimeout.
+func withTimeout(timeout time.Duration, next http.Handler) http.Handler {
+	if timeout <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // requireJSON refuses anything but a JSON body: form and multipart posts

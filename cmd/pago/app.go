@@ -183,12 +183,13 @@ func newAppWith(ctx context.Context, cfg Config, log *slog.Logger, opts appOptio
 			{Name: "database", Ping: st.Ping},
 			{Name: "redis", Ping: locker.Ping},
 		},
-		Sandbox:       a.inProcessSandbox(cfg, log),
-		Webhooks:      webhooks,
-		Checkout:      web.CheckoutConfig{Service: svc, Links: links, PGScriptURL: cfg.PGScriptURL, PGClientKey: cfg.PGClientKey},
-		MetricsToken:  string(cfg.MetricsToken),
-		MetricsPublic: cfg.Dev(),
-		Subscriptions: graph.SubscriptionLimits{PerConnection: cfg.MaxSubscriptionsPerConn, PerUser: cfg.MaxSubscriptionsPerUser},
+		Sandbox:        a.inProcessSandbox(cfg, log),
+		Webhooks:       webhooks,
+		Checkout:       web.CheckoutConfig{Service: svc, Links: links, PGScriptURL: cfg.PGScriptURL, PGClientKey: cfg.PGClientKey},
+		MetricsToken:   string(cfg.MetricsToken),
+		MetricsPublic:  cfg.Dev(),
+		Subscriptions:  graph.SubscriptionLimits{PerConnection: cfg.MaxSubscriptionsPerConn, PerUser: cfg.MaxSubscriptionsPerUser},
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	return a, nil
 }

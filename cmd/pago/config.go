@@ -71,16 +71,22 @@ type Config struct {
 	// PAGO_SANDBOX_ADMIN_TOKEN: when set, the in-process sandbox's
 	// /_sandbox/ admin API needs it as a bearer token; unset, it answers
 	// loopback callers only
-	SandboxAdminToken  secret
-	ShutdownTimeout    time.Duration // PAGO_SHUTDOWN_TIMEOUT: default 30s
-	WalletLimit        int64         // PAGO_WALLET_LIMIT: balance ceiling of new wallets in won, default 100000
-	OrderTTL           time.Duration // PAGO_ORDER_TTL: how long a PENDING order holds stock, default 30m
-	PGTimeout          time.Duration // PAGO_PG_TIMEOUT: one PG request attempt, default 15s
-	ConfirmTimeout     time.Duration // PAGO_CONFIRM_TIMEOUT: a whole confirm with retries, default 20s
-	ConfirmWait        time.Duration // PAGO_CONFIRM_WAIT: how long a customer waits for a confirm before "processing", default 2s
-	ProbeDelay         time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
-	ProbeMaxDelay      time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
-	RefundWait         time.Duration // PAGO_REFUND_WAIT: how long cancelPayment waits for its refund before answering PENDING, default 3s
+	SandboxAdminToken secret
+	ShutdownTimeout   time.Duration // PAGO_SHUTDOWN_TIMEOUT: default 30s
+	WalletLimit       int64         // PAGO_WALLET_LIMIT: balance ceiling of new wallets in won, default 100000
+	OrderTTL          time.Duration // PAGO_ORDER_TTL: how long a PENDING order holds stock, default 30m
+	PGTimeout         time.Duration // PAGO_PG_TIMEOUT: one PG request attempt, default 15s
+	ConfirmTimeout    time.Duration // PAGO_CONFIRM_TIMEOUT: a whole confirm with retries, default 20s
+	ConfirmWait       time.Duration // PAGO_CONFIRM_WAIT: how long a customer waits for a confirm before "processing", default 2s
+	ProbeDelay        time.Duration // PAGO_PROBE_DELAY: first look at an in-doubt payment, default 15s
+	ProbeMaxDelay     time.Duration // PAGO_PROBE_MAX_DELAY: longest wait between probes, default 30s
+	RefundWait        time.Duration // PAGO_REFUND_WAIT: how long cancelPayment waits for its refund before answering PENDING, default 3s
+	// PAGO_REQUEST_TIMEOUT: longest a GraphQL query or mutation, a checkout
+	// page or a webhook may take before what it waits for gives up and the
+	// client hears an error to retry, default 15s; longer than each of the
+	// waits inside a request (PAGO_CONFIRM_WAIT, PAGO_REFUND_WAIT,
+	// PAGO_LOCK_WAIT, PAGO_BATCH_TIMEOUT)
+	RequestTimeout     time.Duration
 	BatchTimeout       time.Duration // PAGO_BATCH_TIMEOUT: longest any batch (wallet payments; card confirms' claims, reads, intents, settles) may take before its callers answer REQUEST_IN_PROGRESS, default 5s
 	BreakerFailures    int           // PAGO_PG_BREAKER_FAILURES: consecutive PG failures that open the breaker, default 5
 	BreakerOpenTimeout time.Duration // PAGO_PG_BREAKER_OPEN_TIMEOUT: how long it stays open before probing, default 10s
@@ -177,6 +183,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ProbeMaxDelay:           dur("PAGO_PROBE_MAX_DELAY", 30*time.Second),
 		RefundWait:              dur("PAGO_REFUND_WAIT", 3*time.Second),
 		BatchTimeout:            dur("PAGO_BATCH_TIMEOUT", 5*time.Second),
+		RequestTimeout:          dur("PAGO_REQUEST_TIMEOUT", 15*time.Second),
 		BreakerFailures:         num("PAGO_PG_BREAKER_FAILURES", 5),
 		BreakerOpenTimeout:      dur("PAGO_PG_BREAKER_OPEN_TIMEOUT", 10*time.Second),
 	}
@@ -286,6 +293,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, errors.New("PAGO_PG_MODE=sandbox is not allowed when PAGO_ENV=production: use PAGO_PG_MODE=toss (with Toss's test keys for a staging system)"))
 		}
 	}
+	for _, w := range []struct {
+		name string
+		d    time.Duration
+	}{{"PAGO_CONFIRM_WAIT", c.ConfirmWait}, {"PAGO_REFUND_WAIT", c.RefundWait}, {"PAGO_LOCK_WAIT", c.LockWait}, {"PAGO_BATCH_TIMEOUT", c.BatchTimeout}} {
+		if c.RequestTimeout <= w.d {
+			errs = append(errs, fmt.Errorf("PAGO_REQUEST_TIMEOUT=%s must be longer than %s=%s: a request would end before the answer it waits for", c.RequestTimeout, w.name, w.d))
+		}
+	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		errs = append(errs, errors.New("PAGO_METRICS_TOKEN is shorter than 16 bytes: generate one with `openssl rand -hex 16`"))
 	}
@@ -391,6 +406,7 @@ func (c Config) logAttrs() []any {
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel.String(),
 		"wallet_limit", c.WalletLimit, "pg_fee_per_mille", c.PGFeePerMille, "order_ttl", c.OrderTTL.String(),
 		"pg_timeout", c.PGTimeout.String(), "confirm_timeout", c.ConfirmTimeout.String(), "confirm_wait", c.ConfirmWait.String(), "refund_wait", c.RefundWait.String(), "batch_timeout", c.BatchTimeout.String(),
+		"request_timeout", c.RequestTimeout.String(),
 		"probe_delay", c.ProbeDelay.String(), "probe_max_delay", c.ProbeMaxDelay.String(),
 		"pg_breaker_failures", c.BreakerFailures, "pg_breaker_open_timeout", c.BreakerOpenTimeout.String(),
 	}

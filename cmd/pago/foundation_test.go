@@ -58,6 +58,9 @@ func TestConfigValidation(t *testing.T) {
 		{"short metrics token", map[string]string{"PAGO_METRICS_TOKEN": "short"}, "PAGO_METRICS_TOKEN is shorter"},
 		{"bad metrics addr", map[string]string{"PAGO_METRICS_ADDR": "9090"}, "PAGO_METRICS_ADDR"},
 		{"bad open orders cap", map[string]string{"PAGO_MAX_OPEN_ORDERS": "0"}, "not a positive integer"},
+		{"request timeout within a wait", map[string]string{"PAGO_REQUEST_TIMEOUT": "3s"},
+			"PAGO_REQUEST_TIMEOUT=3s must be longer than PAGO_LOCK_WAIT=5s: a request would end before the answer it waits for"},
+		{"request timeout past every wait", map[string]string{"PAGO_REQUEST_TIMEOUT": "6s"}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,8 @@ func cardEnv(t testing.TB, eng storetest.Engine, extra map[string]string) map[st
 		// about its outcome, so the customer waits for it even when a busy
 		// machine makes settling slow (the wait bound has tests of its own).
 		"PAGO_CONFIRM_WAIT": "15s",
+		// Longer than every wait above (PAGO_REFUND_WAIT too, in refundEnv).
+		"PAGO_REQUEST_TIMEOUT": "60s",
 	}
 	for k, v := range extra {
 		env[k] = v
