@@ -128,24 +128,29 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 }
 
 // bounded runs each query and mutation in a context that ends after
-// timeout (see HandlerConfig.OperationTimeout). A query or mutation has
-// one response, after which its context is released.
+// timeout (see HandlerConfig.OperationTimeout), released with the
+// operation's last response (a query with @defer has several).
 func bounded(timeout time.Duration) graphql.OperationMiddleware {
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		op := graphql.GetOperationContext(ctx).Operation
+		opCtx := graphql.GetOperationContext(ctx)
+		op := opCtx.Operation
 		if op == nil || op.Operation == ast.Subscription {
 			return next(ctx)
 		}
-		for _, sel := range op.SelectionSet {
-			if f, ok := sel.(*ast.Field); ok && unboundedFields[f.Name] {
+		// Root fields reached through fragments too.
+		for _, f := range graphql.CollectFields(opCtx, op.SelectionSet, nil) {
+			if unboundedFields[f.Name] {
 				return next(ctx)
 			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		respond := next(ctx)
 		return func(ctx context.Context) *graphql.Response {
-			defer cancel()
-			return respond(ctx)
+			resp := respond(ctx)
+			if resp == nil || resp.HasNext == nil || !*resp.HasNext {
+				cancel()
+			}
+			return resp
 		}
 	}
 }

@@ -84,6 +84,9 @@ type UserEnsurer interface {
 type authenticator struct {
 	tokens *Tokens
 	users  UserEnsurer
+	// timeout bounds the user's lookup (Config.RequestTimeout): it runs
+	// before the operation and its own bound.
+	timeout time.Duration
 }
 
 func (a authenticator) middleware(next http.Handler) http.Handler {
@@ -129,7 +132,12 @@ func (a authenticator) authenticate(ctx context.Context, header string) (context
 	if err != nil {
 		return ctx, err
 	}
-	u, err := a.users.Ensure(ctx, name, admin)
+	lctx, cancel := ctx, context.CancelFunc(func() {})
+	if a.timeout > 0 {
+		lctx, cancel = context.WithTimeout(ctx, a.timeout)
+	}
+	defer cancel()
+	u, err := a.users.Ensure(lctx, name, admin)
 	if err != nil {
 		return ctx, errUsersUnavailable{err}
 	}

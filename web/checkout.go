@@ -374,12 +374,21 @@ func (p checkoutPages) amountMismatch(w http.ResponseWriter, r *http.Request, o 
 // confirmFailed renders what a failed confirm means for the customer.
 func (p checkoutPages) confirmFailed(w http.ResponseWriter, r *http.Request, o payment.Order, err error) {
 	ctx := r.Context()
+	base := views.ResultView{OrderName: o.Name, Amount: o.Amount.String(), TopUp: o.Kind == payment.OrderWalletTopUp}
 	var de *payment.Error
-	if !errors.As(err, &de) {
+	if !errors.As(err, &de) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The page ran out of its time (withTimeout) with the confirm
+		// anywhere from unsent to settled: the page that polls the order
+		// tells the customer where it ends.
+		logger(ctx).WarnContext(ctx, "checkout: confirm out of the page's time; polling the order", "order", o.ID, "err", err)
+		base.OrderStatus = string(payment.OrderInDoubt)
+		render(w, r, http.StatusOK, views.Result(p.processing(base, o.ID)))
+		return
+	}
+	if de == nil {
 		p.internalError(w, r, "checkout: confirm", err)
 		return
 	}
-	base := views.ResultView{OrderName: o.Name, Amount: o.Amount.String(), TopUp: o.Kind == payment.OrderWalletTopUp}
 	switch de.Code {
 	case payment.CodePaymentInDoubt, payment.CodeRequestInProgress:
 		// The PG did not answer in time, or another tab is confirming right

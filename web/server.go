@@ -69,7 +69,7 @@ const maxGraphQLBody = 1 << 20
 
 // New returns pago's HTTP handler with every route and middleware.
 func New(cfg Config) http.Handler {
-	auth := authenticator{tokens: cfg.Tokens, users: cfg.Users}
+	auth := authenticator{tokens: cfg.Tokens, users: cfg.Users, timeout: cfg.RequestTimeout}
 	gql := graph.NewHandler(graph.HandlerConfig{
 		Resolver:         cfg.Resolver,
 		Logger:           cfg.Logger,

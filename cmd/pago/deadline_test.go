@@ -65,7 +65,9 @@ func TestARequestWhoseDatabaseHangsAnswersWithinItsTimeout(t *testing.T) {
 	})
 	release()
 	var out struct {
-		CreateOrder struct{ Order struct{ ID, CheckoutURL string } }
+		CreateOrder struct {
+			Order struct{ ID, CheckoutURL string }
+		}
 	}
 	first := alice.do(orderQ, order)
 	first.into(t, &out)
