@@ -119,6 +119,28 @@ type CardSettleWrite struct {
 	Now      time.Time
 }
 
+// WriteCardSettle writes w with q, inside the caller's transaction, as a
+// store without SettleCardPayments' one statement composes it (SQLite, the
+// simulation's store). It is false when the database is no longer as w
+// holds it — a payment not at its version, an order not IN_DOUBT, a key
+// no longer its owner's — and the caller then rolls back whatever it
+// wrote.
+func WriteCardSettle(ctx context.Context, q Queries, w CardSettleWrite) (bool, error) {
+	written, err := q.UpdatePayments(ctx, w.Payments, w.Now, w.Events)
+	if err != nil || len(written) != len(w.Payments) {
+		return false, err
+	}
+	moved, err := q.TransitionOrders(ctx, w.Orders, OrderInDoubt, OrderPaid, w.Now)
+	if err != nil || len(moved) != len(w.Orders) {
+		return false, err
+	}
+	if err := q.InsertLedgerTransactions(ctx, w.Ledger); err != nil {
+		return false, err
+	}
+	done, err := q.CompleteIdempotencyKeys(ctx, w.Answers, w.Now)
+	return err == nil && len(done) == len(w.Answers), err
+}
+
 // WalletPaymentsWritten is what WriteWalletPayments found.
 type WalletPaymentsWritten struct {
 	// Taken are the indexes of the Answers whose key was stored already.

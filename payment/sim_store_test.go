@@ -729,32 +729,20 @@ func (st *memStore) PayFromWallets(ctx context.Context, w payment.WalletPayments
 	return err == nil, err
 }
 
-// SettleCardPayments implements payment.Store as store/cardbatch.go: the
-// batch's writes in one transaction of its own, rolled back, with false,
-// unless every payment was at its version, every order IN_DOUBT and every
-// key still its owner's.
+// SettleCardPayments implements payment.Store as store/cardbatch.go does
+// on SQLite: payment.WriteCardSettle in one transaction of its own, rolled
+// back, with false, unless the database was as the batch held it.
 func (st *memStore) SettleCardPayments(ctx context.Context, w payment.CardSettleWrite) (bool, error) {
 	if st.tx != nil {
 		return false, errors.New("settle card payments: inside a transaction (it commits on its own)")
 	}
 	errNotAsRead := errors.New("not as read")
 	err := st.InTx(ctx, func(q payment.Queries) error {
-		written, err := q.UpdatePayments(ctx, w.Payments, w.Now, w.Events)
-		if err != nil || len(written) != len(w.Payments) {
-			return cmp.Or(err, errNotAsRead)
+		asHeld, err := payment.WriteCardSettle(ctx, q, w)
+		if err == nil && !asHeld {
+			err = errNotAsRead
 		}
-		moved, err := q.TransitionOrders(ctx, w.Orders, payment.OrderInDoubt, payment.OrderPaid, w.Now)
-		if err != nil || len(moved) != len(w.Orders) {
-			return cmp.Or(err, errNotAsRead)
-		}
-		if err := q.InsertLedgerTransactions(ctx, w.Ledger); err != nil {
-			return err
-		}
-		done, err := q.CompleteIdempotencyKeys(ctx, w.Answers, w.Now)
-		if err != nil || len(done) != len(w.Answers) {
-			return cmp.Or(err, errNotAsRead)
-		}
-		return nil
+		return err
 	})
 	if errors.Is(err, errNotAsRead) {
 		st.db.s.count("db: a settle batch at once found the database not as held")

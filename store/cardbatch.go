@@ -238,22 +238,11 @@ WHERE k.user_id = v.user_id AND k.key = v.key AND k.status = 'RUNNING' AND k.own
 		return true, nil
 	}
 	err := s.InTx(ctx, func(q payment.Queries) error {
-		written, err := q.UpdatePayments(ctx, w.Payments, w.Now, w.Events)
-		if err != nil || len(written) != len(w.Payments) {
-			return cmp.Or(err, errNotAsRead)
+		asHeld, err := payment.WriteCardSettle(ctx, q, w)
+		if err == nil && !asHeld {
+			err = errNotAsRead
 		}
-		moved, err := q.TransitionOrders(ctx, w.Orders, payment.OrderInDoubt, payment.OrderPaid, w.Now)
-		if err != nil || len(moved) != len(w.Orders) {
-			return cmp.Or(err, errNotAsRead)
-		}
-		if err := q.InsertLedgerTransactions(ctx, w.Ledger); err != nil {
-			return err
-		}
-		done, err := q.CompleteIdempotencyKeys(ctx, w.Answers, w.Now)
-		if err != nil || len(done) != len(w.Answers) {
-			return cmp.Or(err, errNotAsRead)
-		}
-		return nil
+		return err
 	})
 	if errors.Is(err, errNotAsRead) {
 		return false, nil

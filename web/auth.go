@@ -132,10 +132,7 @@ func (a authenticator) authenticate(ctx context.Context, header string) (context
 	if err != nil {
 		return ctx, err
 	}
-	lctx, cancel := ctx, context.CancelFunc(func() {})
-	if a.timeout > 0 {
-		lctx, cancel = context.WithTimeout(ctx, a.timeout)
-	}
+	lctx, cancel := bounded(ctx, a.timeout)
 	defer cancel()
 	u, err := a.users.Ensure(lctx, name, admin)
 	if err != nil {

@@ -64,10 +64,11 @@ func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	html := func(h http.HandlerFunc) http.Handler {
 		return cop.Handler(noStore(withCSP(csp, withTimeout(p.timeout, h))))
 	}
+	status := cop.Handler(noStore(withTimeout(p.timeout, http.HandlerFunc(p.status))))
 	mux.Handle("GET /checkout/{orderId}/{sig}", html(p.checkout))
 	mux.Handle("GET /checkout/{orderId}/{sig}/success", html(p.success))
 	mux.Handle("GET /checkout/{orderId}/{sig}/fail", html(p.fail))
-	mux.Handle("GET /checkout/{orderId}/{sig}/status", cop.Handler(noStore(withTimeout(p.timeout, http.HandlerFunc(p.status)))))
+	mux.Handle("GET /checkout/{orderId}/{sig}/status", status)
 	// Links from before the signature moved into the path (?t=): a customer
 	// who was at the PG during the upgrade still comes back to a page.
 	mux.Handle("GET /checkout/success", html(p.success))
@@ -75,7 +76,7 @@ func (p checkoutPages) mount(mux *http.ServeMux, publicURL string) {
 	mux.Handle("GET /checkout/{orderId}", html(p.checkout))
 	mux.Handle("POST /checkout/{orderId}/{sig}/split", html(p.split))
 	mux.Handle("POST /checkout/{orderId}/split", html(p.split)) // links from before the signature moved into the path
-	mux.Handle("GET /checkout/{orderId}/status", cop.Handler(noStore(withTimeout(p.timeout, http.HandlerFunc(p.status)))))
+	mux.Handle("GET /checkout/{orderId}/status", status)
 	mux.Handle("POST /checkout/{orderId}/{sig}/again", html(p.again))
 	mux.Handle("POST /checkout/{orderId}/again", html(p.again)) // links from before the signature moved into the path
 }

@@ -127,17 +127,25 @@ func New(cfg Config) http.Handler {
 	return observeRequests(cfg.Logger, cfg.Metrics, securityHeaders(mux))
 }
 
-// withTimeout runs next in a context that ends after timeout (none when
-// timeout is zero): see Config.RequestTimeout.
+// withTimeout runs next in a context that ends after timeout (bounded):
+// see Config.RequestTimeout.
 func withTimeout(timeout time.Duration, next http.Handler) http.Handler {
 	if timeout <= 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		ctx, cancel := bounded(r.Context(), timeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// bounded is ctx ending after timeout, or ctx itself when timeout is zero.
+func bounded(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
 }
 
 // requireJSON refuses anything but a JSON body: form and multipart posts
